@@ -1,0 +1,94 @@
+// Inputs and results of the activities, shared with the workflow (types only).
+// Large text (plan output, apply logs) never travels through workflow history: activities write it to
+// files under the data dir and pass paths; the comment activity reads them when rendering.
+import type { RepoRef } from '../workflows/types.ts';
+
+export type TerraformBinary = 'terraform' | 'tofu';
+export type OnFailure = 'rollback' | 'none';
+
+export interface CheckoutInput {
+  repo: RepoRef;
+  prNumber: number;
+  /** Clone URL to fetch from (the head repo for PR heads, the base repo for rollbacks). */
+  cloneUrl: string;
+  /** Exact commit to check out. Exactly one of sha / branch. */
+  sha?: string;
+  /** Branch to check out at its current head (used for rollback to the base branch). */
+  branch?: string;
+}
+
+export interface CheckoutResult {
+  /** One work dir per PR and SHA: <data>/work/<owner>/<repo>/pr-<n>/<sha>. */
+  workDir: string;
+  sha: string;
+  /** From `.terrapin.yml` at that commit (only this key is read for now). */
+  onFailure: OnFailure;
+  /** Set when `.terrapin.yml` exists but cannot be read; the rest of the result uses defaults. */
+  configError?: string;
+}
+
+export interface PlanSummary {
+  add: number;
+  change: number;
+  destroy: number;
+  import: number;
+  outputsChanged: boolean;
+  /** True when applying would change anything (resources or outputs). */
+  hasChanges: boolean;
+  /** "Plan: 2 to add, 1 to change, 0 to destroy." or "No changes." */
+  line: string;
+}
+
+export interface PlanInput {
+  workDir: string;
+  /** Project dir relative to workDir ('.' for the root). */
+  projectDir: string;
+  workspace: string;
+  binary: TerraformBinary;
+  extraArgs?: string[];
+}
+
+export type PlanResult =
+  | {
+      ok: true;
+      /** Absolute path of the saved plan (`terraform plan -out`). */
+      planFile: string;
+      /** sha256 of the plan file, recorded in the workflow and checked before apply. */
+      planSha256: string;
+      summary: PlanSummary;
+      /** File holding the human plan text, already formatted for a ```diff block. */
+      planTextFile: string;
+    }
+  | { ok: false; /** File holding the combined output of the failed command. */ outputFile: string; exitCode: number };
+
+export interface ApplyInput {
+  workDir: string;
+  projectDir: string;
+  workspace: string;
+  binary: TerraformBinary;
+  planFile: string;
+  expectedSha256: string;
+}
+
+/**
+ * Apply never retries. A plan file that is missing or whose hash differs throws a non-retryable
+ * ApplicationFailure of type 'PlanMissing' or 'PlanMismatch'.
+ */
+export interface ApplyResult {
+  ok: boolean;
+  exitCode: number;
+  outputFile: string;
+}
+
+export interface CleanupInput {
+  repo: RepoRef;
+  prNumber: number;
+}
+
+/** A comment or check-run text is rendered from comment-templates/<template>.md.hbs. */
+export interface RenderRequest {
+  template: string;
+  data: Record<string, unknown>;
+  /** data key → file path; each file's text is loaded into data[key] before rendering. */
+  files?: Record<string, string>;
+}

@@ -1,0 +1,90 @@
+// Server configuration from the environment: Probot's standard variables plus Terrapin's own.
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export interface TemporalSettings {
+  /** Unset → start the embedded dev server. */
+  address?: string;
+  namespace: string;
+  taskQueue: string;
+  uiUrl?: string;
+  /** Temporal Cloud / mTLS: client cert and key paths, optional CA, or an API key. */
+  tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
+  apiKey?: string;
+}
+
+export interface GithubSettings {
+  appId: string;
+  privateKey: string;
+  webhookSecret: string;
+  /** REST base URL: https://api.github.com, or <protocol>://<GHE_HOST>/api/v3. */
+  baseUrl: string;
+}
+
+export interface ServerConfig {
+  github: GithubSettings;
+  temporal: TemporalSettings;
+  port: number;
+  logLevel: string;
+  dataDir: string;
+  /** Globs of owner/repo; empty → every repository the app is installed on. */
+  repoAllowlist: string[];
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+export function githubBaseUrl(env: Env): string {
+  if (!env.GHE_HOST) return 'https://api.github.com';
+  const protocol = env.GHE_PROTOCOL ?? 'https';
+  return `${protocol}://${env.GHE_HOST}/api/v3`;
+}
+
+function privateKeyFrom(env: Env): string | undefined {
+  if (env.PRIVATE_KEY) return env.PRIVATE_KEY.replace(/\\n/g, '\n');
+  if (env.PRIVATE_KEY_PATH) return readFileSync(env.PRIVATE_KEY_PATH, 'utf8');
+  return undefined;
+}
+
+export function temporalSettings(env: Env): TemporalSettings {
+  const tls =
+    env.TEMPORAL_TLS_CERT || env.TEMPORAL_TLS_KEY || env.TEMPORAL_TLS_CA || env.TEMPORAL_TLS === 'true'
+      ? {
+          certPath: env.TEMPORAL_TLS_CERT,
+          keyPath: env.TEMPORAL_TLS_KEY,
+          caPath: env.TEMPORAL_TLS_CA,
+          serverName: env.TEMPORAL_TLS_SERVER_NAME,
+        }
+      : undefined;
+  return {
+    address: env.TEMPORAL_ADDRESS || undefined,
+    namespace: env.TEMPORAL_NAMESPACE || 'default',
+    taskQueue: env.TEMPORAL_TASK_QUEUE || 'terrapin',
+    uiUrl: env.TEMPORAL_UI_URL || undefined,
+    tls,
+    apiKey: env.TEMPORAL_API_KEY || undefined,
+  };
+}
+
+export function loadConfig(env: Env = process.env): ServerConfig {
+  const missing = ['APP_ID', 'WEBHOOK_SECRET'].filter((k) => !env[k]);
+  const privateKey = privateKeyFrom(env);
+  if (!privateKey) missing.push('PRIVATE_KEY or PRIVATE_KEY_PATH');
+  if (missing.length) {
+    throw new ConfigError(`Missing required environment: ${missing.join(', ')}. See .env.example.`);
+  }
+  const port = Number(env.PORT ?? 3000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`PORT must be a port number, got "${env.PORT}"`);
+  return {
+    github: { appId: env.APP_ID!, privateKey: privateKey!, webhookSecret: env.WEBHOOK_SECRET!, baseUrl: githubBaseUrl(env) },
+    temporal: temporalSettings(env),
+    port,
+    logLevel: env.LOG_LEVEL || 'info',
+    dataDir: resolve(env.TERRAPIN_DATA_DIR || '.terrapin'),
+    repoAllowlist: (env.TERRAPIN_REPO_ALLOWLIST ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  };
+}

@@ -1,0 +1,104 @@
+// Contracts shared by the app (webhooks → signals), the PR workflow and the activities.
+// Types and pure helpers only: this file is bundled into the deterministic workflow sandbox.
+
+/** Name of the PR workflow type and of the one signal that carries every webhook to it. */
+export const PR_WORKFLOW_TYPE = 'prWorkflow';
+export const PR_EVENT_SIGNAL = 'prEvent';
+
+export interface RepoRef {
+  owner: string;
+  name: string;
+  installationId: number;
+  /** `repository.clone_url` from the webhook; http(s) URLs are authenticated with the installation token. */
+  cloneUrl: string;
+}
+
+export interface PrRef {
+  repo: RepoRef;
+  number: number;
+}
+
+/** What the workflow knows of the pull request itself; refreshed from every pull_request event. */
+export interface PrSnapshot {
+  headSha: string;
+  headRef: string;
+  baseRef: string;
+  baseSha: string;
+  author: string;
+  draft: boolean;
+  /** Clone URL of the head repository (differs from the base repo's for forks). */
+  headCloneUrl: string;
+  state: 'open' | 'closed';
+}
+
+export type CommandName = 'plan' | 'approve' | 'apply' | 'unlock' | 'cancel' | 'drift' | 'help';
+export const COMMAND_NAMES: readonly CommandName[] = ['plan', 'approve', 'apply', 'unlock', 'cancel', 'drift', 'help'];
+
+export interface ParsedCommand {
+  name: CommandName;
+  project?: string;
+  dir?: string;
+  workspace?: string;
+  /** Arguments after `--`, passed to terraform after allowlist checks (issue 3). */
+  extraArgs: string[];
+}
+
+/** Result of reading the first line of a comment. */
+export type CommandParse =
+  | { kind: 'none' }
+  | { kind: 'command'; command: ParsedCommand }
+  | { kind: 'unknown'; word: string; suggestion: CommandName }
+  | { kind: 'invalid'; name: CommandName; error: string };
+
+export type CommandSource = 'comment' | 'review' | 'button';
+
+/** Every webhook the app forwards becomes one of these, delivered with signalWithStart. */
+export type PrEvent =
+  | {
+      type: 'pr-updated';
+      deliveryId: string;
+      action: 'opened' | 'reopened' | 'ready_for_review' | 'synchronize' | 'converted_to_draft';
+      actor: string;
+      pr: PrSnapshot;
+    }
+  | { type: 'pr-closed'; deliveryId: string; actor: string; merged: boolean; mergeCommitSha?: string }
+  | {
+      type: 'command';
+      deliveryId: string;
+      source: CommandSource;
+      actor: string;
+      command: ParsedCommand;
+      /** The comment to react to / reply under (source 'comment'). */
+      commentId?: number;
+      /** For approving reviews: the commit the review was made on. */
+      reviewCommitSha?: string;
+    }
+  | {
+      type: 'bad-command';
+      deliveryId: string;
+      actor: string;
+      commentId: number;
+      parse: Extract<CommandParse, { kind: 'unknown' | 'invalid' }>;
+    };
+
+export interface PrWorkflowInput {
+  pr: PrRef;
+  /** Present when the starting webhook carried the PR; otherwise the workflow fetches it. */
+  snapshot?: PrSnapshot;
+  /** Carried across continue-as-new. */
+  carried?: unknown;
+}
+
+export const prWorkflowId = (owner: string, repo: string, number: number): string => `pr:${owner}/${repo}#${number}`;
+
+/** Inverse of prWorkflowId; used to route check-run button clicks (external_id). */
+export function parsePrWorkflowId(id: string): { owner: string; repo: string; number: number } | undefined {
+  const m = /^pr:([^/\s]+)\/([^#\s]+)#(\d+)$/.exec(id);
+  return m ? { owner: m[1]!, repo: m[2]!, number: Number(m[3]) } : undefined;
+}
+
+export const CHECK_PLAN = 'terrapin/plan';
+export const CHECK_APPLY = 'terrapin/apply';
+
+/** Check-run button identifiers (requested_action.identifier). */
+export type CheckAction = 'approve' | 'apply' | 'replan';
