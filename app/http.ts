@@ -1,0 +1,122 @@
+// Webhook endpoint on node:http. Probot's own middleware (@octokit/webhooks createNodeMiddleware) answers
+// 202 "still processing" once a handler takes longer than 9 s, and passes a handler error's `status` through
+// (a 404 from any library becomes a 404 to GitHub). Here 2xx means exactly "Temporal accepted the signal
+// (or the event needs none)"; every failure after the signature check is a 5xx so GitHub can redeliver.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Probot } from 'probot';
+import type { Client } from '@temporalio/client';
+import type { ServerConfig } from './config.ts';
+import type { Logger } from './logger.ts';
+import { createApp } from './index.ts';
+
+export const WEBHOOK_PATH = '/api/github/webhooks';
+export const HEALTH_PATH = '/healthz';
+/** GitHub caps webhook payloads at 25 MB. */
+const MAX_BODY_BYTES = 25 * 1024 * 1024;
+
+export interface WebhookServer {
+  port: number;
+  probot: Probot;
+  close(): Promise<void>;
+}
+
+export async function startWebhookServer(opts: {
+  config: ServerConfig;
+  client: Client;
+  logger: Logger;
+  port?: number;
+}): Promise<WebhookServer> {
+  const { config, client, logger } = opts;
+  const probot = new Probot({
+    appId: config.github.appId,
+    privateKey: config.github.privateKey,
+    secret: config.github.webhookSecret,
+    baseUrl: config.github.baseUrl,
+    log: logger.child({ component: 'probot' }),
+  });
+  await probot.load(createApp({ client, taskQueue: config.temporal.taskQueue, repoAllowlist: config.repoAllowlist, logger }));
+  const handle = webhookHandler(probot, logger.child({ component: 'http' }));
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      logger.error({ err }, 'webhook request failed');
+      if (!res.headersSent) reply(res, 500, 'internal error');
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? config.port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    probot,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+export function webhookHandler(probot: Probot, log: Logger) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
+    if (path === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) return reply(res, 200, 'ok');
+    if (path !== WEBHOOK_PATH) return reply(res, 404, 'not found');
+    if (req.method !== 'POST') return reply(res, 405, 'use POST', { allow: 'POST' });
+    if (!/^\s*application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
+      return reply(res, 415, 'content-type must be application/json');
+    }
+    const id = header(req, 'x-github-delivery');
+    const name = header(req, 'x-github-event');
+    const signature = header(req, 'x-hub-signature-256');
+    if (!id || !name) return reply(res, 400, 'missing X-GitHub-Delivery or X-GitHub-Event');
+    if (!signature) return reply(res, 401, 'missing X-Hub-Signature-256');
+
+    const body = await readBody(req);
+    if (body === undefined) return reply(res, 413, 'payload too large');
+    if (!(await probot.webhooks.verify(body, signature).catch(() => false))) {
+      log.warn({ deliveryId: id, event: name }, 'webhook signature does not match WEBHOOK_SECRET; rejected');
+      return reply(res, 401, 'signature does not match');
+    }
+    let payload: unknown;
+    try {
+      payload = JSON.parse(body);
+    } catch {
+      return reply(res, 400, 'invalid JSON');
+    }
+    try {
+      // Resolves once every handler has finished, i.e. after Temporal accepted the signal.
+      await probot.webhooks.receive({ id, name, payload } as Parameters<typeof probot.webhooks.receive>[0]);
+    } catch (err) {
+      log.error({ err, deliveryId: id, event: name }, 'webhook not delivered; GitHub may redeliver');
+      return reply(res, 503, 'not delivered, please retry');
+    }
+    reply(res, 200, 'ok');
+  };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function reply(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(`${text}\n`);
+}
