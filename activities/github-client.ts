@@ -1,0 +1,40 @@
+// Installation-scoped Octokit clients for the activities.
+// Every client and every token request is built with the configured base URL: on GitHub Enterprise
+// (GHE_HOST) an auth call made through a client without it silently goes to api.github.com.
+import { createAppAuth } from '@octokit/auth-app';
+import { Octokit } from '@octokit/rest';
+import type { GithubSettings } from '../app/config.ts';
+
+export interface GithubClients {
+  forInstallation(installationId: number): Octokit;
+  installationToken(installationId: number): Promise<string>;
+}
+
+export function createGithubClients(settings: GithubSettings): GithubClients {
+  const clients = new Map<number, Octokit>();
+
+  const forInstallation = (installationId: number): Octokit => {
+    let client = clients.get(installationId);
+    if (!client) {
+      client = new Octokit({
+        baseUrl: settings.baseUrl,
+        authStrategy: createAppAuth,
+        auth: { appId: settings.appId, privateKey: settings.privateKey, installationId },
+        userAgent: 'terrapin',
+        // Temporal's activity retry policy owns retries; Octokit logging would only duplicate ours.
+        log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
+      });
+      clients.set(installationId, client);
+    }
+    return client;
+  };
+
+  return {
+    forInstallation,
+    async installationToken(installationId) {
+      // auth-app caches tokens until shortly before they expire, so this is cheap to call per clone.
+      const auth = (await forInstallation(installationId).auth({ type: 'installation' })) as { token: string };
+      return auth.token;
+    },
+  };
+}

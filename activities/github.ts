@@ -1,0 +1,207 @@
+// GitHub side effects of the PR workflow: check runs, comments, reactions, permissions, minimizing.
+// Posting activities are safe to retry: a retried attempt first looks for what an earlier attempt
+// already posted (a hidden marker in comments, external_id + name for check runs).
+import { activityInfo } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { RenderRequest } from './contracts.ts';
+import type { GithubClients } from './github-client.ts';
+import { render, splitComment, truncateForCheckRun } from './render.ts';
+import type { CheckAction, PrSnapshot, RepoRef } from '../workflows/types.ts';
+
+export type Permission = 'admin' | 'write' | 'read' | 'none';
+
+export interface CheckRunRequest {
+  repo: RepoRef;
+  headSha: string;
+  name: string;
+  /** Update this check run instead of creating one. */
+  checkRunId?: number;
+  status: 'queued' | 'in_progress' | 'completed';
+  conclusion?: 'success' | 'failure' | 'neutral' | 'cancelled' | 'skipped';
+  /** Rendered template: its first line is the title, the rest the summary. */
+  output: RenderRequest;
+  actions?: CheckAction[];
+}
+
+export interface PostedComment {
+  ids: number[];
+  nodeIds: string[];
+}
+
+const ACTION_BUTTONS: Record<CheckAction, { label: string; description: string }> = {
+  approve: { label: 'Approve', description: 'Approve this plan (writers, not the author)' },
+  apply: { label: 'Apply', description: 'Apply the approved plan' },
+  replan: { label: 'Re-plan', description: 'Run terraform plan again' },
+};
+
+/** 401/404/422 and permission 403s will not get better by retrying; rate limits and 5xx will. */
+function rethrowClassified(err: unknown, what: string): never {
+  const status = (err as { status?: number }).status;
+  const headers = (err as { response?: { headers?: Record<string, string> } }).response?.headers ?? {};
+  const rateLimited = status === 429 || (status === 403 && (headers['retry-after'] || headers['x-ratelimit-remaining'] === '0'));
+  if (status && status >= 400 && status < 500 && !rateLimited) {
+    throw ApplicationFailure.nonRetryable(`${what}: GitHub answered ${status}`, `GitHub${status}`);
+  }
+  throw err;
+}
+
+const marker = (key: string, part: number) => `<!-- terrapin:${key}:${part} -->`;
+
+export interface GithubActivityDeps {
+  github: GithubClients;
+  temporalUiUrl?: string;
+  namespace: string;
+}
+
+export function createGithubActivities({ github, temporalUiUrl, namespace }: GithubActivityDeps) {
+  const client = (repo: RepoRef) => github.forInstallation(repo.installationId);
+  const retried = () => activityInfo().attempt > 1;
+
+  function detailsUrl(): string | undefined {
+    if (!temporalUiUrl) return undefined;
+    const { workflowId, runId } = activityInfo().workflowExecution;
+    return `${temporalUiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
+  }
+
+  return {
+    async getPullRequest({ repo, number }: { repo: RepoRef; number: number }): Promise<PrSnapshot> {
+      try {
+        const { data } = await client(repo).pulls.get({ owner: repo.owner, repo: repo.name, pull_number: number });
+        return {
+          headSha: data.head.sha,
+          headRef: data.head.ref,
+          baseRef: data.base.ref,
+          baseSha: data.base.sha,
+          author: data.user?.login ?? '',
+          draft: Boolean(data.draft),
+          headCloneUrl: data.head.repo?.clone_url ?? repo.cloneUrl,
+          state: data.state === 'open' ? 'open' : 'closed',
+        };
+      } catch (err) {
+        rethrowClassified(err, `reading pull request #${number}`);
+      }
+    },
+
+    async getPermission({ repo, login }: { repo: RepoRef; login: string }): Promise<Permission> {
+      try {
+        const { data } = await client(repo).repos.getCollaboratorPermissionLevel({
+          owner: repo.owner,
+          repo: repo.name,
+          username: login,
+        });
+        return (['admin', 'write', 'read'] as const).find((p) => p === data.permission) ?? 'none';
+      } catch (err) {
+        if ((err as { status?: number }).status === 404) return 'none';
+        rethrowClassified(err, `reading the permission of ${login}`);
+      }
+    },
+
+    async reactToComment({ repo, commentId }: { repo: RepoRef; commentId: number }): Promise<void> {
+      try {
+        // Reactions are idempotent on GitHub: a repeat returns the existing one.
+        await client(repo).reactions.createForIssueComment({
+          owner: repo.owner,
+          repo: repo.name,
+          comment_id: commentId,
+          content: 'eyes',
+        });
+      } catch (err) {
+        rethrowClassified(err, 'reacting to a comment');
+      }
+    },
+
+    /** Renders a template and posts it as one or more comments (split at GitHub's size limit). */
+    async postComment({ repo, number, message, key }: { repo: RepoRef; number: number; message: RenderRequest; key: string }): Promise<PostedComment> {
+      const parts = splitComment(await render(message));
+      const octokit = client(repo);
+      const posted: PostedComment = { ids: [], nodeIds: [] };
+      const existing = new Map<string, { id: number; node_id: string }>();
+      try {
+        if (retried()) {
+          const comments = await octokit.paginate(octokit.issues.listComments, {
+            owner: repo.owner,
+            repo: repo.name,
+            issue_number: number,
+            per_page: 100,
+          });
+          for (const c of comments) {
+            const m = /<!-- terrapin:(\S+:\d+) -->/.exec(c.body ?? '');
+            if (m) existing.set(m[1]!, c);
+          }
+        }
+        for (const [i, part] of parts.entries()) {
+          const found = existing.get(`${key}:${i}`);
+          const c =
+            found ??
+            (await octokit.issues.createComment({
+              owner: repo.owner,
+              repo: repo.name,
+              issue_number: number,
+              body: `${part}\n${marker(key, i)}`,
+            })).data;
+          posted.ids.push(c.id);
+          posted.nodeIds.push(c.node_id);
+        }
+        return posted;
+      } catch (err) {
+        rethrowClassified(err, `commenting on #${number}`);
+      }
+    },
+
+    async minimizeComments({ repo, nodeIds }: { repo: RepoRef; nodeIds: string[] }): Promise<void> {
+      const octokit = client(repo);
+      for (const id of nodeIds) {
+        try {
+          await octokit.graphql(
+            `mutation($id: ID!) { minimizeComment(input: { subjectId: $id, classifier: OUTDATED }) { minimizedComment { isMinimized } } }`,
+            { id },
+          );
+        } catch (err) {
+          rethrowClassified(err, 'minimizing an outdated comment');
+        }
+      }
+    },
+
+    /** Creates or updates a check run; returns its id. */
+    async upsertCheckRun(req: CheckRunRequest): Promise<number> {
+      const { repo } = req;
+      const octokit = client(repo);
+      const [title = '', ...rest] = (await render(req.output)).split('\n');
+      const externalId = activityInfo().workflowExecution.workflowId;
+      const body = {
+        owner: repo.owner,
+        repo: repo.name,
+        name: req.name,
+        status: req.status,
+        ...(req.conclusion ? { conclusion: req.conclusion, completed_at: new Date().toISOString() } : {}),
+        external_id: externalId,
+        details_url: detailsUrl(),
+        output: { title: title.slice(0, 255), summary: truncateForCheckRun(rest.join('\n').trim() || title) },
+        actions: (req.actions ?? []).map((a) => ({ identifier: a, ...ACTION_BUTTONS[a] })),
+      };
+      try {
+        let checkRunId = req.checkRunId;
+        if (!checkRunId && retried()) {
+          const { data } = await octokit.checks.listForRef({
+            owner: repo.owner,
+            repo: repo.name,
+            ref: req.headSha,
+            check_name: req.name,
+            filter: 'latest',
+          });
+          checkRunId = data.check_runs.find((c) => c.external_id === externalId)?.id;
+        }
+        if (checkRunId) {
+          await octokit.checks.update({ ...body, check_run_id: checkRunId });
+          return checkRunId;
+        }
+        const { data } = await octokit.checks.create({ ...body, head_sha: req.headSha });
+        return data.id;
+      } catch (err) {
+        rethrowClassified(err, `reporting check ${req.name}`);
+      }
+    },
+  };
+}
+
+export type GithubActivities = ReturnType<typeof createGithubActivities>;

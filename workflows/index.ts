@@ -1,0 +1,2 @@
+// Workflow entry point for the worker's bundler: export every workflow type here.
+export { prWorkflow } from './pr.ts';

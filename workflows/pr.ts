@@ -1,0 +1,538 @@
+// The PR workflow: one durable run per pull request (id pr:{owner}/{repo}#{number}).
+// It owns the PR's state — current plan, its hash, approvals — and reacts to webhook events that
+// arrive as signals. The main loop handles events quickly; plans and applies run as background jobs
+// so that commands are answered (and pushes cancel a running plan) while terraform works.
+// Deterministic only: every side effect is an activity.
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.ts';
+import type { OnFailure, PlanSummary, RenderRequest, TerraformBinary } from '../activities/contracts.ts';
+import type { Permission } from '../activities/github.ts';
+import { Saga } from './saga.ts';
+import {
+  CHECK_APPLY,
+  CHECK_PLAN,
+  PR_EVENT_SIGNAL,
+  type CheckAction,
+  type PrEvent,
+  type PrSnapshot,
+  type PrWorkflowInput,
+} from './types.ts';
+
+export const prEventSignal = defineSignal<[PrEvent]>(PR_EVENT_SIGNAL);
+export const prStateQuery = defineQuery<PrStatus>('prState');
+
+/** GitHub calls: quick, retried with backoff; 4xx other than rate limits are non-retryable. */
+const github = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '1 hour',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+/** git and terraform plan: safe to retry; heartbeats notice a dead worker quickly. */
+const workspace = proxyActivities<Activities>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds', nonRetryableErrorTypes: ['PlanMissing', 'PlanMismatch'] },
+});
+/** terraform apply: never retried — an apply whose outcome is unknown must be looked at, not repeated. */
+const applier = proxyActivities<Activities>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 1 },
+});
+
+/** The single Terraform root this issue supports; the project model (issue 3) replaces it. */
+const ROOT_PROJECT = { name: 'default', dir: '.', workspace: 'default', binary: 'terraform' as TerraformBinary };
+
+type PlanStatus = 'ready' | 'applying' | 'applied' | 'apply-failed' | 'unknown' | 'discarded';
+
+interface PlanRecord {
+  id: number;
+  sha: string;
+  workDir: string;
+  planFile: string;
+  planSha256: string;
+  summary: PlanSummary;
+  onFailure: OnFailure;
+  commentNodeIds: string[];
+  applyCheckId?: number;
+  status: PlanStatus;
+}
+
+interface Approval {
+  actor: string;
+  planId: number;
+  sha: string;
+  planSha256: string;
+}
+
+interface PrState {
+  snapshot?: PrSnapshot;
+  queue: PrEvent[];
+  /** Recent delivery ids: GitHub redeliveries and duplicate signals have one effect. */
+  seen: string[];
+  planSeq: number;
+  plan?: PlanRecord;
+  approvals: Approval[];
+  /** A plan to run as soon as no job is running. */
+  wantPlan?: string;
+  closed?: { merged: boolean };
+}
+
+export interface PrStatus {
+  headSha?: string;
+  plan?: { id: number; sha: string; status: PlanStatus; summary: string; planSha256: string };
+  approvals: string[];
+  job?: 'plan' | 'apply';
+  queued: number;
+}
+
+export interface PrOutcome {
+  merged: boolean;
+  lastPlan?: { sha: string; status: PlanStatus };
+}
+
+type RollbackStatus = 'rolled-back' | 'rollback-failed' | 'disabled';
+interface RollbackReport {
+  status: RollbackStatus;
+  baseRef: string;
+  baseSha?: string;
+  outputFile?: string;
+  error?: string;
+}
+
+const SEEN_LIMIT = 500;
+const WRITE: Permission[] = ['write', 'admin'];
+
+export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
+  const { repo, number } = input.pr;
+  const s: PrState = (input.carried as PrState | undefined) ?? {
+    snapshot: input.snapshot,
+    queue: [],
+    seen: [],
+    planSeq: 0,
+    approvals: [],
+  };
+
+  let job: { kind: 'plan' | 'apply'; sha: string; scope: CancellationScope } | undefined;
+  let jobError: unknown;
+
+  setHandler(prEventSignal, (event) => {
+    if (s.seen.includes(event.deliveryId)) return;
+    s.seen.push(event.deliveryId);
+    if (s.seen.length > SEEN_LIMIT) s.seen.splice(0, s.seen.length - SEEN_LIMIT);
+    s.queue.push(event);
+    // A plan for an older head is worthless: stop it now rather than when the event is handled.
+    if (event.type === 'pr-updated' && job?.kind === 'plan' && job.sha !== event.pr.headSha) job.scope.cancel();
+  });
+
+  setHandler(prStateQuery, () => ({
+    headSha: s.snapshot?.headSha,
+    plan: s.plan && {
+      id: s.plan.id,
+      sha: s.plan.sha,
+      status: s.plan.status,
+      summary: s.plan.summary.line,
+      planSha256: s.plan.planSha256,
+    },
+    approvals: s.approvals.map((a) => a.actor),
+    job: job?.kind,
+    queued: s.queue.length,
+  }));
+
+  const shortSha = (sha: string) => sha.slice(0, 7);
+  const projectData = { project: ROOT_PROJECT.dir, workspace: ROOT_PROJECT.workspace };
+
+  const post = (key: string, template: string, data: Record<string, unknown>, files?: Record<string, string>) =>
+    github.postComment({ repo, number, key, message: { template, data, files } });
+
+  const reply = (deliveryId: string, template: string, data: Record<string, unknown> = {}) =>
+    post(`reply-${deliveryId}`, `replies/${template}`, data);
+
+  const check = (
+    name: string,
+    sha: string,
+    status: 'queued' | 'in_progress' | 'completed',
+    output: RenderRequest,
+    opts: { checkRunId?: number; conclusion?: 'success' | 'failure' | 'neutral' | 'cancelled'; actions?: CheckAction[] } = {},
+  ) => github.upsertCheckRun({ repo, headSha: sha, name, status, output, ...opts });
+
+  function startJob(kind: 'plan' | 'apply', sha: string, body: () => Promise<void>): void {
+    // Applies run in a non-cancellable scope: nothing may interrupt terraform apply half-way.
+    const scope = new CancellationScope({ cancellable: kind === 'plan' });
+    job = { kind, sha, scope };
+    scope
+      .run(body)
+      .catch((err) => {
+        if (isCancellation(err)) return;
+        // A GitHub call that kept failing is logged and the PR keeps its workflow; anything else is a
+        // bug, which fails the workflow task so it retries once fixed code is deployed.
+        if (err instanceof ActivityFailure) log.error('job failed', { kind, sha, error: failureMessage(err) });
+        else jobError = err;
+      })
+      .finally(() => {
+        job = undefined;
+      });
+  }
+
+  // ---- plan -------------------------------------------------------------------------------------
+
+  /** Marks the current plan as outdated: approvals go, its comment is minimized, its apply check closes. */
+  async function retirePlan(reason: 'superseded' | 'discarded' | 'closed'): Promise<void> {
+    const plan = s.plan;
+    s.approvals = [];
+    if (!plan || plan.status === 'applying') return;
+    if (plan.status === 'ready') {
+      plan.status = 'discarded';
+      if (plan.applyCheckId) {
+        await check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-retired', data: { reason } }, {
+          checkRunId: plan.applyCheckId,
+          conclusion: reason === 'superseded' ? 'cancelled' : 'neutral',
+        });
+      }
+    }
+    if (reason !== 'closed' && plan.commentNodeIds.length) {
+      await github.minimizeComments({ repo, nodeIds: plan.commentNodeIds });
+      plan.commentNodeIds = [];
+    }
+  }
+
+  function startPlan(sha: string): void {
+    const planId = ++s.planSeq;
+    startJob('plan', sha, async () => {
+      const snapshot = s.snapshot!;
+      const data = { ...projectData, sha, shortSha: shortSha(sha) };
+      const checkRunId = await check(CHECK_PLAN, sha, 'in_progress', { template: 'checks/plan-running', data });
+      try {
+        const checkout = await workspace.checkout({ repo, prNumber: number, cloneUrl: snapshot.headCloneUrl, sha });
+        const result = await workspace.plan({
+          workDir: checkout.workDir,
+          projectDir: ROOT_PROJECT.dir,
+          workspace: ROOT_PROJECT.workspace,
+          binary: ROOT_PROJECT.binary,
+        });
+        if (!result.ok) {
+          await CancellationScope.nonCancellable(async () => {
+            await post(`plan-${planId}`, 'plan-error', { ...data, step: 'plan', exitCode: result.exitCode }, { output: result.outputFile });
+            await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-failed', data }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
+          });
+          return;
+        }
+        // From here on the plan is reported even if a newer push arrives meanwhile: it is already done.
+        await CancellationScope.nonCancellable(async () => {
+          const comment = await post(
+            `plan-${planId}`,
+            'plan',
+            { ...data, summaryLine: result.summary.line, hasChanges: result.summary.hasChanges, configError: checkout.configError },
+            { planText: result.planTextFile },
+          );
+          await retirePlan('superseded');
+          const plan: PlanRecord = {
+            id: planId,
+            sha,
+            workDir: checkout.workDir,
+            planFile: result.planFile,
+            planSha256: result.planSha256,
+            summary: result.summary,
+            onFailure: checkout.onFailure,
+            commentNodeIds: comment.nodeIds,
+            status: 'ready',
+          };
+          s.plan = plan;
+          const summaryData = { ...data, summaryLine: result.summary.line };
+          await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-done', data: summaryData }, { checkRunId, conclusion: 'success', actions: ['replan'] });
+          plan.applyCheckId = result.summary.hasChanges
+            ? await check(CHECK_APPLY, sha, 'queued', { template: 'checks/apply-waiting', data: summaryData }, { actions: ['approve', 'apply'] })
+            : await check(CHECK_APPLY, sha, 'completed', { template: 'checks/apply-nothing', data: summaryData }, { conclusion: 'success' });
+        });
+      } catch (err) {
+        await CancellationScope.nonCancellable(async () => {
+          if (isCancellation(err)) {
+            await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-cancelled', data }, { checkRunId, conclusion: 'cancelled', actions: ['replan'] });
+            return;
+          }
+          // The clone or terraform could not run at all (after retries): say so where the user is.
+          await post(`plan-${planId}`, 'plan-error', { ...data, step: 'checkout', error: failureMessage(err) });
+          await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-failed', data }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
+        });
+        if (isCancellation(err)) throw err;
+      }
+    });
+  }
+
+  // ---- apply ------------------------------------------------------------------------------------
+
+  async function rollbackToBase(): Promise<RollbackReport> {
+    // The base branch head, not the merge-base: it is what the base branch describes now, including
+    // changes merged (and applied) since this PR branched off. Rolling back to the merge-base would
+    // undo those.
+    const baseRef = s.snapshot!.baseRef;
+    const checkout = await workspace.checkout({ repo, prNumber: number, cloneUrl: repo.cloneUrl, branch: baseRef });
+    const target = { workDir: checkout.workDir, projectDir: ROOT_PROJECT.dir, workspace: ROOT_PROJECT.workspace, binary: ROOT_PROJECT.binary };
+    const plan = await workspace.plan(target);
+    if (!plan.ok) return { status: 'rollback-failed', baseRef, baseSha: checkout.sha, outputFile: plan.outputFile };
+    const applied = await applier.apply({ ...target, planFile: plan.planFile, expectedSha256: plan.planSha256 });
+    return { status: applied.ok ? 'rolled-back' : 'rollback-failed', baseRef, baseSha: checkout.sha, outputFile: applied.outputFile };
+  }
+
+  function startApply(plan: PlanRecord, actor: string): void {
+    startJob('apply', plan.sha, async () => {
+      plan.status = 'applying';
+      const data = { ...projectData, sha: plan.sha, shortSha: shortSha(plan.sha), summaryLine: plan.summary.line, actor };
+      const checkRunId = await check(CHECK_APPLY, plan.sha, 'in_progress', { template: 'checks/apply-running', data }, { checkRunId: plan.applyCheckId });
+      const saga = new Saga<RollbackReport>();
+      if (plan.onFailure === 'rollback') {
+        saga.add('rollback to base', () =>
+          rollbackToBase().catch((err) => ({ status: 'rollback-failed' as const, baseRef: s.snapshot!.baseRef, error: failureMessage(err) })),
+        );
+      }
+      let applied;
+      try {
+        applied = await applier.apply({
+          workDir: plan.workDir,
+          projectDir: ROOT_PROJECT.dir,
+          workspace: ROOT_PROJECT.workspace,
+          binary: ROOT_PROJECT.binary,
+          planFile: plan.planFile,
+          expectedSha256: plan.planSha256,
+        });
+      } catch (err) {
+        const type = failureType(err);
+        if (type === 'PlanMissing' || type === 'PlanMismatch') {
+          // Never apply something unreviewed: throw the plan away, re-plan, ask for approval again.
+          plan.status = 'discarded';
+          s.approvals = [];
+          await post(`apply-${plan.id}`, 'replies/plan-stale', { ...data, reason: type === 'PlanMissing' ? 'missing' : 'changed' });
+          await check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-stale', data }, { checkRunId, conclusion: 'failure' });
+          if (s.snapshot?.headSha === plan.sha) s.wantPlan = plan.sha;
+          return;
+        }
+        // The worker died or timed out inside terraform apply: the outcome is unknown. Do not retry,
+        // do not compensate blindly — a human looks at the state first.
+        plan.status = 'unknown';
+        await post(`apply-${plan.id}`, 'apply', { ...data, outcome: 'unknown', error: failureMessage(err) });
+        await check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-unknown', data }, { checkRunId, conclusion: 'failure' });
+        return;
+      }
+      if (applied.ok) {
+        plan.status = 'applied';
+        await post(`apply-${plan.id}`, 'apply', { ...data, outcome: 'applied' }, { output: applied.outputFile });
+        await check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-done', data }, { checkRunId, conclusion: 'success' });
+        return;
+      }
+      plan.status = 'apply-failed';
+      const [compensation] = await saga.compensate();
+      const rollback: RollbackReport = compensation?.result ?? {
+        status: 'disabled',
+        baseRef: s.snapshot!.baseRef,
+      };
+      const files: Record<string, string> = { output: applied.outputFile };
+      if (rollback.outputFile) files.rollbackOutput = rollback.outputFile;
+      const rollbackData = { ...rollback, shortBaseSha: rollback.baseSha ? shortSha(rollback.baseSha) : undefined };
+      await post(`apply-${plan.id}`, 'apply', { ...data, outcome: 'failed', rollback: rollbackData }, files);
+      await check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-failed', data: { ...data, rollback: rollbackData } }, { checkRunId, conclusion: 'failure' });
+    });
+  }
+
+  // ---- commands ---------------------------------------------------------------------------------
+
+  const hasWrite = async (actor: string) => WRITE.includes(await github.getPermission({ repo, login: actor }));
+
+  /** The plan a command acts on, or the reason there is none (already replied). */
+  async function currentPlan(deliveryId: string, command: string): Promise<PlanRecord | undefined> {
+    if (job) {
+      await reply(deliveryId, 'busy', { command, job: job.kind });
+      return undefined;
+    }
+    const plan = s.plan;
+    if (plan?.status === 'applied' && plan.sha === s.snapshot?.headSha) {
+      await reply(deliveryId, 'already-applied', { command, shortSha: shortSha(plan.sha) });
+      return undefined;
+    }
+    if (!plan || plan.status !== 'ready' || plan.sha !== s.snapshot?.headSha) {
+      await reply(deliveryId, 'no-plan', { command });
+      return undefined;
+    }
+    if (!plan.summary.hasChanges) {
+      await reply(deliveryId, 'nothing-to-apply', { command });
+      return undefined;
+    }
+    return plan;
+  }
+
+  async function onApprove(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
+    const { actor, deliveryId } = event;
+    const snapshot = s.snapshot!;
+    if (event.source === 'review' && event.reviewCommitSha && event.reviewCommitSha !== snapshot.headSha) {
+      await reply(deliveryId, 'review-outdated', { actor, shortSha: shortSha(event.reviewCommitSha) });
+      return;
+    }
+    if (!(await hasWrite(actor))) {
+      await reply(deliveryId, 'not-allowed', { actor, command: 'approve', required: 'write' });
+      return;
+    }
+    if (actor === snapshot.author) {
+      await reply(deliveryId, 'approve-own-pr', { actor });
+      return;
+    }
+    const plan = await currentPlan(deliveryId, 'approve');
+    if (!plan) return;
+    if (!s.approvals.some((a) => a.actor === actor && a.planId === plan.id)) {
+      s.approvals.push({ actor, planId: plan.id, sha: plan.sha, planSha256: plan.planSha256 });
+    }
+    // Default policy: an approval of the current plan applies it.
+    startApply(plan, actor);
+  }
+
+  async function onApply(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
+    const { actor, deliveryId } = event;
+    if (!(await hasWrite(actor))) {
+      await reply(deliveryId, 'not-allowed', { actor, command: 'apply', required: 'write' });
+      return;
+    }
+    const plan = await currentPlan(deliveryId, 'apply');
+    if (!plan) return;
+    const approved = s.approvals.some((a) => a.planId === plan.id && a.planSha256 === plan.planSha256);
+    if (!approved) {
+      await reply(deliveryId, 'not-approved', { actor, shortSha: shortSha(plan.sha), author: s.snapshot!.author });
+      return;
+    }
+    startApply(plan, actor);
+  }
+
+  async function onCommand(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
+    const { actor, deliveryId, command } = event;
+    if (event.commentId) await github.reactToComment({ repo, commentId: event.commentId });
+    const snapshot = s.snapshot!;
+    if (snapshot.state === 'closed') {
+      await reply(deliveryId, 'pr-closed', { command: command.name });
+      return;
+    }
+    switch (command.name) {
+      case 'help':
+        await reply(deliveryId, 'help', {});
+        return;
+      case 'drift':
+        await reply(deliveryId, 'drift-unavailable', {});
+        return;
+      case 'approve':
+        return onApprove(event);
+      case 'apply':
+        return onApply(event);
+    }
+    if (!(await hasWrite(actor))) {
+      await reply(deliveryId, 'not-allowed', { actor, command: command.name, required: 'write' });
+      return;
+    }
+    if (command.name === 'plan') {
+      if (job?.kind === 'plan') job.scope.cancel();
+      s.wantPlan = snapshot.headSha;
+      return;
+    }
+    if (command.name === 'cancel') {
+      s.wantPlan = undefined;
+      if (job?.kind === 'plan') job.scope.cancel();
+      await reply(deliveryId, 'cancelled', { job: job?.kind });
+      return;
+    }
+    // unlock: discard this PR's plan (locks arrive with the project model).
+    if (job) {
+      await reply(deliveryId, 'busy', { command: 'unlock', job: job.kind });
+      return;
+    }
+    await retirePlan('discarded');
+    s.plan = undefined;
+    await workspace.removeWorkDirs({ repo, prNumber: number });
+    await reply(deliveryId, 'unlocked', {});
+  }
+
+  // ---- events -----------------------------------------------------------------------------------
+
+  async function onEvent(event: PrEvent): Promise<void> {
+    switch (event.type) {
+      case 'pr-updated': {
+        s.snapshot = event.pr;
+        if (s.plan && s.plan.sha !== event.pr.headSha) await retirePlan('superseded');
+        if (job?.kind === 'plan' && job.sha !== event.pr.headSha) job.scope.cancel();
+        // Drafts wait until they are ready for review; a later event of the same burst wins.
+        const later = s.queue.some((e) => e.type === 'pr-updated');
+        s.wantPlan = event.pr.draft || event.action === 'converted_to_draft' || later ? undefined : event.pr.headSha;
+        return;
+      }
+      case 'pr-closed':
+        s.closed = { merged: event.merged };
+        return;
+      case 'bad-command':
+        await github.reactToComment({ repo, commentId: event.commentId });
+        if (event.parse.kind === 'unknown') {
+          await reply(event.deliveryId, 'unknown-command', { word: event.parse.word, suggestion: event.parse.suggestion });
+        } else {
+          await reply(event.deliveryId, 'invalid-command', { command: event.parse.name, error: event.parse.error });
+        }
+        return;
+      case 'command':
+        return onCommand(event);
+    }
+  }
+
+  // ---- main loop --------------------------------------------------------------------------------
+
+  if (!s.snapshot) s.snapshot = await github.getPullRequest({ repo, number });
+
+  while (!s.closed) {
+    await condition(
+      () =>
+        s.queue.length > 0 ||
+        jobError !== undefined ||
+        (s.wantPlan !== undefined && !job) ||
+        (!job && workflowInfo().continueAsNewSuggested),
+    );
+    if (jobError) throw jobError;
+    const event = s.queue.shift();
+    if (event) {
+      try {
+        await onEvent(event);
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        log.error('event handling failed', { type: event.type, deliveryId: event.deliveryId, error: failureMessage(err) });
+      }
+    } else if (s.wantPlan !== undefined && !job) {
+      const sha = s.wantPlan;
+      s.wantPlan = undefined;
+      startPlan(sha);
+    } else {
+      log.info('continuing as new', { queued: s.queue.length });
+      await continueAsNew<typeof prWorkflow>({ pr: input.pr, carried: s });
+    }
+  }
+
+  // Closed or merged: stop planning, let a running apply finish, then clean up.
+  if (job?.kind === 'plan') job.scope.cancel();
+  await condition(() => !job);
+  if (jobError) throw jobError;
+  await retirePlan('closed');
+  await workspace.removeWorkDirs({ repo, prNumber: number });
+  return { merged: s.closed.merged, lastPlan: s.plan && { sha: s.plan.sha, status: s.plan.status } };
+}
+
+function failureType(err: unknown): string | undefined {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) return err.cause.type ?? undefined;
+  return undefined;
+}
+
+function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
