@@ -1,0 +1,88 @@
+// Runs a command for an activity: minimal environment, combined output, heartbeats and cancellation.
+// Commands never inherit the worker's environment, so the app's own secrets cannot reach terraform,
+// providers or git hooks.
+import { constants as osConstants, homedir } from 'node:os';
+import { execa } from 'execa';
+import { asyncLocalStorage, CancelledFailure } from '@temporalio/activity';
+import { scrubSecrets } from '../app/logger.ts';
+
+export interface RunOptions {
+  cwd: string;
+  /** Added to the minimal environment (PATH, HOME). */
+  env?: Record<string, string>;
+  /** Extra values to redact from the output (e.g. the installation token). */
+  secrets?: readonly string[];
+  /** Kill the command after this long; reported as exit code 124. */
+  timeoutMs?: number;
+  heartbeatEveryMs?: number;
+  /** Time between SIGTERM and SIGKILL on cancellation. Terraform needs a while to release its lock. */
+  killGraceMs?: number;
+}
+
+export interface RunResult {
+  exitCode: number;
+  /** stdout and stderr interleaved, secrets scrubbed. */
+  output: string;
+  /** stdout alone, secrets scrubbed (for machine-readable output such as `show -json`). */
+  stdout: string;
+}
+
+const EXIT_NOT_FOUND = 127;
+const EXIT_TIMEOUT = 124;
+
+export function minimalEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: process.env.HOME ?? homedir(),
+    ...extra,
+  };
+}
+
+/** The current activity context, or undefined outside an activity (unit tests, scripts). */
+function currentActivity() {
+  return asyncLocalStorage.getStore();
+}
+
+/** Never throws for a failing command; throws only when the activity is cancelled. */
+export async function runCommand(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+  const activity = currentActivity();
+  const started = Date.now();
+  const beat = () => activity?.heartbeat({ command: file, elapsedMs: Date.now() - started });
+  beat();
+  const timer = activity ? setInterval(beat, opts.heartbeatEveryMs ?? 5_000) : undefined;
+
+  try {
+    const result = await execa(file, args, {
+      cwd: opts.cwd,
+      env: minimalEnv(opts.env),
+      extendEnv: false,
+      all: true,
+      reject: false,
+      stdin: 'ignore',
+      timeout: opts.timeoutMs,
+      cancelSignal: activity?.cancellationSignal,
+      forceKillAfterDelay: opts.killGraceMs ?? 10_000,
+    });
+    const scrub = (s: string | undefined) => scrubSecrets(s ?? '', opts.secrets);
+
+    if (result.isCanceled && activity) {
+      const reason: unknown = activity.cancellationSignal.reason;
+      throw reason instanceof Error ? reason : new CancelledFailure('Activity cancelled');
+    }
+    let exitCode = result.exitCode;
+    let output = scrub(result.all);
+    if (result.timedOut) {
+      exitCode = EXIT_TIMEOUT;
+      output += `\n${file} timed out after ${opts.timeoutMs} ms`;
+    } else if (exitCode === undefined && result.signal) {
+      exitCode = 128 + (osConstants.signals[result.signal] ?? 0);
+    } else if (exitCode === undefined) {
+      // Could not start (ENOENT, EACCES, bad cwd): the shell convention for "command not found".
+      exitCode = EXIT_NOT_FOUND;
+      output = scrub(result.shortMessage);
+    }
+    return { exitCode, output, stdout: scrub(result.stdout) };
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}

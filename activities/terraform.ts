@@ -1,0 +1,152 @@
+// terraform / tofu plan and apply. Large text goes to files in <workDir>/.terrapin/<project>--<workspace>/,
+// never through workflow history. Apply only runs the exact plan file whose hash the workflow recorded.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import type { ApplyInput, ApplyResult, PlanInput, PlanResult, TerraformBinary } from './contracts.ts';
+import { checkout, removeWorkDirs, type GitDeps } from './git.ts';
+import { formatPlanAsDiff, summarizePlan } from './plan-format.ts';
+import { runCommand, type RunResult } from './process.ts';
+
+export interface TerraformDeps {
+  dataDir: string;
+}
+
+const BINARIES: readonly TerraformBinary[] = ['terraform', 'tofu'];
+const WORKSPACE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+interface ProjectPaths {
+  projectDir: string;
+  /** Per project and workspace, so concurrent plans in one work dir never share files. */
+  outDir: string;
+  planFile: string;
+}
+
+function invalid(message: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, 'InvalidInput');
+}
+
+function projectPaths(workDir: string, projectDir: string, workspace: string): ProjectPaths {
+  const abs = resolve(workDir, projectDir);
+  const rel = relative(workDir, abs);
+  if (isAbsolute(projectDir) || rel.startsWith('..') || isAbsolute(rel)) {
+    throw invalid(`Project dir escapes the work dir: ${projectDir}`);
+  }
+  if (!WORKSPACE_NAME.test(workspace)) throw invalid(`Invalid workspace name: ${workspace}`);
+  const slug = (rel === '' ? 'root' : rel).replace(/[^A-Za-z0-9._-]+/g, '_');
+  const outDir = join(workDir, '.terrapin', `${slug}--${workspace}`);
+  return { projectDir: abs, outDir, planFile: join(outDir, 'plan.tfplan') };
+}
+
+function terraformEnv(dataDir: string, paths: ProjectPaths): Record<string, string> {
+  return {
+    TF_IN_AUTOMATION: '1',
+    TF_INPUT: '0',
+    TF_PLUGIN_CACHE_DIR: join(dataDir, 'plugin-cache'),
+    // Own .terraform per project+workspace: the selected workspace lives there.
+    TF_DATA_DIR: join(paths.outDir, 'tf-data'),
+  };
+}
+
+function checkBinary(binary: string): TerraformBinary {
+  if (!BINARIES.includes(binary as TerraformBinary)) throw invalid(`Unsupported binary: ${binary}`);
+  return binary as TerraformBinary;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Saves what a command printed, headed by the command line, so a reader knows which step it was. */
+async function saveOutput(file: string, commandLine: string, r: RunResult): Promise<string> {
+  await writeFile(file, `$ ${commandLine}\n${r.output}\n${r.exitCode === 0 ? '' : `(exit code ${r.exitCode})\n`}`);
+  return file;
+}
+
+export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanResult> {
+  const binary = checkBinary(input.binary);
+  const paths = projectPaths(input.workDir, input.projectDir, input.workspace);
+  const env = terraformEnv(deps.dataDir, paths);
+  await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });
+  await mkdir(paths.outDir, { recursive: true });
+
+  const run = (args: string[]) => runCommand(binary, args, { cwd: paths.projectDir, env });
+  const steps: string[][] = [['init', '-input=false', '-no-color']];
+  if (input.workspace !== 'default') {
+    steps.push(['workspace', 'select', '-or-create=true', '-no-color', input.workspace]);
+  }
+  steps.push(['plan', '-input=false', '-no-color', ...(input.extraArgs ?? []), `-out=${paths.planFile}`]);
+
+  const fail = async (args: string[], r: RunResult): Promise<PlanResult> => ({
+    ok: false,
+    outputFile: await saveOutput(join(paths.outDir, 'plan-error.log'), `${binary} ${args.join(' ')}`, r),
+    exitCode: r.exitCode === 0 ? 1 : r.exitCode,
+  });
+
+  for (const args of steps) {
+    const r = await run(args);
+    if (r.exitCode !== 0) return fail(args, r);
+  }
+
+  const jsonArgs = ['show', '-json', '-no-color', paths.planFile];
+  const json = await run(jsonArgs);
+  if (json.exitCode !== 0) return fail(jsonArgs, json);
+  let showJson: unknown;
+  try {
+    showJson = JSON.parse(json.stdout);
+  } catch {
+    return fail(jsonArgs, { ...json, exitCode: 1, output: `${json.output}\nThe output is not valid JSON.` });
+  }
+
+  const textArgs = ['show', '-no-color', paths.planFile];
+  const text = await run(textArgs);
+  if (text.exitCode !== 0) return fail(textArgs, text);
+  const planTextFile = join(paths.outDir, 'plan.diff.txt');
+  await writeFile(planTextFile, formatPlanAsDiff(text.stdout.trimEnd()));
+
+  return {
+    ok: true,
+    planFile: paths.planFile,
+    planSha256: await sha256File(paths.planFile),
+    summary: summarizePlan(showJson),
+    planTextFile,
+  };
+}
+
+export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<ApplyResult> {
+  const binary = checkBinary(input.binary);
+  const paths = projectPaths(input.workDir, input.projectDir, input.workspace);
+  let actual: string;
+  try {
+    actual = await sha256File(input.planFile);
+  } catch {
+    throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile}`, 'PlanMissing');
+  }
+  if (actual !== input.expectedSha256) {
+    throw ApplicationFailure.nonRetryable(
+      `Plan file ${input.planFile} has sha256 ${actual}, expected ${input.expectedSha256}`,
+      'PlanMismatch',
+    );
+  }
+  const env = terraformEnv(deps.dataDir, paths);
+  const args = ['apply', '-input=false', '-no-color', input.planFile];
+  const r = await runCommand(binary, args, { cwd: paths.projectDir, env, killGraceMs: 60_000 });
+  const outputFile = await saveOutput(join(paths.outDir, 'apply.log'), `${binary} ${args.join(' ')}`, r);
+  return { ok: r.exitCode === 0, exitCode: r.exitCode, outputFile };
+}
+
+export type TerrapinActivityDeps = GitDeps;
+
+/** The activity functions registered on the worker; each closes over the deps. */
+export function createTerraformActivities(deps: TerrapinActivityDeps) {
+  return {
+    checkout: (input: Parameters<typeof checkout>[0]) => checkout(input, deps),
+    removeWorkDirs: (input: Parameters<typeof removeWorkDirs>[0]) => removeWorkDirs(input, deps),
+    plan: (input: PlanInput) => plan(input, deps),
+    apply: (input: ApplyInput) => apply(input, deps),
+  };
+}
