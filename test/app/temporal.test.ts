@@ -1,0 +1,105 @@
+// The embedded Temporal server: real dev server (the `temporal` CLI), persisted in SQLite under the data dir.
+import { mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, temporalSettings } from '../../app/config.ts';
+import { createLogger } from '../../app/logger.ts';
+import { connectTemporal, isPortFree, SEARCH_ATTRIBUTES, StartupError, tlsConfig, type TemporalHandle } from '../../app/temporal.ts';
+import { temporalCliPath } from '../helpers/temporal-cli.ts';
+
+const logger = createLogger('silent');
+const dataDir = mkdtempSync(join(tmpdir(), 'terrapin-temporal-'));
+const settings = temporalSettings({});
+const cli = temporalCliPath();
+const env = cli ? { TEMPORAL_CLI_PATH: cli } : {};
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('connectTemporal, embedded', () => {
+  it('keeps workflows across a restart on the same SQLite file, and close() frees the ports', async () => {
+    const [port, uiPort] = [await freePort(), await freePort()];
+    const workflowId = `pr:acme/infra#${port}`;
+
+    let temporal: TemporalHandle = await connectTemporal(settings, { dataDir, logger, port, uiPort, env });
+    try {
+      expect(temporal.embedded).toBe(true);
+      expect(temporal.address).toBe(`127.0.0.1:${port}`);
+      expect(existsSync(join(dataDir, 'temporal', 'temporal.sqlite'))).toBe(true);
+      // No worker: the start is durably recorded all the same. The search attributes must be registered.
+      await temporal.client.workflow.start('prWorkflow', {
+        workflowId,
+        taskQueue: 'terrapin-test',
+        args: [],
+        typedSearchAttributes: [
+          { key: SEARCH_ATTRIBUTES.repository, value: 'acme/infra' },
+          { key: SEARCH_ATTRIBUTES.pr, value: 7 },
+        ],
+      });
+    } finally {
+      await temporal.close();
+    }
+    expect(await isPortFree(port)).toBe(true);
+    expect(await isPortFree(uiPort)).toBe(true);
+
+    temporal = await connectTemporal(settings, { dataDir, logger, port, uiPort, env });
+    try {
+      const description = await temporal.client.workflow.getHandle(workflowId).describe();
+      expect(description.status.name).toBe('RUNNING');
+      expect(description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.repository)).toBe('acme/infra');
+      expect(description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.pr)).toBe(7);
+      await temporal.client.workflow.getHandle(workflowId).terminate('test done');
+    } finally {
+      await temporal.close();
+    }
+    expect(await isPortFree(port)).toBe(true);
+  });
+
+  it('refuses to start on a busy port with an error naming the port and the way out', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const started = connectTemporal(settings, { dataDir, logger, port, uiPort: await freePort(), env });
+      await expect(started).rejects.toBeInstanceOf(StartupError);
+      await expect(started).rejects.toThrow(new RegExp(`Port ${port} is in use.*TERRAPIN_EMBEDDED_TEMPORAL_PORT`));
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
+describe('tlsConfig', () => {
+  it('uses plain TLS for an API key alone (Temporal Cloud) and nothing without either', () => {
+    expect(tlsConfig({ ...settings, apiKey: 'k' })).toBe(true);
+    expect(tlsConfig(settings)).toBeUndefined();
+  });
+
+  it('loads the client pair, CA and server name for mTLS', () => {
+    const [crt, key, ca] = ['crt', 'key', 'ca'].map((name) => {
+      const path = join(dataDir, `${name}.pem`);
+      writeFileSync(path, `${name}-pem`);
+      return path;
+    }) as [string, string, string];
+    const tls = tlsConfig(temporalSettings({ TEMPORAL_TLS_CERT: crt, TEMPORAL_TLS_KEY: key, TEMPORAL_TLS_CA: ca, TEMPORAL_TLS_SERVER_NAME: 'ns.tmprl.cloud' }));
+    expect(tls).toEqual({
+      clientCertPair: { crt: Buffer.from('crt-pem'), key: Buffer.from('key-pem') },
+      serverRootCACertificate: Buffer.from('ca-pem'),
+      serverNameOverride: 'ns.tmprl.cloud',
+    });
+  });
+
+  it('rejects a certificate without its key, and unreadable files, as config errors', () => {
+    expect(() => tlsConfig(temporalSettings({ TEMPORAL_TLS_CERT: '/x.pem' }))).toThrow(ConfigError);
+    expect(() => tlsConfig(temporalSettings({ TEMPORAL_TLS_CA: '/nonexistent/ca.pem' }))).toThrow(/TEMPORAL_TLS_CA: cannot read/);
+  });
+});
