@@ -1,0 +1,120 @@
+// Shared test plumbing: a real Temporal dev server, a Probot instance with a throwaway key, and history readers.
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import type nockType from 'nock';
+import { Probot } from 'probot';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { Payload } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createApp } from '../../app/index.ts';
+import { createLogger } from '../../app/logger.ts';
+import { devServerOptions } from '../helpers/temporal-cli.ts';
+import type { PrEvent, PrWorkflowInput } from '../../workflows/types.ts';
+
+export const TASK_QUEUE = 'terrapin-test';
+export const WEBHOOK_SECRET = 'test-webhook-secret';
+export const silentLogger = createLogger('silent');
+
+export function privateKeyPem(): string {
+  return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+}
+
+export function startTemporal(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal(devServerOptions());
+}
+
+/** A Probot with the Terrapin app loaded, for probot.receive(...). */
+export async function testProbot(client: Client, opts: { repoAllowlist?: string[] } = {}): Promise<Probot> {
+  const probot = new Probot({ appId: '12345', privateKey: privateKeyPem(), secret: WEBHOOK_SECRET, log: silentLogger });
+  await probot.load(createApp({ client, taskQueue: TASK_QUEUE, logger: silentLogger, ...opts }));
+  return probot;
+}
+
+export const deliveryId = (): string => randomUUID();
+
+export async function receive(probot: Probot, name: string, payload: object, id = deliveryId()): Promise<string> {
+  await probot.receive({ id, name, payload } as Parameters<Probot['receive']>[0]);
+  return id;
+}
+
+export interface WorkflowRecord {
+  workflowType: string;
+  taskQueue: string;
+  input: PrWorkflowInput;
+  signals: { name: string; event: PrEvent }[];
+}
+
+/** What signalWithStart left in the workflow's history (no worker runs, so that is all there is). */
+export async function workflowRecord(client: Client, workflowId: string): Promise<WorkflowRecord> {
+  const history = await client.workflow.getHandle(workflowId).fetchHistory();
+  const events = history.events ?? [];
+  const started = events[0]?.workflowExecutionStartedEventAttributes;
+  if (!started) throw new Error(`${workflowId}: first event is not WorkflowExecutionStarted`);
+  const decode = (p: unknown) => defaultPayloadConverter.fromPayload(p as Payload);
+  const startInputs = (started.input?.payloads ?? []).map(decode);
+  return {
+    workflowType: started.workflowType?.name ?? '',
+    taskQueue: started.taskQueue?.name ?? '',
+    input: startInputs[0] as PrWorkflowInput,
+    signals: events
+      .map((e) => e.workflowExecutionSignaledEventAttributes)
+      .filter((a) => a != null)
+      .map((a) => {
+        const args = (a.input?.payloads ?? []).map(decode);
+        if (args.length !== 1) throw new Error(`signal ${a.signalName} has ${args.length} args`);
+        return { name: a.signalName ?? '', event: args[0] as PrEvent };
+      }),
+  };
+}
+
+export async function workflowExists(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(workflowId).describe();
+    return true;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
+let nextPr = 1000 + Math.floor(Math.random() * 1000) * 100;
+/** A PR number no other test in this file uses. */
+export const freshPrNumber = (): number => nextPr++;
+
+/**
+ * Fails the current file's tests if anything but loopback is contacted (GitHub above all): the webhook path
+ * must make no GitHub API call at all. Call it after the beforeAll that starts Temporal: nock intercepts at
+ * the socket level from the moment it is imported, and the dev server's startup probe (connection refused
+ * until the server listens) then never completes.
+ */
+export function forbidNetworkExceptLoopback(): { unexpected: string[]; nock: () => typeof nockType } {
+  let nock: typeof nockType | undefined;
+  const unexpected: string[] = [];
+  const onNoMatch = (req: { method?: string; href?: string; url?: string; hostname?: string; path?: string }) => {
+    unexpected.push(`${req.method ?? '?'} ${req.href ?? req.url ?? `${req.hostname}${req.path}`}`);
+  };
+  beforeAll(async () => {
+    nock = (await import('nock')).default;
+    nock.disableNetConnect();
+    nock.enableNetConnect('127.0.0.1');
+    nock.emitter.on('no match', onNoMatch);
+  });
+  afterEach(() => {
+    expect(unexpected).toEqual([]);
+    expect(nock?.pendingMocks()).toEqual([]);
+  });
+  afterAll(() => {
+    nock?.emitter.off('no match', onNoMatch);
+    nock?.cleanAll();
+    nock?.enableNetConnect();
+  });
+  return {
+    unexpected,
+    nock: () => {
+      if (!nock) throw new Error('nock is loaded in beforeAll');
+      return nock;
+    },
+  };
+}
