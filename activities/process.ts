@@ -51,27 +51,43 @@ export async function runCommand(file: string, args: readonly string[], opts: Ru
   beat();
   const timer = activity ? setInterval(beat, opts.heartbeatEveryMs ?? 5_000) : undefined;
 
+  // Cancellation and timeout share one path: SIGTERM to the command, then SIGKILL to its whole process
+  // group, because children that outlive it (providers, provisioner shells) would hold the output pipes open.
+  const timeout = opts.timeoutMs ? AbortSignal.timeout(opts.timeoutMs) : undefined;
+  const signals = [activity?.cancellationSignal, timeout].filter((s): s is AbortSignal => s !== undefined);
+  const cancelSignal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
+  const graceMs = opts.killGraceMs ?? 10_000;
+  let groupKill: NodeJS.Timeout | undefined;
+
   try {
-    const result = await execa(file, args, {
+    const subprocess = execa(file, args, {
       cwd: opts.cwd,
       env: minimalEnv(opts.env),
       extendEnv: false,
       all: true,
       reject: false,
       stdin: 'ignore',
-      timeout: opts.timeoutMs,
-      cancelSignal: activity?.cancellationSignal,
-      forceKillAfterDelay: opts.killGraceMs ?? 10_000,
+      detached: true,
+      cancelSignal,
+      forceKillAfterDelay: graceMs,
     });
+    cancelSignal?.addEventListener(
+      'abort',
+      () => {
+        groupKill = setTimeout(() => killProcessGroup(subprocess.pid), graceMs + 100);
+      },
+      { once: true },
+    );
+    const result = await subprocess;
     const scrub = (s: string | undefined) => scrubSecrets(s ?? '', opts.secrets);
 
-    if (result.isCanceled && activity) {
+    if (activity?.cancellationSignal.aborted) {
       const reason: unknown = activity.cancellationSignal.reason;
       throw reason instanceof Error ? reason : new CancelledFailure('Activity cancelled');
     }
     let exitCode = result.exitCode;
     let output = scrub(result.all);
-    if (result.timedOut) {
+    if (timeout?.aborted) {
       exitCode = EXIT_TIMEOUT;
       output += `\n${file} timed out after ${opts.timeoutMs} ms`;
     } else if (exitCode === undefined && result.signal) {
@@ -84,5 +100,15 @@ export async function runCommand(file: string, args: readonly string[], opts: Ru
     return { exitCode, output, stdout: scrub(result.stdout) };
   } finally {
     if (timer) clearInterval(timer);
+    if (groupKill) clearTimeout(groupKill);
+  }
+}
+
+function killProcessGroup(pid: number | undefined): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
   }
 }

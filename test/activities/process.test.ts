@@ -1,0 +1,85 @@
+import { tmpdir } from 'node:os';
+import { CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCommand, type RunResult } from '../../activities/process.ts';
+
+const cwd = tmpdir();
+
+describe('runCommand', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  it('captures stdout and stderr together and returns a non-zero exit code without throwing', async () => {
+    const r = await runCommand('sh', ['-c', 'echo to-stdout; echo to-stderr >&2; exit 3'], { cwd });
+    expect(r.exitCode).toBe(3);
+    expect(r.output).toContain('to-stdout');
+    expect(r.output).toContain('to-stderr');
+    expect(r.stdout).toBe('to-stdout');
+  });
+
+  it('reports a missing binary as exit code 127', async () => {
+    const r = await runCommand('terrapin-no-such-binary', [], { cwd });
+    expect(r.exitCode).toBe(127);
+    expect(r.output).toMatch(/ENOENT/);
+  });
+
+  it('passes only PATH, HOME and the given variables to the command', async () => {
+    process.env.GITHUB_TOKEN = 'ghs_shouldneverleakintoachildprocess1234';
+    process.env.WEBHOOK_SECRET = 'webhook-secret-value';
+    process.env.PRIVATE_KEY = 'private-key-value';
+    const r = await runCommand('sh', ['-c', 'env'], { cwd, env: { EXTRA: 'yes' } });
+    const names = r.output
+      .split('\n')
+      .map((l) => l.split('=')[0])
+      .filter((n) => n && n !== 'PWD' && n !== 'SHLVL' && n !== '_');
+    expect(names.sort()).toEqual(['EXTRA', 'HOME', 'PATH']);
+  });
+
+  it('scrubs token-shaped strings and given secrets from the output', async () => {
+    const script = 'echo "token ghs_abcdefghijklmnopqrstuvwxyz0123"; echo "custom s3cr3t-value here" >&2';
+    const r = await runCommand('sh', ['-c', script], { cwd, secrets: ['s3cr3t-value'] });
+    expect(r.output).not.toContain('ghs_abcdefghijklmnopqrstuvwxyz0123');
+    expect(r.output).not.toContain('s3cr3t-value');
+    expect(r.output).toContain('token [REDACTED]');
+    expect(r.output).toContain('custom [REDACTED] here');
+  });
+
+  it('reports a timeout as exit code 124', async () => {
+    const r = await runCommand('sleep', ['5'], { cwd, timeoutMs: 200 });
+    expect(r.exitCode).toBe(124);
+  });
+});
+
+describe('runCommand in an activity', () => {
+  it('heartbeats while the command runs', async () => {
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const r = (await env.run(() => runCommand('sleep', ['1'], { cwd, heartbeatEveryMs: 100 }))) as RunResult;
+    expect(r.exitCode).toBe(0);
+    expect(beats.length).toBeGreaterThanOrEqual(5);
+    expect(beats[0]).toMatchObject({ command: 'sleep' });
+  });
+
+  it('stops the command when the activity is cancelled', async () => {
+    const env = new MockActivityEnvironment();
+    const started = Date.now();
+    const running = env.run(() => runCommand('sleep', ['30'], { cwd, heartbeatEveryMs: 50, killGraceMs: 1_000 }));
+    setTimeout(() => env.cancel(), 300);
+    await expect(running).rejects.toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it('kills a command that ignores SIGTERM after the grace period', async () => {
+    const env = new MockActivityEnvironment();
+    const started = Date.now();
+    const script = 'trap "" TERM; sleep 30 & wait; sleep 30';
+    const running = env.run(() => runCommand('sh', ['-c', script], { cwd, killGraceMs: 500 }));
+    setTimeout(() => env.cancel(), 300);
+    await expect(running).rejects.toBeInstanceOf(CancelledFailure);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
