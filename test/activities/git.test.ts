@@ -1,0 +1,138 @@
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkout, removeWorkDirs, type GitDeps } from '../../activities/git.ts';
+import type { RepoRef } from '../../workflows/types.ts';
+import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
+
+let dataDir: string;
+let fixture: FixtureRepo;
+let repo: RepoRef;
+const deps = (): GitDeps => ({
+  dataDir,
+  getInstallationToken: async () => {
+    throw new Error('no token needed for file:// URLs');
+  },
+});
+
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'terrapin-data-'));
+  fixture = await createFixtureRepo({ 'main.tf': '# v1\n' });
+  repo = { owner: 'acme', name: 'infra', installationId: 1, cloneUrl: fixture.cloneUrl };
+});
+afterEach(async () => {
+  await fixture.cleanup();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('checkout', () => {
+  it('checks out an exact sha into <data>/work/<owner>/<repo>/pr-<n>/<sha>', async () => {
+    const first = await fixture.head();
+    await fixture.commit({ 'main.tf': '# v2\n' });
+    const r = await checkout({ repo, prNumber: 7, cloneUrl: fixture.cloneUrl, sha: first }, deps());
+    expect(r.workDir).toBe(join(dataDir, 'work', 'acme', 'infra', 'pr-7', first));
+    expect(r.sha).toBe(first);
+    expect(await readFile(join(r.workDir, 'main.tf'), 'utf8')).toBe('# v1\n');
+    expect(r).toMatchObject({ onFailure: 'rollback' });
+    expect(r.configError).toBeUndefined();
+  });
+
+  it('checks out a branch at its head and uses that sha for the dir', async () => {
+    const head = await fixture.commit({ 'main.tf': '# feature\n' }, { branch: 'feature' });
+    const r = await checkout({ repo, prNumber: 7, cloneUrl: fixture.cloneUrl, branch: 'feature' }, deps());
+    expect(r.sha).toBe(head);
+    expect(r.workDir.endsWith(`/pr-7/${head}`)).toBe(true);
+    expect(await readFile(join(r.workDir, 'main.tf'), 'utf8')).toBe('# feature\n');
+  });
+
+  it('fails without retry for an unknown branch or commit', async () => {
+    const missingBranch = checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, branch: 'nope' }, deps());
+    await expect(missingBranch).rejects.toMatchObject({ type: 'BranchNotFound', nonRetryable: true });
+    const missingSha = checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha: 'a'.repeat(40) }, deps());
+    await expect(missingSha).rejects.toMatchObject({ type: 'CommitNotFound', nonRetryable: true });
+  });
+
+  it('rejects path-like owner names', async () => {
+    const bad = { ...repo, owner: '..' };
+    await expect(checkout({ repo: bad, prNumber: 1, cloneUrl: fixture.cloneUrl, sha: await fixture.head() }, deps())).rejects.toBeInstanceOf(
+      ApplicationFailure,
+    );
+  });
+
+  it('reuses a complete work dir and replaces a partial one', async () => {
+    const sha = await fixture.head();
+    const input = { repo, prNumber: 3, cloneUrl: fixture.cloneUrl, sha };
+    const r1 = await checkout(input, deps());
+    await writeFile(join(r1.workDir, 'kept.txt'), 'still here');
+    await checkout(input, deps());
+    expect(await readFile(join(r1.workDir, 'kept.txt'), 'utf8')).toBe('still here');
+
+    // Simulate an attempt that died mid-clone: no completion marker.
+    await rm(join(r1.workDir, '.git', 'terrapin-checkout-complete'));
+    await writeFile(join(r1.workDir, 'junk.txt'), 'left over');
+    const r3 = await checkout(input, deps());
+    await expect(stat(join(r3.workDir, 'junk.txt'))).rejects.toThrow();
+    expect(await readFile(join(r3.workDir, 'main.tf'), 'utf8')).toBe('# v1\n');
+  });
+
+  it('reads onFailure from .terrapin.yml at that commit', async () => {
+    const sha = await fixture.commit({ '.terrapin.yml': 'onFailure: none\n' });
+    const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
+    expect(r.onFailure).toBe('none');
+    expect(r.configError).toBeUndefined();
+  });
+
+  it('returns a configError with line and column for bad yaml, and defaults', async () => {
+    const sha = await fixture.commit({ '.terrapin.yml': '# settings\nonFailure: [rollback\n' });
+    const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
+    expect(r.onFailure).toBe('rollback');
+    expect(r.configError).toMatch(/^\.terrapin\.yml: line 3, column 1: /);
+  });
+
+  it('returns a configError pointing at a wrong onFailure value', async () => {
+    const sha = await fixture.commit({ '.terrapin.yml': 'onFailure: sometimes\n' });
+    const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
+    expect(r.onFailure).toBe('rollback');
+    expect(r.configError).toBe('.terrapin.yml: line 1, column 12: onFailure must be "rollback" or "none", got "sometimes"');
+  });
+
+  it('sends the installation token only as a Basic auth header over http', async () => {
+    const token = 'ghs_tokenfortestsonly0123456789abcdef';
+    const seen: IncomingHttpHeaders[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers);
+      res.writeHead(403).end('forbidden');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/acme/infra.git`;
+    try {
+      const httpDeps: GitDeps = { dataDir, getInstallationToken: async (id) => (id === 1 ? token : 'wrong') };
+      const err = await checkout({ repo, prNumber: 9, cloneUrl: url, sha: 'b'.repeat(40) }, httpDeps).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApplicationFailure);
+      expect(String((err as Error).message)).not.toContain(token);
+      expect(seen.length).toBeGreaterThan(0);
+      const expected = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
+      expect(seen[0]!.authorization).toBe(expected);
+      const gitConfig = await readFile(join(dataDir, 'work', 'acme', 'infra', 'pr-9', 'b'.repeat(40), '.git', 'config'), 'utf8');
+      expect(gitConfig).not.toContain(token);
+      expect(gitConfig).not.toContain(expected.slice(6));
+    } finally {
+      server.close();
+    }
+  });
+});
+
+describe('removeWorkDirs', () => {
+  it('deletes every work dir of the PR and nothing else', async () => {
+    const sha = await fixture.head();
+    await checkout({ repo, prNumber: 4, cloneUrl: fixture.cloneUrl, sha }, deps());
+    await checkout({ repo, prNumber: 5, cloneUrl: fixture.cloneUrl, sha }, deps());
+    await removeWorkDirs({ repo, prNumber: 4 }, deps());
+    expect(await readdir(join(dataDir, 'work', 'acme', 'infra'))).toEqual(['pr-5']);
+    await removeWorkDirs({ repo, prNumber: 4 }, deps()); // idempotent
+  });
+});
