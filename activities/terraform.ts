@@ -106,7 +106,7 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   const text = await run(textArgs);
   if (text.exitCode !== 0) return fail(textArgs, text);
   const planTextFile = join(paths.outDir, 'plan.diff.txt');
-  await writeFile(planTextFile, formatPlanAsDiff(text.stdout.trimEnd()));
+  await writeFile(planTextFile, formatPlanAsDiff(text.stdout.replace(/^\n+/, '').trimEnd()));
 
   return {
     ok: true,
