@@ -1,0 +1,157 @@
+import { createHmac } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type ServerConfig } from '../../app/config.ts';
+import { startWebhookServer, type WebhookServer } from '../../app/http.ts';
+import { PR_EVENT_SIGNAL, prWorkflowId } from '../../workflows/types.ts';
+import { fixtures, withPrNumber } from './fixtures/webhooks.ts';
+import {
+  TASK_QUEUE,
+  WEBHOOK_SECRET,
+  deliveryId,
+  forbidNetworkExceptLoopback,
+  freshPrNumber,
+  privateKeyPem,
+  silentLogger,
+  startTemporal,
+  workflowExists,
+  workflowRecord,
+} from './support.ts';
+
+let env: TestWorkflowEnvironment;
+let client: Client;
+let config: ServerConfig;
+let web: WebhookServer;
+
+beforeAll(async () => {
+  env = await startTemporal();
+  client = env.client;
+  config = loadConfig({
+    APP_ID: '12345',
+    PRIVATE_KEY: privateKeyPem(),
+    WEBHOOK_SECRET,
+    GHE_HOST: 'ghe.example.com',
+    TEMPORAL_TASK_QUEUE: TASK_QUEUE,
+    PORT: '0',
+  });
+  web = await startWebhookServer({ config, client, logger: silentLogger });
+});
+afterAll(async () => {
+  await web?.close();
+  await env?.teardown();
+});
+const network = forbidNetworkExceptLoopback();
+
+/** GitHub's X-Hub-Signature-256, computed independently of the code under test. */
+const sign = (body: string, secret = WEBHOOK_SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+
+async function post(
+  port: number,
+  event: string,
+  payload: object,
+  opts: { id?: string; signature?: string | null; path?: string } = {},
+): Promise<Response> {
+  const body = JSON.stringify(payload);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-github-event': event,
+    'x-github-delivery': opts.id ?? deliveryId(),
+  };
+  const signature = opts.signature === undefined ? sign(body) : opts.signature;
+  if (signature !== null) headers['x-hub-signature-256'] = signature;
+  return fetch(`http://127.0.0.1:${port}${opts.path ?? '/api/github/webhooks'}`, { method: 'POST', headers, body });
+}
+
+function openedPr() {
+  const number = freshPrNumber();
+  const payload = withPrNumber(fixtures['pull_request.opened'](), number);
+  return { payload, workflowId: prWorkflowId(payload.repository.owner.login, payload.repository.name, number) };
+}
+
+describe('webhook endpoint', () => {
+  it('answers 2xx only once the signal is in Temporal', async () => {
+    const { payload, workflowId } = openedPr();
+    const id = deliveryId();
+    const res = await post(web.port, 'pull_request', payload, { id });
+    expect(res.status).toBe(200);
+    // Read straight after the response: nothing may still be in flight.
+    const { signals } = await workflowRecord(client, workflowId);
+    expect(signals).toEqual([{ name: PR_EVENT_SIGNAL, event: expect.objectContaining({ type: 'pr-updated', deliveryId: id }) }]);
+  });
+
+  it('signals a redelivered delivery id once', async () => {
+    const { payload, workflowId } = openedPr();
+    const id = deliveryId();
+    expect((await post(web.port, 'pull_request', payload, { id })).status).toBe(200);
+    expect((await post(web.port, 'pull_request', payload, { id })).status).toBe(200);
+    expect((await workflowRecord(client, workflowId)).signals.map((s) => s.event.deliveryId)).toEqual([id]);
+  });
+
+  it('answers 2xx for an event it ignores, and starts nothing', async () => {
+    const number = freshPrNumber();
+    const payload = withPrNumber(fixtures['pull_request.labeled'](), number);
+    expect((await post(web.port, 'pull_request', payload)).status).toBe(200);
+    expect(await workflowExists(client, prWorkflowId(payload.repository.owner.login, payload.repository.name, number))).toBe(false);
+  });
+
+  it.each([
+    ['a wrong secret', sign('{}', 'not-the-secret')],
+    ['a signature of another body', sign('{"action":"opened"}')],
+    ['a malformed signature', 'sha256=zz'],
+    ['no signature', null],
+  ])('rejects %s with 401 and signals nothing', async (_what, signature) => {
+    const { payload, workflowId } = openedPr();
+    const res = await post(web.port, 'pull_request', payload, { signature });
+    expect(res.status).toBe(401);
+    expect(await workflowExists(client, workflowId)).toBe(false);
+  });
+
+  it('answers 5xx when Temporal does not accept the signal, so GitHub can redeliver', async () => {
+    const connection = await Connection.connect({ address: env.address });
+    await connection.close();
+    const broken = await startWebhookServer({ config, client: new Client({ connection }), logger: silentLogger, port: 0 });
+    try {
+      const { payload, workflowId } = openedPr();
+      const res = await post(broken.port, 'pull_request', payload);
+      expect(res.status).toBeGreaterThanOrEqual(500);
+      expect(await workflowExists(client, workflowId)).toBe(false);
+      // The same delivery then succeeds against a healthy Temporal.
+      expect((await post(web.port, 'pull_request', payload)).status).toBe(200);
+      expect(await workflowExists(client, workflowId)).toBe(true);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('rejects other routes, methods and content types', async () => {
+    const { payload } = openedPr();
+    expect((await post(web.port, 'pull_request', payload, { path: '/elsewhere' })).status).toBe(404);
+    expect((await fetch(`http://127.0.0.1:${web.port}/api/github/webhooks`)).status).toBe(405);
+    const form = await fetch(`http://127.0.0.1:${web.port}/api/github/webhooks`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-github-event': 'ping', 'x-github-delivery': deliveryId() },
+      body: 'payload=%7B%7D',
+    });
+    expect(form.status).toBe(415);
+  });
+
+  it('serves GET /healthz', async () => {
+    const res = await fetch(`http://127.0.0.1:${web.port}/healthz`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ok\n');
+  });
+
+  it('points Probot at the GitHub Enterprise API from GHE_HOST', async () => {
+    const octokit = await web.probot.auth();
+    expect(octokit.request.endpoint.DEFAULTS.baseUrl).toBe('https://ghe.example.com/api/v3');
+  });
+
+  it('would notice a GitHub API call (the no-network guard is armed)', async () => {
+    const octokit = await web.probot.auth();
+    await expect(octokit.request('GET /app', { request: { retries: 0 } })).rejects.toThrow(/Nock: Disallowed net connect/);
+    expect(network.unexpected.length).toBeGreaterThan(0);
+    expect(network.unexpected.every((r) => r === 'GET https://ghe.example.com/api/v3/app')).toBe(true);
+    network.unexpected.length = 0;
+  });
+});
