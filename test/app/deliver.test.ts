@@ -1,8 +1,10 @@
+import { execFileSync } from 'node:child_process';
 import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecentIds, createDeliverer, type Delivery } from '../../app/deliver.ts';
 import { PR_EVENT_SIGNAL, prWorkflowId } from '../../workflows/types.ts';
+import { temporalCliPath } from '../helpers/temporal-cli.ts';
 import { TASK_QUEUE, deliveryId, freshPrNumber, silentLogger, startTemporal, workflowExists, workflowRecord } from './support.ts';
 
 let env: TestWorkflowEnvironment;
@@ -71,7 +73,9 @@ describe('createDeliverer', () => {
     const delivery = helpDelivery();
     await expect(deliver(delivery)).rejects.toThrow(/namespace/i);
 
-    await client.connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: 86_400 } });
+    const cli = temporalCliPath();
+    if (!cli) throw new Error('the temporal CLI is needed to register a namespace');
+    execFileSync(cli, ['operator', 'namespace', 'create', '--namespace', namespace, '--retention', '1d', '--address', env.address]);
     let outcome: string | undefined;
     for (let attempt = 0; attempt < 100 && outcome === undefined; attempt++) {
       // Until the server's namespace cache catches up every attempt fails; none may count as delivered.
