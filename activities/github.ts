@@ -59,7 +59,7 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
 
   function detailsUrl(): string | undefined {
     if (!temporalUiUrl) return undefined;
-    const { workflowId, runId } = activityInfo().workflowExecution;
+    const { workflowId, runId } = activityInfo().workflowExecution!;
     return `${temporalUiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
   }
 
@@ -167,7 +167,7 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
       const { repo } = req;
       const octokit = client(repo);
       const [title = '', ...rest] = (await render(req.output)).split('\n');
-      const externalId = activityInfo().workflowExecution.workflowId;
+      const externalId = activityInfo().workflowExecution!.workflowId;
       const body = {
         owner: repo.owner,
         repo: repo.name,

@@ -1,0 +1,150 @@
+// A small chainable nock builder for the GitHub API the activities call.
+// Every expectation is one interceptor matched by its body, so concurrent calls may arrive in any
+// order; `settled()` waits until all happened and `assertNoUnexpected()` proves nothing else did.
+import nock from 'nock';
+import { expect } from 'vitest';
+
+type Matcher = string | RegExp | ((text: string) => boolean);
+
+export interface RecordedCall {
+  method: string;
+  path: string;
+  body: any;
+}
+
+function matches(m: Matcher | undefined, text: string | undefined): boolean {
+  if (m === undefined) return true;
+  if (text === undefined) return false;
+  if (typeof m === 'string') return text.includes(m);
+  if (m instanceof RegExp) return m.test(text);
+  return m(text);
+}
+
+let unexpected: string[] = [];
+nock.emitter.on('no match', (req: any) => {
+  const host = req.host ?? req.options?.host ?? req.options?.hostname ?? '';
+  // Allowed loopback traffic (the webhook endpoint in some tests) is reported as "no match" too.
+  if (/^(127\.0\.0\.1|localhost)/.test(String(host))) return;
+  unexpected.push(`${req.method ?? req.options?.method} ${host}${req.path ?? req.options?.path}`);
+});
+
+export class GithubMock {
+  readonly calls: RecordedCall[] = [];
+  private readonly scope: nock.Scope;
+  private nextId = 1000;
+  private readonly repoPath: string;
+
+  constructor(owner: string, repo: string, baseUrl = 'https://api.github.com') {
+    this.scope = nock(baseUrl);
+    this.repoPath = `/repos/${owner}/${repo}`;
+    unexpected = [];
+    // Installation tokens are auth plumbing, cached per worker: allowed any number of times.
+    nock(baseUrl)
+      .persist()
+      .post(/^\/app\/installations\/\d+\/access_tokens$/)
+      .reply(201, () => ({ token: 'ghs_testtoken000000000000000000000000', expires_at: new Date(Date.now() + 3600_000).toISOString() }));
+  }
+
+  private record(method: string, path: string, body: any): void {
+    this.calls.push({ method, path, body });
+  }
+
+  /** nock 15 hands reply functions the fetch Request. */
+  private async read(req: Request): Promise<[string, any]> {
+    const text = await req.text();
+    return [new URL(req.url).pathname, text ? JSON.parse(text) : undefined];
+  }
+
+  private id(): number {
+    return this.nextId++;
+  }
+
+  /** A check run created with this name/status (and, optionally, a title matching). */
+  createCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher } = {}): this {
+    this.scope
+      .post(`${this.repoPath}/check-runs`, (b) => b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title))
+      .reply(201, async (req: Request) => {
+        const [path, body] = await this.read(req);
+        this.record('POST', path, body);
+        return { id: this.id(), name };
+      });
+    return this;
+  }
+
+  /** A check run with this name updated to status/conclusion. */
+  updateCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher } = {}): this {
+    this.scope
+      .patch(new RegExp(`^${this.repoPath}/check-runs/\\d+$`), (b) => b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title))
+      .reply(200, async (req: Request) => {
+        const [path, body] = await this.read(req);
+        this.record('PATCH', path, body);
+        return { id: Number(path.split('/').pop()), name };
+      });
+    return this;
+  }
+
+  comment(number: number, body: Matcher): this {
+    this.scope
+      .post(`${this.repoPath}/issues/${number}/comments`, (b) => matches(body, b.body))
+      .reply(201, async (req: Request) => {
+        const [path, reqBody] = await this.read(req);
+        this.record('POST', path, reqBody);
+        const id = this.id();
+        return { id, node_id: `IC_node${id}`, body: reqBody.body };
+      });
+    return this;
+  }
+
+  reaction(commentId: number): this {
+    this.scope
+      .post(`${this.repoPath}/issues/comments/${commentId}/reactions`, (b) => b.content === 'eyes')
+      .reply(201, async (req: Request) => {
+        const [path, body] = await this.read(req);
+        this.record('POST', path, body);
+        return { id: this.id(), content: 'eyes' };
+      });
+    return this;
+  }
+
+  permission(login: string, permission: 'admin' | 'write' | 'read' | 'none'): this {
+    this.scope.get(`${this.repoPath}/collaborators/${login}/permission`).reply(200, async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('GET', path, undefined);
+      return { permission, user: { login } };
+    });
+    return this;
+  }
+
+  minimize(nodeId: string | RegExp = /.*/): this {
+    this.scope
+      .post('/graphql', (b) => /minimizeComment/.test(b.query) && b.query.includes('OUTDATED') && matches(nodeId, b.variables?.id))
+      .reply(200, async (req: Request) => {
+        const [path, body] = await this.read(req);
+        this.record('POST', path, body);
+        return { data: { minimizeComment: { minimizedComment: { isMinimized: true } } } };
+      });
+    return this;
+  }
+
+  calledWith(method: string, pathPart: string): RecordedCall[] {
+    return this.calls.filter((c) => c.method === method && c.path.includes(pathPart));
+  }
+
+  comments(): string[] {
+    return this.calledWith('POST', '/comments').map((c) => c.body.body as string);
+  }
+
+  /** Waits until every expected call happened. */
+  async settled(timeoutMs = 90_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.scope.isDone()) {
+      if (Date.now() > deadline) throw new Error(`GitHub calls still expected:\n${this.scope.pendingMocks().join('\n')}\nunexpected: ${unexpected.join(', ')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  assertNoUnexpected(): void {
+    expect(unexpected).toEqual([]);
+    expect(this.scope.pendingMocks()).toEqual([]);
+  }
+}

@@ -1,0 +1,129 @@
+// Everything the PR workflow tests run on: a real Temporal dev server, the real worker with the real
+// activities (git, terraform, Octokit → nock), and the real Probot app receiving webhook payloads.
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import nock from 'nock';
+import { Probot, ProbotOctokit } from 'probot';
+import pino from 'pino';
+import { createActivities } from '../../activities/index.ts';
+import type { ServerConfig } from '../../app/config.ts';
+import { createApp } from '../../app/index.ts';
+import { WORKFLOWS_PATH } from '../../app/worker.ts';
+import { prStateQuery, type PrStatus } from '../../workflows/pr.ts';
+import { prWorkflowId } from '../../workflows/types.ts';
+import { devServerOptions } from './temporal-cli.ts';
+
+export interface Harness {
+  env: TestWorkflowEnvironment;
+  config: ServerConfig;
+  taskQueue: string;
+  /** Delivers a webhook through Probot exactly as the HTTP endpoint would after verifying it. */
+  receive(name: string, payload: Record<string, any>, deliveryId?: string): Promise<void>;
+  startWorker(): Promise<RunningWorker>;
+  status(owner: string, repo: string, number: number): Promise<PrStatus>;
+  waitFor(owner: string, repo: string, number: number, ok: (s: PrStatus) => boolean, timeoutMs?: number): Promise<PrStatus>;
+  teardown(): Promise<void>;
+}
+
+export interface RunningWorker {
+  stop(): Promise<void>;
+}
+
+let bundle: WorkflowBundleWithSourceMap | undefined;
+
+export async function startHarness(): Promise<Harness> {
+  // nock's interceptors break grpc-js connection set-up: connect with them off, then turn them on.
+  nock.restore();
+  const env = await TestWorkflowEnvironment.createLocal(devServerOptions());
+  nock.activate();
+  nock.disableNetConnect();
+  nock.enableNetConnect((host) => host.startsWith('127.0.0.1') || host.startsWith('localhost'));
+  bundle ??= await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  const dataDir = await mkdtemp(join(tmpdir(), 'terrapin-data-'));
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const taskQueue = `terrapin-test-${randomUUID()}`;
+  const config: ServerConfig = {
+    github: { appId: '1', privateKey, webhookSecret: 'test-secret', baseUrl: 'https://api.github.com' },
+    temporal: { namespace: 'default', taskQueue },
+    port: 0,
+    logLevel: 'silent',
+    dataDir,
+    repoAllowlist: [],
+  };
+  const logger = pino({ level: 'silent' });
+  const probot = new Probot({
+    appId: 1,
+    privateKey,
+    secret: 'test-secret',
+    log: logger,
+    Octokit: ProbotOctokit.defaults({ retry: { enabled: false }, throttle: { enabled: false } }),
+  });
+  await probot.load(createApp({ client: env.client, taskQueue, logger }));
+
+  const workers: RunningWorker[] = [];
+  const status = (owner: string, repo: string, number: number) =>
+    env.client.workflow.getHandle(prWorkflowId(owner, repo, number)).query(prStateQuery);
+
+  return {
+    env,
+    config,
+    taskQueue,
+    async receive(name, payload, deliveryId = randomUUID()) {
+      await probot.receive({ id: deliveryId, name, payload } as Parameters<Probot['receive']>[0]);
+    },
+    async startWorker() {
+      const worker = await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue,
+        workflowBundle: bundle!,
+        activities: createActivities({ config, logger }),
+      });
+      const running = worker.run();
+      const handle = {
+        async stop() {
+          if (worker.getState() === 'RUNNING') worker.shutdown();
+          await running;
+        },
+      };
+      workers.push(handle);
+      return handle;
+    },
+    status,
+    async waitFor(owner, repo, number, ok, timeoutMs = 90_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: PrStatus | undefined;
+      while (Date.now() < deadline) {
+        try {
+          last = await status(owner, repo, number);
+          if (ok(last)) return last;
+        } catch {
+          // the workflow may not exist yet
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`timed out waiting for PR state; last: ${JSON.stringify(last)}`);
+    },
+    async teardown() {
+      for (const w of workers) await w.stop();
+      await env.teardown();
+      await rm(dataDir, { recursive: true, force: true });
+      nock.cleanAll();
+      nock.enableNetConnect();
+    },
+  };
+}
+
+const quietBundlerLogger = {
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error(message: string, meta?: object) {
+    console.error(message, meta);
+  },
+  log() {},
+};
