@@ -46,6 +46,9 @@ function rethrowClassified(err: unknown, what: string): never {
 }
 
 const marker = (key: string, part: number) => `<!-- terrapin:${key}:${part} -->`;
+const GITHUB_COMMENT_LIMIT = 65_536;
+/** Room kept in every part for the hidden marker appended to it. */
+const MARKER_ROOM = 200;
 
 export interface GithubActivityDeps {
   github: GithubClients;
@@ -112,7 +115,7 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
 
     /** Renders a template and posts it as one or more comments (split at GitHub's size limit). */
     async postComment({ repo, number, message, key }: { repo: RepoRef; number: number; message: RenderRequest; key: string }): Promise<PostedComment> {
-      const parts = splitComment(await render(message));
+      const parts = splitComment(await render(message), GITHUB_COMMENT_LIMIT - MARKER_ROOM);
       const octokit = client(repo);
       const posted: PostedComment = { ids: [], nodeIds: [] };
       const existing = new Map<string, { id: number; node_id: string }>();

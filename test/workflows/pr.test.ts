@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../../workflows/types.ts';
-import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
+import { FAIL_ON_APPLY_MESSAGE, createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
-import { issueCommentEvent, pullRequestEvent, reviewSubmittedEvent, type TestPr } from '../helpers/payloads.ts';
+import { checkRunActionEvent, issueCommentEvent, pullRequestEvent, reviewSubmittedEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness, type RunningWorker } from '../helpers/workflow-harness.ts';
 
 const OWNER = 'acme';
@@ -136,6 +136,182 @@ describe('PR loop', () => {
     const result = await h.env.client.workflow.getHandle(prWorkflowId(OWNER, 'happy', 1)).result();
     expect(result).toEqual({ merged: true, lastPlan: { sha: s.pr.headSha, status: 'applied' } });
     expect(existsSync(workDir)).toBe(false);
+    s.gh.assertNoUnexpected();
+  });
+
+  test('a worker stopped while waiting for approval: a new worker picks up the approval and applies', async () => {
+    const s = await scenario('restart', 2, { a: { input: 'base' }, b: { input: 'after-restart' } });
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    await worker.stop();
+    worker = await h.startWorker();
+
+    s.gh
+      .reaction(7101)
+      .permission(WRITER, 'write')
+      .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
+      .comment(2, /Applied/)
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
+    await comment(s, '/approve', WRITER, 7101);
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base', b: 'after-restart' });
+    s.gh.assertNoUnexpected();
+  });
+
+  test('a push while waiting invalidates the plan: old comment minimized, old apply check cancelled, stale review refused', async () => {
+    const s = await scenario('push', 3, { a: { input: 'base' }, b: { input: 'v1' } });
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    const oldSha = s.pr.headSha;
+
+    s.pr.headSha = await s.repo.commit({ 'main.tf': terraformFixture({ stateFile: s.stateFile, resources: { a: { input: 'base' }, b: { input: 'v2' }, c: {} } }) }, { branch: 'feature' });
+    s.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'cancelled', title: 'Superseded by newer commits' }).minimize(/^IC_node/);
+    expectPlan(s, 'Plan: 2 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
+    await s.gh.settled();
+    expect(await h.status(OWNER, 'push', 3)).toMatchObject({ approvals: [], plan: { sha: s.pr.headSha, status: 'ready' } });
+
+    s.gh.comment(3, /no longer the head of this pull request/);
+    await h.receive('pull_request_review', reviewSubmittedEvent(s.pr, { login: WRITER, state: 'approved', commitId: oldSha }));
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
+
+    s.gh
+      .permission(WRITER, 'write')
+      .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
+      .comment(3, /Applied/)
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
+    await h.receive('pull_request_review', reviewSubmittedEvent(s.pr, { login: WRITER, state: 'approved', commitId: s.pr.headSha }));
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base', b: 'v2', c: null });
+    s.gh.assertNoUnexpected();
+  });
+
+  test('apply failure rolls back to the base branch: the state file is back to what main describes', async () => {
+    const s = await scenario('rollback', 4, { a: { input: 'changed' }, b: { failOnApply: true } });
+    expectPlan(s, 'Plan: 1 to add, 1 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+
+    s.gh
+      .reaction(7401)
+      .permission(WRITER, 'write')
+      .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
+      .comment(4, (b) => b.includes('rolled back') && b.includes(FAIL_ON_APPLY_MESSAGE))
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'failure', title: 'Apply failed — rolled back' });
+    await comment(s, '/approve', WRITER, 7401);
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
+    s.gh.assertNoUnexpected();
+  });
+
+  test('onFailure: none in .terrapin.yml turns the rollback off', async () => {
+    const s = await scenario('norollback', 5, { a: { input: 'base' }, b: { failOnApply: true } }, { '.terrapin.yml': 'onFailure: none\n' });
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+
+    s.gh
+      .reaction(7501)
+      .permission(WRITER, 'write')
+      .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
+      .comment(5, /rollback disabled/i)
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'failure', title: 'Apply failed — rollback disabled' });
+    await comment(s, '/approve', WRITER, 7501);
+    await s.gh.settled();
+    // The failed resource stays (tainted) in the state: nothing undid it.
+    expect(Object.keys(await stateResources(s.stateFile)).sort()).toEqual(['a', 'b']);
+    s.gh.assertNoUnexpected();
+  });
+
+  test('a plan error gives a failed check and a comment with the error output', async () => {
+    const s = await scenario('planerror', 6, { a: { input: 'base' } }, { 'broken.tf': 'resource "terraform_data" "x" {\n  input = \n}\n' });
+    s.gh
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(6, (b) => /plan failed/i.test(b) && b.includes('broken.tf'))
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Plan failed' });
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    expect((await h.status(OWNER, 'planerror', 6)).plan).toBeUndefined();
+    s.gh.assertNoUnexpected();
+  });
+
+  test('a plan over 65,536 characters is posted as several comments, each within the limit, fences and details balanced', async () => {
+    const resources = Object.fromEntries(Array.from({ length: 28 }, (_, i) => [`big${i}`, { input: `${i}-`.padEnd(2500, 'x') }]));
+    const s = await scenario('bigplan', 7, { a: { input: 'base' }, ...resources });
+    s.gh
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(7, (b) => b.includes('**Terrapin plan**'))
+      .comment(7, (b) => !b.includes('**Terrapin plan**') && b.includes('(continued)'))
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success', title: 'Plan: 28 to add, 0 to change, 0 to destroy.' })
+      .createCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' });
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    const parts = s.gh.comments();
+    expect(parts.join('').length).toBeGreaterThan(70_000);
+    for (const part of parts) {
+      expect(part.length).toBeLessThanOrEqual(65_536);
+      expect(part.match(/<details>/g)?.length).toBe(part.match(/<\/details>/g)?.length);
+      expect((part.match(/^```/gm)?.length ?? 0) % 2).toBe(0);
+    }
+    s.gh.assertNoUnexpected();
+  });
+
+  test('draft PRs wait until ready; buttons, /help, unknown commands and repeated deliveries behave', async () => {
+    const s = await scenario('misc', 8, { a: { input: 'base' }, b: { input: 'button' } });
+    s.pr.draft = true;
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await h.waitFor(OWNER, 'misc', 8, (st) => st.headSha === s.pr.headSha && st.queued === 0 && !st.job);
+    expect((await h.status(OWNER, 'misc', 8)).plan).toBeUndefined();
+
+    s.pr.draft = false;
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('ready_for_review', s.pr));
+    await s.gh.settled();
+
+    s.gh.reaction(7801).comment(8, (b) => b.includes('**Terrapin commands**'));
+    await comment(s, '/help', READER, 7801);
+    await s.gh.settled();
+
+    s.gh.reaction(7802).comment(8, /`\/aply` is not a Terrapin command\. Did you mean `\/apply`\?/);
+    await comment(s, '/aply', WRITER, 7802);
+    await s.gh.settled();
+
+    // The same delivery signalled twice reaches the workflow once (the app dedupes too; this is the
+    // workflow's own, durable guard).
+    s.gh.reaction(7803).comment(8, (b) => b.includes('**Terrapin commands**'));
+    const event = { type: 'command', deliveryId: 'dup-1', source: 'comment', actor: READER, commentId: 7803, command: { name: 'help', extraArgs: [] } };
+    const handle = h.env.client.workflow.getHandle(prWorkflowId(OWNER, 'misc', 8));
+    await handle.signal('prEvent', event);
+    await handle.signal('prEvent', event);
+    await s.gh.settled();
+    await h.waitFor(OWNER, 'misc', 8, (st) => st.queued === 0);
+
+    s.gh
+      .permission(WRITER, 'write')
+      .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
+      .comment(8, /Applied/)
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
+    await h.receive('check_run', checkRunActionEvent(s.pr, 'approve', { login: WRITER, externalId: prWorkflowId(OWNER, 'misc', 8) }));
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base', b: 'button' });
+    s.gh.assertNoUnexpected();
+  });
+
+  test('closing a PR with an unapplied plan closes its apply check and cleans up', async () => {
+    const s = await scenario('closed', 9, { a: { input: 'base' }, b: { input: 'never' } });
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    s.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Pull request closed' });
+    await h.receive('pull_request', pullRequestEvent('closed', s.pr));
+    const result = await h.env.client.workflow.getHandle(prWorkflowId(OWNER, 'closed', 9)).result();
+    expect(result).toEqual({ merged: false, lastPlan: { sha: s.pr.headSha, status: 'discarded' } });
+    await s.gh.settled();
+    expect(existsSync(join(h.config.dataDir, 'work', OWNER, 'closed', 'pr-9'))).toBe(false);
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
     s.gh.assertNoUnexpected();
   });
 });
