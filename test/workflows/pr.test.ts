@@ -5,6 +5,8 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { writeFile } from 'node:fs/promises';
+import { temporalCliPath } from '../helpers/temporal-cli.ts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../../workflows/types.ts';
 import { FAIL_ON_APPLY_MESSAGE, createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
@@ -80,6 +82,17 @@ async function stateResources(stateFile: string): Promise<Record<string, unknown
   );
 }
 
+/**
+ * `RECORD_HISTORIES=1 npx vitest run test/workflows/pr.test.ts` refreshes the histories that
+ * test/workflows/replay.test.ts replays. Refresh only for a deliberate, patched() workflow change.
+ */
+async function recordHistory(name: string, number: number): Promise<void> {
+  if (!process.env.RECORD_HISTORIES) return;
+  // The CLI's JSON is the format production histories are exported in, so real ones can join these.
+  const { stdout } = await execa(temporalCliPath()!, ['workflow', 'show', '--address', h.env.address, '--workflow-id', prWorkflowId(OWNER, name, number), '--output', 'json']);
+  await writeFile(new URL(`../fixtures/histories/${name}.json`, import.meta.url), stdout);
+}
+
 let commentSeq = 5000;
 const comment = (s: Scenario, body: string, login: string, id = commentSeq++) => h.receive('issue_comment', issueCommentEvent(s.pr, body, { login, commentId: id }));
 
@@ -137,6 +150,7 @@ describe('PR loop', () => {
     expect(result).toEqual({ merged: true, lastPlan: { sha: s.pr.headSha, status: 'applied' } });
     expect(existsSync(workDir)).toBe(false);
     s.gh.assertNoUnexpected();
+    await recordHistory('happy', 1);
   });
 
   test('a worker stopped while waiting for approval: a new worker picks up the approval and applies', async () => {
@@ -187,6 +201,7 @@ describe('PR loop', () => {
     await s.gh.settled();
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base', b: 'v2', c: null });
     s.gh.assertNoUnexpected();
+    await recordHistory('push', 3);
   });
 
   test('apply failure rolls back to the base branch: the state file is back to what main describes', async () => {
@@ -205,6 +220,7 @@ describe('PR loop', () => {
     await s.gh.settled();
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
     s.gh.assertNoUnexpected();
+    await recordHistory('rollback', 4);
   });
 
   test('onFailure: none in .terrapin.yml turns the rollback off', async () => {
