@@ -35,10 +35,10 @@ export interface RunningWorker {
 
 let bundle: WorkflowBundleWithSourceMap | undefined;
 
-export async function startHarness(): Promise<Harness> {
+export async function startHarness(opts: { serverArgs?: string[] } = {}): Promise<Harness> {
   // nock's interceptors break grpc-js connection set-up: connect with them off, then turn them on.
   nock.restore();
-  const env = await TestWorkflowEnvironment.createLocal(devServerOptions());
+  const env = await TestWorkflowEnvironment.createLocal(devServerOptions({ extraArgs: opts.serverArgs }));
   nock.activate();
   nock.disableNetConnect();
   nock.enableNetConnect((host) => host.startsWith('127.0.0.1') || host.startsWith('localhost'));
