@@ -28,8 +28,9 @@ export interface PostedComment {
   nodeIds: string[];
 }
 
+/** GitHub limits: at most 3 actions, label ≤ 20, description ≤ 40, identifier ≤ 20 characters. */
 const ACTION_BUTTONS: Record<CheckAction, { label: string; description: string }> = {
-  approve: { label: 'Approve', description: 'Approve this plan (writers, not the author)' },
+  approve: { label: 'Approve', description: 'Approve this plan and apply it' },
   apply: { label: 'Apply', description: 'Apply the approved plan' },
   replan: { label: 'Re-plan', description: 'Run terraform plan again' },
 };

@@ -12,6 +12,17 @@ export interface RecordedCall {
   body: any;
 }
 
+/** GitHub answers 422 to check runs breaking these limits; the mock refuses to match them. */
+function withinCheckRunLimits(b: any): boolean {
+  const actions: any[] = b.actions ?? [];
+  return (
+    actions.length <= 3 &&
+    actions.every((a) => a.label.length <= 20 && a.description.length >= 1 && a.description.length <= 40 && a.identifier.length <= 20) &&
+    (b.output?.title ?? '').length <= 255 &&
+    (b.output?.summary ?? '').length <= 65535
+  );
+}
+
 function matches(m: Matcher | undefined, text: string | undefined): boolean {
   if (m === undefined) return true;
   if (text === undefined) return false;
@@ -62,7 +73,7 @@ export class GithubMock {
   /** A check run created with this name/status (and, optionally, a title matching). */
   createCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher } = {}): this {
     this.scope
-      .post(`${this.repoPath}/check-runs`, (b) => b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title))
+      .post(`${this.repoPath}/check-runs`, (b) => withinCheckRunLimits(b) && b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title))
       .reply(201, async (req: Request) => {
         const [path, body] = await this.read(req);
         this.record('POST', path, body);
@@ -74,7 +85,7 @@ export class GithubMock {
   /** A check run with this name updated to status/conclusion. */
   updateCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher } = {}): this {
     this.scope
-      .patch(new RegExp(`^${this.repoPath}/check-runs/\\d+$`), (b) => b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title))
+      .patch(new RegExp(`^${this.repoPath}/check-runs/\\d+$`), (b) => withinCheckRunLimits(b) && b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title))
       .reply(200, async (req: Request) => {
         const [path, body] = await this.read(req);
         this.record('PATCH', path, body);
