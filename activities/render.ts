@@ -136,8 +136,9 @@ export function splitComment(text: string, limit = 65536): string[] {
     }
     // One line longer than a whole part: hard-wrap it.
     const room = limit - joinedLength([...part, '', ...closers(state)]);
-    if (room < 1) throw new RangeError(`splitComment: limit ${limit} is too small for the open blocks`);
-    const cut = safeCut(line, room);
+    const cut = room >= 1 ? safeCut(line, room) : 0;
+    // The line fits but the blocks it opens do not: no cut can help, so fail instead of looping.
+    if (cut < 1 || cut >= line.length) throw new RangeError(`splitComment: limit ${limit} is too small for the open blocks`);
     queue.splice(i, 1, line.slice(0, cut), line.slice(cut));
     i--;
   }

@@ -1,0 +1,191 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fenceCode, render, splitComment, truncateForCheckRun } from '../../activities/render.ts';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'terrapin-render-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function file(name: string, text: string): Promise<string> {
+  const path = join(dir, name);
+  await writeFile(path, text);
+  return path;
+}
+
+/** Every part must stand alone: fences closed, <details> balanced, never closed before opened. */
+function expectBalanced(part: string): void {
+  let fence: string | undefined;
+  let details = 0;
+  for (const line of part.split('\n')) {
+    const m = /^(`{3,}|~{3,})(.*)$/.exec(line);
+    if (fence) {
+      if (m && m[1]![0] === fence[0] && m[1]!.length >= fence.length && !m[2]) fence = undefined;
+      continue;
+    }
+    if (m) {
+      fence = m[1];
+      continue;
+    }
+    details += (line.match(/<details>/g) ?? []).length;
+    details -= (line.match(/<\/details>/g) ?? []).length;
+    expect(details).toBeGreaterThanOrEqual(0);
+  }
+  expect(fence).toBeUndefined();
+  expect(details).toBe(0);
+}
+
+const planData = {
+  shortSha: 'abc1234',
+  sha: 'abc1234'.padEnd(40, '0'),
+  project: 'root',
+  workspace: 'default',
+  summaryLine: 'Plan: 1 to add, 0 to change, 0 to destroy.',
+  hasChanges: true,
+};
+
+describe('fenceCode', () => {
+  it('uses a fence longer than any backtick run inside', () => {
+    expect(fenceCode('plain', 'diff')).toBe('```diff\nplain\n```');
+    expect(fenceCode('has ```` four', 'text')).toBe('`````text\nhas ```` four\n`````');
+  });
+});
+
+describe('render', () => {
+  it('renders the plan comment with marker, summary, collapsed diff and the next step', async () => {
+    const planText = await file('plan.txt', '+   resource "terraform_data" "a" {\n+       input = "<b>&</b>"\n    }\n');
+    const out = await render({ template: 'plan', data: planData, files: { planText } });
+    expect(out).toContain(`<!-- terrapin:plan ${planData.sha} -->`);
+    expect(out).toContain('**Terrapin plan** for `abc1234`');
+    expect(out).toContain(planData.summaryLine);
+    expect(out).toContain('<details><summary>Show plan</summary>\n\n```diff\n+   resource "terraform_data" "a" {\n+       input = "<b>&</b>"\n    }\n```\n\n</details>');
+    expect(out).toContain('Comment `/approve` (a writer other than the author) to approve and apply this plan, or `/plan` to re-plan.');
+    expectBalanced(out);
+  });
+
+  it('says there is nothing to apply for an empty plan', async () => {
+    const planText = await file('empty.txt', 'No changes. Your infrastructure matches the configuration.');
+    const out = await render({ template: 'plan', data: { ...planData, summaryLine: 'No changes.', hasChanges: false }, files: { planText } });
+    expect(out).toContain('Nothing to apply.');
+    expect(out).not.toContain('/approve');
+  });
+
+  it('renders a plan failure with the step and the output collapsed', async () => {
+    const output = await file('err.log', '$ terraform init\nError: Unclosed configuration block');
+    const out = await render({ template: 'plan-error', data: { ...planData, step: 'init', exitCode: 1 }, files: { output } });
+    expect(out).toContain('The `init` step failed with exit code 1.');
+    expect(out).toContain('```text\n$ terraform init\nError: Unclosed configuration block\n```');
+    expect(out).toMatch(/Push a fix or comment `\/plan`/);
+    expectBalanced(out);
+  });
+
+  it.each([
+    ['applied', undefined, '**Applied**'],
+    ['failed', { status: 'rolled-back', baseRef: 'main', baseSha: 'def5678'.padEnd(40, '0'), shortBaseSha: 'def5678' }, '**Apply failed — rolled back to `main` (def5678)**'],
+    ['failed', { status: 'rollback-failed', baseRef: 'main' }, '**Apply failed — rollback failed — manual action needed**'],
+    ['failed', { status: 'disabled', baseRef: 'main' }, '**Apply failed — rollback disabled (`onFailure: none`)**'],
+    ['unknown', undefined, '**Apply outcome unknown — needs attention**'],
+  ])('renders the apply comment for %s %o', async (outcome, rollback, headline) => {
+    const output = await file('apply.log', 'Apply complete!');
+    const out = await render({ template: 'apply', data: { ...planData, outcome, rollback, actor: 'alice' }, files: { output } });
+    expect(out).toContain(headline);
+    expect(out).toContain('<details><summary>Apply output</summary>');
+    expectBalanced(out);
+    if (outcome === 'unknown') expect(out).toMatch(/Do not re-run the apply blindly[\s\S]*`\/plan`/);
+  });
+
+  it('includes the rollback output when there is one', async () => {
+    const output = await file('apply2.log', 'Error: boom');
+    const rollbackOutput = await file('rollback.log', 'Apply complete! Resources: 0 added, 1 changed');
+    const rollback = { status: 'rolled-back', baseRef: 'main', baseSha: 'def5678', shortBaseSha: 'def5678' };
+    const out = await render({ template: 'apply', data: { ...planData, outcome: 'failed', rollback }, files: { output, rollbackOutput } });
+    expect(out).toContain('<details><summary>Rollback output</summary>\n\n```text\nApply complete! Resources: 0 added, 1 changed\n```');
+  });
+
+  it('says so when an output file is gone', async () => {
+    const out = await render({ template: 'plan', data: planData, files: { planText: join(dir, 'missing.txt') } });
+    expect(out).toContain('The plan text is no longer available.');
+  });
+
+  it('refuses template names that leave the templates dir', async () => {
+    await expect(render({ template: '../package', data: {} })).rejects.toThrow(/Invalid template name/);
+  });
+});
+
+describe('splitComment', () => {
+  it('returns short text unchanged', () => {
+    expect(splitComment('hello\nworld')).toEqual(['hello\nworld']);
+  });
+
+  it('splits a 70,000-character plan into balanced parts that each fit', async () => {
+    const lines = Array.from({ length: 1_000 }, (_, i) => `+   resource "terraform_data" "r${i}" { input = "${'x'.repeat(40)}" }`);
+    expect(lines.join('\n').length).toBeGreaterThan(70_000);
+    const planText = await file('big.txt', lines.join('\n'));
+    const out = await render({ template: 'plan', data: planData, files: { planText } });
+    expect(out.length).toBeGreaterThan(70_000);
+
+    const parts = splitComment(out);
+    expect(parts.length).toBe(2);
+    for (const part of parts) {
+      expect(part.length).toBeLessThanOrEqual(65_536);
+      expectBalanced(part);
+    }
+    expect(parts[0]!.startsWith(`<!-- terrapin:plan ${planData.sha} -->`)).toBe(true);
+    expect(parts[0]!.endsWith('\n```\n</details>')).toBe(true);
+    expect(parts[1]!.startsWith('<details><summary>Show plan (continued)</summary>\n\n```diff\n+   resource')).toBe(true);
+    expect(parts[1]!).toContain('Comment `/approve`');
+    // Nothing lost, nothing reordered.
+    const body = parts.join('\n').split('\n').filter((l) => l.startsWith('+   resource'));
+    expect(body).toEqual(lines);
+  });
+
+  it('closes and reopens a longer fence nested in details, at a small limit', () => {
+    const letters = 'abcdefghijklmnop'.split('');
+    const text = ['intro', '<details><summary>Logs</summary>', '', '````text', ...letters, '````', '</details>', 'end'].join('\n');
+    const parts = splitComment(text, 80);
+    for (const part of parts) {
+      expect(part.length).toBeLessThanOrEqual(80);
+      expectBalanced(part);
+    }
+    expect(parts.join('\n')).toContain('<details><summary>Logs (continued)</summary>\n\n````text');
+    expect(parts.length).toBeGreaterThan(1);
+    const content = parts.join('\n').split('\n').filter((l) => /^[a-p]$/.test(l));
+    expect(content).toEqual(letters);
+  });
+
+  it('fails instead of looping when the limit cannot hold the open blocks', () => {
+    const text = ['<details><summary>Logs</summary>', '', '````text', 'a', 'b', '````', '</details>'].join('\n');
+    expect(() => splitComment(text, 60)).toThrow(RangeError);
+  });
+
+  it('hard-wraps a single line longer than the limit', () => {
+    const long = 'y'.repeat(250);
+    const parts = splitComment(['```', long, '```'].join('\n'), 100);
+    for (const part of parts) {
+      expect(part.length).toBeLessThanOrEqual(100);
+      expectBalanced(part);
+    }
+    expect(parts.join('').replace(/[^y]/g, '')).toBe(long);
+  });
+});
+
+describe('truncateForCheckRun', () => {
+  it('leaves short text alone', () => {
+    expect(truncateForCheckRun('short')).toBe('short');
+  });
+
+  it('cuts long text, closes open blocks and says where the full text is', () => {
+    const text = ['Summary', '<details><summary>Plan</summary>', '', '```diff', ...Array.from({ length: 5000 }, (_, i) => `+ line ${i}`), '```', '</details>'].join('\n');
+    const out = truncateForCheckRun(text, 1_000);
+    expect(out.length).toBeLessThanOrEqual(1_000);
+    expectBalanced(out);
+    expect(out).toMatch(/Truncated[\s\S]*full text is in the pull request comment/);
+    expect(out.startsWith('Summary\n<details><summary>Plan</summary>')).toBe(true);
+    expect(truncateForCheckRun(text).length).toBeLessThanOrEqual(65_535);
+  });
+});
