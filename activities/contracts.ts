@@ -59,7 +59,16 @@ export type PlanResult =
       /** File holding the human plan text, already formatted for a ```diff block. */
       planTextFile: string;
     }
-  | { ok: false; /** File holding the combined output of the failed command. */ outputFile: string; exitCode: number };
+  | {
+      ok: false;
+      /** The terraform command that failed. */
+      step: PlanStep;
+      /** File holding the combined output of the failed command. */
+      outputFile: string;
+      exitCode: number;
+    };
+
+export type PlanStep = 'init' | 'workspace' | 'plan' | 'show';
 
 export interface ApplyInput {
   workDir: string;

@@ -5,7 +5,8 @@ import { createReadStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { ApplyInput, ApplyResult, PlanInput, PlanResult, TerraformBinary } from './contracts.ts';
+import type {
+  PlanStep, ApplyInput, ApplyResult, PlanInput, PlanResult, TerraformBinary } from './contracts.ts';
 import { checkout, removeWorkDirs, type GitDeps } from './git.ts';
 import { formatPlanAsDiff, summarizePlan } from './plan-format.ts';
 import { runCommand, type RunResult } from './process.ts';
@@ -83,6 +84,7 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
 
   const fail = async (args: string[], r: RunResult): Promise<PlanResult> => ({
     ok: false,
+    step: args[0] as PlanStep,
     outputFile: await saveOutput(join(paths.outDir, 'plan-error.log'), `${binary} ${args.join(' ')}`, r),
     exitCode: r.exitCode === 0 ? 1 : r.exitCode,
   });

@@ -225,7 +225,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
         });
         if (!result.ok) {
           await CancellationScope.nonCancellable(async () => {
-            await post(`plan-${planId}`, 'plan-error', { ...data, step: 'plan', exitCode: result.exitCode }, { output: result.outputFile });
+            await post(`plan-${planId}`, 'plan-error', { ...data, step: result.step, exitCode: result.exitCode }, { output: result.outputFile });
             await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-failed', data }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
           });
           return;

@@ -246,7 +246,7 @@ describe('PR loop', () => {
     const s = await scenario('planerror', 6, { a: { input: 'base' } }, { 'broken.tf': 'resource "terraform_data" "x" {\n  input = \n}\n' });
     s.gh
       .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
-      .comment(6, (b) => /plan failed/i.test(b) && b.includes('broken.tf'))
+      .comment(6, (b) => /plan failed/i.test(b) && b.includes('The `init` step failed') && b.includes('broken.tf'))
       .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Plan failed' });
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
