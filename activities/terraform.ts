@@ -80,7 +80,9 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   if (input.workspace !== 'default') {
     steps.push(['workspace', 'select', '-or-create=true', '-no-color', input.workspace]);
   }
-  steps.push(['plan', '-input=false', '-no-color', ...(input.extraArgs ?? []), `-out=${paths.planFile}`]);
+  // Paths relative to the project dir: terraform echoes them, and comments should not show server paths.
+  const planArg = relative(paths.projectDir, paths.planFile);
+  steps.push(['plan', '-input=false', '-no-color', ...(input.extraArgs ?? []), `-out=${planArg}`]);
 
   const fail = async (args: string[], r: RunResult): Promise<PlanResult> => ({
     ok: false,
@@ -94,7 +96,7 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
     if (r.exitCode !== 0) return fail(args, r);
   }
 
-  const jsonArgs = ['show', '-json', '-no-color', paths.planFile];
+  const jsonArgs = ['show', '-json', '-no-color', planArg];
   const json = await run(jsonArgs);
   if (json.exitCode !== 0) return fail(jsonArgs, json);
   let showJson: unknown;
@@ -104,7 +106,7 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
     return fail(jsonArgs, { ...json, exitCode: 1, output: `${json.output}\nThe output is not valid JSON.` });
   }
 
-  const textArgs = ['show', '-no-color', paths.planFile];
+  const textArgs = ['show', '-no-color', planArg];
   const text = await run(textArgs);
   if (text.exitCode !== 0) return fail(textArgs, text);
   const planTextFile = join(paths.outDir, 'plan.diff.txt');
@@ -135,7 +137,7 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
     );
   }
   const env = terraformEnv(deps.dataDir, paths);
-  const args = ['apply', '-input=false', '-no-color', input.planFile];
+  const args = ['apply', '-input=false', '-no-color', relative(paths.projectDir, input.planFile)];
   const r = await runCommand(binary, args, { cwd: paths.projectDir, env, killGraceMs: 60_000 });
   const outputFile = await saveOutput(join(paths.outDir, 'apply.log'), `${binary} ${args.join(' ')}`, r);
   return { ok: r.exitCode === 0, exitCode: r.exitCode, outputFile };

@@ -142,7 +142,7 @@ export class GithubMock {
   }
 
   comments(): string[] {
-    return this.calledWith('POST', '/comments').map((c) => c.body.body as string);
+    return this.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/comments')).map((c) => c.body.body as string);
   }
 
   /** Waits until every expected call happened. */

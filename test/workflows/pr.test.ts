@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../../workflows/types.ts';
 import { FAIL_ON_APPLY_MESSAGE, createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
+import { expectGolden } from '../helpers/golden.ts';
 import { checkRunActionEvent, issueCommentEvent, pullRequestEvent, reviewSubmittedEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness, type RunningWorker } from '../helpers/workflow-harness.ts';
 
@@ -115,6 +116,8 @@ describe('PR loop', () => {
     expect(planComment).toContain(`for \`${s.pr.headSha.slice(0, 7)}\``);
     expect(planComment).toMatch(/<details>[\s\S]*```diff\n[\s\S]*^\+ +resource "terraform_data" "b"/m);
     expect(planComment).toContain('/approve');
+    const known = { '<head-sha>': s.pr.headSha, '<head>': s.pr.headSha.slice(0, 7) };
+    expectGolden('plan-comment', planComment!, known);
     const status = await h.status(OWNER, 'happy', 1);
     expect(status.plan).toMatchObject({ sha: s.pr.headSha, status: 'ready' });
     expect(status.plan!.planSha256).toMatch(/^[0-9a-f]{64}$/);
@@ -142,6 +145,9 @@ describe('PR loop', () => {
     await s.gh.settled(20_000);
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base', b: 'new' });
     expect((await h.status(OWNER, 'happy', 1)).plan?.status).toBe('applied');
+    const replies = s.gh.comments();
+    expectGolden('replies-refused', replies.slice(1, 4).join('\n---\n'), known);
+    expectGolden('apply-comment', replies[4]!, known);
 
     const workDir = join(h.config.dataDir, 'work', OWNER, 'happy', 'pr-1');
     expect(existsSync(workDir)).toBe(true);
@@ -219,6 +225,12 @@ describe('PR loop', () => {
     await comment(s, '/approve', WRITER, 7401);
     await s.gh.settled();
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
+    expectGolden('apply-rolled-back-comment', s.gh.comments()[1]!, {
+      '<head-sha>': s.pr.headSha,
+      '<head>': s.pr.headSha.slice(0, 7),
+      '<base-sha>': s.pr.baseSha,
+      '<base>': s.pr.baseSha.slice(0, 7),
+    });
     s.gh.assertNoUnexpected();
     await recordHistory('rollback', 4);
   });
