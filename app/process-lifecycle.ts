@@ -1,5 +1,6 @@
-// Shared by the entries (main, server, worker): one-line startup errors and signal-driven shutdown.
-import { ConfigError, type ServerConfig } from './config.ts';
+// Shared by the entries (main, server, worker): config loading, one-line startup errors, and shutdown
+// on SIGINT/SIGTERM that stops whatever has started, newest first — also when the signal comes mid-start.
+import { ConfigError, loadConfig, type ServerConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { StartupError } from './temporal.ts';
 
@@ -30,32 +31,78 @@ export function exitOnStartupFailure(err: unknown, logger?: Logger): never {
   process.exit(1);
 }
 
-/**
- * Runs `stop` once on the first SIGINT/SIGTERM, then exits 0 (1 if stopping failed). A second signal
- * while stopping forces exit 1, for an operator who is done waiting.
- */
-export function stopOnSignals(logger: Logger, stop: () => Promise<void>): void {
-  let stopping = false;
+export interface EntryContext {
+  config: ServerConfig;
+  logger: Logger;
+  /** Registers how to stop something that has just started; stops run in reverse order. */
+  onStop(stop: () => Promise<unknown>): void;
+  /** A part failed after startup (e.g. the worker): stop everything and exit 1. */
+  fail(err: unknown, what: string): void;
+}
+
+/** Runs an entry: loads config, starts it, and stops it cleanly on SIGINT/SIGTERM (exit 0) or failure (exit 1). */
+export async function runEntry(start: (ctx: EntryContext) => Promise<void>): Promise<void> {
+  let config: ServerConfig;
+  let logger: Logger;
+  try {
+    config = loadConfig();
+    logger = loggerFor(config);
+  } catch (err) {
+    exitOnStartupFailure(err);
+  }
+  const stops: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  };
+  let exiting = false;
+  const exit = (code: number) => {
+    logger.flush?.();
+    process.exit(code);
+  };
+  const ctx: EntryContext = {
+    config,
+    logger,
+    onStop: (stop) => stops.push(stop),
+    fail: (err, what) => {
+      if (exiting) return;
+      exiting = true;
+      logger.fatal({ err }, `${what} failed; stopping`);
+      stopAll().finally(() => exit(1));
+    },
+  };
+  const startup = start(ctx);
+
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (exiting) {
       logger.warn({ signal }, 'second signal while stopping; exiting now');
-      process.exit(1);
+      exit(1);
     }
-    stopping = true;
+    exiting = true;
     logger.info({ signal }, 'shutting down');
-    stop().then(
-      () => {
-        logger.info('stopped');
-        logger.flush?.();
-        process.exit(0);
-      },
-      (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        logger.flush?.();
-        process.exit(1);
-      },
-    );
+    // A signal during startup waits for it to settle, so nothing started is left running (the dev server).
+    startup
+      .catch(() => undefined)
+      .then(stopAll)
+      .then(
+        () => {
+          logger.info('stopped');
+          exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          exit(1);
+        },
+      );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+
+  try {
+    await startup;
+  } catch (err) {
+    if (exiting) return; // a signal arrived meanwhile; its handler stops and exits
+    exiting = true;
+    await stopAll().catch(() => undefined);
+    exitOnStartupFailure(err, logger);
+  }
 }

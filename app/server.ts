@@ -1,28 +1,20 @@
 // The webhook server alone (`npm run server`): webhooks → signals. Workers run elsewhere (`npm run worker`).
 import { startWebhookServer } from './http.ts';
-import { loadConfig } from './config.ts';
-import type { Logger } from './logger.ts';
-import { exitOnStartupFailure, loggerFor, stopOnSignals } from './process-lifecycle.ts';
-import { connectTemporal, type TemporalHandle } from './temporal.ts';
+import { runEntry } from './process-lifecycle.ts';
+import { connectTemporal } from './temporal.ts';
 
-async function main(): Promise<void> {
-  let logger: Logger | undefined;
-  let temporal: TemporalHandle | undefined;
-  try {
-    const config = loadConfig();
-    logger = loggerFor(config);
-    temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger });
+if (import.meta.main) {
+  await runEntry(async ({ config, logger, onStop }) => {
+    const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger });
+    onStop(() => temporal.close());
+    if (temporal.embedded) {
+      logger.warn(
+        { address: temporal.address },
+        'TEMPORAL_ADDRESS is not set: started an embedded Temporal server; point workers at it with TEMPORAL_ADDRESS',
+      );
+    }
     const web = await startWebhookServer({ config, client: temporal.client, logger });
-    const connected = temporal;
-    stopOnSignals(logger, async () => {
-      await web.close();
-      await connected.close();
-    });
-    logger.info({ port: web.port }, 'webhook server listening');
-  } catch (err) {
-    await temporal?.close().catch(() => undefined);
-    exitOnStartupFailure(err, logger);
-  }
+    onStop(() => web.close());
+    logger.info({ port: web.port, temporal: temporal.address }, 'webhook server listening');
+  });
 }
-
-if (import.meta.main) await main();

@@ -3,10 +3,9 @@
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
-import { loadConfig } from './config.ts';
 import type { Logger } from './logger.ts';
-import { exitOnStartupFailure, loggerFor, stopOnSignals } from './process-lifecycle.ts';
-import { connectTemporal, installTemporalRuntime, type TemporalHandle } from './temporal.ts';
+import { runEntry } from './process-lifecycle.ts';
+import { connectTemporal, installTemporalRuntime } from './temporal.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -29,14 +28,13 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
   });
 }
 
-async function main(): Promise<void> {
-  let logger: Logger | undefined;
-  let temporal: TemporalHandle | undefined;
-  try {
-    const config = loadConfig();
-    logger = loggerFor(config);
-    if (!config.temporal.address) logger.warn('TEMPORAL_ADDRESS is not set: this worker starts its own embedded Temporal server');
-    temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger });
+if (import.meta.main) {
+  await runEntry(async ({ config, logger, onStop, fail }) => {
+    const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger });
+    onStop(() => temporal.close());
+    if (temporal.embedded) {
+      logger.warn({ address: temporal.address }, 'TEMPORAL_ADDRESS is not set: this worker started its own embedded Temporal server');
+    }
     const worker = await createWorker({
       nativeConnection: temporal.nativeConnection,
       namespace: config.temporal.namespace,
@@ -45,22 +43,11 @@ async function main(): Promise<void> {
       logger,
     });
     const running = worker.run();
-    const [log, connected] = [logger, temporal];
-    running.catch(async (err: unknown) => {
-      log.fatal({ err }, 'worker failed');
-      await connected.close().catch(() => undefined);
-      process.exit(1);
-    });
-    stopOnSignals(logger, async () => {
+    running.catch((err: unknown) => fail(err, 'worker'));
+    onStop(async () => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-      await connected.close();
+      await running.catch(() => undefined);
     });
     logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
-  } catch (err) {
-    await temporal?.close().catch(() => undefined);
-    exitOnStartupFailure(err, logger);
-  }
+  });
 }
-
-if (import.meta.main) await main();

@@ -94,6 +94,31 @@ describe('app/main.ts', () => {
     expect(processes).not.toContain(join(dataDir, 'temporal', 'temporal.sqlite'));
   });
 
+  it('a SIGTERM during startup waits for it, then stops everything: no dev server left behind', async () => {
+    const temporalPort = await freeTemporalPort();
+    const run = startMain({
+      APP_ID: '12345',
+      PRIVATE_KEY: privateKey,
+      WEBHOOK_SECRET: 'main-test-secret',
+      TERRAPIN_DATA_DIR: dataDir,
+      PORT: String(await freePort()),
+      TERRAPIN_EMBEDDED_TEMPORAL_PORT: String(temporalPort),
+      LOG_LEVEL: 'info',
+    });
+    const deadline = Date.now() + 60_000;
+    while (!run.output.stdout.includes('starting embedded Temporal dev server') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(run.output.stdout).not.toContain('terrapin running');
+    run.child.kill('SIGTERM');
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 60_000));
+    const exit = await Promise.race([run.exited, timeout]);
+    if (exit === 'timeout') run.child.kill('SIGKILL');
+    expect(exit, run.output.stderr).toEqual({ code: 0, signal: null });
+    expect(await isPortFree(temporalPort)).toBe(true);
+    expect(execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' })).not.toContain(`--port ${temporalPort} `);
+  });
+
   it('exits 1 with one clear line, no stack trace, on a configuration error', async () => {
     const run = startMain({ APP_ID: '', WEBHOOK_SECRET: 's', PRIVATE_KEY: privateKey, TERRAPIN_DATA_DIR: dataDir });
     const { code } = await run.exited;
