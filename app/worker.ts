@@ -9,6 +9,15 @@ import { connectTemporal, installTemporalRuntime } from './temporal.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
+/**
+ * Cancellation reaches an activity only with a heartbeat reply, and the SDK otherwise batches
+ * heartbeats for up to 80% of the heartbeat timeout: a superseded plan would run on for ~24 s.
+ */
+export const HEARTBEAT_TUNING = {
+  maxHeartbeatThrottleInterval: '2 seconds',
+  defaultHeartbeatThrottleInterval: '2 seconds',
+} as const;
+
 export interface CreateWorkerOptions {
   nativeConnection: NativeConnection;
   namespace: string;
@@ -25,6 +34,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
     activities: opts.activities,
+    ...HEARTBEAT_TUNING,
   });
 }
 

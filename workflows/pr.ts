@@ -4,6 +4,7 @@
 // so that commands are answered (and pushes cancel a running plan) while terraform works.
 // Deterministic only: every side effect is an activity.
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -40,10 +41,14 @@ const github = proxyActivities<Activities>({
   scheduleToCloseTimeout: '1 hour',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
-/** git and terraform plan: safe to retry; heartbeats notice a dead worker quickly. */
+/**
+ * git and terraform plan: safe to retry; heartbeats notice a dead worker quickly. A cancelled plan is
+ * waited for until terraform has really exited: otherwise the next plan races it for the state lock.
+ */
 const workspace = proxyActivities<Activities>({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '30 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { maximumAttempts: 3, initialInterval: '2 seconds', nonRetryableErrorTypes: ['PlanMissing', 'PlanMismatch'] },
 });
 /** terraform apply: never retried — an apply whose outcome is unknown must be looked at, not repeated. */

@@ -12,7 +12,7 @@ import pino from 'pino';
 import { createActivities } from '../../activities/index.ts';
 import type { ServerConfig } from '../../app/config.ts';
 import { createApp } from '../../app/index.ts';
-import { WORKFLOWS_PATH } from '../../app/worker.ts';
+import { HEARTBEAT_TUNING, WORKFLOWS_PATH } from '../../app/worker.ts';
 import { prStateQuery, type PrStatus } from '../../workflows/pr.ts';
 import { prWorkflowId } from '../../workflows/types.ts';
 import { devServerOptions } from './temporal-cli.ts';
@@ -81,6 +81,7 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
         taskQueue,
         workflowBundle: bundle!,
         activities: createActivities({ config, logger }),
+        ...HEARTBEAT_TUNING,
       });
       const running = worker.run();
       const handle = {

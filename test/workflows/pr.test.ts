@@ -344,4 +344,28 @@ describe('PR loop', () => {
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
     s.gh.assertNoUnexpected();
   });
+
+  test('a push while a plan runs cancels that plan (terraform stopped) and plans the new head', { timeout: 120_000 }, async () => {
+    // terraform blocks opening this named pipe for reading: a plan that runs until it is cancelled.
+    const fifo = join(tmp, 'blocking-state.fifo');
+    await execa('mkfifo', [fifo]);
+    const blocking = `data "terraform_remote_state" "blocked" {\n  backend = "local"\n  config = { path = "${fifo}" }\n}\n`;
+    const s = await scenario('cancel', 10, { a: { input: 'base' } }, { 'blocking.tf': blocking });
+    s.gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / });
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    const terraformRunning = async () => (await execa('pgrep', ['-f', 'terraform plan'], { reject: false })).exitCode === 0;
+    for (let i = 0; i < 100 && !(await terraformRunning()); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await terraformRunning()).toBe(true);
+    expect((await h.status(OWNER, 'cancel', 10)).job).toBe('plan');
+
+    s.pr.headSha = await s.repo.commit({ 'blocking.tf': null, 'main.tf': terraformFixture({ stateFile: s.stateFile, resources: { a: { input: 'base' }, d: {} } }) }, { branch: 'feature' });
+    s.gh.updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'cancelled', title: 'Plan cancelled' });
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
+    await s.gh.settled();
+    expect(await h.status(OWNER, 'cancel', 10)).toMatchObject({ plan: { sha: s.pr.headSha, status: 'ready' } });
+    expect(await terraformRunning()).toBe(false);
+    s.gh.assertNoUnexpected();
+  });
 });
