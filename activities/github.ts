@@ -3,6 +3,7 @@
 // already posted (a hidden marker in comments, external_id + name for check runs).
 import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { snapshotFrom } from '../app/events/pull-request.ts';
 import type { RenderRequest } from './contracts.ts';
 import type { GithubClients } from './github-client.ts';
 import { render, splitComment, truncateForCheckRun } from './render.ts';
@@ -71,16 +72,7 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
     async getPullRequest({ repo, number }: { repo: RepoRef; number: number }): Promise<PrSnapshot> {
       try {
         const { data } = await client(repo).pulls.get({ owner: repo.owner, repo: repo.name, pull_number: number });
-        return {
-          headSha: data.head.sha,
-          headRef: data.head.ref,
-          baseRef: data.base.ref,
-          baseSha: data.base.sha,
-          author: data.user?.login ?? '',
-          draft: Boolean(data.draft),
-          headCloneUrl: data.head.repo?.clone_url ?? repo.cloneUrl,
-          state: data.state === 'open' ? 'open' : 'closed',
-        };
+        return snapshotFrom({ ...data, state: data.state === 'open' ? 'open' : 'closed' }, repo.cloneUrl);
       } catch (err) {
         rethrowClassified(err, `reading pull request #${number}`);
       }

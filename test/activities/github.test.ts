@@ -133,6 +133,33 @@ describe('upsertCheckRun', () => {
   });
 });
 
+describe('getPullRequest', () => {
+  test('reads the PR into a snapshot (used when a comment starts the workflow)', async () => {
+    nock('https://api.github.com')
+      .post('/app/installations/7/access_tokens')
+      .reply(201, token)
+      .get('/repos/acme/infra/pulls/3')
+      .reply(200, {
+        number: 3,
+        state: 'open',
+        draft: true,
+        user: { login: 'alice' },
+        head: { sha: 'h'.repeat(40), ref: 'feature', repo: { clone_url: 'https://github.com/fork/infra.git' } },
+        base: { sha: 'b'.repeat(40), ref: 'main', repo: { clone_url: 'https://github.com/acme/infra.git' } },
+      });
+    expect(await env().run(activities().getPullRequest, { repo, number: 3 })).toEqual({
+      headSha: 'h'.repeat(40),
+      headRef: 'feature',
+      baseRef: 'main',
+      baseSha: 'b'.repeat(40),
+      author: 'alice',
+      draft: true,
+      headCloneUrl: 'https://github.com/fork/infra.git',
+      state: 'open',
+    });
+  });
+});
+
 describe('failures', () => {
   test.each([401, 404, 422])('%i is not retryable', { timeout: 20_000 }, async (status) => {
     nock('https://api.github.com').post('/app/installations/7/access_tokens').reply(201, token);
