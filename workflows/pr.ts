@@ -220,14 +220,18 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       const snapshot = s.snapshot!;
       const data = { ...projectData, sha, shortSha: shortSha(sha) };
       const checkRunId = await check(CHECK_PLAN, sha, 'in_progress', { template: 'checks/plan-running', data });
+      // Which step an unexpected failure interrupted, for the error comment.
+      let stage: 'checkout' | 'plan' | 'report' = 'checkout';
       try {
         const checkout = await workspace.checkout({ repo, prNumber: number, cloneUrl: snapshot.headCloneUrl, sha });
+        stage = 'plan';
         const result = await workspace.plan({
           workDir: checkout.workDir,
           projectDir: ROOT_PROJECT.dir,
           workspace: ROOT_PROJECT.workspace,
           binary: ROOT_PROJECT.binary,
         });
+        stage = 'report';
         if (!result.ok) {
           await CancellationScope.nonCancellable(async () => {
             await post(`plan-${planId}`, 'plan-error', { ...data, step: result.step, exitCode: result.exitCode }, { output: result.outputFile });
@@ -255,12 +259,13 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
             commentNodeIds: comment.nodeIds,
             status: 'ready',
           };
-          s.plan = plan;
           const summaryData = { ...data, summaryLine: result.summary.line };
           await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-done', data: summaryData }, { checkRunId, conclusion: 'success', actions: ['replan'] });
           plan.applyCheckId = result.summary.hasChanges
             ? await check(CHECK_APPLY, sha, 'queued', { template: 'checks/apply-waiting', data: summaryData }, { actions: ['approve', 'apply'] })
             : await check(CHECK_APPLY, sha, 'completed', { template: 'checks/apply-nothing', data: summaryData }, { conclusion: 'success' });
+          // Approvable only once every surface shows it: a plan whose reporting failed is not.
+          s.plan = plan;
         });
       } catch (err) {
         await CancellationScope.nonCancellable(async () => {
@@ -268,8 +273,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
             await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-cancelled', data }, { checkRunId, conclusion: 'cancelled', actions: ['replan'] });
             return;
           }
-          // The clone or terraform could not run at all (after retries): say so where the user is.
-          await post(`plan-${planId}`, 'plan-error', { ...data, step: 'checkout', error: failureMessage(err) });
+          // git, terraform or GitHub kept failing (after retries): say so where the user is.
+          await post(`plan-${planId}`, 'plan-error', { ...data, step: stage, error: failureMessage(err) });
           await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-failed', data }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
         });
         if (isCancellation(err)) throw err;

@@ -71,13 +71,13 @@ export class GithubMock {
   }
 
   /** A check run created with this name/status (and, optionally, a title matching). */
-  createCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher } = {}): this {
+  createCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher; failWith?: number } = {}): this {
     this.scope
       .post(`${this.repoPath}/check-runs`, (b) => withinCheckRunLimits(b) && b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title))
-      .reply(201, async (req: Request) => {
+      .reply(opts.failWith ?? 201, async (req: Request) => {
         const [path, body] = await this.read(req);
         this.record('POST', path, body);
-        return { id: this.id(), name };
+        return opts.failWith ? { message: 'Validation Failed' } : { id: this.id(), name };
       });
     return this;
   }

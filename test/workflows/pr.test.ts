@@ -368,4 +368,23 @@ describe('PR loop', () => {
     expect(await terraformRunning()).toBe(false);
     s.gh.assertNoUnexpected();
   });
+
+  test('a plan whose reporting fails is not approvable', async () => {
+    const s = await scenario('reportfail', 11, { a: { input: 'base' }, b: { input: 'unreported' } });
+    s.gh
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(11, /Plan: 1 to add/)
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' })
+      .createCheckRun(CHECK_APPLY, 'queued', { failWith: 422 })
+      .comment(11, (b) => b.includes('The `report` step failed') && b.includes('GitHub answered 422'))
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Plan failed' });
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+
+    s.gh.reaction(7111).permission(WRITER, 'write').comment(11, /There is no current plan to `\/approve`/);
+    await comment(s, '/approve', WRITER, 7111);
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
+    s.gh.assertNoUnexpected();
+  });
 });
