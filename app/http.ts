@@ -94,7 +94,8 @@ export function webhookHandler(probot: Probot, log: Logger) {
       // Resolves once every handler has finished, i.e. after Temporal accepted the signal.
       await probot.webhooks.receive({ id, name, payload } as Parameters<typeof probot.webhooks.receive>[0]);
     } catch (err) {
-      log.error({ err, deliveryId: id, event: name }, 'webhook not delivered; GitHub may redeliver');
+      // Not `err` itself: @octokit/webhooks attaches the whole event (payload included) to its errors.
+      log.error({ errors: errorMessages(err), deliveryId: id, event: name }, 'webhook not delivered; GitHub may redeliver');
       return reply(res, 503, 'not delivered, please retry');
     }
     reply(res, 200, 'ok');
@@ -119,4 +120,11 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
 
 function reply(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(`${text}\n`);
+}
+
+/** The messages of an error and of the errors it aggregates, without the objects they carry. */
+export function errorMessages(err: unknown): string[] {
+  const inner = (err as { errors?: unknown[] }).errors;
+  if (Array.isArray(inner) && inner.length) return inner.flatMap(errorMessages);
+  return [err instanceof Error ? err.message : String(err)];
 }

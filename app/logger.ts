@@ -1,6 +1,6 @@
 // pino JSON logs. Secrets are redacted by key wherever they appear, and token-shaped strings are
 // scrubbed from messages, because a log line is the easiest place for a token to leak.
-import pino, { type Logger } from 'pino';
+import pino, { stdSerializers, type Logger } from 'pino';
 
 const SECRET_KEYS = [
   'token',
@@ -32,11 +32,22 @@ export function scrubSecrets(text: string, extraSecrets: readonly string[] = [])
   return out;
 }
 
+/**
+ * Errors from @octokit/webhooks carry the whole event (payload included), and Octokit's carry the
+ * request (headers included): keep what explains the error, drop what it happens to hold.
+ */
+function serializeError(err: Error): Record<string, unknown> {
+  const out = stdSerializers.err(err) as Record<string, unknown>;
+  for (const key of ['event', 'request', 'response', 'headers']) delete out[key];
+  return out;
+}
+
 export function createLogger(level = process.env.LOG_LEVEL || 'info', destination?: pino.DestinationStream): Logger {
   return pino(
     {
       level,
       redact: { paths: redactPaths, censor: '[REDACTED]' },
+      serializers: { err: serializeError },
       hooks: {
         logMethod(args, method) {
           method.apply(

@@ -1,3 +1,5 @@
+import { createLogger } from '../../app/logger.ts';
+import { Writable } from 'node:stream';
 import { createHmac } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -110,12 +112,18 @@ describe('webhook endpoint', () => {
   it('answers 5xx when Temporal does not accept the signal, so GitHub can redeliver', async () => {
     const connection = await Connection.connect({ address: env.address });
     await connection.close();
-    const broken = await startWebhookServer({ config, client: new Client({ connection }), logger: silentLogger, port: 0 });
+    const lines: string[] = [];
+    const capture = new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) });
+    const broken = await startWebhookServer({ config, client: new Client({ connection }), logger: createLogger('info', capture), port: 0 });
     try {
       const { payload, workflowId } = openedPr();
       const res = await post(broken.port, 'pull_request', payload);
       expect(res.status).toBeGreaterThanOrEqual(500);
       expect(await workflowExists(client, workflowId)).toBe(false);
+      // The failure is logged by delivery id and message, without the payload the error object carries.
+      const failure = lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'webhook not delivered; GitHub may redeliver');
+      expect(failure).toMatchObject({ event: 'pull_request', errors: [expect.any(String)] });
+      expect(lines.join('')).not.toContain(payload.pull_request.title);
       // The same delivery then succeeds against a healthy Temporal.
       expect((await post(web.port, 'pull_request', payload)).status).toBe(200);
       expect(await workflowExists(client, workflowId)).toBe(true);
