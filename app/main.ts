@@ -5,9 +5,12 @@ import { startWebhookServer } from './http.ts';
 import { runEntry } from './process-lifecycle.ts';
 import { connectTemporal } from './temporal.ts';
 import { createWorker } from './worker.ts';
+import { loadDotEnv, needsAppRegistration, startAppRegistration } from './first-run.ts';
 
 if (import.meta.main) {
-  await runEntry(async ({ config, logger, onStop, fail }) => {
+  loadDotEnv();
+  if (needsAppRegistration()) await startAppRegistration();
+  else await runEntry(async ({ config, logger, onStop, fail }) => {
     const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger });
     onStop(() => temporal.close());
 

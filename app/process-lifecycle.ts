@@ -1,6 +1,7 @@
 // Shared by the entries (main, server, worker): config loading, one-line startup errors, and shutdown
 // on SIGINT/SIGTERM that stops whatever has started, newest first — also when the signal comes mid-start.
 import { ConfigError, loadConfig, type ServerConfig } from './config.ts';
+import { loadDotEnv } from './first-run.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { StartupError } from './temporal.ts';
 
@@ -45,6 +46,7 @@ export async function runEntry(start: (ctx: EntryContext) => Promise<void>): Pro
   let config: ServerConfig;
   let logger: Logger;
   try {
+    loadDotEnv();
     config = loadConfig();
     logger = loggerFor(config);
   } catch (err) {
