@@ -120,11 +120,17 @@ describe('app/main.ts', () => {
   });
 
   it('exits 1 with one clear line, no stack trace, on a configuration error', async () => {
-    const run = startMain({ APP_ID: '', WEBHOOK_SECRET: 's', PRIVATE_KEY: privateKey, TERRAPIN_DATA_DIR: dataDir });
+    // Without an App at all, a development start runs the manifest flow (test/app/first-run.test.ts);
+    // in production it is a configuration error like any other.
+    const run = startMain({ NODE_ENV: 'production', APP_ID: '', WEBHOOK_SECRET: 's', PRIVATE_KEY: privateKey, TERRAPIN_DATA_DIR: dataDir });
     const { code } = await run.exited;
     expect(code).toBe(1);
     expect(run.output.stderr).toBe('terrapin: Missing required environment: APP_ID. See .env.example.\n');
     expect(run.output.stdout).toBe('');
+
+    const noSecret = startMain({ APP_ID: '1', WEBHOOK_SECRET: '', PRIVATE_KEY: privateKey, TERRAPIN_DATA_DIR: dataDir });
+    expect((await noSecret.exited).code).toBe(1);
+    expect(noSecret.output.stderr).toBe('terrapin: Missing required environment: WEBHOOK_SECRET. See .env.example.\n');
   });
 
   it('exits 1 with one clear line when the embedded Temporal port is taken', async () => {
