@@ -4,6 +4,7 @@ import type { Logger } from '../app/logger.ts';
 import { createGithubActivities } from './github.ts';
 import { createGithubClients, type GithubClients } from './github-client.ts';
 import { createTerraformActivities } from './terraform.ts';
+import { selectTerraformEnv } from './terraform-env.ts';
 
 export interface ActivityDeps {
   config: ServerConfig;
@@ -21,6 +22,7 @@ export function createActivities({ config, github = createGithubClients(config.g
     }),
     ...createTerraformActivities({
       dataDir: config.dataDir,
+      passEnv: selectTerraformEnv(process.env, config.terraformEnv),
       getInstallationToken: (installationId) => github.installationToken(installationId),
     }),
   };

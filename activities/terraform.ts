@@ -13,6 +13,8 @@ import { runCommand, type RunResult } from './process.ts';
 
 export interface TerraformDeps {
   dataDir: string;
+  /** Variables from the worker's environment passed to terraform (see terraform-env.ts). */
+  passEnv?: Record<string, string>;
 }
 
 const BINARIES: readonly TerraformBinary[] = ['terraform', 'tofu'];
@@ -41,8 +43,9 @@ function projectPaths(workDir: string, projectDir: string, workspace: string): P
   return { projectDir: abs, outDir, planFile: join(outDir, 'plan.tfplan') };
 }
 
-function terraformEnv(dataDir: string, paths: ProjectPaths): Record<string, string> {
+function terraformEnv({ dataDir, passEnv = {} }: TerraformDeps, paths: ProjectPaths): Record<string, string> {
   return {
+    ...passEnv,
     TF_IN_AUTOMATION: '1',
     TF_INPUT: '0',
     TF_PLUGIN_CACHE_DIR: join(dataDir, 'plugin-cache'),
@@ -71,7 +74,7 @@ async function saveOutput(file: string, commandLine: string, r: RunResult): Prom
 export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanResult> {
   const binary = checkBinary(input.binary);
   const paths = projectPaths(input.workDir, input.projectDir, input.workspace);
-  const env = terraformEnv(deps.dataDir, paths);
+  const env = terraformEnv(deps, paths);
   await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });
   await mkdir(paths.outDir, { recursive: true });
 
@@ -136,14 +139,14 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
       'PlanMismatch',
     );
   }
-  const env = terraformEnv(deps.dataDir, paths);
+  const env = terraformEnv(deps, paths);
   const args = ['apply', '-input=false', '-no-color', relative(paths.projectDir, input.planFile)];
   const r = await runCommand(binary, args, { cwd: paths.projectDir, env, killGraceMs: 60_000 });
   const outputFile = await saveOutput(join(paths.outDir, 'apply.log'), `${binary} ${args.join(' ')}`, r);
   return { ok: r.exitCode === 0, exitCode: r.exitCode, outputFile };
 }
 
-export type TerrapinActivityDeps = GitDeps;
+export type TerrapinActivityDeps = GitDeps & Pick<TerraformDeps, 'passEnv'>;
 
 /** The activity functions registered on the worker; each closes over the deps. */
 export function createTerraformActivities(deps: TerrapinActivityDeps) {

@@ -1,6 +1,7 @@
 // Server configuration from the environment: Probot's standard variables plus Terrapin's own.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_TERRAFORM_ENV } from '../activities/terraform-env.ts';
 
 export interface TemporalSettings {
   /** Unset → start the embedded dev server. */
@@ -29,6 +30,8 @@ export interface ServerConfig {
   dataDir: string;
   /** Globs of owner/repo; empty → every repository the app is installed on. */
   repoAllowlist: string[];
+  /** Globs of environment variable names terraform may see (TERRAPIN_TERRAFORM_ENV). */
+  terraformEnv: string[];
 }
 
 export class ConfigError extends Error {}
@@ -67,6 +70,12 @@ export function temporalSettings(env: Env): TemporalSettings {
   };
 }
 
+const list = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
 export function loadConfig(env: Env = process.env): ServerConfig {
   const missing = ['APP_ID', 'WEBHOOK_SECRET'].filter((k) => !env[k]);
   const privateKey = privateKeyFrom(env);
@@ -82,9 +91,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     port,
     logLevel: env.LOG_LEVEL || 'info',
     dataDir: resolve(env.TERRAPIN_DATA_DIR || '.terrapin'),
-    repoAllowlist: (env.TERRAPIN_REPO_ALLOWLIST ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    repoAllowlist: list(env.TERRAPIN_REPO_ALLOWLIST),
+    terraformEnv: env.TERRAPIN_TERRAFORM_ENV === undefined ? DEFAULT_TERRAFORM_ENV : list(env.TERRAPIN_TERRAFORM_ENV),
   };
 }

@@ -53,6 +53,7 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
     logLevel: 'silent',
     dataDir,
     repoAllowlist: [],
+    terraformEnv: [],
   };
   const logger = pino({ level: 'silent' });
   const probot = new Probot({
