@@ -5,7 +5,8 @@ import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
 import type { Logger } from './logger.ts';
 import { runEntry } from './process-lifecycle.ts';
-import { connectTemporal, installTemporalRuntime } from './temporal.ts';
+import { connectTemporal, installTemporalRuntime, type TemporalHandle } from './temporal.ts';
+import type { ServerConfig } from './config.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -38,6 +39,32 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
   });
 }
 
+/**
+ * Creates Terrapin's worker (every activity, the PR workflow) on this connection and runs it.
+ * Returns the function that stops it; `onCrash` hears of a worker that stopped on its own.
+ */
+export async function runTerrapinWorker(opts: {
+  config: ServerConfig;
+  logger: Logger;
+  temporal: Pick<TemporalHandle, 'nativeConnection'>;
+  onCrash?: (err: unknown) => void;
+}): Promise<() => Promise<void>> {
+  const { config, logger } = opts;
+  const worker = await createWorker({
+    nativeConnection: opts.temporal.nativeConnection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    activities: createActivities({ config, logger }),
+    logger,
+  });
+  const running = worker.run();
+  running.catch((err: unknown) => opts.onCrash?.(err));
+  return async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running.catch(() => undefined);
+  };
+}
+
 if (import.meta.main) {
   await runEntry(async ({ config, logger, onStop, fail }) => {
     const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger });
@@ -45,19 +72,7 @@ if (import.meta.main) {
     if (temporal.embedded) {
       logger.warn({ address: temporal.address }, 'TEMPORAL_ADDRESS is not set: this worker started its own embedded Temporal server');
     }
-    const worker = await createWorker({
-      nativeConnection: temporal.nativeConnection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      activities: createActivities({ config, logger }),
-      logger,
-    });
-    const running = worker.run();
-    running.catch((err: unknown) => fail(err, 'worker'));
-    onStop(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running.catch(() => undefined);
-    });
+    onStop(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => fail(err, 'worker') }));
     logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
   });
 }

@@ -16,8 +16,7 @@ import { loadConfig } from '../app/config.ts';
 import { startWebhookServer, WEBHOOK_PATH } from '../app/http.ts';
 import { createLogger } from '../app/logger.ts';
 import { connectTemporal, DEFAULT_EMBEDDED_PORT, installTemporalRuntime, isPortFree } from '../app/temporal.ts';
-import { createWorker } from '../app/worker.ts';
-import { createActivities } from '../activities/index.ts';
+import { runTerrapinWorker } from '../app/worker.ts';
 import type { PrStatus } from '../workflows/pr.ts';
 import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../workflows/types.ts';
 import { startGithubStandin, type GithubStandin, type RecordedCall, type StoredCheckRun } from './github-standin.ts';
@@ -200,18 +199,7 @@ async function main(): Promise<void> {
     installTemporalRuntime(logger);
     const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger, port: temporalPort });
     stops.push(() => temporal.close());
-    const worker = await createWorker({
-      nativeConnection: temporal.nativeConnection,
-      namespace: config.temporal.namespace,
-      taskQueue: config.temporal.taskQueue,
-      activities: createActivities({ config, logger }),
-      logger,
-    });
-    const running = worker.run();
-    stops.push(async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-    });
+    stops.push(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => logger.error({ err }, 'worker stopped') }));
     const web = await startWebhookServer({ config, client: temporal.client, logger, port: 0 });
     stops.push(() => web.close());
     const webhookUrl = `http://127.0.0.1:${web.port}${WEBHOOK_PATH}`;
