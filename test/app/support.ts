@@ -120,3 +120,21 @@ export function forbidNetworkExceptLoopback(): { unexpected: string[]; nock: () 
     },
   };
 }
+
+/**
+ * The set-up every webhook test file shares: a real Temporal dev server, a Probot with the app loaded,
+ * and no network but loopback. Read `client` and `probot` inside tests (they exist after beforeAll).
+ */
+export function webhookTestBed(): { readonly env: TestWorkflowEnvironment; readonly client: Client; readonly probot: Probot } {
+  const bed = {} as { env: TestWorkflowEnvironment; client: Client; probot: Probot };
+  beforeAll(async () => {
+    bed.env = await startTemporal();
+    bed.client = bed.env.client;
+    bed.probot = await testProbot(bed.client);
+  });
+  afterAll(async () => {
+    await bed.env?.teardown();
+  });
+  forbidNetworkExceptLoopback();
+  return bed;
+}

@@ -1,32 +1,15 @@
-import type { Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Probot } from 'probot';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PR_EVENT_SIGNAL, prWorkflowId } from '../../../workflows/types.ts';
 import { fixtures } from '../fixtures/webhooks.ts';
 import {
-  forbidNetworkExceptLoopback,
   freshPrNumber,
   receive,
-  startTemporal,
-  testProbot,
   workflowExists,
   workflowRecord,
+  webhookTestBed,
 } from '../support.ts';
 
-let env: TestWorkflowEnvironment;
-let client: Client;
-let probot: Probot;
-
-beforeAll(async () => {
-  env = await startTemporal();
-  client = env.client;
-  probot = await testProbot(client);
-});
-afterAll(async () => {
-  await env?.teardown();
-});
-forbidNetworkExceptLoopback();
+const bed = webhookTestBed();
 
 /** The example's repository (electron/electron); external_id names a PR of it, as the workflow sets it. */
 function click(identifier: string | undefined, externalIdFor: (owner: string, repo: string, number: number) => string) {
@@ -44,8 +27,8 @@ describe('check_run.requested_action', () => {
     ['replan', 'plan'],
   ])('the %s button → /%s from a button, routed by external_id', async (identifier, command) => {
     const { payload, number, workflowId } = click(identifier, prWorkflowId);
-    const deliveryId = await receive(probot, 'check_run', payload);
-    const { input, signals } = await workflowRecord(client, workflowId);
+    const deliveryId = await receive(bed.probot, 'check_run', payload);
+    const { input, signals } = await workflowRecord(bed.client, workflowId);
     expect(input.pr).toEqual({
       number,
       repo: {
@@ -66,37 +49,37 @@ describe('check_run.requested_action', () => {
   it('a button on a per-project check run targets that project', async () => {
     const { payload, workflowId } = click('apply', prWorkflowId);
     payload.check_run.name = 'terrapin/apply: network';
-    await receive(probot, 'check_run', payload);
-    const { signals } = await workflowRecord(client, workflowId);
+    await receive(bed.probot, 'check_run', payload);
+    const { signals } = await workflowRecord(bed.client, workflowId);
     expect(signals.map((s) => s.event)).toMatchObject([{ command: { name: 'apply', project: 'network', extraArgs: [] } }]);
   });
 
   it("another app's action identifier starts no workflow", async () => {
     const { payload, workflowId } = click(undefined, prWorkflowId);
     expect(payload.requested_action.identifier).toBe('lgtm|26764');
-    await receive(probot, 'check_run', payload);
-    expect(await workflowExists(client, workflowId)).toBe(false);
+    await receive(bed.probot, 'check_run', payload);
+    expect(await workflowExists(bed.client, workflowId)).toBe(false);
   });
 
   it('a check run without our external_id is ignored, even though it lists a pull request', async () => {
     const payload = fixtures['check_run.requested_action']('approve');
     expect(payload.check_run.external_id).toBe('');
     const listed: number = payload.check_run.pull_requests[0].number;
-    await receive(probot, 'check_run', payload);
-    expect(await workflowExists(client, prWorkflowId(payload.repository.owner.login, payload.repository.name, listed))).toBe(false);
+    await receive(bed.probot, 'check_run', payload);
+    expect(await workflowExists(bed.client, prWorkflowId(payload.repository.owner.login, payload.repository.name, listed))).toBe(false);
   });
 
   it('an external_id naming another repository is ignored', async () => {
     const { payload } = click('approve', (_owner, _repo, n) => prWorkflowId('someone-else', 'infra', n));
     const number = Number(payload.check_run.external_id.split('#')[1]);
-    await receive(probot, 'check_run', payload);
-    expect(await workflowExists(client, prWorkflowId('someone-else', 'infra', number))).toBe(false);
-    expect(await workflowExists(client, prWorkflowId(payload.repository.owner.login, payload.repository.name, number))).toBe(false);
+    await receive(bed.probot, 'check_run', payload);
+    expect(await workflowExists(bed.client, prWorkflowId('someone-else', 'infra', number))).toBe(false);
+    expect(await workflowExists(bed.client, prWorkflowId(payload.repository.owner.login, payload.repository.name, number))).toBe(false);
   });
 
   it('a malformed external_id is ignored', async () => {
     const { payload, workflowId } = click('approve', (owner, repo, n) => `deploy:${owner}/${repo}:${n}`);
-    await receive(probot, 'check_run', payload);
-    expect(await workflowExists(client, workflowId)).toBe(false);
+    await receive(bed.probot, 'check_run', payload);
+    expect(await workflowExists(bed.client, workflowId)).toBe(false);
   });
 });

@@ -1,32 +1,15 @@
-import type { Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Probot } from 'probot';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PR_EVENT_SIGNAL, prWorkflowId } from '../../../workflows/types.ts';
 import { fixtures, withPrNumber } from '../fixtures/webhooks.ts';
 import {
-  forbidNetworkExceptLoopback,
   freshPrNumber,
   receive,
-  startTemporal,
-  testProbot,
   workflowExists,
   workflowRecord,
+  webhookTestBed,
 } from '../support.ts';
 
-let env: TestWorkflowEnvironment;
-let client: Client;
-let probot: Probot;
-
-beforeAll(async () => {
-  env = await startTemporal();
-  client = env.client;
-  probot = await testProbot(client);
-});
-afterAll(async () => {
-  await env?.teardown();
-});
-forbidNetworkExceptLoopback();
+const bed = webhookTestBed();
 
 function prComment(body: string) {
   const number = freshPrNumber();
@@ -37,8 +20,8 @@ function prComment(body: string) {
 describe('issue_comment.created', () => {
   it('a command on a PR → command event from the comment; the workflow starts without a snapshot', async () => {
     const { payload, number, workflowId } = prComment('/plan -d infra/prod -w staging -- -refresh=false\nplease');
-    const deliveryId = await receive(probot, 'issue_comment', payload);
-    expect(await workflowRecord(client, workflowId)).toMatchObject({
+    const deliveryId = await receive(bed.probot, 'issue_comment', payload);
+    expect(await workflowRecord(bed.client, workflowId)).toMatchObject({
       input: {
         pr: {
           number,
@@ -64,15 +47,15 @@ describe('issue_comment.created', () => {
         },
       ],
     });
-    const { input, signals } = await workflowRecord(client, workflowId);
+    const { input, signals } = await workflowRecord(bed.client, workflowId);
     expect(input.snapshot).toBeUndefined();
     expect(signals).toHaveLength(1);
   });
 
   it('an unknown command → bad-command with the suggestion', async () => {
     const { payload, workflowId } = prComment('/aply');
-    const deliveryId = await receive(probot, 'issue_comment', payload);
-    const { signals } = await workflowRecord(client, workflowId);
+    const deliveryId = await receive(bed.probot, 'issue_comment', payload);
+    const { signals } = await workflowRecord(bed.client, workflowId);
     expect(signals).toEqual([
       {
         name: PR_EVENT_SIGNAL,
@@ -89,8 +72,8 @@ describe('issue_comment.created', () => {
 
   it('an invalid command → bad-command with the error', async () => {
     const { payload, workflowId } = prComment('/apply -d infra');
-    await receive(probot, 'issue_comment', payload);
-    const { signals } = await workflowRecord(client, workflowId);
+    await receive(bed.probot, 'issue_comment', payload);
+    const { signals } = await workflowRecord(bed.client, workflowId);
     expect(signals).toHaveLength(1);
     expect(signals[0]!.event).toMatchObject({
       type: 'bad-command',
@@ -101,30 +84,30 @@ describe('issue_comment.created', () => {
 
   it('a comment that is not a command starts no workflow', async () => {
     const { payload, workflowId } = prComment('Looks good to me, will /apply after lunch');
-    await receive(probot, 'issue_comment', payload);
-    expect(await workflowExists(client, workflowId)).toBe(false);
+    await receive(bed.probot, 'issue_comment', payload);
+    expect(await workflowExists(bed.client, workflowId)).toBe(false);
   });
 
   it('a command on an issue (not a PR) starts no workflow', async () => {
     const number = freshPrNumber();
     const payload = withPrNumber(fixtures['issue_comment.created (issue)']('/plan'), number);
     expect(payload.issue.pull_request).toBeUndefined();
-    await receive(probot, 'issue_comment', payload);
-    expect(await workflowExists(client, prWorkflowId(payload.repository.owner.login, payload.repository.name, number))).toBe(false);
+    await receive(bed.probot, 'issue_comment', payload);
+    expect(await workflowExists(bed.client, prWorkflowId(payload.repository.owner.login, payload.repository.name, number))).toBe(false);
   });
 
   it('a command from a bot starts no workflow', async () => {
     const { payload, workflowId } = prComment('/apply');
     payload.sender.type = 'Bot';
     payload.sender.login = 'terrapin[bot]';
-    await receive(probot, 'issue_comment', payload);
-    expect(await workflowExists(client, workflowId)).toBe(false);
+    await receive(bed.probot, 'issue_comment', payload);
+    expect(await workflowExists(bed.client, workflowId)).toBe(false);
   });
 
   it('a command without an installation starts no workflow', async () => {
     const { payload, workflowId } = prComment('/apply');
     delete payload.installation;
-    await receive(probot, 'issue_comment', payload);
-    expect(await workflowExists(client, workflowId)).toBe(false);
+    await receive(bed.probot, 'issue_comment', payload);
+    expect(await workflowExists(bed.client, workflowId)).toBe(false);
   });
 });

@@ -1,39 +1,22 @@
-import type { Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Probot } from 'probot';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PR_EVENT_SIGNAL, prWorkflowId } from '../../../workflows/types.ts';
 import { fixtures, withPrNumber } from '../fixtures/webhooks.ts';
 import {
-  forbidNetworkExceptLoopback,
   freshPrNumber,
   receive,
-  startTemporal,
-  testProbot,
   workflowExists,
   workflowRecord,
+  webhookTestBed,
 } from '../support.ts';
 
-let env: TestWorkflowEnvironment;
-let client: Client;
-let probot: Probot;
-
-beforeAll(async () => {
-  env = await startTemporal();
-  client = env.client;
-  probot = await testProbot(client);
-});
-afterAll(async () => {
-  await env?.teardown();
-});
-forbidNetworkExceptLoopback();
+const bed = webhookTestBed();
 
 describe('pull_request_review.submitted', () => {
   it('approved → /approve from the review, pinned to the reviewed commit', async () => {
     const number = freshPrNumber();
     const payload = withPrNumber(fixtures['pull_request_review.submitted (approved)'](), number);
-    const deliveryId = await receive(probot, 'pull_request_review', payload);
-    const { input, signals } = await workflowRecord(client, prWorkflowId(payload.repository.owner.login, payload.repository.name, number));
+    const deliveryId = await receive(bed.probot, 'pull_request_review', payload);
+    const { input, signals } = await workflowRecord(bed.client, prWorkflowId(payload.repository.owner.login, payload.repository.name, number));
     expect(signals).toEqual([
       {
         name: PR_EVENT_SIGNAL,
@@ -54,7 +37,7 @@ describe('pull_request_review.submitted', () => {
     const number = freshPrNumber();
     const payload = withPrNumber(fixtures['pull_request_review.submitted'](), number);
     expect(payload.review.state).toBe('commented');
-    await receive(probot, 'pull_request_review', payload);
-    expect(await workflowExists(client, prWorkflowId(payload.repository.owner.login, payload.repository.name, number))).toBe(false);
+    await receive(bed.probot, 'pull_request_review', payload);
+    expect(await workflowExists(bed.client, prWorkflowId(payload.repository.owner.login, payload.repository.name, number))).toBe(false);
   });
 });

@@ -1,33 +1,16 @@
-import type { Client } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Probot } from 'probot';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PR_EVENT_SIGNAL, PR_WORKFLOW_TYPE, prWorkflowId } from '../../../workflows/types.ts';
 import { fixtures, withPrNumber } from '../fixtures/webhooks.ts';
 import {
   TASK_QUEUE,
-  forbidNetworkExceptLoopback,
   freshPrNumber,
   receive,
-  startTemporal,
-  testProbot,
   workflowExists,
   workflowRecord,
+  webhookTestBed,
 } from '../support.ts';
 
-let env: TestWorkflowEnvironment;
-let client: Client;
-let probot: Probot;
-
-beforeAll(async () => {
-  env = await startTemporal();
-  client = env.client;
-  probot = await testProbot(client);
-});
-afterAll(async () => {
-  await env?.teardown();
-});
-forbidNetworkExceptLoopback();
+const bed = webhookTestBed();
 
 const idFor = (payload: Record<string, any>, number: number) =>
   prWorkflowId(payload.repository.owner.login, payload.repository.name, number);
@@ -38,7 +21,7 @@ describe('pull_request', () => {
   it.each(updates)('%s → pr-updated with a snapshot from the payload, starting the PR workflow', async (action) => {
     const number = freshPrNumber();
     const payload = withPrNumber(fixtures[`pull_request.${action}`](), number);
-    const deliveryId = await receive(probot, 'pull_request', payload);
+    const deliveryId = await receive(bed.probot, 'pull_request', payload);
 
     const pull = payload.pull_request;
     const snapshot = {
@@ -57,7 +40,7 @@ describe('pull_request', () => {
       installationId: payload.installation.id,
       cloneUrl: payload.repository.clone_url,
     };
-    expect(await workflowRecord(client, idFor(payload, number))).toEqual({
+    expect(await workflowRecord(bed.client, idFor(payload, number))).toEqual({
       workflowType: PR_WORKFLOW_TYPE,
       taskQueue: TASK_QUEUE,
       input: { pr: { repo, number }, snapshot },
@@ -74,8 +57,8 @@ describe('pull_request', () => {
     const number = freshPrNumber();
     const payload = withPrNumber(fixtures['pull_request.opened'](), number);
     payload.pull_request.head.repo.clone_url = 'https://github.com/forker/Hello-World.git';
-    await receive(probot, 'pull_request', payload);
-    const { input, signals } = await workflowRecord(client, idFor(payload, number));
+    await receive(bed.probot, 'pull_request', payload);
+    const { input, signals } = await workflowRecord(bed.client, idFor(payload, number));
     expect(input.snapshot?.headCloneUrl).toBe('https://github.com/forker/Hello-World.git');
     expect(input.pr.repo.cloneUrl).toBe(payload.repository.clone_url);
     expect(signals[0]?.event).toMatchObject({ pr: { headCloneUrl: 'https://github.com/forker/Hello-World.git' } });
@@ -85,8 +68,8 @@ describe('pull_request', () => {
     const number = freshPrNumber();
     const payload = withPrNumber(fixtures['pull_request.closed'](), number);
     expect(payload.pull_request.merge_commit_sha).toBeTruthy(); // GitHub sets a test-merge sha even when unmerged
-    const deliveryId = await receive(probot, 'pull_request', payload);
-    const { signals, input } = await workflowRecord(client, idFor(payload, number));
+    const deliveryId = await receive(bed.probot, 'pull_request', payload);
+    const { signals, input } = await workflowRecord(bed.client, idFor(payload, number));
     expect(signals).toEqual([
       { name: PR_EVENT_SIGNAL, event: { type: 'pr-closed', deliveryId, actor: payload.sender.login, merged: false } },
     ]);
@@ -96,8 +79,8 @@ describe('pull_request', () => {
   it('closed by merge → pr-closed with merged and merge_commit_sha', async () => {
     const number = freshPrNumber();
     const payload = withPrNumber(fixtures['pull_request.closed (merged)'](), number);
-    const deliveryId = await receive(probot, 'pull_request', payload);
-    const { signals } = await workflowRecord(client, idFor(payload, number));
+    const deliveryId = await receive(bed.probot, 'pull_request', payload);
+    const { signals } = await workflowRecord(bed.client, idFor(payload, number));
     expect(signals).toEqual([
       {
         name: PR_EVENT_SIGNAL,
@@ -116,9 +99,9 @@ describe('pull_request', () => {
     const number = freshPrNumber();
     const opened = withPrNumber(fixtures['pull_request.opened'](), number);
     const synchronize = withPrNumber(fixtures['pull_request.synchronize'](), number);
-    const first = await receive(probot, 'pull_request', opened);
-    const second = await receive(probot, 'pull_request', synchronize);
-    const { signals } = await workflowRecord(client, idFor(opened, number));
+    const first = await receive(bed.probot, 'pull_request', opened);
+    const second = await receive(bed.probot, 'pull_request', synchronize);
+    const { signals } = await workflowRecord(bed.client, idFor(opened, number));
     expect(signals.map((s) => [s.event.type, s.event.deliveryId])).toEqual([
       ['pr-updated', first],
       ['pr-updated', second],
@@ -128,15 +111,15 @@ describe('pull_request', () => {
   it('other actions (labeled) start no workflow', async () => {
     const number = freshPrNumber();
     const payload = withPrNumber(fixtures['pull_request.labeled'](), number);
-    await receive(probot, 'pull_request', payload);
-    expect(await workflowExists(client, idFor(payload, number))).toBe(false);
+    await receive(bed.probot, 'pull_request', payload);
+    expect(await workflowExists(bed.client, idFor(payload, number))).toBe(false);
   });
 
   it('an event without an installation starts no workflow', async () => {
     const number = freshPrNumber();
     const payload = withPrNumber(fixtures['pull_request.opened (no installation)'](), number);
     expect(payload.installation).toBeUndefined();
-    await receive(probot, 'pull_request', payload);
-    expect(await workflowExists(client, idFor(payload, number))).toBe(false);
+    await receive(bed.probot, 'pull_request', payload);
+    expect(await workflowExists(bed.client, idFor(payload, number))).toBe(false);
   });
 });
