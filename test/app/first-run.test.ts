@@ -1,12 +1,12 @@
 // `npm start` with no GitHub App: Probot's manifest flow serves a page that registers Terrapin from
 // app.yml, returning to this server. Run as a user would: the real entry, in a child process.
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { needsAppRegistration } from '../../app/first-run.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const appYml = parse(readFileSync(new URL('../../app.yml', import.meta.url), 'utf8'));
@@ -15,15 +15,6 @@ const children: ReturnType<typeof spawn>[] = [];
 afterEach(() => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe('first run', () => {
   test('needsAppRegistration: only without credentials, never in production', () => {

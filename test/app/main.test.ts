@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isPortFree } from '../../app/temporal.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const MAIN = fileURLToPath(new URL('../../app/main.ts', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'terrapin-main-'));
@@ -19,13 +20,6 @@ const { privateKey } = generateKeyPairSync('rsa', {
   publicKeyEncoding: { type: 'spki', format: 'pem' },
 });
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A free port whose UI companion (port + 1000) is free too. */
 async function freeTemporalPort(): Promise<number> {

@@ -8,6 +8,7 @@ import { ConfigError, temporalSettings } from '../../app/config.ts';
 import { createLogger } from '../../app/logger.ts';
 import { connectTemporal, isPortFree, SEARCH_ATTRIBUTES, StartupError, tlsConfig, type TemporalHandle } from '../../app/temporal.ts';
 import { temporalCliPath } from '../helpers/temporal-cli.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const logger = createLogger('silent');
 const dataDir = mkdtempSync(join(tmpdir(), 'terrapin-temporal-'));
@@ -15,13 +16,6 @@ const settings = temporalSettings({});
 const cli = temporalCliPath();
 const env = cli ? { TEMPORAL_CLI_PATH: cli } : {};
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
