@@ -16,6 +16,15 @@ export function fenceCode(text: string, language = ''): string {
   return `${fence}${language}\n${body}\n${fence}`;
 }
 
+/** Inline code that no backtick inside the text can end; newlines become spaces. */
+export function inlineCode(text: string): string {
+  const flat = text.replace(/\s*\n\s*/g, ' ');
+  const longestRun = Math.max(0, ...(flat.match(/`+/g) ?? []).map((run) => run.length));
+  const ticks = '`'.repeat(longestRun + 1);
+  const pad = flat.startsWith('`') || flat.endsWith('`') ? ' ' : '';
+  return `${ticks}${pad}${flat}${pad}${ticks}`;
+}
+
 const handlebars = Handlebars.create();
 // {{#fence "diff"}}{{planText}}{{/fence}}
 handlebars.registerHelper('fence', function (this: unknown, ...args: unknown[]) {
@@ -24,6 +33,8 @@ handlebars.registerHelper('fence', function (this: unknown, ...args: unknown[]) 
   return fenceCode(options.fn(this), language);
 });
 handlebars.registerHelper('eq', (a: unknown, b: unknown) => a === b);
+// {{code userText}}: text from users stays literal (no markup, no @-mentions) inside an inline code span.
+handlebars.registerHelper('code', (value: unknown) => inlineCode(String(value ?? '')));
 
 const cache = new Map<string, Handlebars.TemplateDelegate>();
 

@@ -1,8 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fenceCode, render, splitComment, truncateForCheckRun } from '../../activities/render.ts';
+import { afterAll, beforeAll, describe, expect, it, test } from 'vitest';
+import { fenceCode, inlineCode, render, splitComment, truncateForCheckRun } from '../../activities/render.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -187,5 +187,21 @@ describe('truncateForCheckRun', () => {
     expect(out).toMatch(/Truncated[\s\S]*full text is in the pull request comment/);
     expect(out.startsWith('Summary\n<details><summary>Plan</summary>')).toBe(true);
     expect(truncateForCheckRun(text).length).toBeLessThanOrEqual(65_535);
+  });
+});
+
+describe('inlineCode and the {{code}} helper', () => {
+  test('user text is literal: markup and mentions stay inside the code span', async () => {
+    const text = await render({ template: 'replies/invalid-command', data: { command: 'plan', error: 'unexpected argument "@acme/admins" for /plan; <img src=x>' } });
+    expect(text).toBe('Could not run `/plan`: `unexpected argument "@acme/admins" for /plan; <img src=x>`. Comment `/help` for the usage.\n');
+  });
+
+  test.each([
+    ['plain', '`plain`'],
+    ['a `tick` inside', '``a `tick` inside``'],
+    ['`edge', '`` `edge ``'],
+    ['two\nlines', '`two lines`'],
+  ])('%j → %j', (input, expected) => {
+    expect(inlineCode(input)).toBe(expected);
   });
 });
