@@ -36,6 +36,9 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     workflowsPath: WORKFLOWS_PATH,
     activities: opts.activities,
     ...HEARTBEAT_TUNING,
+    // On SIGTERM, running terraform gets this long to finish before it is cancelled: a deploy or restart
+    // should not turn an apply into one whose outcome is unknown.
+    shutdownGraceTime: '2 minutes',
   });
 }
 
