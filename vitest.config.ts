@@ -9,5 +9,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // 2-core machines: real servers and terraform per file; more forks only thrash.
     maxWorkers: 2,
+    // In CI also a JSON report, from which .ci/run prints a plain "N passed, N failed" closing line.
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: '.vitest/results.json' },
   },
 });
