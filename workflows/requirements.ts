@@ -1,0 +1,120 @@
+// Apply requirements, one pure function each (in the style of probot-auto-merge). A result carries a
+// template name and its data instead of text: every word the bot writes lives in comment-templates/,
+// and rendering is an activity. Data holds only plain values so it can travel through workflow history.
+
+export interface Approval {
+  login: string;
+  /** org/team slugs the approver belongs to. */
+  teams: string[];
+}
+
+export interface RequirementContext {
+  /** The PR author's login. */
+  author: string;
+  /** Approvals from users with write permission (already filtered by the workflow). */
+  approvals: Approval[];
+  /** GitHub's PR.mergeable: null while GitHub is still computing it. */
+  mergeable: boolean | null;
+  /** The base branch's current head. */
+  baseSha: string;
+  /** Where the PR branch forked from the base branch. */
+  mergeBaseSha: string;
+  plan: { destroy: number };
+}
+
+export interface RequirementResult {
+  name: string;
+  status: 'met' | 'unmet';
+  /** Under comment-templates/, e.g. 'requirements/approved'. */
+  template: string;
+  data: Record<string, unknown>;
+}
+
+export type Requirement = (ctx: RequirementContext) => RequirementResult;
+
+const sameLogin = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+const stripAt = (login: string) => login.replace(/^@/, '');
+
+/** Approvals other than the author's, one per login (GitHub logins are case-insensitive). */
+function approvalsByOthers(ctx: RequirementContext): Approval[] {
+  const seen = new Set<string>();
+  return ctx.approvals.filter((a) => {
+    const key = a.login.toLowerCase();
+    if (sameLogin(a.login, ctx.author) || seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+const result = (name: string, met: boolean, data: Record<string, unknown>): RequirementResult => ({
+  name,
+  status: met ? 'met' : 'unmet',
+  template: `requirements/${name}`,
+  data: { met, ...data },
+});
+
+export interface ApprovedOptions {
+  /** Approvals needed (default 1). */
+  count?: number;
+  /** When users and/or teams are given, only approvals from those users or members of those teams count. */
+  users?: string[];
+  teams?: string[];
+}
+
+export function approved({ count = 1, users = [], teams = [] }: ApprovedOptions = {}): Requirement {
+  const allowedUsers = users.map(stripAt);
+  const restricted = allowedUsers.length > 0 || teams.length > 0;
+  const qualifies = (a: Approval) =>
+    !restricted ||
+    allowedUsers.some((u) => sameLogin(u, a.login)) ||
+    a.teams.some((t) => teams.some((allowed) => sameLogin(allowed, t)));
+  return (ctx) => {
+    const others = approvalsByOthers(ctx);
+    const approvers = others.filter(qualifies).map((a) => a.login);
+    const notCounted = others.filter((a) => !qualifies(a)).map((a) => a.login);
+    return result('approved', approvers.length >= count, {
+      required: count,
+      author: ctx.author,
+      approvers,
+      notCounted,
+      restricted,
+      users: allowedUsers,
+      teams,
+    });
+  };
+}
+
+export const mergeable: Requirement = (ctx) =>
+  result('mergeable', ctx.mergeable === true, {
+    state: ctx.mergeable === null ? 'unknown' : ctx.mergeable ? 'clean' : 'conflicts',
+  });
+
+/** The PR branch contains the base branch's head, so the plan saw everything already on the base. */
+export const undiverged: Requirement = (ctx) =>
+  result('undiverged', ctx.baseSha === ctx.mergeBaseSha, {
+    baseSha: ctx.baseSha,
+    mergeBaseSha: ctx.mergeBaseSha,
+    baseShort: ctx.baseSha.slice(0, 7),
+    mergeBaseShort: ctx.mergeBaseSha.slice(0, 7),
+  });
+
+/** Plans that destroy anything need `approvals` approvals from writers other than the author. */
+export function destroyNeeds({ approvals }: { approvals: number }): Requirement {
+  return (ctx) => {
+    const approvers = approvalsByOthers(ctx).map((a) => a.login);
+    const destroy = ctx.plan.destroy;
+    return result('destroy-needs', destroy === 0 || approvers.length >= approvals, {
+      destroy,
+      required: approvals,
+      author: ctx.author,
+      approvers,
+    });
+  };
+}
+
+/** Every requirement's result, in the given order (nothing short-circuits: users see all that is missing). */
+export function evaluate(requirements: readonly Requirement[], ctx: RequirementContext): RequirementResult[] {
+  return requirements.map((requirement) => requirement(ctx));
+}
+
+export const allMet = (results: readonly RequirementResult[]) => results.every((r) => r.status === 'met');
