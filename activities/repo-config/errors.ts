@@ -1,0 +1,47 @@
+// How configuration errors read: one line each, with position, path and what was expected.
+import { distance } from 'fastest-levenshtein';
+import type { ConfigError } from './types.ts';
+
+/** `.terrapin.yml:7:12: projects[1].dir: must be a path inside the repository, got "../x"` */
+export function formatConfigError(e: ConfigError): string {
+  return `${e.file}:${e.line}:${e.column}: ${e.path ? `${e.path}: ` : ''}${e.message}`;
+}
+
+export type PathSegment = string | number;
+
+/** `['projects', 1, 'env', 'A B']` → `projects[1].env["A B"]`. */
+export function formatPath(path: readonly PathSegment[]): string {
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+/** The `got …` part: scalars as written in JSON, collections by kind. */
+export function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return 'an empty value';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return JSON.stringify(value);
+  return String(value);
+}
+
+// Case, `_` and `-` are the usual slips (depends_on, DependsOn), so they count as no difference at all.
+const fold = (s: string) => s.toLowerCase().replace(/[-_]/g, '');
+
+/** The candidate the user most likely meant, or undefined when none is close. */
+export function closestMatch(word: string, candidates: readonly string[]): string | undefined {
+  const folded = fold(word);
+  const exact = candidates.find((c) => fold(c) === folded);
+  if (exact) return exact;
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(folded.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = distance(folded, fold(c));
+    if (d < bestDistance) [best, bestDistance] = [c, d];
+  }
+  return best;
+}

@@ -1,0 +1,148 @@
+// Reads `.terrapin.yml`: YAML syntax, then the schema, then what needs the whole file (names, references),
+// then defaults. Every error found is returned, sorted by position; a config only when there are none.
+import { isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { closestMatch, formatPath, type PathSegment } from './errors.ts';
+import { fillDefaults, inheritedDefaults, mergeSettings } from './merge.ts';
+import { fileSchema, PROJECT_NAME, type WrittenProject } from './schema.ts';
+import type { ConfigError, RepoConfig, ResolvedProject, WrittenSettings } from './types.ts';
+import { report, type CheckContext } from './yaml-checks.ts';
+
+export const CONFIG_FILE = '.terrapin.yml';
+
+export interface ParseOptions {
+  /** The default `parallelism`. */
+  cpuCount: number;
+  /** Shown in errors; `.terrapin.yml` by default. */
+  file?: string;
+}
+
+export interface ParseResult {
+  config?: RepoConfig;
+  errors: ConfigError[];
+}
+
+export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResult {
+  const file = opts.file ?? CONFIG_FILE;
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    // The schema would only add noise about a half-parsed document.
+    const errors = doc.errors.map((e) => {
+      const { line, col } = lines.linePos(e.pos[0]);
+      return { file, line, column: col, path: '', message: `invalid YAML: ${e.message}` };
+    });
+    return { errors };
+  }
+
+  const ctx: CheckContext = { file, doc, lines, errors: [], nodes: new Map() };
+  // An empty file is a file with no settings.
+  const written = doc.contents === null ? {} : fileSchema(doc.contents as Node, [], ctx);
+  if (!written) return { errors: ctx.errors };
+
+  const defaults: WrittenSettings = { ...written.defaults };
+  if (written.onFailure !== undefined) {
+    if (defaults.onFailure !== undefined) {
+      report(ctx, ctx.nodes.get('onFailure'), ['onFailure'], 'is set twice: here and in `defaults.onFailure`; keep only `defaults.onFailure`');
+    }
+    defaults.onFailure ??= written.onFailure;
+  }
+
+  const projects = written.projects ?? [];
+  const names = writtenNames(ctx);
+  checkReferences(ctx, ['defaults'], written.defaults ?? {}, names, undefined);
+  for (const { index, value } of projects) checkReferences(ctx, ['projects', index], value, names, value.name);
+  const resolved = resolveProjects(ctx, defaults, projects);
+
+  if (ctx.errors.length > 0) return { errors: sortByPosition(ctx.errors) };
+  return {
+    config: {
+      version: 1,
+      parallelism: written.parallelism ?? Math.max(1, Math.floor(opts.cpuCount) || 1),
+      defaults: fillDefaults(defaults),
+      projects: resolved,
+      projectsListed: written.projects !== undefined,
+    },
+    errors: [],
+  };
+}
+
+/** Every project name as written (even malformed ones, so they do not also show up as unknown references); reports repeats. */
+function writtenNames(ctx: CheckContext): Set<string> {
+  const names = new Map<string, number>();
+  const list = ctx.nodes.get('projects');
+  if (!isSeq(list)) return new Set();
+  list.items.forEach((_, i) => {
+    const path = ['projects', i, 'name'];
+    const node = ctx.nodes.get(formatPath(path));
+    if (!isScalar(node) || typeof node.value !== 'string') return;
+    const first = names.get(node.value);
+    if (first === undefined) names.set(node.value, i);
+    else report(ctx, node, path, `duplicate project name ${JSON.stringify(node.value)}; projects[${first}] has it already`);
+  });
+  return new Set(names.keys());
+}
+
+/** `dependsOn` entries and `inputs` must name listed projects, and a project cannot name itself. */
+function checkReferences(ctx: CheckContext, base: PathSegment[], settings: WrittenSettings, names: Set<string>, self: string | undefined): void {
+  const refs: { path: PathSegment[]; project: string }[] = [];
+  const dependsOn = ctx.nodes.get(formatPath([...base, 'dependsOn']));
+  if (isSeq(dependsOn)) {
+    dependsOn.items.forEach((_, j) => {
+      const path = [...base, 'dependsOn', j];
+      const node = ctx.nodes.get(formatPath(path));
+      // Malformed names were reported by the schema already.
+      if (isScalar(node) && typeof node.value === 'string' && PROJECT_NAME.test(node.value)) refs.push({ path, project: node.value });
+    });
+  }
+  for (const [variable, ref] of Object.entries(settings.inputs ?? {})) refs.push({ path: [...base, 'inputs', variable], project: ref.project });
+
+  for (const { path, project } of refs) {
+    const node = ctx.nodes.get(formatPath(path));
+    if (project === self) report(ctx, node, path, `project ${JSON.stringify(self)} cannot depend on itself`);
+    else if (!names.has(project)) report(ctx, node, path, unknownProjectMessage(project, names));
+  }
+}
+
+function unknownProjectMessage(project: string, names: Set<string>): string {
+  const head = `unknown project ${JSON.stringify(project)}`;
+  if (names.size === 0) return `${head}; no projects are listed in \`projects\``;
+  const near = closestMatch(project, [...names]);
+  if (near) return `${head}; did you mean ${JSON.stringify(near)}?`;
+  return `${head}; expected one of ${[...names].map((n) => JSON.stringify(n)).join(', ')}`;
+}
+
+/** Defaults merged into each project; reports what only shows after merging. */
+function resolveProjects(ctx: CheckContext, defaults: WrittenSettings, projects: { index: number; value: WrittenProject }[]): ResolvedProject[] {
+  const seen = new Map<string, string>();
+  let defaultsDriftReported = false;
+  const resolved: ResolvedProject[] = [];
+  for (const { index, value } of projects) {
+    const { name, dir, ...own } = value;
+    if (name === undefined || dir === undefined) continue;
+    const merged = mergeSettings(inheritedDefaults(defaults, name), own);
+
+    const where = `${dir}\0${merged.workspace ?? 'default'}`;
+    const holder = seen.get(where);
+    const dirPath = ['projects', index, 'dir'];
+    if (holder !== undefined) {
+      const message = `dir ${JSON.stringify(dir)} with workspace ${JSON.stringify(merged.workspace ?? 'default')} is already project ${JSON.stringify(holder)}`;
+      report(ctx, ctx.nodes.get(formatPath(dirPath)), dirPath, message);
+    } else seen.set(where, name);
+
+    if (merged.drift && merged.drift.schedule === undefined) {
+      const driftPath = own.drift ? ['projects', index, 'drift'] : ['defaults', 'drift'];
+      if (own.drift || !defaultsDriftReported) {
+        const message = own.drift ? 'missing required key `schedule`' : `missing required key \`schedule\` (project ${JSON.stringify(name)} sets none)`;
+        report(ctx, ctx.nodes.get(formatPath(driftPath)), driftPath, message);
+        defaultsDriftReported ||= !own.drift;
+      }
+    }
+    // Copied so projects never share (and mutate) the lists they inherited from `defaults`.
+    resolved.push(structuredClone({ name, dir, ...fillDefaults(merged) }));
+  }
+  return resolved;
+}
+
+function sortByPosition(errors: ConfigError[]): ConfigError[] {
+  return errors.toSorted((a, b) => a.line - b.line || a.column - b.column);
+}

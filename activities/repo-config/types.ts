@@ -1,0 +1,108 @@
+// The shapes `.terrapin.yml` resolves to. Every default is filled in, so callers never guess.
+import type { OnFailure, TerraformBinary } from '../contracts.ts';
+
+export type { OnFailure, TerraformBinary };
+export type LockMode = 'onPlan' | 'onApply' | 'off';
+export type ApplyMode = 'beforeMerge' | 'afterMerge';
+
+/** One entry of `applyRequirements`, normalised: the string `approved` becomes `{ kind: 'approved', count: 1, … }`. */
+export type ApplyRequirement =
+  | { kind: 'approved'; count: number; users: string[]; teams: string[] }
+  | { kind: 'mergeable' }
+  | { kind: 'undiverged' }
+  | { kind: 'destroyNeeds'; approvals: number };
+
+export interface Hooks {
+  prePlan: string[];
+  postPlan: string[];
+  preApply: string[];
+  postApply: string[];
+}
+
+/** `vpc_id: network.outputs.vpc_id` → `{ project: 'network', output: 'vpc_id' }`. */
+export interface InputRef {
+  project: string;
+  output: string;
+}
+
+/** Overrides that apply when every condition given matches the PR. */
+export interface WhenRule {
+  baseBranch?: string;
+  label?: string;
+  applyRequirements?: ApplyRequirement[];
+  onFailure?: OnFailure;
+}
+
+export interface DriftSettings {
+  schedule: string;
+  reconcile: boolean;
+}
+
+export interface AutoplanSettings {
+  enabled: boolean;
+  whenModified: string[];
+}
+
+/** Every project key except `name` and `dir`: what `defaults` can set. */
+export interface ProjectSettings {
+  workspace: string;
+  terraform: TerraformBinary;
+  autoplan: AutoplanSettings;
+  dependsOn: string[];
+  inputs: Record<string, InputRef>;
+  applyRequirements: ApplyRequirement[];
+  onFailure: OnFailure;
+  lock: LockMode;
+  apply: ApplyMode;
+  hooks: Hooks;
+  env: Record<string, string>;
+  when: WhenRule[];
+  /** Absent unless configured. */
+  drift?: DriftSettings;
+}
+
+export interface ResolvedProject extends ProjectSettings {
+  name: string;
+  /** Relative to the repository root, normalised; `.` is the root. */
+  dir: string;
+}
+
+export interface RepoConfig {
+  version: 1;
+  /** Max concurrent terraform runs. */
+  parallelism: number;
+  /** The defaults every project got, filled in; also what auto-detected projects get. */
+  defaults: ProjectSettings;
+  /** As written, with defaults merged and `inputs`' implied `dependsOn` added. */
+  projects: ResolvedProject[];
+  /** False when the file has no `projects` key: the caller detects projects from the changed files. */
+  projectsListed: boolean;
+}
+
+export interface ConfigError {
+  file: string;
+  /** 1-based. */
+  line: number;
+  /** 1-based. */
+  column: number;
+  /** Where in the document, e.g. `projects[1].dir`; empty for syntax errors. */
+  path: string;
+  message: string;
+}
+
+/** Settings as written in one place (a project or `defaults`): only the keys given. */
+export interface WrittenSettings {
+  workspace?: string;
+  terraform?: TerraformBinary;
+  autoplan?: Partial<AutoplanSettings>;
+  dependsOn?: string[];
+  inputs?: Record<string, InputRef>;
+  applyRequirements?: ApplyRequirement[];
+  onFailure?: OnFailure;
+  lock?: LockMode;
+  apply?: ApplyMode;
+  hooks?: Partial<Hooks>;
+  env?: Record<string, string>;
+  when?: WhenRule[];
+  drift?: Partial<DriftSettings>;
+}
