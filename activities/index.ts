@@ -3,6 +3,8 @@ import type { ServerConfig } from '../app/config.ts';
 import type { Logger } from '../app/logger.ts';
 import { createGithubActivities } from './github.ts';
 import { createGithubClients, type GithubClients } from './github-client.ts';
+import type { Client } from '@temporalio/client';
+import { createLockActivities } from './locks.ts';
 import { createTerraformActivities } from './terraform.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
 
@@ -11,10 +13,13 @@ export interface ActivityDeps {
   logger: Logger;
   /** Injected by tests that build their own clients; defaults to the app's installation auth. */
   github?: GithubClients;
+  /** The worker's Temporal client: lock requests are signals to lock workflows. */
+  temporal: Client;
 }
 
-export function createActivities({ config, github = createGithubClients(config.github) }: ActivityDeps) {
+export function createActivities({ config, temporal, github = createGithubClients(config.github) }: ActivityDeps) {
   return {
+    ...createLockActivities({ client: temporal }),
     ...createGithubActivities({
       github,
       temporalUiUrl: config.temporal.uiUrl,

@@ -49,7 +49,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
 export async function runTerrapinWorker(opts: {
   config: ServerConfig;
   logger: Logger;
-  temporal: Pick<TemporalHandle, 'nativeConnection'>;
+  temporal: Pick<TemporalHandle, 'nativeConnection' | 'client'>;
   onCrash?: (err: unknown) => void;
 }): Promise<() => Promise<void>> {
   const { config, logger } = opts;
@@ -57,7 +57,7 @@ export async function runTerrapinWorker(opts: {
     nativeConnection: opts.temporal.nativeConnection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    activities: createActivities({ config, logger }),
+    activities: createActivities({ config, logger, temporal: opts.temporal.client }),
     logger,
   });
   const running = worker.run();

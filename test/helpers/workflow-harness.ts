@@ -81,7 +81,7 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
         connection: env.nativeConnection,
         taskQueue,
         workflowBundle: bundle!,
-        activities: createActivities({ config, logger }),
+        activities: createActivities({ config, logger, temporal: env.client }),
         ...HEARTBEAT_TUNING,
       });
       const running = worker.run();
