@@ -1,5 +1,6 @@
 // Reads a PR comment's first line as a Terrapin command. Pure: no I/O, no GitHub, no Temporal.
 import { distance } from 'fastest-levenshtein';
+import { checkDir, checkExtraArgs } from './extra-args.ts';
 import { COMMAND_NAMES, type CommandName, type CommandParse, type ParsedCommand } from '../workflows/types.ts';
 
 type Flag = '-p' | '-d' | '-w';
@@ -114,6 +115,16 @@ function parseArgs(name: CommandName, tokens: string[]): CommandParse {
 
   if (command.project !== undefined && command.dir !== undefined) return invalid('use either -p <project> or -d <dir>, not both');
   if (command.workspace !== undefined && command.dir === undefined) return invalid('-w <workspace> needs -d <dir>');
+  if (command.dir !== undefined) {
+    const dir = checkDir(command.dir);
+    if (!dir.ok) return invalid(dir.error);
+    command.dir = dir.dir;
+  }
+  // With -p the project's dir is unknown here: -var-file is checked from the root, and again with the
+  // project's dir once the configuration is read.
+  const extra = checkExtraArgs(command.extraArgs, { projectDir: command.dir ?? '.' });
+  if (!extra.ok) return invalid(extra.error);
+  command.extraArgs = extra.args;
   return { kind: 'command', command };
 }
 

@@ -18,10 +18,16 @@ const commands: [string, CommandParse][] = [
   ['/plan -d infra/prod -w staging', cmd('plan', { dir: 'infra/prod', workspace: 'staging' })],
   ['/plan -w staging -d infra/prod', cmd('plan', { dir: 'infra/prod', workspace: 'staging' })],
   ['/plan -- -target=aws_s3_bucket.logs', cmd('plan', { extraArgs: ['-target=aws_s3_bucket.logs'] })],
+  // Extra args come back checked, one canonical token each.
   [
     `/plan -p app -- -var 'name=a b' -var "x=1 2"`,
-    cmd('plan', { project: 'app', extraArgs: ['-var', 'name=a b', '-var', 'x=1 2'] }),
+    cmd('plan', { project: 'app', extraArgs: ['-var=name=a b', '-var=x=1 2'] }),
   ],
+  ['/plan -d infra/prod -- -var-file=../common.tfvars', cmd('plan', { dir: 'infra/prod', extraArgs: ['-var-file=../common.tfvars'] })],
+  ['/plan -- -refresh=false -compact-warnings', cmd('plan', { extraArgs: ['-refresh=false', '-compact-warnings'] })],
+  // -d comes back normalised.
+  ['/plan -d ./infra//prod/', cmd('plan', { dir: 'infra/prod' })],
+  ['/plan -d infra/../network -w staging', cmd('plan', { dir: 'network', workspace: 'staging' })],
   ['/plan --', cmd('plan')],
   ['/plan -d "my dir"', cmd('plan', { dir: 'my dir' })],
   ['/approve -p network', cmd('approve', { project: 'network' })],
@@ -78,6 +84,18 @@ const invalid: [string, string, RegExp][] = [
   ['/unlock -p app', 'unlock', /\/unlock takes no options \(got -p\)/],
   ['/cancel now', 'cancel', /unexpected argument "now" for \/cancel; it takes no options/],
   ['/help -v', 'help', /unknown option -v for \/help; it takes no options/],
+  // Directories that leave the checkout, and terraform options off the allowlist.
+  ['/plan -d ../x', 'plan', /^directory "\.\.\/x" leaves the repository$/],
+  ['/plan -d a/../../x', 'plan', /^directory "a\/\.\.\/\.\.\/x" leaves the repository$/],
+  ['/plan -d /etc', 'plan', /^directory "\/etc" is absolute/],
+  ['/plan -d %2e%2e -w default', 'plan', /looks URL-encoded/],
+  ['/plan -d ..\\x', 'plan', /uses backslashes/],
+  ['/plan -- -chdir=/', 'plan', /^-chdir=\/ is not allowed: Terrapin runs terraform in the project directory; use \/plan -d <dir> to pick another\. Allowed: -target=<address>, /],
+  ['/plan -- -destroy', 'plan', /^-destroy is not allowed/],
+  ['/plan -p app -- -state-out=/tmp/s', 'plan', /^-state-out=\/tmp\/s is not allowed/],
+  ['/plan -- -var-file=../secrets.tfvars', 'plan', /^-var-file: file "\.\.\/secrets\.tfvars" leaves the repository$/],
+  ['/plan -d infra -- -var-file=../../x.tfvars', 'plan', /leaves the repository/],
+  ['/plan -- main.tf', 'plan', /^unexpected argument main\.tf: extra arguments are options/],
 ];
 
 describe('parseComment', () => {
