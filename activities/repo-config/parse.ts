@@ -29,7 +29,9 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
     // The schema would only add noise about a half-parsed document.
     const errors = doc.errors.map((e) => {
       const { line, col } = lines.linePos(e.pos[0]);
-      return { file, line, column: col, path: '', message: `invalid YAML: ${e.message}` };
+      // yaml's own wording for this one names its API.
+      const message = e.code === 'MULTIPLE_DOCS' ? 'the file must hold a single YAML document (remove `---`)' : e.message;
+      return { file, line, column: col, path: '', message: `invalid YAML: ${message}` };
     });
     return { errors };
   }
@@ -131,7 +133,9 @@ function resolveProjects(ctx: CheckContext, defaults: WrittenSettings, projects:
 
     if (merged.drift && merged.drift.schedule === undefined) {
       const driftPath = own.drift ? ['projects', index, 'drift'] : ['defaults', 'drift'];
-      if (own.drift || !defaultsDriftReported) {
+      // A schedule that is written but invalid has its own error already.
+      const written = ctx.nodes.has(formatPath([...driftPath, 'schedule'])) || ctx.nodes.has('defaults.drift.schedule');
+      if (!written && (own.drift || !defaultsDriftReported)) {
         const message = own.drift ? 'missing required key `schedule`' : `missing required key \`schedule\` (project ${JSON.stringify(name)} sets none)`;
         report(ctx, ctx.nodes.get(formatPath(driftPath)), driftPath, message);
         defaultsDriftReported ||= !own.drift;

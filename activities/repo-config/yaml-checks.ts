@@ -136,6 +136,10 @@ export function stringOrList<T>(item: Check<T>): Check<T[]> {
       const value = item(node, path, ctx);
       return value === undefined ? undefined : [value];
     }
+    if (!isSeq(node)) {
+      report(ctx, node, path, `must be a string or a list of strings, ${got(node)}`);
+      return undefined;
+    }
     return asList(node, path, ctx);
   });
 }

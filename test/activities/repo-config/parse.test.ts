@@ -1,0 +1,186 @@
+// `.terrapin.yml`: valid files resolve to complete configs; invalid ones give every error with its position.
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { formatConfigError, parseRepoConfigFile, type ApplyRequirement, type ProjectSettings, type RepoConfig } from '../../../activities/repo-config/index.ts';
+
+const fixtures = new URL('../../fixtures/repo-config/', import.meta.url);
+const read = (name: string) => readFileSync(new URL(name, fixtures), 'utf8');
+const parse = (text: string, cpuCount = 2) => parseRepoConfigFile(text, { cpuCount });
+
+function parseValid(name: string, cpuCount = 2): RepoConfig {
+  const { config, errors } = parse(read(`valid/${name}`), cpuCount);
+  expect(errors.map(formatConfigError)).toEqual([]);
+  return config!;
+}
+
+const approved = (count = 1, users: string[] = [], teams: string[] = []): ApplyRequirement => ({ kind: 'approved', count, users, teams });
+const DEFAULTS: ProjectSettings = {
+  workspace: 'default',
+  terraform: 'terraform',
+  autoplan: { enabled: true, whenModified: ['**/*.tf', '**/*.tfvars', '**/*.tofu', '.terraform.lock.hcl'] },
+  dependsOn: [],
+  inputs: {},
+  applyRequirements: [approved()],
+  onFailure: 'rollback',
+  lock: 'onPlan',
+  apply: 'beforeMerge',
+  hooks: { prePlan: [], postPlan: [], preApply: [], postApply: [] },
+  env: {},
+  when: [],
+};
+
+describe('valid files', () => {
+  test('minimal: every default filled in, parallelism from the CPU count', () => {
+    expect(parseValid('minimal.yml', 6)).toEqual({
+      version: 1,
+      parallelism: 6,
+      defaults: DEFAULTS,
+      projects: [{ name: 'network', dir: 'infra/network', ...DEFAULTS }],
+      projectsListed: true,
+    });
+  });
+
+  test('full-featured: every key, normalised', () => {
+    const config = parseValid('full-featured.yml');
+    const defaults: ProjectSettings = {
+      ...DEFAULTS,
+      terraform: 'tofu',
+      env: { TF_IN_AUTOMATION: '1' },
+      hooks: { ...DEFAULTS.hooks, prePlan: ['tflint --chdir "$DIR"'] },
+    };
+    expect(config.parallelism).toBe(3);
+    expect(config.defaults).toEqual(defaults);
+    expect(config.projects).toEqual([
+      {
+        ...defaults,
+        name: 'network',
+        dir: 'infra/network',
+        workspace: 'prod',
+        autoplan: { enabled: true, whenModified: ['**/*.tf', '../modules/vpc/**/*.tf'] },
+        applyRequirements: [approved(), { kind: 'mergeable' }, { kind: 'undiverged' }],
+        drift: { schedule: '0 6 * * 1-5', reconcile: false },
+      },
+      {
+        ...defaults,
+        name: 'database',
+        dir: 'infra/database',
+        workspace: 'prod',
+        terraform: 'terraform',
+        dependsOn: ['network'],
+        applyRequirements: [approved(2, ['alice', 'renovate[bot]'], ['acme/dba']), { kind: 'destroyNeeds', approvals: 3 }],
+        onFailure: 'none',
+        lock: 'onApply',
+        apply: 'afterMerge',
+      },
+      {
+        ...defaults,
+        name: 'app',
+        dir: 'infra/app',
+        autoplan: { enabled: false, whenModified: DEFAULTS.autoplan.whenModified },
+        dependsOn: ['network', 'database'],
+        inputs: { vpc_id: { project: 'network', output: 'vpc_id' }, db_url: { project: 'database', output: 'url' } },
+        hooks: {
+          prePlan: ['tflint --chdir "$DIR"'],
+          postPlan: ['echo "planned $PROJECT"', './scripts/cost.sh "$PLANFILE"'],
+          preApply: ['./scripts/announce.sh'],
+          postApply: [],
+        },
+        env: { TF_IN_AUTOMATION: '1', APP_ENV: 'production' },
+        when: [
+          { baseBranch: 'release/*', applyRequirements: [approved(2)] },
+          { label: 'hotfix', onFailure: 'none' },
+        ],
+      },
+    ]);
+  });
+
+  test('defaults merge: project values win, mappings merge one level deep, lists are replaced', () => {
+    const [network, app, dns] = parseValid('defaults-merge.yml').projects;
+    // network does not inherit its own name from defaults.dependsOn / defaults.inputs.
+    expect(network).toMatchObject({ workspace: 'staging', dependsOn: [], inputs: {}, drift: { schedule: '0 3 * * *', reconcile: false } });
+    expect(network.autoplan).toEqual({ enabled: true, whenModified: ['*.tf'] });
+
+    expect(app.autoplan).toEqual({ enabled: false, whenModified: ['*.tf'] });
+    expect(app.hooks).toEqual({ prePlan: ['./app-lint.sh', './other.sh'], postPlan: ['./cost.sh'], preApply: [], postApply: [] });
+    expect(app.env).toEqual({ A: 'from-defaults', B: 'from-project' });
+    expect(app.applyRequirements).toEqual([{ kind: 'undiverged' }]);
+    expect(app.drift).toEqual({ schedule: '0 3 * * *', reconcile: true });
+    expect(app.dependsOn).toEqual(['network']);
+    expect(app.inputs).toEqual({ vpc_id: { project: 'network', output: 'vpc_id' } });
+
+    // An empty list replaces the default; inputs merge, and each input adds its project to dependsOn.
+    expect(dns.inputs).toEqual({ vpc_id: { project: 'network', output: 'vpc_id' }, zone: { project: 'app', output: 'zone' } });
+    expect(dns.dependsOn).toEqual(['network', 'app']);
+    expect(dns.applyRequirements).toEqual([approved(), { kind: 'mergeable' }]);
+  });
+
+  test('projects do not share the lists they inherit', () => {
+    const [network, app] = parseValid('defaults-merge.yml').projects;
+    network.hooks.postPlan.push('mutated');
+    expect(app.hooks.postPlan).toEqual(['./cost.sh']);
+  });
+
+  test('when rules are kept as written, normalised', () => {
+    const [prod] = parseValid('when-overrides.yml').projects;
+    expect(prod.when).toEqual([
+      { baseBranch: 'main', applyRequirements: [approved(2), { kind: 'mergeable' }] },
+      { label: 'yolo', onFailure: 'none' },
+      { baseBranch: 'release/**', label: 'Emergency', applyRequirements: [approved(1, [], ['acme/oncall'])] },
+    ]);
+  });
+
+  test('legacy top-level onFailure becomes defaults.onFailure; no projects key means detect them', () => {
+    const config = parseValid('legacy-on-failure.yml');
+    expect(config.defaults.onFailure).toBe('none');
+    expect(config.projects).toEqual([]);
+    expect(config.projectsListed).toBe(false);
+  });
+
+  test('an empty file is all defaults', () => {
+    expect(parse('', 4)).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false }, errors: [] });
+    expect(parse('# nothing yet\n', 1).config?.projectsListed).toBe(false);
+  });
+
+  test('the CPU count is only a default, and never below 1', () => {
+    expect(parse('parallelism: 8\n', 2).config?.parallelism).toBe(8);
+    expect(parse('projects: []\n', 0).config?.parallelism).toBe(1);
+  });
+
+  test('YAML anchors and aliases work', () => {
+    const text = 'projects:\n  - name: a\n    dir: a\n    env: &common { REGION: eu }\n  - name: b\n    dir: b\n    env: *common\n';
+    expect(parse(text).config?.projects.map((p) => p.env)).toEqual([{ REGION: 'eu' }, { REGION: 'eu' }]);
+  });
+
+  test('cron schedules: ranges, steps, lists and names', () => {
+    for (const schedule of ['*/15 * * * *', '0 6 * * 1-5', '0 0 1,15 * *', '30 2 * JAN-MAR sun', '0 0-23/2 * * 7']) {
+      const { errors } = parse(`projects:\n  - { name: a, dir: a, drift: { schedule: "${schedule}" } }\n`);
+      expect(errors, schedule).toEqual([]);
+    }
+  });
+});
+
+describe('invalid files', () => {
+  const dir = new URL('invalid/', fixtures);
+  const cases = readdirSync(dir).filter((f) => f.endsWith('.yml')).sort();
+
+  test('there are at least 20, each paired with its expected errors', () => {
+    expect(cases.length).toBeGreaterThanOrEqual(20);
+    const expectations = readdirSync(dir).filter((f) => f.endsWith('.expected.txt'));
+    expect(expectations.sort()).toEqual(cases.map((c) => c.replace(/\.yml$/, '.expected.txt')));
+  });
+
+  test.each(cases)('%s', (name) => {
+    const { config, errors } = parse(readFileSync(new URL(name, dir), 'utf8'));
+    const expected = readFileSync(new URL(name.replace(/\.yml$/, '.expected.txt'), dir), 'utf8').trimEnd().split('\n');
+    expect(errors.map(formatConfigError)).toEqual(expected);
+    expect(config).toBeUndefined();
+  });
+
+  test('errors carry their parts separately, and the file name given', () => {
+    const { errors } = parseRepoConfigFile('projects:\n  - { name: a, dir: /a }\n', { cpuCount: 1, file: 'infra/.terrapin.yml' });
+    expect(errors).toEqual([
+      { file: 'infra/.terrapin.yml', line: 2, column: 21, path: 'projects[0].dir', message: 'must be a path inside the repository, got "/a"' },
+    ]);
+    expect(formatConfigError(errors[0])).toBe('infra/.terrapin.yml:2:21: projects[0].dir: must be a path inside the repository, got "/a"');
+  });
+});
