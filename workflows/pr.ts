@@ -14,6 +14,7 @@ import {
   defineSignal,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -22,6 +23,8 @@ import type { Activities } from '../activities/index.ts';
 import type { OnFailure, PlanSummary, RenderRequest, TerraformBinary } from '../activities/contracts.ts';
 import type { Permission } from '../activities/github.ts';
 import { Saga } from './saga.ts';
+import { createLockClient } from './lock-client.ts';
+import { lockWorkflowId } from './lock.ts';
 import {
   CHECK_APPLY,
   CHECK_PLAN,
@@ -94,6 +97,8 @@ interface PrState {
   /** A plan to run as soon as no job is running. */
   wantPlan?: string;
   closed?: { merged: boolean };
+  /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */
+  locks?: string[];
 }
 
 export interface PrStatus {
@@ -133,6 +138,30 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
 
   let job: { kind: 'plan' | 'apply'; sha: string; scope: CancellationScope } | undefined;
   let jobError: unknown;
+  const locks = createLockClient({ workflowId: workflowInfo().workflowId, pr: number });
+  const rootLockId = lockWorkflowId(repo.owner, repo.name, ROOT_PROJECT.dir, ROOT_PROJECT.workspace);
+
+  /**
+   * Takes the project's lock for this PR; false (and the PR told why) when another PR holds it.
+   * Recorded before asking, so that close releases it even if the answer is never seen.
+   */
+  async function takeLock(sha: string, checkRunId: number, data: Record<string, unknown>): Promise<boolean> {
+    s.locks ??= [];
+    if (!s.locks.includes(rootLockId)) s.locks.push(rootLockId);
+    const answer = await CancellationScope.nonCancellable(() => locks.acquire(rootLockId));
+    if (answer.granted) return true;
+    const lockData = { ...data, holderPr: answer.holder?.pr };
+    await CancellationScope.nonCancellable(async () => {
+      await post(`plan-${s.planSeq}`, 'replies/locked', lockData);
+      await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-locked', data: lockData }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
+    });
+    return false;
+  }
+
+  async function releaseLocks(): Promise<void> {
+    for (const lockId of s.locks ?? []) await locks.release(lockId);
+    s.locks = [];
+  }
 
   setHandler(prEventSignal, (event) => {
     if (s.seen.includes(event.deliveryId)) return;
@@ -223,6 +252,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       // Which step an unexpected failure interrupted, for the error comment.
       let stage: 'checkout' | 'plan' | 'report' = 'checkout';
       try {
+        // Versioned: runs recorded before project locks existed replay without them.
+        if (patched('project-locks') && !(await takeLock(sha, checkRunId, data))) return;
         const checkout = await workspace.checkout({ repo, prNumber: number, cloneUrl: snapshot.headCloneUrl, sha });
         stage = 'plan';
         const result = await workspace.plan({
@@ -457,13 +488,14 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       await reply(deliveryId, 'cancelled', { job: job?.kind });
       return;
     }
-    // unlock: discard this PR's plan (locks arrive with the project model).
+    // unlock: discard this PR's plan and release its project locks.
     if (job) {
       await reply(deliveryId, 'busy', { command: 'unlock', job: job.kind });
       return;
     }
     await retirePlan('discarded');
     s.plan = undefined;
+    await releaseLocks();
     await workspace.removeWorkDirs({ repo, prNumber: number });
     await reply(deliveryId, 'unlocked', {});
   }
@@ -533,6 +565,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   await condition(() => !job);
   if (jobError) throw jobError;
   await retirePlan('closed');
+  await releaseLocks();
   await workspace.removeWorkDirs({ repo, prNumber: number });
   return { merged: s.closed.merged, lastPlan: s.plan && { sha: s.plan.sha, status: s.plan.status } };
 }

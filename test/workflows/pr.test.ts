@@ -84,11 +84,12 @@ async function stateResources(stateFile: string): Promise<Record<string, unknown
 }
 
 /**
- * `RECORD_HISTORIES=1 npx vitest run test/workflows/pr.test.ts` refreshes the histories that
- * test/workflows/replay.test.ts replays. Refresh only for a deliberate, patched() workflow change.
+ * `RECORD_HISTORIES=locked npx vitest run test/workflows/pr.test.ts` records that scenario's history
+ * for test/workflows/replay.test.ts. Never re-record an existing one: older recordings are what prove
+ * that patched() keeps runs started by older code replaying.
  */
 async function recordHistory(name: string, number: number): Promise<void> {
-  if (!process.env.RECORD_HISTORIES) return;
+  if (!(process.env.RECORD_HISTORIES ?? '').split(',').includes(name)) return;
   // The CLI's JSON is the format production histories are exported in, so real ones can join these.
   const { stdout } = await execa(temporalCliPath()!, ['workflow', 'show', '--address', h.env.address, '--workflow-id', prWorkflowId(OWNER, name, number), '--output', 'json']);
   await writeFile(new URL(`../fixtures/histories/${name}.json`, import.meta.url), stdout);
@@ -386,5 +387,57 @@ describe('PR loop', () => {
     await s.gh.settled();
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
     s.gh.assertNoUnexpected();
+  });
+
+  test('project locks: a second PR is refused naming the holder; /unlock and close release the lock', async () => {
+    const first = await scenario('locked', 12, { a: { input: 'base' }, b: { input: 'first' } });
+    expectPlan(first, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', first.pr));
+    await first.gh.settled();
+
+    const secondSha = await first.repo.commit({ 'main.tf': terraformFixture({ stateFile: first.stateFile, resources: { a: { input: 'base' }, c: { input: 'second' } } }) }, { branch: 'second' });
+    const second: Scenario = { ...first, pr: { ...first.pr, number: 13, headSha: secondSha, headRef: 'second', author: 'dave' } };
+    first.gh
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(13, (b) => b.includes('is locked by #12') && b.includes('`/unlock` on #12'))
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Locked by #12' });
+    await h.receive('pull_request', pullRequestEvent('opened', second.pr));
+    await first.gh.settled();
+
+    first.gh
+      .reaction(7201)
+      .permission(WRITER, 'write')
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Plan discarded' })
+      .minimize()
+      .comment(12, /Discarded this pull request's plan/);
+    await comment(first, '/unlock', WRITER, 7201);
+    await first.gh.settled();
+
+    first.gh.reaction(7202).permission(WRITER, 'write');
+    expectPlan(second, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await comment(second, '/plan', WRITER, 7202);
+    await first.gh.settled();
+
+    // Now #13 holds it: #12 is refused until #13 closes.
+    first.gh
+      .reaction(7203)
+      .permission(WRITER, 'write')
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(12, /is locked by #13/)
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Locked by #13' });
+    await comment(first, '/plan', WRITER, 7203);
+    await first.gh.settled();
+
+    first.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Pull request closed' });
+    await h.receive('pull_request', pullRequestEvent('closed', second.pr));
+    await h.env.client.workflow.getHandle(prWorkflowId(OWNER, 'locked', 13)).result();
+    await first.gh.settled();
+
+    first.gh.reaction(7204).permission(WRITER, 'write');
+    expectPlan(first, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await comment(first, '/plan', WRITER, 7204);
+    await first.gh.settled();
+    first.gh.assertNoUnexpected();
+    await recordHistory('locked', 12);
   });
 });
