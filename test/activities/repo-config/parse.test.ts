@@ -184,3 +184,37 @@ describe('invalid files', () => {
     expect(formatConfigError(errors[0])).toBe('infra/.terrapin.yml:2:21: projects[0].dir: must be a path inside the repository, got "/a"');
   });
 });
+
+describe('docs/config.md', () => {
+  const doc = readFileSync(new URL('../../../docs/config.md', import.meta.url), 'utf8');
+  const yamlBlocks = (text: string) => [...text.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]);
+  const section = (from: string, to: string) => doc.slice(doc.indexOf(from), doc.indexOf(to));
+
+  test('its complete example parses as documented', () => {
+    const example = yamlBlocks(doc)[0];
+    const { config, errors } = parse(example);
+    expect(errors).toEqual([]);
+    expect(config?.parallelism).toBe(4);
+    expect(config?.projects.map((p) => [p.name, p.terraform, p.dependsOn])).toEqual([
+      ['network', 'tofu', []],
+      ['app', 'tofu', ['network']],
+    ]);
+  });
+
+  test('every top-level example is a valid file', () => {
+    const blocks = yamlBlocks(section('## Top level', '## Project keys'));
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    for (const block of blocks) expect(parse(block).errors.map(formatConfigError), block).toEqual([]);
+  });
+
+  test('every project key example is valid in a project', () => {
+    const blocks = yamlBlocks(section('## Project keys', '## Without a config'));
+    expect(blocks.length).toBeGreaterThanOrEqual(15);
+    for (const block of blocks) {
+      const keys = (/^name:/m.test(block) ? '' : 'name: example\n') + (/^dir:/m.test(block) ? '' : 'dir: example\n') + block;
+      const project = keys.trimEnd().split('\n').map((line, i) => (i === 0 ? `  - ${line}` : `    ${line}`)).join('\n');
+      const file = `projects:\n${project}\n  - { name: network, dir: n }\n  - { name: database, dir: d }\n`;
+      expect(parse(file).errors.map(formatConfigError), block).toEqual([]);
+    }
+  });
+});
