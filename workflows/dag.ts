@@ -22,6 +22,12 @@ export interface RunDagOptions<T> {
   run(name: string): Promise<T>;
   /** After a failure start nothing new; running nodes finish, the rest are skipped (for applies). */
   stopOnFailure?: boolean;
+  /**
+   * Which ready node starts first. 'topological' (default): the earliest in topological order.
+   * 'critical-path': the one with the longest chain of downstreams, then topological order, so a long
+   * chain listed last in the configuration does not wait behind independent nodes.
+   */
+  priority?: 'topological' | 'critical-path';
 }
 
 /** Throws on duplicate names and unknown dependencies: the configuration should have refused both. */
@@ -109,7 +115,7 @@ export function runDag<T>(nodes: readonly DagNode[], opts: RunDagOptions<T>): Pr
   if (!dag.ok) throw new Error(`dependency cycle: ${dag.cycle.join(' → ')}`);
   const upstreams = new Map(nodes.map((node) => [node.name, node.dependsOn]));
   const outcomes = new Map<string, NodeOutcome<T>>();
-  const pending = [...dag.order];
+  const pending = opts.priority === 'critical-path' ? byChainLength(nodes, dag.order) : [...dag.order];
   let running = 0;
   let stopped = false;
 
@@ -136,7 +142,7 @@ export function runDag<T>(nodes: readonly DagNode[], opts: RunDagOptions<T>): Pr
     };
 
     const schedule = () => {
-      // Pending is in topological order, so one pass sees each node after all of its upstreams.
+      // Pending is a topological order, so one pass sees each node after all of its upstreams.
       for (let i = 0; i < pending.length; i++) {
         const name = pending[i]!;
         const states = upstreams.get(name)!.map((dep) => outcomes.get(dep)?.status);
@@ -155,4 +161,18 @@ export function runDag<T>(nodes: readonly DagNode[], opts: RunDagOptions<T>): Pr
 
     schedule();
   });
+}
+
+/**
+ * `order` stably sorted by the length of each node's longest downstream chain, longest first. Still a
+ * topological order: a node's chain is always longer than any of its downstreams'.
+ */
+function byChainLength(nodes: readonly DagNode[], order: readonly string[]): string[] {
+  const dependents = new Map<string, string[]>(nodes.map((node) => [node.name, []]));
+  for (const node of nodes) for (const dep of new Set(node.dependsOn)) dependents.get(dep)!.push(node.name);
+  const chainLength = new Map<string, number>();
+  for (const name of [...order].reverse()) {
+    chainLength.set(name, 1 + Math.max(0, ...dependents.get(name)!.map((d) => chainLength.get(d)!)));
+  }
+  return [...order].sort((a, b) => chainLength.get(b)! - chainLength.get(a)!);
 }

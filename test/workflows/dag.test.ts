@@ -157,6 +157,27 @@ describe('runDag', () => {
     expect(c.events).toEqual(['start a', 'start b', 'end a', 'end b']);
   });
 
+  it("with priority 'critical-path' starts the node with the longest chain behind it first", async () => {
+    const nodes = graph({ p1: [], p2: [], p3: [], c1: [], c2: ['c1'], c3: ['c2'] });
+    const topological = controlledRun();
+    void runDag(nodes, { parallelism: 2, run: topological.run });
+    await topological.flush();
+    expect(topological.running).toEqual(['p1', 'p2']);
+
+    const c = controlledRun();
+    const done = runDag(nodes, { parallelism: 2, run: c.run, priority: 'critical-path' });
+    await c.flush();
+    expect(c.running).toEqual(['c1', 'p1']);
+    await c.succeed('p1');
+    expect(c.running).toEqual(['c1', 'p2']);
+    await c.succeed('c1');
+    expect(c.running).toEqual(['p2', 'c2']); // c2 (chain of 2) goes before p3 (chain of 1)
+    for (const name of ['p2', 'c2', 'p3', 'c3']) await c.succeed(name);
+    const outcomes = await done;
+    expect([...outcomes.keys()]).toEqual(['p1', 'p2', 'p3', 'c1', 'c2', 'c3']); // results stay in topological order
+    expect(c.maxRunning).toBe(2);
+  });
+
   it('treats a run() that throws synchronously as a failed node', async () => {
     const outcomes = await runDag(graph({ a: [], b: ['a'] }), {
       parallelism: 1,
