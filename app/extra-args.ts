@@ -45,8 +45,9 @@ const MAX_PARALLELISM = 256;
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 /** Go durations as terraform parses them, restricted to whole units: 30s, 5m, 1m30s. */
 const DURATION = /^(0|(\d+(ms|s|m|h))+)$/;
-// C0 controls and DEL: NUL would cut the argument in the OS, newlines forge lines in logs and comments.
-const CONTROL = /[\u0000-\u001f\u007f]/;
+// NUL would cut the argument in the OS; newlines (also U+0085, U+2028/9) forge lines in logs and
+// comments; bidi overrides make text read differently from what runs.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 /** %2e, %2f and %5c: '.', '/' and '\' in URL encoding. */
 const URL_ENCODED = /%(2e|2f|5c)/i;
 /** Our plan outputs and git's internals sit in the checkout but are not configuration. */

@@ -83,6 +83,9 @@ describe('checkExtraArgs refuses', () => {
     [['-var=x=a\u0000b'], /contains a control character/],
     [['-var', 'x=a\rb'], /contains a control character/],
     [['-target=a\tb'], /contains a control character/],
+    [['-var=x=a\u2028b'], /contains a control character/],
+    [['-var=x=a\u0085b'], /contains a control character/],
+    [['-target=x.\u202eevil'], /contains a control character/],
     // Malformed values.
     [['-var=x'], '-var=x needs the form -var=<name>=<value>'],
     [['-var==1'], /has an invalid variable name ""/],
