@@ -1,7 +1,6 @@
 // Validates 5-field cron expressions (minute hour day-of-month month day-of-week), the form Temporal
 // schedules accept. Only validation: the drift scheduler interprets them.
-import type { Invalid } from './yaml-checks.ts';
-import { invalid } from './yaml-checks.ts';
+import { invalid, type Invalid } from './yaml-checks.ts';
 
 interface Field {
   name: string;

@@ -1,10 +1,10 @@
 // The schema of `.terrapin.yml`. docs/config.md documents every key here; keep the two in step.
 import { posix } from 'node:path';
-import { checkCron } from './cron.ts';
-import type { ApplyRequirement, InputRef } from './types.ts';
 import { isMap, isScalar, type Node } from 'yaml';
+import { checkCron } from './cron.ts';
 import { closestMatch } from './errors.ts';
-import { boolean, define, got, indexedList, integer, invalid, list, mapOf, object, oneOf, report, string, stringOrList } from './yaml-checks.ts';
+import type { ApplyRequirement, InputRef } from './types.ts';
+import { boolean, define, got, indexedList, integer, invalid, list, mapOf, object, oneOf, report, string, stringOrList, type Invalid } from './yaml-checks.ts';
 
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9_.-]*$/i;
 const WORKSPACE = /^[A-Za-z0-9_.-]+$/;
@@ -21,7 +21,7 @@ const nonEmpty = (what: string) => string((s) => (s.trim() ? s : invalid(`must b
 export const projectName = matching(PROJECT_NAME, 'a project name (letters, digits, "_", "." and "-", starting with a letter or digit)');
 
 /** Relative, normalised, inside the repository; `.` is the root. */
-export function normaliseRepoDir(dir: string): string | { invalid: string } {
+export function normaliseRepoDir(dir: string): string | Invalid {
   const bad = invalid(`must be a path inside the repository, got ${JSON.stringify(dir)}`);
   if (dir.includes('\0') || dir.includes('\\') || dir.trim() === '') return bad;
   if (posix.isAbsolute(dir) || /^[A-Za-z]:/.test(dir)) return bad;
