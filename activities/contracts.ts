@@ -39,13 +39,31 @@ export interface PlanSummary {
   line: string;
 }
 
-export interface PlanInput {
+/** Where a project's terraform runs. */
+export interface ProjectTarget {
   workDir: string;
   /** Project dir relative to workDir ('.' for the root). */
   projectDir: string;
   workspace: string;
   binary: TerraformBinary;
+}
+
+/**
+ * A variable fed from another project's output (`inputs` in .terrapin.yml), passed as TF_VAR_<variable>.
+ * Values stay in the upstream's outputs file (data dir): they never travel through workflow history.
+ */
+export interface OutputInput {
+  variable: string;
+  /** The upstream's outputs file, from readOutputs (at plan) or a successful apply. */
+  outputsFile: string;
+  output: string;
+  /** The upstream project's name, for messages. */
+  project: string;
+}
+
+export interface PlanInput extends ProjectTarget {
   extraArgs?: string[];
+  inputs?: OutputInput[];
 }
 
 export type PlanResult =
@@ -68,15 +86,13 @@ export type PlanResult =
       exitCode: number;
     };
 
-export type PlanStep = 'init' | 'workspace' | 'plan' | 'show';
+export type PlanStep = 'inputs' | 'init' | 'workspace' | 'plan' | 'show';
 
-export interface ApplyInput {
-  workDir: string;
-  projectDir: string;
-  workspace: string;
-  binary: TerraformBinary;
+export interface ApplyInput extends ProjectTarget {
   planFile: string;
   expectedSha256: string;
+  /** The inputs the plan was made with: only so their sensitive values are scrubbed from the log. */
+  inputs?: OutputInput[];
 }
 
 /**
@@ -87,6 +103,13 @@ export interface ApplyResult {
   ok: boolean;
   exitCode: number;
   outputFile: string;
+  /** After a successful apply: `terraform output -json`, for downstream projects. */
+  outputsFile?: string;
+}
+
+export interface OutputsResult {
+  /** `terraform output -json` of the project's current state (mode 0600: it holds sensitive values). */
+  outputsFile: string;
 }
 
 export interface CleanupInput {

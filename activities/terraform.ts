@@ -6,10 +6,19 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type {
-  PlanStep, ApplyInput, ApplyResult, PlanInput, PlanResult, TerraformBinary } from './contracts.ts';
+  ApplyInput,
+  ApplyResult,
+  OutputsResult,
+  PlanInput,
+  PlanResult,
+  PlanStep,
+  ProjectTarget,
+  TerraformBinary,
+} from './contracts.ts';
 import { checkout, removeWorkDirs, type GitDeps } from './git.ts';
 import { formatPlanAsDiff, summarizePlan } from './plan-format.ts';
 import { runCommand, type RunResult } from './process.ts';
+import { loadInputs, saveOutputs } from './project-outputs.ts';
 
 export interface TerraformDeps {
   dataDir: string;
@@ -74,11 +83,17 @@ async function saveOutput(file: string, commandLine: string, r: RunResult): Prom
 export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanResult> {
   const binary = checkBinary(input.binary);
   const paths = projectPaths(input.workDir, input.projectDir, input.workspace);
-  const env = terraformEnv(deps, paths);
-  await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });
   await mkdir(paths.outDir, { recursive: true });
+  const inputs = await loadInputs(input.inputs);
+  if (!inputs.ok) {
+    const outputFile = join(paths.outDir, 'plan-error.log');
+    await writeFile(outputFile, `Inputs: ${inputs.error}\n`);
+    return { ok: false, step: 'inputs', outputFile, exitCode: 1 };
+  }
+  const env = { ...terraformEnv(deps, paths), ...inputs.env };
+  await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });
 
-  const run = (args: string[]) => runCommand(binary, args, { cwd: paths.projectDir, env });
+  const run = (args: string[]) => runCommand(binary, args, { cwd: paths.projectDir, env, secrets: inputs.secrets });
   const steps: string[][] = [['init', '-input=false', '-no-color']];
   if (input.workspace !== 'default') {
     steps.push(['workspace', 'select', '-or-create=true', '-no-color', input.workspace]);
@@ -140,10 +155,44 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
     );
   }
   const env = terraformEnv(deps, paths);
+  // The plan file carries the variable values; inputs only tell which values to keep out of the log.
+  const inputs = await loadInputs(input.inputs);
+  const secrets = inputs.ok ? inputs.secrets : [];
   const args = ['apply', '-input=false', '-no-color', relative(paths.projectDir, input.planFile)];
-  const r = await runCommand(binary, args, { cwd: paths.projectDir, env, killGraceMs: 60_000 });
+  const r = await runCommand(binary, args, { cwd: paths.projectDir, env, secrets, killGraceMs: 60_000 });
   const outputFile = await saveOutput(join(paths.outDir, 'apply.log'), `${binary} ${args.join(' ')}`, r);
-  return { ok: r.exitCode === 0, exitCode: r.exitCode, outputFile };
+  if (r.exitCode !== 0) return { ok: false, exitCode: r.exitCode, outputFile };
+  // Outputs are read after the apply's outcome is settled: failing to read them is reported as an
+  // error of its own (retryable), never as a failed apply.
+  return { ok: true, exitCode: 0, outputFile, outputsFile: await writeOutputs(binary, paths, env) };
+}
+
+async function writeOutputs(binary: TerraformBinary, paths: ProjectPaths, env: Record<string, string>): Promise<string> {
+  const r = await runCommand(binary, ['output', '-json', '-no-color'], { cwd: paths.projectDir, env, secrets: [] });
+  const file = join(paths.outDir, 'outputs.json');
+  // Not scrubbed: these are the values. The file stays in the data dir, mode 0600.
+  if (r.exitCode !== 0 || !(await saveOutputs(file, r.stdout))) {
+    throw ApplicationFailure.retryable(`terraform output failed (exit ${r.exitCode})`, 'OutputsUnavailable');
+  }
+  return file;
+}
+
+/** The project's current outputs (from its state), for downstream plans before anything is applied. */
+export async function readOutputs(target: ProjectTarget, deps: TerraformDeps): Promise<OutputsResult> {
+  const binary = checkBinary(target.binary);
+  const paths = projectPaths(target.workDir, target.projectDir, target.workspace);
+  await mkdir(paths.outDir, { recursive: true });
+  const env = terraformEnv(deps, paths);
+  await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });
+  const steps: string[][] = [['init', '-input=false', '-no-color']];
+  if (target.workspace !== 'default') steps.push(['workspace', 'select', '-or-create=true', '-no-color', target.workspace]);
+  for (const args of steps) {
+    const r = await runCommand(binary, args, { cwd: paths.projectDir, env });
+    if (r.exitCode !== 0) {
+      throw ApplicationFailure.nonRetryable(`terraform ${args[0]} failed for ${target.projectDir}: ${r.output.trim().slice(-1000)}`, 'OutputsUnavailable');
+    }
+  }
+  return { outputsFile: await writeOutputs(binary, paths, env) };
 }
 
 export type TerrapinActivityDeps = GitDeps & Pick<TerraformDeps, 'passEnv'>;
@@ -155,5 +204,6 @@ export function createTerraformActivities(deps: TerrapinActivityDeps) {
     removeWorkDirs: (input: Parameters<typeof removeWorkDirs>[0]) => removeWorkDirs(input, deps),
     plan: (input: PlanInput) => plan(input, deps),
     apply: (input: ApplyInput) => apply(input, deps),
+    readOutputs: (target: ProjectTarget) => readOutputs(target, deps),
   };
 }
