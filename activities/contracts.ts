@@ -21,10 +21,10 @@ export interface CheckoutResult {
   /** One work dir per PR and SHA: <data>/work/<owner>/<repo>/pr-<n>/<sha>. */
   workDir: string;
   sha: string;
-  /** From `.terrapin.yml` at that commit (only this key is read for now). */
+  /** From `.terrapin.yml` at that commit: the root project's onFailure. */
   onFailure: OnFailure;
-  /** Set when `.terrapin.yml` exists but cannot be read; the rest of the result uses defaults. */
-  configError?: string;
+  /** Every problem found in `.terrapin.yml` ("file:line:col: path: message"); the plan must not run. */
+  configErrors?: string[];
 }
 
 export interface PlanSummary {

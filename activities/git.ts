@@ -2,18 +2,18 @@
 // The installation token reaches git only through GIT_CONFIG_* env (an http.extraHeader), never argv,
 // the URL or .git/config, so it cannot leak through `ps`, error messages or the work dir.
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import { parseDocument, YAMLError } from 'yaml';
 import type { CheckoutInput, CheckoutResult, CleanupInput, OnFailure } from './contracts.ts';
 import { runCommand, type RunResult } from './process.ts';
+import { CONFIG_FILE, formatConfigError, parseRepoConfigFile } from './repo-config/index.ts';
 
 export interface GitDeps {
   dataDir: string;
   getInstallationToken(installationId: number): Promise<string>;
 }
 
-const CONFIG_FILE = '.terrapin.yml';
 const COMPLETE_MARKER = join('.git', 'terrapin-checkout-complete');
 const SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 const SAFE_NAME = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
@@ -122,54 +122,23 @@ export async function removeWorkDirs(input: CleanupInput, deps: Pick<GitDeps, 'd
   });
 }
 
-export interface RepoConfig {
+export interface RepoSettings {
+  /** The root project's onFailure (the PR loop plans one root project for now). */
   onFailure: OnFailure;
-  configError?: string;
+  /** Every problem in `.terrapin.yml`, one line each ("file:line:col: path: message"); settings are defaults. */
+  configErrors?: string[];
 }
 
-const DEFAULT_CONFIG: RepoConfig = { onFailure: 'rollback' };
-
-/** Reads `.terrapin.yml` from a checked-out work dir; errors come back as text, with defaults. */
-export async function readRepoConfig(workDir: string): Promise<RepoConfig> {
+/** Reads `.terrapin.yml` from a checked-out work dir with the full schema (docs/config.md). */
+export async function readRepoConfig(workDir: string): Promise<RepoSettings> {
   let text: string;
   try {
     text = await readFile(join(workDir, CONFIG_FILE), 'utf8');
   } catch {
-    return { ...DEFAULT_CONFIG };
+    return { onFailure: 'rollback' };
   }
-  return parseRepoConfig(text);
-}
-
-function describeYamlError(err: YAMLError): string {
-  const pos = err.linePos?.[0];
-  const where = pos ? `line ${pos.line}, column ${pos.col}` : 'unknown position';
-  const firstLine = err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-  return `${CONFIG_FILE}: ${where}: ${firstLine}`;
-}
-
-export function parseRepoConfig(text: string): RepoConfig {
-  const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length > 0) return { ...DEFAULT_CONFIG, configError: describeYamlError(doc.errors[0]!) };
-
-  const value: unknown = doc.toJS();
-  if (value === null || value === undefined) return { ...DEFAULT_CONFIG };
-  if (typeof value !== 'object' || Array.isArray(value)) {
-    return { ...DEFAULT_CONFIG, configError: `${CONFIG_FILE}: line 1, column 1: the top level must be a mapping` };
-  }
-  const onFailure = (value as Record<string, unknown>).onFailure;
-  if (onFailure === undefined) return { ...DEFAULT_CONFIG };
-  if (onFailure === 'rollback' || onFailure === 'none') return { onFailure };
-
-  const node = doc.get('onFailure', true) as { range?: [number, number, number] } | undefined;
-  const offset = node?.range?.[0] ?? 0;
-  const { line, col } = lineColAt(text, offset);
-  return {
-    ...DEFAULT_CONFIG,
-    configError: `${CONFIG_FILE}: line ${line}, column ${col}: onFailure must be "rollback" or "none", got ${JSON.stringify(onFailure)}`,
-  };
-}
-
-function lineColAt(text: string, offset: number): { line: number; col: number } {
-  const before = text.slice(0, offset).split('\n');
-  return { line: before.length, col: before.at(-1)!.length + 1 };
+  const { config, errors } = parseRepoConfigFile(text, { cpuCount: availableParallelism() });
+  if (!config) return { onFailure: 'rollback', configErrors: errors.map(formatConfigError) };
+  const root = config.projects.find((p) => p.dir === '.' && p.workspace === 'default');
+  return { onFailure: (root ?? config.defaults).onFailure };
 }

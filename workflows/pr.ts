@@ -255,6 +255,15 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
         // Versioned: runs recorded before project locks existed replay without them.
         if (patched('project-locks') && !(await takeLock(sha, checkRunId, data))) return;
         const checkout = await workspace.checkout({ repo, prNumber: number, cloneUrl: snapshot.headCloneUrl, sha });
+        // An invalid .terrapin.yml stops the plan; the next push reads it again.
+        if (checkout.configErrors?.length && patched('config-errors-fail-plan')) {
+          const errors = checkout.configErrors;
+          await CancellationScope.nonCancellable(async () => {
+            await post(`plan-${planId}`, 'config-error', { ...data, errors });
+            await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-config-error', data: { ...data, count: errors.length } }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
+          });
+          return;
+        }
         stage = 'plan';
         const result = await workspace.plan({
           workDir: checkout.workDir,
@@ -275,7 +284,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
           const comment = await post(
             `plan-${planId}`,
             'plan',
-            { ...data, summaryLine: result.summary.line, hasChanges: result.summary.hasChanges, configError: checkout.configError },
+            { ...data, summaryLine: result.summary.line, hasChanges: result.summary.hasChanges },
             { planText: result.planTextFile },
           );
           await retirePlan('superseded');

@@ -38,7 +38,7 @@ describe('checkout', () => {
     expect(r.sha).toBe(first);
     expect(await readFile(join(r.workDir, 'main.tf'), 'utf8')).toBe('# v1\n');
     expect(r).toMatchObject({ onFailure: 'rollback' });
-    expect(r.configError).toBeUndefined();
+    expect(r.configErrors).toBeUndefined();
   });
 
   it('checks out a branch at its head and uses that sha for the dir', async () => {
@@ -83,21 +83,28 @@ describe('checkout', () => {
     const sha = await fixture.commit({ '.terrapin.yml': 'onFailure: none\n' });
     const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
     expect(r.onFailure).toBe('none');
-    expect(r.configError).toBeUndefined();
+    expect(r.configErrors).toBeUndefined();
   });
 
-  it('returns a configError with line and column for bad yaml, and defaults', async () => {
+  it('returns configErrors with line and column for bad yaml, and defaults', async () => {
     const sha = await fixture.commit({ '.terrapin.yml': '# settings\nonFailure: [rollback\n' });
     const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
     expect(r.onFailure).toBe('rollback');
-    expect(r.configError).toMatch(/^\.terrapin\.yml: line 3, column 1: /);
+    expect(r.configErrors).toEqual([expect.stringMatching(/^\.terrapin\.yml:3:1: invalid YAML: /)]);
   });
 
-  it('returns a configError pointing at a wrong onFailure value', async () => {
+  it('returns configErrors pointing at a wrong onFailure value', async () => {
     const sha = await fixture.commit({ '.terrapin.yml': 'onFailure: sometimes\n' });
     const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
     expect(r.onFailure).toBe('rollback');
-    expect(r.configError).toBe('.terrapin.yml: line 1, column 12: onFailure must be "rollback" or "none", got "sometimes"');
+    expect(r.configErrors).toEqual(['.terrapin.yml:1:12: onFailure: must be one of "rollback", "none", got "sometimes"']);
+  });
+
+  it("takes the root project's onFailure from a full config", async () => {
+    const sha = await fixture.commit({ '.terrapin.yml': 'defaults:\n  onFailure: rollback\nprojects:\n  - name: root\n    dir: .\n    onFailure: none\n' });
+    const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
+    expect(r).toMatchObject({ onFailure: 'none' });
+    expect(r.configErrors).toBeUndefined();
   });
 
   it('sends the installation token only as a Basic auth header over http', async () => {

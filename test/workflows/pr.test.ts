@@ -440,4 +440,23 @@ describe('PR loop', () => {
     first.gh.assertNoUnexpected();
     await recordHistory('locked', 12);
   });
+
+  test('an invalid .terrapin.yml fails the plan with every error and position; a fixed push plans', async () => {
+    const badConfig = 'onFailure: sometimes\nprojects:\n  - name: root\n    dir: ../outside\n    dependson: [x]\n';
+    const s = await scenario('badconfig', 14, { a: { input: 'base' }, b: { input: 'cfg' } }, { '.terrapin.yml': badConfig });
+    s.gh
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(14, /`\.terrapin\.yml` is invalid/)
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Invalid .terrapin.yml' });
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    expectGolden('config-error-comment', s.gh.comments()[0]!, { '<head-sha>': s.pr.headSha, '<head>': s.pr.headSha.slice(0, 7) });
+    expect((await h.status(OWNER, 'badconfig', 14)).plan).toBeUndefined();
+
+    s.pr.headSha = await s.repo.commit({ '.terrapin.yml': 'onFailure: none\n' }, { branch: 'feature' });
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
+    await s.gh.settled();
+    s.gh.assertNoUnexpected();
+  });
 });
