@@ -4,7 +4,7 @@
 // parallelism 2. For now runDag is called directly, outside Temporal. No schedule can beat
 // max(longest chain, total work / parallelism): wall / that bound is the figure (target ≤ 1.15).
 // Settings: BENCH_ROUNDS (3), BENCH_PARALLELISM (2), BENCH_CHAIN=last to list the chain after the projects,
-// BENCH_PRIORITY=critical-path for runDag's critical-path priority instead of topological order.
+// BENCH_PRIORITY=topological for runDag's plain topological order instead of its critical-path default.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { runDag, type DagNode } from '../workflows/dag.ts';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PARALLELISM = Number(process.env.BENCH_PARALLELISM ?? 2);
 const CHAIN_LAST = process.env.BENCH_CHAIN === 'last';
-const PRIORITY = process.env.BENCH_PRIORITY === 'critical-path' ? 'critical-path' : 'topological';
+const PRIORITY = process.env.BENCH_PRIORITY === 'topological' ? 'topological' : 'critical-path';
 const RESOURCES_PER_ROOT = 4;
 
 const independent = Array.from({ length: 8 }, (_, i) => `p${i + 1}`);

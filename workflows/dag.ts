@@ -23,9 +23,10 @@ export interface RunDagOptions<T> {
   /** After a failure start nothing new; running nodes finish, the rest are skipped (for applies). */
   stopOnFailure?: boolean;
   /**
-   * Which ready node starts first. 'topological' (default): the earliest in topological order.
-   * 'critical-path': the one with the longest chain of downstreams, then topological order, so a long
-   * chain listed last in the configuration does not wait behind independent nodes.
+   * Which ready node starts first. 'critical-path' (default): the one with the longest chain of
+   * downstreams, then topological order, so a long chain listed last in the configuration does not
+   * wait behind independent nodes (bench:dag: wall/bound 1.27 → 1.03). 'topological': the earliest
+   * in topological order.
    */
   priority?: 'topological' | 'critical-path';
 }
@@ -115,7 +116,7 @@ export function runDag<T>(nodes: readonly DagNode[], opts: RunDagOptions<T>): Pr
   if (!dag.ok) throw new Error(`dependency cycle: ${dag.cycle.join(' → ')}`);
   const upstreams = new Map(nodes.map((node) => [node.name, node.dependsOn]));
   const outcomes = new Map<string, NodeOutcome<T>>();
-  const pending = opts.priority === 'critical-path' ? byChainLength(nodes, dag.order) : [...dag.order];
+  const pending = opts.priority === 'topological' ? [...dag.order] : byChainLength(nodes, dag.order);
   let running = 0;
   let stopped = false;
 

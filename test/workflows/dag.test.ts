@@ -148,7 +148,7 @@ describe('runDag', () => {
   it('with stopOnFailure starts nothing new after a failure but lets running nodes finish', async () => {
     const c = controlledRun();
     const nodes = graph({ a: [], b: [], c: [], d: ['b'] });
-    const done = runDag(nodes, { parallelism: 2, run: c.run, stopOnFailure: true });
+    const done = runDag(nodes, { parallelism: 2, run: c.run, stopOnFailure: true, priority: 'topological' });
     await c.flush();
     await c.fail('a');
     expect(c.running).toEqual(['b']);
@@ -157,15 +157,15 @@ describe('runDag', () => {
     expect(c.events).toEqual(['start a', 'start b', 'end a', 'end b']);
   });
 
-  it("with priority 'critical-path' starts the node with the longest chain behind it first", async () => {
+  it("by default ('critical-path') starts the node with the longest chain behind it first", async () => {
     const nodes = graph({ p1: [], p2: [], p3: [], c1: [], c2: ['c1'], c3: ['c2'] });
     const topological = controlledRun();
-    void runDag(nodes, { parallelism: 2, run: topological.run });
+    void runDag(nodes, { parallelism: 2, run: topological.run, priority: 'topological' });
     await topological.flush();
     expect(topological.running).toEqual(['p1', 'p2']);
 
     const c = controlledRun();
-    const done = runDag(nodes, { parallelism: 2, run: c.run, priority: 'critical-path' });
+    const done = runDag(nodes, { parallelism: 2, run: c.run });
     await c.flush();
     expect(c.running).toEqual(['c1', 'p1']);
     await c.succeed('p1');
