@@ -1,0 +1,112 @@
+// The plan and apply comments of a push that touches several projects: one comment per run, a table
+// first and a collapsed section per project. Words live in comment-templates/multi-*.md.hbs; this file
+// reads the files the activities left and works out what the templates show.
+import { readFile } from 'node:fs/promises';
+import type { PlanSummary } from './contracts.ts';
+import { diffPlans } from './plan-diff.ts';
+import { render } from './render.ts';
+
+export interface ProjectPlanReport {
+  name: string;
+  dir: string;
+  workspace: string;
+  status: 'planned' | 'failed' | 'locked' | 'skipped' | 'no-changes';
+  summary?: PlanSummary;
+  /** The plan text formatted for ```diff (PlanResult.planTextFile). */
+  planTextFile?: string;
+  /** Output of the failed command (PlanResult.outputFile). */
+  errorFile?: string;
+  /** The PR holding the project's lock. */
+  lockedBy?: number;
+  /** Name of the upstream project whose failure skipped this one. */
+  skippedBecause?: string;
+  /** This project's plan text from the previous plan on this PR, to show what changed since. */
+  previousPlanTextFile?: string;
+}
+
+export interface ProjectApplyReport {
+  name: string;
+  dir: string;
+  workspace: string;
+  result: 'applied' | 'failed' | 'rolled-back' | 'rollback-failed' | 'skipped' | 'not-applied';
+  outputFile?: string;
+  rollbackOutputFile?: string;
+}
+
+/** A file that is gone (work dir cleaned up) reads as undefined; the templates say so in words. */
+async function readIfThere(path: string | undefined): Promise<string | undefined> {
+  return path === undefined ? undefined : readFile(path, 'utf8').catch(() => undefined);
+}
+
+/** `|` ends a table cell even inside a code span, so cells escape it. */
+const cell = (text: string) => text.replaceAll('|', '\\|');
+
+/** How this plan differs from the previous plan on the PR; nothing when there was none. */
+async function comparePrevious(
+  project: ProjectPlanReport,
+  planText: string | undefined,
+): Promise<{ since?: 'changed' | 'same' | 'unavailable'; sinceDiff?: string }> {
+  if (project.previousPlanTextFile === undefined) return {};
+  const previous = await readIfThere(project.previousPlanTextFile);
+  if (previous === undefined || planText === undefined) return { since: 'unavailable' };
+  const diff = diffPlans(previous, planText, { previous: 'previous', current: 'current' });
+  if (diff === '') return { since: 'same' };
+  // The section title names both sides; the ---/+++ header lines would only be highlighted as noise.
+  return { since: 'changed', sinceDiff: diff.replace(/^---.*\n\+\+\+.*\n/, '') };
+}
+
+export async function renderPlanComment(input: { sha: string; shortSha: string; projects: ProjectPlanReport[] }): Promise<string> {
+  const projects = await Promise.all(
+    input.projects.map(async (p) => {
+      const planText = await readIfThere(p.planTextFile);
+      return {
+        ...p,
+        dirCell: cell(p.dir),
+        workspaceCell: cell(p.workspace),
+        hasChanges: p.status === 'planned' && p.summary?.hasChanges !== false,
+        planText,
+        errorText: await readIfThere(p.errorFile),
+        ...(await comparePrevious(p, planText)),
+      };
+    }),
+  );
+  return render({
+    template: 'multi-plan',
+    data: {
+      sha: input.sha,
+      shortSha: input.shortSha,
+      projects,
+      anyChanges: projects.some((p) => p.hasChanges),
+      anyFailed: projects.some((p) => p.status === 'failed'),
+    },
+  });
+}
+
+export async function renderApplyComment(input: {
+  sha: string;
+  shortSha: string;
+  actor: string;
+  projects: ProjectApplyReport[];
+}): Promise<string> {
+  const projects = await Promise.all(
+    input.projects.map(async (p) => ({
+      ...p,
+      output: await readIfThere(p.outputFile),
+      rollbackOutput: await readIfThere(p.rollbackOutputFile),
+      hasFiles: p.outputFile !== undefined || p.rollbackOutputFile !== undefined,
+    })),
+  );
+  const has = (result: ProjectApplyReport['result']) => projects.some((p) => p.result === result);
+  return render({
+    template: 'multi-apply',
+    data: {
+      sha: input.sha,
+      shortSha: input.shortSha,
+      actor: input.actor,
+      projects,
+      allApplied: projects.every((p) => p.result === 'applied'),
+      anyRollbackFailed: has('rollback-failed'),
+      anyFailed: has('failed') || has('rolled-back'),
+    },
+  });
+}

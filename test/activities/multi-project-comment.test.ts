@@ -1,0 +1,225 @@
+// Plan and apply comments for several projects. Plan texts and logs are real terraform output captured
+// once into test/fixtures/plans/ (capture.ts), so these tests run no terraform.
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PlanSummary } from '../../activities/contracts.ts';
+import {
+  renderApplyComment,
+  renderPlanComment,
+  type ProjectApplyReport,
+  type ProjectPlanReport,
+} from '../../activities/multi-project-comment.ts';
+import { splitComment } from '../../activities/render.ts';
+import { expectGolden } from '../helpers/golden.ts';
+
+const PLANS = fileURLToPath(new URL('../fixtures/plans/', import.meta.url));
+const fixture = (name: string) => join(PLANS, name);
+const summaries = JSON.parse(readFileSync(fixture('summaries.json'), 'utf8')) as Record<string, PlanSummary>;
+
+const sha = 'c0ffee1'.padEnd(40, '0');
+const head = { sha, shortSha: 'c0ffee1' };
+const known = { '<head-sha>': sha, '<head>': 'c0ffee1' };
+
+const at = (dir: string) => ({ dir: `infra/${dir}`, workspace: 'default' });
+const network: ProjectPlanReport = {
+  name: 'network',
+  ...at('network'),
+  status: 'planned',
+  summary: summaries['network.plan'],
+  planTextFile: fixture('network.plan.txt'),
+};
+const app: ProjectPlanReport = {
+  name: 'app',
+  ...at('app'),
+  status: 'planned',
+  summary: summaries['app.plan'],
+  planTextFile: fixture('app.plan.txt'),
+};
+const dns: ProjectPlanReport = {
+  name: 'dns',
+  ...at('dns'),
+  status: 'no-changes',
+  summary: summaries['dns.plan'],
+  planTextFile: fixture('dns.plan.txt'),
+};
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'terrapin-multi-comment-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+/** Fences closed and <details> balanced, never closed before opened. */
+function expectBalanced(text: string): void {
+  let fence = '';
+  let open = 0;
+  for (const line of text.split('\n')) {
+    const marker = /^(`{3,})(.*)$/.exec(line);
+    if (fence) {
+      if (marker && marker[1]!.length >= fence.length && marker[2] === '') fence = '';
+      continue;
+    }
+    if (marker) fence = marker[1]!;
+    for (const tag of line.matchAll(/<(\/?)details>/g)) {
+      open += tag[1] ? -1 : 1;
+      expect(open).toBeGreaterThanOrEqual(0);
+    }
+  }
+  expect(fence).toBe('');
+  expect(open).toBe(0);
+}
+
+describe('renderPlanComment', () => {
+  it('shows a table and a section per project: planned, no changes, failed, locked, skipped', async () => {
+    const out = await renderPlanComment({
+      ...head,
+      projects: [
+        network,
+        app,
+        dns,
+        { name: 'db', ...at('db'), status: 'failed', errorFile: fixture('db.plan-error.log') },
+        { name: 'cache', ...at('cache'), status: 'locked', lockedBy: 12 },
+        { name: 'search', ...at('search'), status: 'skipped', skippedBecause: 'db' },
+      ],
+    });
+    expectGolden('multi-plan-mixed', out, known);
+    expectBalanced(out);
+    expect(out).toContain('| `network` | `infra/network` | `default` | planned | 3 | 0 | 0 |');
+    expect(out).toContain('| `db` | `infra/db` | `default` | **failed** |  |  |  |');
+    expect(out).toContain('<details><summary>search · skipped: upstream db failed</summary>');
+    expect(out).toContain('`/approve -p <project>`');
+    // A first plan has nothing to compare with.
+    expect(out).not.toContain('previous plan');
+  });
+
+  it('after a re-plan, says per project whether the plan changed and shows how', async () => {
+    const out = await renderPlanComment({
+      ...head,
+      projects: [
+        { ...network, previousPlanTextFile: fixture('network.plan.txt') },
+        { ...app, summary: summaries['app.replan'], planTextFile: fixture('app.replan.txt'), previousPlanTextFile: fixture('app.plan.txt') },
+        { ...dns, previousPlanTextFile: fixture('dns.plan.txt') },
+      ],
+    });
+    expectGolden('multi-plan-replan', out, known);
+    expectBalanced(out);
+    expect(out).toContain('<details><summary>network · Plan: 3 to add, 0 to change, 0 to destroy. · no change since the previous plan</summary>');
+    expect(out).toContain('<details><summary>app · Plan: 2 to add, 1 to change, 1 to destroy. · changed since the previous plan</summary>');
+    const changes = /<summary>Changes since the previous plan<\/summary>\n\n```diff\n([\s\S]*?)\n```/.exec(out)?.[1];
+    expect(changes).toMatch(/^@@ /);
+    expect(changes).toMatch(/^-~ +input += "image:1.4.0" -> "image:1.5.0"$/m);
+    expect(changes).toMatch(/^\+~ +input += "image:1.4.0" -> "image:1.5.1"$/m);
+    expect(changes).toMatch(/^\+\+ +resource "terraform_data" "queue" \{$/m);
+    expect(out.match(/Changes since the previous plan/g)).toHaveLength(1);
+  });
+
+  it('says so when a file is gone, and has nothing to approve without changes', async () => {
+    const gone = join(tmp, 'gone.txt');
+    const out = await renderPlanComment({
+      ...head,
+      projects: [
+        { ...dns, planTextFile: gone, previousPlanTextFile: fixture('dns.plan.txt') },
+        { name: 'db', ...at('db'), status: 'failed', errorFile: gone },
+      ],
+    });
+    expect(out).toContain('The plan text is no longer available. Comment `/plan -p dns` to re-plan this project.');
+    expect(out).toContain('The previous plan is no longer available to compare with.');
+    expect(out).toContain('The error output is no longer available.');
+    expect(out).toContain('Nothing to apply.');
+    expect(out).not.toContain('/approve');
+  });
+
+  it('escapes | in table cells', async () => {
+    const out = await renderPlanComment({ ...head, projects: [{ ...dns, dir: 'a|b' }] });
+    expect(out).toContain('| `dns` | `a\\|b` |');
+  });
+
+  it('splits a 12-project comment over 65,536 characters into balanced parts', async () => {
+    // Each project plans ~90 resources: the real plan's resource blocks under new names.
+    const real = readFileSync(fixture('network.plan.txt'), 'utf8');
+    const block = /^ {2}# terraform_data\.vpc will be created\n[\s\S]*?\n {4}\}\n/m.exec(real)![0];
+    const projects: ProjectPlanReport[] = [];
+    for (let p = 1; p <= 12; p++) {
+      const blocks = Array.from({ length: 90 }, (_, i) => block.replaceAll('vpc', `vpc_${p}_${i}`)).join('\n');
+      const planTextFile = join(tmp, `p${p}.txt`);
+      await writeFile(planTextFile, real.replace(/(Terraform will perform the following actions:\n\n)[\s\S]*?\n\n(Plan:)/, `$1${blocks}\n$2`));
+      projects.push({ ...network, name: `p${p}`, dir: `infra/p${p}`, planTextFile, previousPlanTextFile: fixture('network.plan.txt') });
+    }
+    const out = await renderPlanComment({ ...head, projects });
+    expect(out.length).toBeGreaterThan(65_536 * 2);
+    expectBalanced(out);
+
+    const parts = splitComment(out);
+    expect(parts.length).toBeGreaterThan(2);
+    for (const part of parts) {
+      expect(part.length).toBeLessThanOrEqual(65_536);
+      expectBalanced(part);
+    }
+    expect(parts[0]).toMatch(/^<!-- terrapin:plan c0ffee1/);
+    // Cuts fell inside a project's section and its plan, which the next part reopens.
+    expect(parts.slice(1).some((part) => /^<details><summary>p\d+ · .* \(continued\)<\/summary>\n\n```diff\n/.test(part))).toBe(true);
+    expect(parts.at(-1)).toContain('`/plan -p <project>`');
+    // Nothing lost: every resource of every project is in some part.
+    const all = parts.join('\n');
+    for (let p = 1; p <= 12; p++) expect(all).toContain(`resource "terraform_data" "vpc_${p}_89"`);
+  });
+});
+
+describe('renderApplyComment', () => {
+  const apply = (name: string, result: ProjectApplyReport['result'], files: Partial<ProjectApplyReport> = {}): ProjectApplyReport => ({
+    name,
+    ...at(name),
+    result,
+    ...files,
+  });
+
+  it('shows each result in a table and the outputs collapsed per project', async () => {
+    const out = await renderApplyComment({
+      ...head,
+      actor: 'octocat',
+      projects: [
+        apply('network', 'applied', { outputFile: fixture('network.apply.log') }),
+        apply('app', 'rolled-back', { outputFile: fixture('app.apply-failed.log'), rollbackOutputFile: fixture('app.rollback.log') }),
+        apply('cache', 'failed', { outputFile: fixture('cache.apply-failed.log') }),
+        apply('search', 'skipped'),
+        apply('dns', 'not-applied'),
+      ],
+    });
+    expectGolden('multi-apply-mixed', out, known);
+    expectBalanced(out);
+    expect(out).toContain('| `app` | **failed — rolled back** |');
+    expect(out).toContain('**Apply failed.**');
+    // Projects that ran nothing have no section.
+    expect(out).not.toContain('<summary>search');
+    expect(out).toContain('<details><summary>app · apply and rollback output</summary>');
+  });
+
+  it('puts a failed rollback first, and says Applied when everything applied', async () => {
+    const failed = await renderApplyComment({
+      ...head,
+      actor: 'octocat',
+      projects: [
+        apply('network', 'applied', { outputFile: fixture('network.apply.log') }),
+        apply('app', 'rollback-failed', { outputFile: fixture('app.apply-failed.log'), rollbackOutputFile: join(tmp, 'gone.log') }),
+      ],
+    });
+    expect(failed).toContain('| `app` | **failed — rollback failed** |');
+    expect(failed).toContain('**Apply failed — rollback failed — manual action needed.**');
+    expect(failed).toContain('The rollback output is no longer available.');
+    expectBalanced(failed);
+
+    const applied = await renderApplyComment({
+      ...head,
+      actor: 'octocat',
+      projects: [apply('network', 'applied', { outputFile: fixture('network.apply.log') }), apply('dns', 'applied')],
+    });
+    expect(applied).toContain('\n**Applied**\n');
+    expect(applied).not.toContain('failed');
+  });
+});
