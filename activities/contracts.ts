@@ -2,6 +2,7 @@
 // Large text (plan output, apply logs) never travels through workflow history: activities write it to
 // files under the data dir and pass paths; the comment activity reads them when rendering.
 import type { RepoRef } from '../workflows/types.ts';
+import type { ApplyRequirement } from './repo-config/types.ts';
 
 export type TerraformBinary = 'terraform' | 'tofu';
 export type OnFailure = 'rollback' | 'none';
@@ -15,6 +16,8 @@ export interface CheckoutInput {
   sha?: string;
   /** Branch to check out at its current head (used for rollback to the base branch). */
   branch?: string;
+  /** What `when` conditions in .terrapin.yml match on. */
+  pr?: { baseBranch: string; labels: readonly string[] };
 }
 
 export interface CheckoutResult {
@@ -25,6 +28,8 @@ export interface CheckoutResult {
   onFailure: OnFailure;
   /** Every problem found in `.terrapin.yml` ("file:line:col: path: message"); the plan must not run. */
   configErrors?: string[];
+  /** The root project's apply requirements, `when` overrides applied (absent: the default, one approval). */
+  applyRequirements?: ApplyRequirement[];
 }
 
 export interface PlanSummary {

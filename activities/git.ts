@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CheckoutInput, CheckoutResult, CleanupInput, OnFailure } from './contracts.ts';
 import { runCommand, type RunResult } from './process.ts';
-import { CONFIG_FILE, formatConfigError, parseRepoConfigFile } from './repo-config/index.ts';
+import { CONFIG_FILE, formatConfigError, parseRepoConfigFile, projectsFromDetection, resolveProject, type PullRequestFacts } from './repo-config/index.ts';
+import type { ApplyRequirement } from './repo-config/types.ts';
 
 export interface GitDeps {
   dataDir: string;
@@ -112,7 +113,7 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
     await fetchCommit(git, workDir, input.cloneUrl, sha);
     await writeFile(join(workDir, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
   }
-  return { workDir, sha, ...(await readRepoConfig(workDir)) };
+  return { workDir, sha, ...(await readRepoConfig(workDir, input.pr)) };
 }
 
 export async function removeWorkDirs(input: CleanupInput, deps: Pick<GitDeps, 'dataDir'>): Promise<void> {
@@ -125,12 +126,13 @@ export async function removeWorkDirs(input: CleanupInput, deps: Pick<GitDeps, 'd
 export interface RepoSettings {
   /** The root project's onFailure (the PR loop plans one root project for now). */
   onFailure: OnFailure;
+  applyRequirements?: ApplyRequirement[];
   /** Every problem in `.terrapin.yml`, one line each ("file:line:col: path: message"); settings are defaults. */
   configErrors?: string[];
 }
 
 /** Reads `.terrapin.yml` from a checked-out work dir with the full schema (docs/config.md). */
-export async function readRepoConfig(workDir: string): Promise<RepoSettings> {
+export async function readRepoConfig(workDir: string, pr?: PullRequestFacts): Promise<RepoSettings> {
   let text: string;
   try {
     text = await readFile(join(workDir, CONFIG_FILE), 'utf8');
@@ -139,6 +141,10 @@ export async function readRepoConfig(workDir: string): Promise<RepoSettings> {
   }
   const { config, errors } = parseRepoConfigFile(text, { cpuCount: availableParallelism() });
   if (!config) return { onFailure: 'rollback', configErrors: errors.map(formatConfigError) };
-  const root = config.projects.find((p) => p.dir === '.' && p.workspace === 'default');
-  return { onFailure: (root ?? config.defaults).onFailure };
+  // The root project as listed, or implied by the defaults; then its `when` rules for this PR.
+  const root =
+    config.projects.find((p) => p.dir === '.' && p.workspace === 'default') ??
+    projectsFromDetection([{ name: 'default', dir: '.' }], config.defaults)[0]!;
+  const settings = pr ? resolveProject(root, pr) : root;
+  return { onFailure: settings.onFailure, applyRequirements: settings.applyRequirements };
 }

@@ -24,6 +24,27 @@ export interface CheckRunRequest {
   actions?: CheckAction[];
 }
 
+export interface RequirementFactsRequest {
+  repo: RepoRef;
+  number: number;
+  headSha: string;
+  baseRef: string;
+  /** Fetch PR.mergeable. */
+  mergeable: boolean;
+  /** Fetch the base head and the merge-base. */
+  divergence: boolean;
+  /** Approvers whose membership of `teams` (org/slug) is needed. */
+  approvers: string[];
+  teams: string[];
+}
+
+export interface RequirementFacts {
+  mergeable: boolean | null;
+  baseSha: string;
+  mergeBaseSha: string;
+  teamsOf: Record<string, string[]>;
+}
+
 export interface PostedComment {
   ids: number[];
   nodeIds: string[];
@@ -89,6 +110,41 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
       } catch (err) {
         if ((err as { status?: number }).status === 404) return 'none';
         rethrowClassified(err, `reading the permission of ${login}`);
+      }
+    },
+
+    /**
+     * What apply requirements need from GitHub, and only that: PR.mergeable, where the PR forked from
+     * the base branch and where the base is now, and which of the given teams each approver is in.
+     */
+    async requirementFacts(req: RequirementFactsRequest): Promise<RequirementFacts> {
+      const octokit = client(req.repo);
+      const { owner, name } = req.repo;
+      const facts: RequirementFacts = { mergeable: null, baseSha: '', mergeBaseSha: '', teamsOf: {} };
+      try {
+        if (req.mergeable) {
+          facts.mergeable = (await octokit.pulls.get({ owner, repo: name, pull_number: req.number })).data.mergeable;
+        }
+        if (req.divergence) {
+          const { data } = await octokit.repos.compareCommitsWithBasehead({ owner, repo: name, basehead: `${req.baseRef}...${req.headSha}`, per_page: 1 });
+          facts.baseSha = data.base_commit.sha;
+          facts.mergeBaseSha = data.merge_base_commit.sha;
+        }
+        for (const login of req.approvers) {
+          facts.teamsOf[login] = [];
+          for (const team of req.teams) {
+            const [org, slug] = team.split('/');
+            try {
+              const { data } = await octokit.teams.getMembershipForUserInOrg({ org: org!, team_slug: slug!, username: login });
+              if (data.state === 'active') facts.teamsOf[login]!.push(team);
+            } catch (err) {
+              if ((err as { status?: number }).status !== 404) throw err;
+            }
+          }
+        }
+        return facts;
+      } catch (err) {
+        rethrowClassified(err, 'reading facts for apply requirements');
       }
     },
 

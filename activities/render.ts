@@ -1,6 +1,6 @@
 // Markdown for comments and check runs, from Handlebars templates in comment-templates/.
 // Every word the bot writes lives in a template; this file only loads, renders and cuts text to size.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import type { RenderRequest } from './contracts.ts';
@@ -38,8 +38,25 @@ handlebars.registerHelper('code', (value: unknown) => inlineCode(String(value ??
 
 const cache = new Map<string, Handlebars.TemplateDelegate>();
 
+/** Folders whose templates other templates include as partials, e.g. {{> (lookup this 'template') data}}. */
+const PARTIAL_DIRS = ['requirements'];
+let partialsLoaded: Promise<void> | undefined;
+
+function loadPartials(): Promise<void> {
+  partialsLoaded ??= (async () => {
+    for (const dir of PARTIAL_DIRS) {
+      for (const file of await readdir(`${TEMPLATES_DIR}${dir}`)) {
+        if (!file.endsWith('.md.hbs')) continue;
+        handlebars.registerPartial(`${dir}/${file.slice(0, -'.md.hbs'.length)}`, await readFile(`${TEMPLATES_DIR}${dir}/${file}`, 'utf8'));
+      }
+    }
+  })();
+  return partialsLoaded;
+}
+
 async function loadTemplate(name: string): Promise<Handlebars.TemplateDelegate> {
   if (!TEMPLATE_NAME.test(name)) throw new Error(`Invalid template name: ${name}`);
+  await loadPartials();
   let template = cache.get(name);
   if (!template) {
     const source = await readFile(`${TEMPLATES_DIR}${name}.md.hbs`, 'utf8');

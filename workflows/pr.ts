@@ -21,8 +21,10 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { OnFailure, PlanSummary, RenderRequest, TerraformBinary } from '../activities/contracts.ts';
+import type { ApplyRequirement } from '../activities/repo-config/types.ts';
 import type { Permission } from '../activities/github.ts';
 import { Saga } from './saga.ts';
+import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
 import { createLockClient } from './lock-client.ts';
 import { lockWorkflowId } from './lock.ts';
 import {
@@ -77,6 +79,8 @@ interface PlanRecord {
   commentNodeIds: string[];
   applyCheckId?: number;
   status: PlanStatus;
+  /** From .terrapin.yml at plan time (`when` rules applied); absent: one approval. */
+  requirements?: ApplyRequirement[];
 }
 
 interface Approval {
@@ -254,7 +258,13 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       try {
         // Versioned: runs recorded before project locks existed replay without them.
         if (patched('project-locks') && !(await takeLock(sha, checkRunId, data))) return;
-        const checkout = await workspace.checkout({ repo, prNumber: number, cloneUrl: snapshot.headCloneUrl, sha });
+        const checkout = await workspace.checkout({
+          repo,
+          prNumber: number,
+          cloneUrl: snapshot.headCloneUrl,
+          sha,
+          pr: { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] },
+        });
         // An invalid .terrapin.yml stops the plan; the next push reads it again.
         if (checkout.configErrors?.length && patched('config-errors-fail-plan')) {
           const errors = checkout.configErrors;
@@ -298,6 +308,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
             onFailure: checkout.onFailure,
             commentNodeIds: comment.nodeIds,
             status: 'ready',
+            requirements: checkout.applyRequirements,
           };
           const summaryData = { ...data, summaryLine: result.summary.line };
           await check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-done', data: summaryData }, { checkRunId, conclusion: 'success', actions: ['replan'] });
@@ -442,8 +453,46 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     if (!s.approvals.some((a) => a.actor === actor && a.planId === plan.id)) {
       s.approvals.push({ actor, planId: plan.id, sha: plan.sha, planSha256: plan.planSha256 });
     }
-    // Default policy: an approval of the current plan applies it.
+    // Versioned: runs recorded before apply requirements applied on the first approval.
+    if (patched('apply-requirements')) {
+      const unmet = await unmetRequirements(plan);
+      if (unmet.length > 0) {
+        await reply(deliveryId, 'requirements-unmet', { approvalRecorded: true, actor, shortSha: shortSha(plan.sha), unmet });
+        return;
+      }
+    }
+    // Default policy: the approval that meets the requirements applies the plan.
     startApply(plan, actor);
+  }
+
+  /** This plan's apply requirements that are not met now; GitHub is asked only for what they read. */
+  async function unmetRequirements(plan: PlanRecord): Promise<RequirementResult[]> {
+    const config = plan.requirements ?? DEFAULT_REQUIREMENTS;
+    const approvers = s.approvals.filter((a) => a.planId === plan.id && a.planSha256 === plan.planSha256).map((a) => a.actor);
+    const needed = factsNeeded(config);
+    const teamApprovers = needed.teams.length > 0 ? approvers : [];
+    const facts =
+      needed.mergeable || needed.divergence || teamApprovers.length > 0
+        ? await github.requirementFacts({
+            repo,
+            number,
+            headSha: plan.sha,
+            baseRef: s.snapshot!.baseRef,
+            mergeable: needed.mergeable,
+            divergence: needed.divergence,
+            approvers: teamApprovers,
+            teams: needed.teams,
+          })
+        : { mergeable: null, baseSha: '', mergeBaseSha: '', teamsOf: {} as Record<string, string[]> };
+    const results = evaluate(requirementsFrom(config), {
+      author: s.snapshot!.author,
+      approvals: approvers.map((login) => ({ login, teams: facts.teamsOf[login] ?? [] })),
+      mergeable: facts.mergeable,
+      baseSha: facts.baseSha,
+      mergeBaseSha: facts.mergeBaseSha,
+      plan: { destroy: plan.summary.destroy },
+    });
+    return results.filter((r) => r.status === 'unmet');
   }
 
   async function onApply(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
@@ -454,6 +503,15 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     }
     const plan = await currentPlan(deliveryId, 'apply');
     if (!plan) return;
+    if (patched('apply-requirements')) {
+      const unmet = await unmetRequirements(plan);
+      if (unmet.length > 0) {
+        await reply(deliveryId, 'requirements-unmet', { actor, shortSha: shortSha(plan.sha), unmet });
+        return;
+      }
+      startApply(plan, actor);
+      return;
+    }
     const approved = s.approvals.some((a) => a.planId === plan.id && a.planSha256 === plan.planSha256);
     if (!approved) {
       await reply(deliveryId, 'not-approved', { actor, shortSha: shortSha(plan.sha), author: s.snapshot!.author });

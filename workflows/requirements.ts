@@ -1,6 +1,7 @@
 // Apply requirements, one pure function each (in the style of probot-auto-merge). A result carries a
 // template name and its data instead of text: every word the bot writes lives in comment-templates/,
 // and rendering is an activity. Data holds only plain values so it can travel through workflow history.
+import type { ApplyRequirement } from '../activities/repo-config/types.ts';
 
 export interface Approval {
   login: string;
@@ -118,3 +119,31 @@ export function evaluate(requirements: readonly Requirement[], ctx: RequirementC
 }
 
 export const allMet = (results: readonly RequirementResult[]) => results.every((r) => r.status === 'met');
+
+/** The requirement functions for requirements as `.terrapin.yml` states them. */
+export function requirementsFrom(config: readonly ApplyRequirement[]): Requirement[] {
+  return config.map((r) => {
+    switch (r.kind) {
+      case 'approved':
+        return approved({ count: r.count, users: r.users, teams: r.teams });
+      case 'mergeable':
+        return mergeable;
+      case 'undiverged':
+        return undiverged;
+      case 'destroyNeeds':
+        return destroyNeeds({ approvals: r.approvals });
+    }
+  });
+}
+
+/** Which GitHub facts these requirements need: nothing is fetched that no requirement reads. */
+export function factsNeeded(config: readonly ApplyRequirement[]): { mergeable: boolean; divergence: boolean; teams: string[] } {
+  return {
+    mergeable: config.some((r) => r.kind === 'mergeable'),
+    divergence: config.some((r) => r.kind === 'undiverged'),
+    teams: [...new Set(config.flatMap((r) => (r.kind === 'approved' ? r.teams : [])))],
+  };
+}
+
+/** What a project gets when `.terrapin.yml` says nothing: one approval from a writer other than the author. */
+export const DEFAULT_REQUIREMENTS: readonly ApplyRequirement[] = [{ kind: 'approved', count: 1, users: [], teams: [] }];

@@ -29,6 +29,8 @@ export interface PrSnapshot {
   /** Clone URL of the head repository (differs from the base repo's for forks). */
   headCloneUrl: string;
   state: 'open' | 'closed';
+  /** Label names, for `when: label` rules in .terrapin.yml (refreshed with every pull_request event). */
+  labels?: string[];
 }
 
 export type CommandName = 'plan' | 'approve' | 'apply' | 'unlock' | 'cancel' | 'drift' | 'help';

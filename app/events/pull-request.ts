@@ -23,6 +23,7 @@ export interface PullRequestFields {
   user: { login: string } | null;
   draft?: boolean;
   state: 'open' | 'closed';
+  labels?: Array<{ name: string }>;
 }
 
 export function snapshotFrom(pull: PullRequestFields, baseCloneUrl: string): PrSnapshot {
@@ -37,6 +38,7 @@ export function snapshotFrom(pull: PullRequestFields, baseCloneUrl: string): PrS
     // head.repo is null when the fork was deleted; the base repo still serves refs/pull/N/head.
     headCloneUrl: pull.head.repo?.clone_url ?? baseCloneUrl,
     state: pull.state,
+    labels: (pull.labels ?? []).map((l) => l.name),
   };
 }
 

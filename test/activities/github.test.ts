@@ -144,6 +144,7 @@ describe('getPullRequest', () => {
         state: 'open',
         draft: true,
         user: { login: 'alice' },
+        labels: [{ name: 'prod' }],
         head: { sha: 'h'.repeat(40), ref: 'feature', repo: { clone_url: 'https://github.com/fork/infra.git' } },
         base: { sha: 'b'.repeat(40), ref: 'main', repo: { clone_url: 'https://github.com/acme/infra.git' } },
       });
@@ -156,6 +157,7 @@ describe('getPullRequest', () => {
       draft: true,
       headCloneUrl: 'https://github.com/fork/infra.git',
       state: 'open',
+      labels: ['prod'],
     });
   });
 });

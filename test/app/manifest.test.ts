@@ -29,6 +29,7 @@ describe('app.yml', () => {
       issues: 'write',
       contents: 'read',
       metadata: 'read',
+      members: 'read',
     });
   });
 

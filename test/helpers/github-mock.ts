@@ -126,6 +126,39 @@ export class GithubMock {
     return this;
   }
 
+  /** GET pulls/:n, as apply requirements read it (mergeable). */
+  pull(number: number, fields: { mergeable: boolean | null }): this {
+    this.scope.get(`${this.repoPath}/pulls/${number}`).reply(200, async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('GET', path, undefined);
+      return { number, state: 'open', ...fields };
+    });
+    return this;
+  }
+
+  /** GET compare/:base...:head: where the base is now and where the PR forked from it. */
+  compare(basehead: string, shas: { base: string; mergeBase: string }): this {
+    this.scope
+      .get(`${this.repoPath}/compare/${basehead}`)
+      .query(true)
+      .reply(200, async (req: Request) => {
+        const [path] = await this.read(req);
+        this.record('GET', path, undefined);
+        return { base_commit: { sha: shas.base }, merge_base_commit: { sha: shas.mergeBase } };
+      });
+    return this;
+  }
+
+  teamMembership(team: string, login: string, active: boolean): this {
+    const [org, slug] = team.split('/');
+    this.scope.get(`/orgs/${org}/teams/${slug}/memberships/${login}`).reply(active ? 200 : 404, async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('GET', path, undefined);
+      return active ? { state: 'active', role: 'member' } : { message: 'Not Found' };
+    });
+    return this;
+  }
+
   minimize(nodeId: string | RegExp = /.*/): this {
     this.scope
       .post('/graphql', (b) => /minimizeComment/.test(b.query) && b.query.includes('OUTDATED') && matches(nodeId, b.variables?.id))

@@ -20,6 +20,7 @@ export interface TestPr {
   baseSha: string;
   author: string;
   draft?: boolean;
+  labels?: string[];
 }
 
 /** A deep copy of the first example of that event and action. */
@@ -50,6 +51,7 @@ export function pullRequestEvent(
   p.number = pr.number;
   p.user.login = pr.author;
   p.draft = Boolean(pr.draft);
+  p.labels = (pr.labels ?? []).map((name, i) => ({ id: i + 1, name, color: 'ededed', default: false }));
   p.state = action === 'closed' ? 'closed' : 'open';
   p.merged = Boolean(opts.merged);
   p.merge_commit_sha = opts.merged ? pr.headSha : null;

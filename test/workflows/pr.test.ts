@@ -123,7 +123,7 @@ describe('PR loop', () => {
     expect(status.plan).toMatchObject({ sha: s.pr.headSha, status: 'ready' });
     expect(status.plan!.planSha256).toMatch(/^[0-9a-f]{64}$/);
 
-    s.gh.reaction(7001).permission(WRITER, 'write').comment(1, /is not approved yet/);
+    s.gh.reaction(7001).permission(WRITER, 'write').comment(1, /cannot be applied yet/);
     await comment(s, '/apply', WRITER, 7001);
     await s.gh.settled(20_000);
 
@@ -457,6 +457,72 @@ describe('PR loop', () => {
     expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
     await s.gh.settled();
+    s.gh.assertNoUnexpected();
+  });
+
+  test('apply requirements: a `when: label` rule asks for two approvals; the second one applies', async () => {
+    const config = 'projects:\n  - name: root\n    dir: .\n    when:\n      - label: prod\n        applyRequirements: [{ approved: { count: 2 } }]\n';
+    const s = await scenario('twoapprovals', 15, { a: { input: 'base' }, b: { input: 'prod' } }, { '.terrapin.yml': config });
+    s.pr.labels = ['prod'];
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+
+    s.gh.reaction(7301).permission(WRITER, 'write').comment(15, (b) => b.includes('Approval by @bob recorded.') && b.includes('needs 2 approvals from writers other than @alice; has 1 (@bob)'));
+    await comment(s, '/approve', WRITER, 7301);
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
+
+    s.gh
+      .reaction(7302)
+      .permission('erin', 'admin')
+      .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
+      .comment(15, /Applied/)
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
+    await comment(s, '/approve', 'erin', 7302);
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base', b: 'prod' });
+    s.gh.assertNoUnexpected();
+    await recordHistory('twoapprovals', 15);
+  });
+
+  test('apply requirements: team approval, mergeable and undiverged are read from GitHub and /apply says exactly what is missing', async () => {
+    const config = 'defaults:\n  applyRequirements:\n    - approved: { teams: [acme/platform] }\n    - mergeable\n    - undiverged\n';
+    const s = await scenario('facts', 16, { a: { input: 'base' }, b: { input: 'facts' } }, { '.terrapin.yml': config });
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    const basehead = `main...${s.pr.headSha}`;
+
+    s.gh
+      .reaction(7401)
+      .permission(WRITER, 'write')
+      .pull(16, { mergeable: false })
+      .compare(basehead, { base: 'b'.repeat(40), mergeBase: 'm'.repeat(40) })
+      .teamMembership('acme/platform', WRITER, false)
+      .comment(
+        16,
+        (b) =>
+          b.includes('**approved**: needs 1 approval from members of acme/platform, other than @alice; has 0; not counted: @bob') &&
+          b.includes('**mergeable**') &&
+          b.includes('**undiverged**'),
+      );
+    await comment(s, '/approve', WRITER, 7401);
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
+
+    s.gh
+      .reaction(7402)
+      .permission(WRITER, 'write')
+      .pull(16, { mergeable: true })
+      .compare(basehead, { base: 'b'.repeat(40), mergeBase: 'b'.repeat(40) })
+      .teamMembership('acme/platform', WRITER, true)
+      .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
+      .comment(16, /Applied/)
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
+    await comment(s, '/apply', WRITER, 7402);
+    await s.gh.settled();
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base', b: 'facts' });
     s.gh.assertNoUnexpected();
   });
 });

@@ -1,15 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { render } from '../../activities/render.ts';
-import {
-  allMet,
-  approved,
-  destroyNeeds,
-  evaluate,
-  mergeable,
-  undiverged,
-  type Requirement,
-  type RequirementContext,
-} from '../../workflows/requirements.ts';
+import { allMet, approved, destroyNeeds, evaluate, mergeable, undiverged, type Requirement, type RequirementContext, DEFAULT_REQUIREMENTS, factsNeeded, requirementsFrom } from '../../workflows/requirements.ts';
 
 const BASE = 'a'.repeat(40);
 const OLD_BASE = 'b'.repeat(40);
@@ -143,5 +134,28 @@ describe('evaluate', () => {
   it('keeps result data serialisable for workflow history', () => {
     const results = evaluate([approved({ teams: ['acme/sre'] }), mergeable, undiverged, destroyNeeds({ approvals: 1 })], context());
     expect(JSON.parse(JSON.stringify(results))).toEqual(results);
+  });
+});
+
+describe('requirements from .terrapin.yml', () => {
+  const config = [
+    { kind: 'approved' as const, count: 2, users: [], teams: ['acme/platform', 'acme/sre'] },
+    { kind: 'mergeable' as const },
+    { kind: 'destroyNeeds' as const, approvals: 3 },
+  ];
+
+  it('maps each configured requirement to its function, in order', () => {
+    const ctx = { author: 'alice', approvals: [{ login: 'bob', teams: ['acme/sre'] }], mergeable: true, baseSha: 'x', mergeBaseSha: 'x', plan: { destroy: 1 } };
+    expect(evaluate(requirementsFrom(config), ctx).map((r) => [r.name, r.status])).toEqual([
+      ['approved', 'unmet'],
+      ['mergeable', 'met'],
+      ['destroy-needs', 'unmet'],
+    ]);
+  });
+
+  it('asks GitHub only for the facts the configured requirements read', () => {
+    expect(factsNeeded(config)).toEqual({ mergeable: true, divergence: false, teams: ['acme/platform', 'acme/sre'] });
+    expect(factsNeeded(DEFAULT_REQUIREMENTS)).toEqual({ mergeable: false, divergence: false, teams: [] });
+    expect(factsNeeded([{ kind: 'undiverged' }])).toEqual({ mergeable: false, divergence: true, teams: [] });
   });
 });

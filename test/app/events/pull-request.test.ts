@@ -33,6 +33,7 @@ describe('pull_request', () => {
       draft: action === 'converted_to_draft',
       headCloneUrl: pull.head.repo.clone_url,
       state: 'open',
+      labels: pull.labels.map((l: { name: string }) => l.name),
     };
     const repo = {
       owner: payload.repository.owner.login,
