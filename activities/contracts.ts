@@ -2,7 +2,7 @@
 // Large text (plan output, apply logs) never travels through workflow history: activities write it to
 // files under the data dir and pass paths; the comment activity reads them when rendering.
 import type { RepoRef } from '../workflows/types.ts';
-import type { ApplyRequirement } from './repo-config/types.ts';
+import type { ApplyRequirement, ResolvedProject } from './repo-config/types.ts';
 
 export type TerraformBinary = 'terraform' | 'tofu';
 export type OnFailure = 'rollback' | 'none';
@@ -18,6 +18,8 @@ export interface CheckoutInput {
   branch?: string;
   /** What `when` conditions in .terrapin.yml match on. */
   pr?: { baseBranch: string; labels: readonly string[] };
+  /** Compare with this commit to find the changed files and the projects they affect. */
+  baseSha?: string;
 }
 
 export interface CheckoutResult {
@@ -30,6 +32,13 @@ export interface CheckoutResult {
   configErrors?: string[];
   /** The root project's apply requirements, `when` overrides applied (absent: the default, one approval). */
   applyRequirements?: ApplyRequirement[];
+  /** With baseSha: the projects the PR affects, and every project known (for /plan -p and -d). */
+  projects?: ResolvedProject[];
+  allProjects?: ResolvedProject[];
+  /** Most terraform runs at once (.terrapin.yml `parallelism`, default the CPU count). */
+  parallelism?: number;
+  /** With baseSha: files that differ from it (undefined when it could not be fetched). */
+  changedFiles?: string[];
 }
 
 export interface PlanSummary {

@@ -8,7 +8,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { CheckoutInput, CheckoutResult, CleanupInput, OnFailure } from './contracts.ts';
 import { runCommand, type RunResult } from './process.ts';
 import { CONFIG_FILE, formatConfigError, parseRepoConfigFile, projectsFromDetection, resolveProject, type PullRequestFacts } from './repo-config/index.ts';
-import type { ApplyRequirement } from './repo-config/types.ts';
+import type { ApplyRequirement, RepoConfig } from './repo-config/types.ts';
+import { selectProjects } from './project-selection.ts';
 
 export interface GitDeps {
   dataDir: string;
@@ -113,7 +114,22 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
     await fetchCommit(git, workDir, input.cloneUrl, sha);
     await writeFile(join(workDir, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
   }
-  return { workDir, sha, ...(await readRepoConfig(workDir, input.pr)) };
+  const { config, ...settings } = await readRepoConfig(workDir, input.pr);
+  if (!input.baseSha || !config) return { workDir, sha, ...settings };
+  const changedFiles = await diffAgainstBase(git, workDir, input.cloneUrl, input.baseSha.toLowerCase(), sha);
+  const listed = await git(workDir, 'ls-files', '-z');
+  if (listed.exitCode !== 0) throw gitFailure('git ls-files', listed);
+  const selection = await selectProjects({ workDir, config, repoFiles: listed.stdout.split('\0').filter(Boolean), changedFiles, pr: input.pr });
+  return { workDir, sha, ...settings, projects: selection.affected, allProjects: selection.all, parallelism: config.parallelism, changedFiles };
+}
+
+/** Files that differ between the base and the head (the trees, so shallow clones suffice); undefined if the base cannot be fetched. */
+async function diffAgainstBase(git: GitRunner, workDir: string, cloneUrl: string, baseSha: string, sha: string): Promise<string[] | undefined> {
+  if (!SHA.test(baseSha)) return undefined;
+  const fetched = await git(workDir, 'fetch', '-q', '--depth', '1', '--no-tags', '--', cloneUrl, baseSha);
+  if (fetched.exitCode !== 0) return undefined;
+  const diff = await git(workDir, 'diff', '--name-only', '-z', '--no-renames', baseSha, sha);
+  return diff.exitCode === 0 ? diff.stdout.split('\0').filter(Boolean) : undefined;
 }
 
 export async function removeWorkDirs(input: CleanupInput, deps: Pick<GitDeps, 'dataDir'>): Promise<void> {
@@ -124,6 +140,8 @@ export async function removeWorkDirs(input: CleanupInput, deps: Pick<GitDeps, 'd
 }
 
 export interface RepoSettings {
+  /** The parsed file (or the defaults when there is none); absent when it has errors. */
+  config?: RepoConfig;
   /** The root project's onFailure (the PR loop plans one root project for now). */
   onFailure: OnFailure;
   applyRequirements?: ApplyRequirement[];
@@ -133,12 +151,8 @@ export interface RepoSettings {
 
 /** Reads `.terrapin.yml` from a checked-out work dir with the full schema (docs/config.md). */
 export async function readRepoConfig(workDir: string, pr?: PullRequestFacts): Promise<RepoSettings> {
-  let text: string;
-  try {
-    text = await readFile(join(workDir, CONFIG_FILE), 'utf8');
-  } catch {
-    return { onFailure: 'rollback' };
-  }
+  // No file means the defaults, which an empty file gives.
+  const text = await readFile(join(workDir, CONFIG_FILE), 'utf8').catch(() => '');
   const { config, errors } = parseRepoConfigFile(text, { cpuCount: availableParallelism() });
   if (!config) return { onFailure: 'rollback', configErrors: errors.map(formatConfigError) };
   // The root project as listed, or implied by the defaults; then its `when` rules for this PR.
@@ -146,5 +160,5 @@ export async function readRepoConfig(workDir: string, pr?: PullRequestFacts): Pr
     config.projects.find((p) => p.dir === '.' && p.workspace === 'default') ??
     projectsFromDetection([{ name: 'default', dir: '.' }], config.defaults)[0]!;
   const settings = pr ? resolveProject(root, pr) : root;
-  return { onFailure: settings.onFailure, applyRequirements: settings.applyRequirements };
+  return { config, onFailure: settings.onFailure, applyRequirements: settings.applyRequirements };
 }

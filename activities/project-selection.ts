@@ -1,0 +1,34 @@
+// Which projects a PR plans: the ones `.terrapin.yml` lists whose autoplan globs match a changed file,
+// or, without a project list, the Terraform roots the changed files touch (directly or through a local
+// module). `all` is every project known, for `/plan -p` and `/plan -d` on projects the PR did not touch.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { detectProjects, projectsFromDetection, projectsToPlan, resolveProject, type PullRequestFacts } from './repo-config/index.ts';
+import type { RepoConfig, ResolvedProject } from './repo-config/types.ts';
+
+export interface ProjectSelection {
+  affected: ResolvedProject[];
+  all: ResolvedProject[];
+}
+
+const TERRAFORM_FILE = /\.(tf|tofu)$/;
+
+export async function selectProjects(opts: {
+  workDir: string;
+  config: RepoConfig;
+  repoFiles: string[];
+  /** Undefined when the base could not be compared: every project counts as affected. */
+  changedFiles?: string[];
+  pr?: PullRequestFacts;
+}): Promise<ProjectSelection> {
+  const { config, repoFiles, changedFiles } = opts;
+  const resolve = (projects: ResolvedProject[]) => (opts.pr ? projects.map((p) => resolveProject(p, opts.pr!)) : projects);
+  if (config.projectsListed) {
+    const all = resolve(config.projects);
+    return { all, affected: changedFiles ? projectsToPlan({ projects: all }, changedFiles) : all.filter((p) => p.autoplan.enabled) };
+  }
+  const read = (path: string) => readFile(join(opts.workDir, path), 'utf8');
+  const detect = async (changed: string[]) => resolve(projectsFromDetection(await detectProjects(changed, repoFiles, read), config.defaults));
+  const all = await detect(repoFiles.filter((f) => TERRAFORM_FILE.test(f)));
+  return { all, affected: changedFiles ? await detect(changedFiles) : all };
+}

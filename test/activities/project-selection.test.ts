@@ -1,0 +1,98 @@
+// Which projects a PR plans, through the real checkout activity on real git repositories.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { checkout } from '../../activities/git.ts';
+import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
+import type { RepoRef } from '../../workflows/types.ts';
+
+let dataDir: string;
+const repos: FixtureRepo[] = [];
+const repo: RepoRef = { owner: 'acme', name: 'mono', installationId: 1, cloneUrl: '' };
+const deps = () => ({ dataDir, getInstallationToken: async () => 'unused' });
+const names = (projects?: Array<{ name: string; dir: string }>) => projects?.map((p) => `${p.name}@${p.dir}`);
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'terrapin-select-'));
+});
+afterAll(async () => {
+  for (const r of repos) await r.cleanup();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+const MONOREPO = {
+  'modules/net/main.tf': 'variable "cidr" {}\n',
+  'network/main.tf': 'module "net" {\n  source = "../modules/net"\n  cidr   = "10.0.0.0/16"\n}\n',
+  'database/main.tf': 'module "net" {\n  source = "../modules/net"\n  cidr   = "10.1.0.0/16"\n}\n',
+  'app/main.tf': 'resource "terraform_data" "app" {}\n',
+  'README.md': '# infra\n',
+};
+
+async function monorepo(files: Record<string, string> = {}) {
+  const r = await createFixtureRepo({ ...MONOREPO, ...files });
+  repos.push(r);
+  return r;
+}
+
+describe('project selection at checkout', () => {
+  test('without a project list: the roots that use a changed local module; every root for /plan -p', async () => {
+    const r = await monorepo();
+    const baseSha = await r.head();
+    const sha = await r.commit({ 'modules/net/main.tf': 'variable "cidr" {}\nvariable "name" { default = "x" }\n' }, { branch: 'pr1' });
+    const result = await checkout({ repo, prNumber: 1, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
+    expect(result.changedFiles).toEqual(['modules/net/main.tf']);
+    expect(names(result.projects)).toEqual(['database@database', 'network@network']);
+    expect(names(result.allProjects)).toEqual(['app@app', 'database@database', 'network@network']);
+    expect(result.parallelism).toBeGreaterThanOrEqual(1);
+  });
+
+  test('a README-only change plans nothing', async () => {
+    const r = await monorepo();
+    const baseSha = await r.head();
+    const sha = await r.commit({ 'README.md': '# infra, documented\n' }, { branch: 'docs' });
+    const result = await checkout({ repo, prNumber: 2, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
+    expect(result.projects).toEqual([]);
+  });
+
+  test('with a project list: autoplan globs decide, `when` rules are applied for the PR', async () => {
+    const config = [
+      'parallelism: 3',
+      'projects:',
+      '  - name: network',
+      '    dir: network',
+      '    autoplan: { whenModified: ["*.tf", "../modules/**/*.tf"] }',
+      '  - name: app',
+      '    dir: app',
+      '    dependsOn: [network]',
+      '    when:',
+      '      - label: prod',
+      '        applyRequirements: [{ approved: { count: 2 } }]',
+    ].join('\n');
+    const r = await monorepo({ '.terrapin.yml': config });
+    const baseSha = await r.head();
+    const sha = await r.commit({ 'app/main.tf': 'resource "terraform_data" "app" { input = 1 }\n' }, { branch: 'pr3' });
+    const result = await checkout({ repo, prNumber: 3, cloneUrl: r.cloneUrl, sha, baseSha, pr: { baseBranch: 'main', labels: ['prod'] } }, deps());
+    expect(names(result.projects)).toEqual(['app@app']);
+    expect(result.projects![0]).toMatchObject({ dependsOn: ['network'], applyRequirements: [{ kind: 'approved', count: 2 }] });
+    expect(names(result.allProjects)).toEqual(['network@network', 'app@app']);
+    expect(result.parallelism).toBe(3);
+  });
+
+  test('a base that cannot be fetched makes every project affected (plan too much, never too little)', async () => {
+    const r = await monorepo();
+    const sha = await r.commit({ 'app/main.tf': 'resource "terraform_data" "app" { input = 2 }\n' }, { branch: 'pr4' });
+    const result = await checkout({ repo, prNumber: 4, cloneUrl: r.cloneUrl, sha, baseSha: 'f'.repeat(40) }, deps());
+    expect(result.changedFiles).toBeUndefined();
+    expect(names(result.projects)).toEqual(['app@app', 'database@database', 'network@network']);
+  });
+
+  test('a repository with its root at the top is one project, named default', async () => {
+    const r = await createFixtureRepo({ 'main.tf': 'resource "terraform_data" "a" {}\n' });
+    repos.push(r);
+    const baseSha = await r.head();
+    const sha = await r.commit({ 'main.tf': 'resource "terraform_data" "a" {}\nresource "terraform_data" "b" {}\n' }, { branch: 'pr5' });
+    const result = await checkout({ repo, prNumber: 5, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
+    expect(names(result.projects)).toEqual(['default@.']);
+  });
+});
