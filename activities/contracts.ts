@@ -60,6 +60,12 @@ export interface ProjectTarget {
   projectDir: string;
   workspace: string;
   binary: TerraformBinary;
+  /**
+   * Keeps this run's files (plan, logs, .terraform) apart from other runs of the same project in the same
+   * work dir, e.g. one label per plan: a re-plan never overwrites the plan that was approved. Apply and
+   * readOutputs take the label of the plan they belong to.
+   */
+  label?: string;
 }
 
 /**
@@ -90,6 +96,8 @@ export type PlanResult =
       summary: PlanSummary;
       /** File holding the human plan text, already formatted for a ```diff block. */
       planTextFile: string;
+      /** `terraform show -json` of the plan, to compare resource actions with another plan. */
+      showJsonFile: string;
     }
   | {
       ok: false;

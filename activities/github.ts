@@ -7,6 +7,7 @@ import { snapshotFrom } from '../app/events/pull-request.ts';
 import type { RenderRequest } from './contracts.ts';
 import type { GithubClients } from './github-client.ts';
 import { render, splitComment, truncateForCheckRun } from './render.ts';
+import { renderApplyComment, renderPlanComment } from './multi-project-comment.ts';
 import type { CheckAction, PrSnapshot, RepoRef } from '../workflows/types.ts';
 
 export type Permission = 'admin' | 'write' | 'read' | 'none';
@@ -82,6 +83,44 @@ export interface GithubActivityDeps {
 export function createGithubActivities({ github, temporalUiUrl, namespace }: GithubActivityDeps) {
   const client = (repo: RepoRef) => github.forInstallation(repo.installationId);
   const retried = () => activityInfo().attempt > 1;
+
+  /** Posts text as one or more comments; a retried attempt reuses the parts an earlier one posted. */
+  async function postText(repo: RepoRef, number: number, key: string, text: string): Promise<PostedComment> {
+    const parts = splitComment(text, GITHUB_COMMENT_LIMIT - MARKER_ROOM);
+    const octokit = client(repo);
+    const posted: PostedComment = { ids: [], nodeIds: [] };
+    const existing = new Map<string, { id: number; node_id: string }>();
+    try {
+      if (retried()) {
+        const comments = await octokit.paginate(octokit.issues.listComments, {
+          owner: repo.owner,
+          repo: repo.name,
+          issue_number: number,
+          per_page: 100,
+        });
+        for (const c of comments) {
+          const m = /<!-- terrapin:(\S+:\d+) -->/.exec(c.body ?? '');
+          if (m) existing.set(m[1]!, c);
+        }
+      }
+      for (const [i, part] of parts.entries()) {
+        const found = existing.get(`${key}:${i}`);
+        const c =
+          found ??
+          (await octokit.issues.createComment({
+            owner: repo.owner,
+            repo: repo.name,
+            issue_number: number,
+            body: `${part}\n${marker(key, i)}`,
+          })).data;
+        posted.ids.push(c.id);
+        posted.nodeIds.push(c.node_id);
+      }
+      return posted;
+    } catch (err) {
+      rethrowClassified(err, `commenting on #${number}`);
+    }
+  }
 
   function detailsUrl(): string | undefined {
     if (!temporalUiUrl) return undefined;
@@ -164,40 +203,16 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
 
     /** Renders a template and posts it as one or more comments (split at GitHub's size limit). */
     async postComment({ repo, number, message, key }: { repo: RepoRef; number: number; message: RenderRequest; key: string }): Promise<PostedComment> {
-      const parts = splitComment(await render(message), GITHUB_COMMENT_LIMIT - MARKER_ROOM);
-      const octokit = client(repo);
-      const posted: PostedComment = { ids: [], nodeIds: [] };
-      const existing = new Map<string, { id: number; node_id: string }>();
-      try {
-        if (retried()) {
-          const comments = await octokit.paginate(octokit.issues.listComments, {
-            owner: repo.owner,
-            repo: repo.name,
-            issue_number: number,
-            per_page: 100,
-          });
-          for (const c of comments) {
-            const m = /<!-- terrapin:(\S+:\d+) -->/.exec(c.body ?? '');
-            if (m) existing.set(m[1]!, c);
-          }
-        }
-        for (const [i, part] of parts.entries()) {
-          const found = existing.get(`${key}:${i}`);
-          const c =
-            found ??
-            (await octokit.issues.createComment({
-              owner: repo.owner,
-              repo: repo.name,
-              issue_number: number,
-              body: `${part}\n${marker(key, i)}`,
-            })).data;
-          posted.ids.push(c.id);
-          posted.nodeIds.push(c.node_id);
-        }
-        return posted;
-      } catch (err) {
-        rethrowClassified(err, `commenting on #${number}`);
-      }
+      return postText(repo, number, key, await render(message));
+    },
+
+    /** The plan comment of a push that touches several projects (table + a section per project). */
+    async postPlanReport({ repo, number, key, report }: { repo: RepoRef; number: number; key: string; report: Parameters<typeof renderPlanComment>[0] }): Promise<PostedComment> {
+      return postText(repo, number, key, await renderPlanComment(report));
+    },
+
+    async postApplyReport({ repo, number, key, report }: { repo: RepoRef; number: number; key: string; report: Parameters<typeof renderApplyComment>[0] }): Promise<PostedComment> {
+      return postText(repo, number, key, await renderApplyComment(report));
     },
 
     async minimizeComments({ repo, nodeIds }: { repo: RepoRef; nodeIds: string[] }): Promise<void> {

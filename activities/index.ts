@@ -5,6 +5,7 @@ import { createGithubActivities } from './github.ts';
 import { createGithubClients, type GithubClients } from './github-client.ts';
 import type { Client } from '@temporalio/client';
 import { createLockActivities } from './locks.ts';
+import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
 
@@ -20,6 +21,7 @@ export interface ActivityDeps {
 export function createActivities({ config, temporal, github = createGithubClients(config.github) }: ActivityDeps) {
   return {
     ...createLockActivities({ client: temporal }),
+    comparePlans,
     ...createGithubActivities({
       github,
       temporalUiUrl: config.temporal.uiUrl,

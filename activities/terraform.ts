@@ -40,7 +40,9 @@ function invalid(message: string): ApplicationFailure {
   return ApplicationFailure.nonRetryable(message, 'InvalidInput');
 }
 
-function projectPaths(workDir: string, projectDir: string, workspace: string): ProjectPaths {
+const LABEL = /^[A-Za-z0-9_.-]+$/;
+
+function projectPaths(workDir: string, projectDir: string, workspace: string, label?: string): ProjectPaths {
   const abs = resolve(workDir, projectDir);
   const rel = relative(workDir, abs);
   if (isAbsolute(projectDir) || rel.startsWith('..') || isAbsolute(rel)) {
@@ -48,7 +50,8 @@ function projectPaths(workDir: string, projectDir: string, workspace: string): P
   }
   if (!WORKSPACE_NAME.test(workspace)) throw invalid(`Invalid workspace name: ${workspace}`);
   const slug = (rel === '' ? 'root' : rel).replace(/[^A-Za-z0-9._-]+/g, '_');
-  const outDir = join(workDir, '.terrapin', `${slug}--${workspace}`);
+  if (label !== undefined && !LABEL.test(label)) throw invalid(`Invalid label: ${label}`);
+  const outDir = join(workDir, '.terrapin', `${slug}--${workspace}${label ? `--${label}` : ''}`);
   return { projectDir: abs, outDir, planFile: join(outDir, 'plan.tfplan') };
 }
 
@@ -82,7 +85,7 @@ async function saveOutput(file: string, commandLine: string, r: RunResult): Prom
 
 export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanResult> {
   const binary = checkBinary(input.binary);
-  const paths = projectPaths(input.workDir, input.projectDir, input.workspace);
+  const paths = projectPaths(input.workDir, input.projectDir, input.workspace, input.label);
   await mkdir(paths.outDir, { recursive: true });
   const inputs = await loadInputs(input.inputs);
   if (!inputs.ok) {
@@ -129,6 +132,9 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   if (text.exitCode !== 0) return fail(textArgs, text);
   const planTextFile = join(paths.outDir, 'plan.diff.txt');
   await writeFile(planTextFile, formatPlanAsDiff(text.stdout.replace(/^\n+/, '').trimEnd()));
+  // Mode 0600: the JSON holds variable values, sensitive ones included.
+  const showJsonFile = join(paths.outDir, 'plan.json');
+  await writeFile(showJsonFile, json.stdout, { mode: 0o600 });
 
   return {
     ok: true,
@@ -136,12 +142,13 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
     planSha256: await sha256File(paths.planFile),
     summary: summarizePlan(showJson),
     planTextFile,
+    showJsonFile,
   };
 }
 
 export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<ApplyResult> {
   const binary = checkBinary(input.binary);
-  const paths = projectPaths(input.workDir, input.projectDir, input.workspace);
+  const paths = projectPaths(input.workDir, input.projectDir, input.workspace, input.label);
   let actual: string;
   try {
     actual = await sha256File(input.planFile);
@@ -180,7 +187,7 @@ async function writeOutputs(binary: TerraformBinary, paths: ProjectPaths, env: R
 /** The project's current outputs (from its state), for downstream plans before anything is applied. */
 export async function readOutputs(target: ProjectTarget, deps: TerraformDeps): Promise<OutputsResult> {
   const binary = checkBinary(target.binary);
-  const paths = projectPaths(target.workDir, target.projectDir, target.workspace);
+  const paths = projectPaths(target.workDir, target.projectDir, target.workspace, target.label);
   await mkdir(paths.outDir, { recursive: true });
   const env = terraformEnv(deps, paths);
   await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });

@@ -1,0 +1,31 @@
+// Compares a fresh plan with the one that was approved: the same resource actions may apply; anything
+// else needs a fresh approval, shown as a list of changed actions and a diff of the plan texts.
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { describeActionChanges, diffPlans, sameResourceActions, type PlanJson } from './plan-diff.ts';
+
+interface PlanFiles {
+  showJsonFile: string;
+  planTextFile: string;
+}
+
+export interface PlanComparison {
+  same: boolean;
+  /** e.g. "terraform_data.db: update → replace". */
+  changes: string[];
+  /** Unified diff of the plan texts (written next to the current plan), when they differ. */
+  diffFile?: string;
+}
+
+export async function comparePlans({ approved, current }: { approved: PlanFiles; current: PlanFiles }): Promise<PlanComparison> {
+  const json = async (file: string) => JSON.parse(await readFile(file, 'utf8')) as PlanJson;
+  const [a, b] = [await json(approved.showJsonFile), await json(current.showJsonFile)];
+  if (sameResourceActions(a, b)) return { same: true, changes: [] };
+  const diff = diffPlans(await readFile(approved.planTextFile, 'utf8'), await readFile(current.planTextFile, 'utf8'), {
+    previous: 'approved plan',
+    current: 'plan now',
+  });
+  const diffFile = join(dirname(current.planTextFile), 'changes-since-approval.diff');
+  await writeFile(diffFile, diff);
+  return { same: false, changes: describeActionChanges(a, b), diffFile };
+}
