@@ -4,7 +4,6 @@
 // so that commands are answered (and pushes cancel a running plan) while terraform works.
 // Deterministic only: every side effect is an activity.
 import {
-  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -15,15 +14,14 @@ import {
   isCancellation,
   log,
   patched,
-  proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.ts';
-import type { OnFailure, PlanSummary, RenderRequest, TerraformBinary } from '../activities/contracts.ts';
-import type { ApplyRequirement } from '../activities/repo-config/types.ts';
+import type { RenderRequest, TerraformBinary } from '../activities/contracts.ts';
 import type { Permission } from '../activities/github.ts';
 import { Saga } from './saga.ts';
+import { applier, github, workspace } from './pr-activities.ts';
+import type { PlanRecord, PlanStatus, PrState } from './pr-state.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
 import { createLockClient } from './lock-client.ts';
 import { lockWorkflowId } from './lock.ts';
@@ -33,77 +31,14 @@ import {
   PR_EVENT_SIGNAL,
   type CheckAction,
   type PrEvent,
-  type PrSnapshot,
   type PrWorkflowInput,
 } from './types.ts';
 
 export const prEventSignal = defineSignal<[PrEvent]>(PR_EVENT_SIGNAL);
 export const prStateQuery = defineQuery<PrStatus>('prState');
 
-/** GitHub calls: quick, retried with backoff; 4xx other than rate limits are non-retryable. */
-const github = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  scheduleToCloseTimeout: '1 hour',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
-/**
- * git and terraform plan: safe to retry; heartbeats notice a dead worker quickly. A cancelled plan is
- * waited for until terraform has really exited: otherwise the next plan races it for the state lock.
- */
-const workspace = proxyActivities<Activities>({
-  startToCloseTimeout: '1 hour',
-  heartbeatTimeout: '30 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { maximumAttempts: 3, initialInterval: '2 seconds', nonRetryableErrorTypes: ['PlanMissing', 'PlanMismatch'] },
-});
-/** terraform apply: never retried — an apply whose outcome is unknown must be looked at, not repeated. */
-const applier = proxyActivities<Activities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '30 seconds',
-  retry: { maximumAttempts: 1 },
-});
-
 /** The single Terraform root this issue supports; the project model (issue 3) replaces it. */
 const ROOT_PROJECT = { name: 'default', dir: '.', workspace: 'default', binary: 'terraform' as TerraformBinary };
-
-type PlanStatus = 'ready' | 'applying' | 'applied' | 'apply-failed' | 'unknown' | 'discarded';
-
-interface PlanRecord {
-  id: number;
-  sha: string;
-  workDir: string;
-  planFile: string;
-  planSha256: string;
-  summary: PlanSummary;
-  onFailure: OnFailure;
-  commentNodeIds: string[];
-  applyCheckId?: number;
-  status: PlanStatus;
-  /** From .terrapin.yml at plan time (`when` rules applied); absent: one approval. */
-  requirements?: ApplyRequirement[];
-}
-
-interface Approval {
-  actor: string;
-  planId: number;
-  sha: string;
-  planSha256: string;
-}
-
-interface PrState {
-  snapshot?: PrSnapshot;
-  queue: PrEvent[];
-  /** Recent delivery ids: GitHub redeliveries and duplicate signals have one effect. */
-  seen: string[];
-  planSeq: number;
-  plan?: PlanRecord;
-  approvals: Approval[];
-  /** A plan to run as soon as no job is running. */
-  wantPlan?: string;
-  closed?: { merged: boolean };
-  /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */
-  locks?: string[];
-}
 
 export interface PrStatus {
   headSha?: string;

@@ -1,0 +1,52 @@
+// The state a PR workflow keeps (and carries across continue-as-new).
+import type { OnFailure, PlanSummary } from '../activities/contracts.ts';
+import type { ApplyRequirement } from '../activities/repo-config/types.ts';
+import type { ProjectPlan } from './projects.ts';
+import type { PrEvent, PrSnapshot } from './types.ts';
+
+export type PlanStatus = 'ready' | 'applying' | 'applied' | 'apply-failed' | 'unknown' | 'discarded';
+
+export interface PlanRecord {
+  id: number;
+  sha: string;
+  workDir: string;
+  planFile: string;
+  planSha256: string;
+  summary: PlanSummary;
+  onFailure: OnFailure;
+  commentNodeIds: string[];
+  applyCheckId?: number;
+  status: PlanStatus;
+  /** From .terrapin.yml at plan time (`when` rules applied); absent: one approval. */
+  requirements?: ApplyRequirement[];
+  /**
+   * Plans made by the project model (runs since patch 'multi-project'): every project of the plan run,
+   * its own files, hash and status. Absent on older runs, whose single root project is the fields above.
+   */
+  projects?: ProjectPlan[];
+  parallelism?: number;
+}
+
+export interface Approval {
+  actor: string;
+  /** The project approved (project-model plans); absent on older runs. */
+  project?: string;
+  planId: number;
+  sha: string;
+  planSha256: string;
+}
+
+export interface PrState {
+  snapshot?: PrSnapshot;
+  queue: PrEvent[];
+  /** Recent delivery ids: GitHub redeliveries and duplicate signals have one effect. */
+  seen: string[];
+  planSeq: number;
+  plan?: PlanRecord;
+  approvals: Approval[];
+  /** A plan to run as soon as no job is running. */
+  wantPlan?: string;
+  closed?: { merged: boolean };
+  /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */
+  locks?: string[];
+}

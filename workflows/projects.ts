@@ -1,0 +1,118 @@
+// The projects of one plan, and the pure decisions about them: which to plan for a command, what a
+// plan run adds up to, and whether a set of projects may be applied in the order asked.
+import type { PlanSummary, TerraformBinary } from '../activities/contracts.ts';
+import type { ProjectPlanReport } from '../activities/multi-project-comment.ts';
+import type { ApplyRequirement, InputRef, LockMode, OnFailure, ResolvedProject } from '../activities/repo-config/types.ts';
+
+export type ProjectStatus = 'planned' | 'no-changes' | 'failed' | 'locked' | 'skipped' | 'applied' | 'apply-failed' | 'rolled-back' | 'unknown';
+
+export interface ProjectPlan {
+  name: string;
+  dir: string;
+  workspace: string;
+  binary: TerraformBinary;
+  /** Keeps this plan's files apart from other plans of the project in the same work dir. */
+  label: string;
+  status: ProjectStatus;
+  planFile?: string;
+  planSha256?: string;
+  summary?: PlanSummary;
+  planTextFile?: string;
+  showJsonFile?: string;
+  /** Output of the failed step, or the error when terraform could not run at all. */
+  errorFile?: string;
+  error?: string;
+  lockedBy?: number;
+  skippedBecause?: string;
+  onFailure: OnFailure;
+  requirements: ApplyRequirement[];
+  dependsOn: string[];
+  inputs: Record<string, InputRef>;
+  lock: LockMode;
+  checkRunId?: number;
+  applyCheckId?: number;
+}
+
+export function toProjectPlan(project: ResolvedProject, label: string): ProjectPlan {
+  return {
+    name: project.name,
+    dir: project.dir,
+    workspace: project.workspace,
+    binary: project.terraform,
+    label,
+    status: 'planned',
+    onFailure: project.onFailure,
+    requirements: project.applyRequirements,
+    dependsOn: project.dependsOn,
+    inputs: project.inputs,
+    lock: project.lock,
+  };
+}
+
+export interface PlanTarget {
+  project?: string;
+  dir?: string;
+  workspace?: string;
+}
+
+export type Choice = { projects: ResolvedProject[] } | { error: { template: string; data: Record<string, unknown> } };
+
+/** `/plan -p name` or `/plan -d dir [-w ws]` picks from every known project; a bare plan takes the affected ones. */
+export function chooseProjects(affected: ResolvedProject[], all: ResolvedProject[], target: PlanTarget = {}): Choice {
+  const known = all.map((p) => p.name);
+  if (target.project !== undefined) {
+    const found = all.find((p) => p.name === target.project);
+    return found ? { projects: [found] } : { error: { template: 'replies/unknown-project', data: { project: target.project, known } } };
+  }
+  if (target.dir !== undefined) {
+    const dir = target.dir.replace(/^\.\/+/, '').replace(/\/+$/, '') || '.';
+    const found = all.filter((p) => p.dir === dir && (target.workspace === undefined || p.workspace === target.workspace));
+    return found.length > 0
+      ? { projects: found }
+      : { error: { template: 'replies/unknown-dir', data: { dir, workspace: target.workspace, known: all.map((p) => `${p.dir} (${p.workspace})`) } } };
+  }
+  return { projects: affected };
+}
+
+/** The sum of the projects' plans, in terraform's words. */
+export function totalSummary(projects: readonly ProjectPlan[]): { add: number; change: number; destroy: number; line: string } {
+  const sum = { add: 0, change: 0, destroy: 0 };
+  for (const p of projects) {
+    if (!p.summary) continue;
+    sum.add += p.summary.add;
+    sum.change += p.summary.change;
+    sum.destroy += p.summary.destroy;
+  }
+  const changes = projects.some((p) => p.summary?.hasChanges);
+  return { ...sum, line: changes ? `Plan: ${sum.add} to add, ${sum.change} to change, ${sum.destroy} to destroy.` : 'No changes.' };
+}
+
+/** Projects that still have changes to apply. */
+export const pending = (projects: readonly ProjectPlan[]) => projects.filter((p) => p.status === 'planned');
+
+/** An upstream in this plan with changes still pending must be applied first (or together). */
+export function mustApplyFirst(projects: readonly ProjectPlan[], chosen: readonly string[]): { project: string; upstream: string } | undefined {
+  const waiting = new Set(pending(projects).map((p) => p.name));
+  for (const name of chosen) {
+    const p = projects.find((x) => x.name === name)!;
+    const upstream = p.dependsOn.find((u) => waiting.has(u) && !chosen.includes(u));
+    if (upstream) return { project: name, upstream };
+  }
+  return undefined;
+}
+
+export function planReport(p: ProjectPlan, previous?: ProjectPlan): ProjectPlanReport {
+  const status = p.status === 'planned' || p.status === 'no-changes' || p.status === 'failed' || p.status === 'locked' || p.status === 'skipped' ? p.status : 'planned';
+  return {
+    name: p.name,
+    dir: p.dir,
+    workspace: p.workspace,
+    status,
+    summary: p.summary,
+    planTextFile: p.planTextFile,
+    errorFile: p.errorFile,
+    lockedBy: p.lockedBy,
+    skippedBecause: p.skippedBecause,
+    previousPlanTextFile: previous?.planTextFile,
+  };
+}
