@@ -1,5 +1,5 @@
 // The state a PR workflow keeps (and carries across continue-as-new).
-import type { OnFailure, PlanSummary } from '../activities/contracts.ts';
+import type { OnFailure, PlanSummary, TerraformBinary } from '../activities/contracts.ts';
 import type { ApplyRequirement } from '../activities/repo-config/types.ts';
 import type { ProjectPlan } from './projects.ts';
 import type { PrEvent, PrSnapshot } from './types.ts';
@@ -24,7 +24,16 @@ export interface PlanRecord {
    * its own files, hash and status. Absent on older runs, whose single root project is the fields above.
    */
   projects?: ProjectPlan[];
+  /** Every project of the repository at plan time: where upstreams named by `inputs` live. */
+  known?: KnownProject[];
   parallelism?: number;
+}
+
+export interface KnownProject {
+  name: string;
+  dir: string;
+  workspace: string;
+  binary: TerraformBinary;
 }
 
 export interface Approval {
@@ -46,6 +55,8 @@ export interface PrState {
   approvals: Approval[];
   /** A plan to run as soon as no job is running. */
   wantPlan?: string;
+  /** What that plan covers when a command narrowed it (`/plan -p`, `-d`, `-- args`). */
+  wantPlanScope?: { project?: string; dir?: string; workspace?: string; extraArgs: string[] };
   closed?: { merged: boolean };
   /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */
   locks?: string[];

@@ -22,6 +22,8 @@ import type { Permission } from '../activities/github.ts';
 import { Saga } from './saga.ts';
 import { applier, github, workspace } from './pr-activities.ts';
 import type { PlanRecord, PlanStatus, PrState } from './pr-state.ts';
+import { applyProjects, planProjects, type ProjectRunContext } from './pr-projects.ts';
+import { mustApplyFirst, pending, type ProjectPlan } from './projects.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
 import { createLockClient } from './lock-client.ts';
 import { lockWorkflowId } from './lock.ts';
@@ -42,7 +44,14 @@ const ROOT_PROJECT = { name: 'default', dir: '.', workspace: 'default', binary: 
 
 export interface PrStatus {
   headSha?: string;
-  plan?: { id: number; sha: string; status: PlanStatus; summary: string; planSha256: string };
+  plan?: {
+    id: number;
+    sha: string;
+    status: PlanStatus;
+    summary: string;
+    planSha256: string;
+    projects?: Array<{ name: string; status: string; planSha256?: string }>;
+  };
   approvals: string[];
   job?: 'plan' | 'apply';
   queued: number;
@@ -119,6 +128,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       status: s.plan.status,
       summary: s.plan.summary.line,
       planSha256: s.plan.planSha256,
+      projects: s.plan.projects?.map((p) => ({ name: p.name, status: p.status, planSha256: p.planSha256 })),
     },
     approvals: s.approvals.map((a) => a.actor),
     job: job?.kind,
@@ -139,7 +149,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     sha: string,
     status: 'queued' | 'in_progress' | 'completed',
     output: RenderRequest,
-    opts: { checkRunId?: number; conclusion?: 'success' | 'failure' | 'neutral' | 'cancelled'; actions?: CheckAction[] } = {},
+    opts: { checkRunId?: number; conclusion?: 'success' | 'failure' | 'neutral' | 'cancelled' | 'skipped'; actions?: CheckAction[] } = {},
   ) => github.upsertCheckRun({ repo, headSha: sha, name, status, output, ...opts });
 
   function startJob(kind: 'plan' | 'apply', sha: string, body: () => Promise<void>): void {
@@ -182,9 +192,16 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     }
   }
 
-  function startPlan(sha: string): void {
+  const projectRuns: ProjectRunContext = { repo, number, s, locks, post, check, retirePlan, failureMessage, failureType };
+
+  function startPlan(sha: string, scope?: PrState['wantPlanScope']): void {
     const planId = ++s.planSeq;
     startJob('plan', sha, async () => {
+      // Versioned: runs started before the project model plan their single root project below.
+      if (patched('multi-project')) {
+        await planProjects(projectRuns, planId, sha, scope ?? {}, scope?.extraArgs ?? []);
+        return;
+      }
       const snapshot = s.snapshot!;
       const data = { ...projectData, sha, shortSha: shortSha(sha) };
       const checkRunId = await check(CHECK_PLAN, sha, 'in_progress', { template: 'checks/plan-running', data });
@@ -385,6 +402,17 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     }
     const plan = await currentPlan(deliveryId, 'approve');
     if (!plan) return;
+    if (plan.projects) {
+      const chosen = await chosenProjects(plan, event, 'approve');
+      if (!chosen) return;
+      for (const p of chosen) {
+        if (!s.approvals.some((a) => a.actor === actor && a.planId === plan.id && a.project === p.name)) {
+          s.approvals.push({ actor, project: p.name, planId: plan.id, sha: plan.sha, planSha256: p.planSha256! });
+        }
+      }
+      await applyWhenReady(plan, chosen, event, true);
+      return;
+    }
     if (!s.approvals.some((a) => a.actor === actor && a.planId === plan.id)) {
       s.approvals.push({ actor, planId: plan.id, sha: plan.sha, planSha256: plan.planSha256 });
     }
@@ -401,9 +429,12 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   }
 
   /** This plan's apply requirements that are not met now; GitHub is asked only for what they read. */
-  async function unmetRequirements(plan: PlanRecord): Promise<RequirementResult[]> {
-    const config = plan.requirements ?? DEFAULT_REQUIREMENTS;
-    const approvers = s.approvals.filter((a) => a.planId === plan.id && a.planSha256 === plan.planSha256).map((a) => a.actor);
+  async function unmetRequirements(plan: PlanRecord, project?: ProjectPlan): Promise<RequirementResult[]> {
+    const config = (project ? project.requirements : plan.requirements) ?? DEFAULT_REQUIREMENTS;
+    const hash = project ? project.planSha256 : plan.planSha256;
+    const approvers = s.approvals
+      .filter((a) => a.planId === plan.id && a.planSha256 === hash && (!project || a.project === project.name))
+      .map((a) => a.actor);
     const needed = factsNeeded(config);
     const teamApprovers = needed.teams.length > 0 ? approvers : [];
     const facts =
@@ -425,9 +456,45 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       mergeable: facts.mergeable,
       baseSha: facts.baseSha,
       mergeBaseSha: facts.mergeBaseSha,
-      plan: { destroy: plan.summary.destroy },
+      plan: { destroy: (project ? project.summary?.destroy : plan.summary.destroy) ?? 0 },
     });
     return results.filter((r) => r.status === 'unmet');
+  }
+
+  /** The projects a command names (`-p`), or every project with changes; undefined once it replied why not. */
+  async function chosenProjects(plan: PlanRecord, event: Extract<PrEvent, { type: 'command' }>, command: string): Promise<ProjectPlan[] | undefined> {
+    const waiting = pending(plan.projects!);
+    const name = event.command.project;
+    if (name === undefined) {
+      if (waiting.length > 0) return waiting;
+      await reply(event.deliveryId, 'nothing-to-apply', { command });
+      return undefined;
+    }
+    const project = waiting.find((p) => p.name === name);
+    if (project) return [project];
+    await reply(event.deliveryId, 'not-pending', { project: name, command, shortSha: shortSha(plan.sha) });
+    return undefined;
+  }
+
+  /** Applies the projects once their requirements are met and no upstream of theirs is left behind. */
+  async function applyWhenReady(plan: PlanRecord, chosen: ProjectPlan[], event: Extract<PrEvent, { type: 'command' }>, approvalRecorded: boolean): Promise<void> {
+    const { actor, deliveryId } = event;
+    const names = chosen.map((p) => p.name);
+    const order = mustApplyFirst(plan.projects!, names);
+    if (order) {
+      await reply(deliveryId, 'apply-order', order);
+      return;
+    }
+    const single = plan.projects!.length === 1;
+    const unmet: RequirementResult[] = [];
+    for (const p of chosen) {
+      for (const r of await unmetRequirements(plan, p)) unmet.push(single ? r : { ...r, name: `${p.name}: ${r.name}` });
+    }
+    if (unmet.length > 0) {
+      await reply(deliveryId, 'requirements-unmet', { approvalRecorded, actor, shortSha: shortSha(plan.sha), unmet });
+      return;
+    }
+    startJob('apply', plan.sha, () => applyProjects(projectRuns, plan, names, actor));
   }
 
   async function onApply(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
@@ -438,6 +505,11 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     }
     const plan = await currentPlan(deliveryId, 'apply');
     if (!plan) return;
+    if (plan.projects) {
+      const chosen = await chosenProjects(plan, event, 'apply');
+      if (chosen) await applyWhenReady(plan, chosen, event, false);
+      return;
+    }
     if (patched('apply-requirements')) {
       const unmet = await unmetRequirements(plan);
       if (unmet.length > 0) {
@@ -482,6 +554,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     if (command.name === 'plan') {
       if (job?.kind === 'plan') job.scope.cancel();
       s.wantPlan = snapshot.headSha;
+      const { project, dir, workspace: ws, extraArgs } = command;
+      s.wantPlanScope = project || dir || extraArgs.length ? { project, dir, workspace: ws, extraArgs } : undefined;
       return;
     }
     if (command.name === 'cancel') {
@@ -513,6 +587,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
         // Drafts wait until they are ready for review; a later event of the same burst wins.
         const later = s.queue.some((e) => e.type === 'pr-updated');
         s.wantPlan = event.pr.draft || event.action === 'converted_to_draft' || later ? undefined : event.pr.headSha;
+        s.wantPlanScope = undefined;
         return;
       }
       case 'pr-closed':
@@ -554,8 +629,10 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       }
     } else if (s.wantPlan !== undefined && !job) {
       const sha = s.wantPlan;
+      const scope = s.wantPlanScope;
       s.wantPlan = undefined;
-      startPlan(sha);
+      s.wantPlanScope = undefined;
+      startPlan(sha, scope);
     } else {
       log.info('continuing as new', { queued: s.queue.length });
       await continueAsNew<typeof prWorkflow>({ pr: input.pr, carried: s });

@@ -21,6 +21,8 @@ export interface ProjectPlan {
   showJsonFile?: string;
   /** Output of the failed step, or the error when terraform could not run at all. */
   errorFile?: string;
+  errorStep?: string;
+  exitCode?: number;
   error?: string;
   lockedBy?: number;
   skippedBecause?: string;
