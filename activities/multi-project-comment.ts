@@ -28,7 +28,8 @@ export interface ProjectApplyReport {
   name: string;
   dir: string;
   workspace: string;
-  result: 'applied' | 'failed' | 'rolled-back' | 'rollback-failed' | 'skipped' | 'not-applied';
+  /** reverted / revert-failed: applied in this run, then rolled back because a later project failed. */
+  result: 'applied' | 'failed' | 'rolled-back' | 'rollback-failed' | 'reverted' | 'revert-failed' | 'skipped' | 'not-applied';
   outputFile?: string;
   rollbackOutputFile?: string;
 }

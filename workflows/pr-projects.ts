@@ -13,7 +13,7 @@ import type { LockClient } from './lock-client.ts';
 import { lockWorkflowId } from './lock.ts';
 import { applier, github, workspace } from './pr-activities.ts';
 import type { KnownProject, PlanRecord, PrState } from './pr-state.ts';
-import { chooseProjects, pending, planReport, toProjectPlan, totalSummary, type PlanTarget, type ProjectPlan } from './projects.ts';
+import { chooseProjects, pending, planReport, toProjectPlan, totalSummary, upstreamAppliedSincePlan, type PlanTarget, type ProjectPlan } from './projects.ts';
 import { Saga } from './saga.ts';
 import { CHECK_APPLY, CHECK_PLAN, type CheckAction, type RepoRef } from './types.ts';
 
@@ -365,6 +365,7 @@ export async function applyProjects(ctx: ProjectRunContext, plan: PlanRecord, na
     }
   };
 
+  const tick = () => (plan.clock = (plan.clock ?? 0) + 1);
   const set = new Set(names);
   await runDag(
     chosen.map((p) => ({ name: p.name, dependsOn: p.dependsOn.filter((d) => set.has(d)) })),
@@ -377,7 +378,7 @@ export async function applyProjects(ctx: ProjectRunContext, plan: PlanRecord, na
         let planFile = p.planFile!;
         let expected = p.planSha256!;
         let inputs = await inputsFor(p, label, applied);
-        if (p.dependsOn.some((u) => applied.has(u))) {
+        if (upstreamAppliedSincePlan(p, projects)) {
           // Upstreams changed under it: plan again with their new outputs; apply only what was approved.
           label = `${p.label}-a`;
           inputs = await inputsFor(p, label, applied);
@@ -393,6 +394,7 @@ export async function applyProjects(ctx: ProjectRunContext, plan: PlanRecord, na
           }
           planFile = fresh.planFile;
           expected = fresh.planSha256;
+          p.plannedAt = tick();
         }
         if (chosen.some((d) => d.dependsOn.includes(name))) before.set(name, (await workspace.readOutputs(target(name, `${label}-before`))).outputsFile);
         // Registered before the forward step: a failed apply may already have changed things.
@@ -411,6 +413,7 @@ export async function applyProjects(ctx: ProjectRunContext, plan: PlanRecord, na
           throw new Error(`apply of ${name} failed`);
         }
         applied.set(name, result.outputsFile!);
+        p.appliedAt = tick();
       },
     },
   );
@@ -486,18 +489,7 @@ async function reportApply(
   const projects: ProjectApplyReport[] = chosen.map((p) => {
     const r = rollbacks.get(p.name);
     const failure = failures.get(p.name);
-    const result: ProjectApplyReport['result'] =
-      r?.status === 'rolled-back'
-        ? 'rolled-back'
-        : r?.status === 'rollback-failed'
-          ? 'rollback-failed'
-          : p.status === 'applied'
-            ? 'applied'
-            : failure && failure.kind !== 'changed'
-              ? 'failed'
-              : failure?.kind === 'changed'
-                ? 'not-applied'
-                : 'skipped';
+    const result = applyResult(p, failure, r);
     return { name: p.name, dir: p.dir, workspace: p.workspace, result, outputFile: logs.get(p.name) ?? (failure?.kind === 'failed' ? failure.outputFile : undefined), rollbackOutputFile: r?.outputFile };
   });
   await github.postApplyReport({ repo: ctx.repo, number: ctx.number, key: `apply-${plan.id}`, report: { sha: plan.sha, shortSha: shortSha(plan.sha), actor: String(data.actor), projects } });
@@ -506,7 +498,8 @@ async function reportApply(
     const [template, conclusion] = APPLY_CHECKS[report.result];
     await ctx.check(`${CHECK_APPLY}: ${p.name}`, plan.sha, 'completed', { template, data: { ...data, ...projectData(p), summaryLine: p.summary?.line, rollback: rollbacks.get(p.name) } }, { checkRunId: p.applyCheckId, conclusion });
   }
-  const ok = failures.size === 0;
+  // A plan that changed under its approval is not a failure: it waits for approval again.
+  const ok = [...failures.values()].every((f) => f.kind === 'changed');
   const remaining = pending(plan.projects!).length;
   await ctx.check(
     CHECK_APPLY,
@@ -517,8 +510,19 @@ async function reportApply(
   );
 }
 
+function applyResult(p: ProjectPlan, failure: ApplyFailure | undefined, rollback: Rollback | undefined): ProjectApplyReport['result'] {
+  const appliedThenReverted = !failure && rollback;
+  if (appliedThenReverted) return rollback.status === 'rolled-back' ? 'reverted' : 'revert-failed';
+  if (rollback) return rollback.status === 'rolled-back' ? 'rolled-back' : 'rollback-failed';
+  if (p.status === 'applied') return 'applied';
+  if (failure?.kind === 'changed') return 'not-applied';
+  return failure ? 'failed' : 'skipped';
+}
+
 const APPLY_CHECKS: Record<ProjectApplyReport['result'], [string, Conclusion]> = {
   applied: ['checks/apply-done', 'success'],
+  reverted: ['checks/apply-project-rolled-back', 'neutral'],
+  'revert-failed': ['checks/apply-project-rollback-failed', 'failure'],
   failed: ['checks/apply-project-failed', 'failure'],
   'rolled-back': ['checks/apply-project-rolled-back', 'failure'],
   'rollback-failed': ['checks/apply-project-rollback-failed', 'failure'],
@@ -533,6 +537,7 @@ async function askAgainForChangedPlans(ctx: ProjectRunContext, plan: PlanRecord,
     const p = plan.projects!.find((x) => x.name === name)!;
     Object.assign(p, {
       status: 'planned',
+      plannedAt: (plan.clock = (plan.clock ?? 0) + 1),
       label: failure.label,
       planFile: failure.fresh.planFile,
       planSha256: failure.fresh.planSha256,

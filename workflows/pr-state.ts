@@ -27,6 +27,8 @@ export interface PlanRecord {
   /** Every project of the repository at plan time: where upstreams named by `inputs` live. */
   known?: KnownProject[];
   parallelism?: number;
+  /** A logical clock for the projects' plannedAt / appliedAt. */
+  clock?: number;
 }
 
 export interface KnownProject {

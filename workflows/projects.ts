@@ -33,6 +33,20 @@ export interface ProjectPlan {
   lock: LockMode;
   checkRunId?: number;
   applyCheckId?: number;
+  /** Ticks of the plan's clock: when this project's plan was made and when it was applied. */
+  plannedAt?: number;
+  appliedAt?: number;
+}
+
+/**
+ * Whether an upstream applied after this project's plan was made (in this apply run or an earlier one):
+ * the plan then carries the upstream's old outputs and must be made again before it applies.
+ */
+export function upstreamAppliedSincePlan(p: ProjectPlan, projects: readonly ProjectPlan[]): boolean {
+  return p.dependsOn.some((u) => {
+    const up = projects.find((x) => x.name === u);
+    return up?.appliedAt !== undefined && up.appliedAt > (p.plannedAt ?? 0);
+  });
 }
 
 export function toProjectPlan(project: ResolvedProject, label: string): ProjectPlan {

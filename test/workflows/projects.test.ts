@@ -152,4 +152,81 @@ describe('several projects in one PR', () => {
     expect((await h.status('acme', 'mono', 1)).plan?.status).toBe('applied');
     s.gh.assertNoUnexpected();
   });
+
+  test('saga across projects: the middle one fails, the run is compensated newest first, state files back to main', async () => {
+    const s = await scenario('saga', 2, { subnet: true, backup: true, backupFails: true, cache: true });
+    expectPlans(s.gh, 2, PROJECTS, (b) => b.includes('| Project | Dir | Workspace | Result |'), 'Plan: 3 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+
+    s.gh.reaction(201).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / });
+    for (const name of PROJECTS) s.gh.createCheckRun(`${CHECK_APPLY}: ${name}`, 'in_progress', { title: /^Applying / });
+    s.gh.comment(
+      2,
+      (b) =>
+        b.includes('| `network` | applied, then rolled back |') &&
+        b.includes('| `database` | **failed — rolled back** |') &&
+        b.includes('| `app` | skipped: an upstream project failed |') &&
+        b.includes(FAIL_ON_APPLY_MESSAGE),
+    );
+    s.gh
+      .updateCheckRun(`${CHECK_APPLY}: network`, 'completed', { conclusion: 'neutral', title: 'Rolled back' })
+      .updateCheckRun(`${CHECK_APPLY}: database`, 'completed', { conclusion: 'failure', title: 'Rolled back' })
+      .updateCheckRun(`${CHECK_APPLY}: app`, 'completed', { conclusion: 'skipped', title: 'Skipped' })
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'failure', title: 'Apply failed' });
+    await approve(s.pr, 'bob', 201);
+    await s.gh.settled();
+
+    expect(await resources(s.states)).toEqual({ network: { vpc: 'vpc-1' }, database: { db: 'vpc-1/db' }, app: { app: 'db.vpc-1' } });
+    expect((await h.status('acme', 'saga', 2)).plan?.status).toBe('apply-failed');
+    s.gh.assertNoUnexpected();
+  });
+
+  test('a downstream whose plan changes once its upstream applied stops and asks for approval again; a later run re-plans stale downstreams', async () => {
+    const s = await scenario('changed', 3, { vpc: 'vpc-2', backup: true, cache: true });
+    s.gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / });
+    for (const name of PROJECTS) s.gh.createCheckRun(`${CHECK_PLAN}: ${name}`, 'in_progress');
+    s.gh.comment(3, (b) => b.includes('| Project |'));
+    for (const name of PROJECTS) s.gh.updateCheckRun(`${CHECK_PLAN}: ${name}`, 'completed', { conclusion: 'success' });
+    s.gh.updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success', title: 'Plan: 2 to add, 1 to change, 0 to destroy.' }).createCheckRun(CHECK_APPLY, 'queued');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+
+    // network applies (its vpc_id output changes); database's fresh plan now also updates db: it stops.
+    s.gh.reaction(301).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress');
+    for (const name of PROJECTS) s.gh.createCheckRun(`${CHECK_APPLY}: ${name}`, 'in_progress');
+    s.gh
+      .comment(3, (b) => b.includes('| `network` | applied |') && b.includes('| `database` | not applied |') && b.includes('| `app` | skipped'))
+      .updateCheckRun(`${CHECK_APPLY}: network`, 'completed', { conclusion: 'success', title: 'Applied' })
+      .updateCheckRun(`${CHECK_APPLY}: database`, 'completed', { conclusion: 'neutral', title: 'Needs approval again' })
+      .updateCheckRun(`${CHECK_APPLY}: app`, 'completed', { conclusion: 'skipped', title: 'Skipped' })
+      .updateCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' })
+      .comment(3, (b) => b.includes('**`database` was not applied.**') && b.includes('terraform_data.db') && b.includes('vpc-2/db'));
+    await approve(s.pr, 'bob', 301);
+    await s.gh.settled();
+    expect(await resources(s.states)).toEqual({ network: { vpc: 'vpc-2' }, database: { db: 'vpc-1/db' }, app: { app: 'db.vpc-1' } });
+
+    // Approving database's new plan applies it; app's approval still stands but its plan is stale now.
+    s.gh.reaction(302).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress');
+    s.gh.createCheckRun(`${CHECK_APPLY}: database`, 'in_progress');
+    s.gh
+      .comment(3, (b) => b.includes('| `database` | applied |'))
+      .updateCheckRun(`${CHECK_APPLY}: database`, 'completed', { conclusion: 'success', title: 'Applied' })
+      .updateCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' });
+    await approve(s.pr, 'bob', 302, '/approve -p database');
+    await s.gh.settled();
+
+    // app was planned against db.vpc-1; its upstream changed since, so it is planned again before it applies.
+    s.gh.reaction(303).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress');
+    s.gh.createCheckRun(`${CHECK_APPLY}: app`, 'in_progress');
+    s.gh
+      .comment(3, (b) => b.includes('| `app` | not applied |'))
+      .updateCheckRun(`${CHECK_APPLY}: app`, 'completed', { conclusion: 'neutral', title: 'Needs approval again' })
+      .updateCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' })
+      .comment(3, (b) => b.includes('**`app` was not applied.**') && b.includes('db.vpc-2'));
+    await approve(s.pr, 'bob', 303, '/apply -p app');
+    await s.gh.settled();
+    expect((await resources(s.states)).app).toEqual({ app: 'db.vpc-1' });
+    s.gh.assertNoUnexpected();
+  });
 });
