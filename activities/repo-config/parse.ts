@@ -6,6 +6,7 @@ import { fillDefaults, inheritedDefaults, mergeSettings } from './merge.ts';
 import { fileSchema, PROJECT_NAME, type WrittenProject } from './schema.ts';
 import type { ConfigError, RepoConfig, ResolvedProject, WrittenSettings } from './types.ts';
 import { report, type CheckContext } from './yaml-checks.ts';
+import { buildDag } from '../../workflows/dag.ts';
 
 export const CONFIG_FILE = '.terrapin.yml';
 
@@ -54,6 +55,7 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
   checkReferences(ctx, ['defaults'], written.defaults ?? {}, names, undefined);
   for (const { index, value } of projects) checkReferences(ctx, ['projects', index], value, names, value.name);
   const resolved = resolveProjects(ctx, defaults, projects);
+  if (ctx.errors.length === 0) checkCycles(ctx, resolved);
 
   if (ctx.errors.length > 0) return { errors: sortByPosition(ctx.errors) };
   return {
@@ -66,6 +68,16 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
     },
     errors: [],
   };
+}
+
+/** `dependsOn` and `inputs` must not go round in a circle: nothing of a cycle could ever run. */
+function checkCycles(ctx: CheckContext, projects: ResolvedProject[]): void {
+  const dag = buildDag(projects.map((p) => ({ name: p.name, dependsOn: p.dependsOn })));
+  if (dag.ok) return;
+  const index = projects.findIndex((p) => p.name === dag.cycle[0]);
+  const at = ['projects', index, 'dependsOn'];
+  const node = ctx.nodes.get(formatPath(at)) ?? ctx.nodes.get(formatPath(['projects', index, 'inputs'])) ?? ctx.nodes.get(formatPath(['projects', index, 'name']));
+  report(ctx, node, at, `dependency cycle: ${dag.cycle.join(' → ')}; nothing in it could ever run`);
 }
 
 /** Every project name as written (even malformed ones, so they do not also show up as unknown references); reports repeats. */
