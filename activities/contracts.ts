@@ -81,7 +81,17 @@ export interface OutputInput {
   project: string;
 }
 
-export interface PlanInput extends ProjectTarget {
+/** `.terrapin.yml` hooks and env of a project, and what the hooks are told about the run. */
+export interface ProjectRunSettings {
+  /** Shell commands run in the project dir before and after the terraform step. */
+  hooks?: { before: string[]; after: string[] };
+  /** The project's `env`: for terraform and the hooks. */
+  env?: Record<string, string>;
+  /** PROJECT, DIR, WORKSPACE, HEAD_SHA, BASE_SHA, PR_NUMBER: for the hooks (PLANFILE is added). */
+  hookEnv?: Record<string, string>;
+}
+
+export interface PlanInput extends ProjectTarget, ProjectRunSettings {
   extraArgs?: string[];
   inputs?: OutputInput[];
 }
@@ -108,9 +118,9 @@ export type PlanResult =
       exitCode: number;
     };
 
-export type PlanStep = 'inputs' | 'init' | 'workspace' | 'plan' | 'show';
+export type PlanStep = 'inputs' | 'prePlan' | 'init' | 'workspace' | 'plan' | 'show' | 'postPlan';
 
-export interface ApplyInput extends ProjectTarget {
+export interface ApplyInput extends ProjectTarget, ProjectRunSettings {
   planFile: string;
   expectedSha256: string;
   /** The inputs the plan was made with: only so their sensitive values are scrubbed from the log. */

@@ -93,16 +93,27 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
     await writeFile(outputFile, `Inputs: ${inputs.error}\n`);
     return { ok: false, step: 'inputs', outputFile, exitCode: 1 };
   }
-  const env = { ...terraformEnv(deps, paths), ...inputs.env };
+  // The project's env first: it may not redirect Terrapin's own TF_* settings.
+  const env = { ...input.env, ...terraformEnv(deps, paths), ...inputs.env };
   await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });
 
   const run = (args: string[]) => runCommand(binary, args, { cwd: paths.projectDir, env, secrets: inputs.secrets });
+  const planArg = relative(paths.projectDir, paths.planFile);
+  const hooks = (commands: string[] | undefined) =>
+    runHooks(commands ?? [], { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets: inputs.secrets });
+  const hookFailure = async (step: 'prePlan' | 'postPlan', r: RunResult): Promise<PlanResult> => ({
+    ok: false,
+    step,
+    outputFile: await saveOutput(join(paths.outDir, 'plan-error.log'), `${step} hooks`, r),
+    exitCode: r.exitCode,
+  });
+  const before = await hooks(input.hooks?.before);
+  if (before.exitCode !== 0) return hookFailure('prePlan', before);
   const steps: string[][] = [['init', '-input=false', '-no-color']];
   if (input.workspace !== 'default') {
     steps.push(['workspace', 'select', '-or-create=true', '-no-color', input.workspace]);
   }
   // Paths relative to the project dir: terraform echoes them, and comments should not show server paths.
-  const planArg = relative(paths.projectDir, paths.planFile);
   steps.push(['plan', '-input=false', '-no-color', ...(input.extraArgs ?? []), `-out=${planArg}`]);
 
   const fail = async (args: string[], r: RunResult): Promise<PlanResult> => ({
@@ -135,6 +146,9 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   // Mode 0600: the JSON holds variable values, sensitive ones included.
   const showJsonFile = join(paths.outDir, 'plan.json');
   await writeFile(showJsonFile, json.stdout, { mode: 0o600 });
+  // postPlan hooks are often policy checks: a failing one makes the plan fail.
+  const after = await hooks(input.hooks?.after);
+  if (after.exitCode !== 0) return hookFailure('postPlan', after);
 
   return {
     ok: true,
@@ -161,17 +175,39 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
       'PlanMismatch',
     );
   }
-  const env = terraformEnv(deps, paths);
+  const env = { ...input.env, ...terraformEnv(deps, paths) };
   // The plan file carries the variable values; inputs only tell which values to keep out of the log.
   const inputs = await loadInputs(input.inputs);
   const secrets = inputs.ok ? inputs.secrets : [];
-  const args = ['apply', '-input=false', '-no-color', relative(paths.projectDir, input.planFile)];
-  const r = await runCommand(binary, args, { cwd: paths.projectDir, env, secrets, killGraceMs: 60_000 });
+  const planArg = relative(paths.projectDir, input.planFile);
+  const hookOpts = { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets };
+  const before = await runHooks(input.hooks?.before ?? [], hookOpts);
+  if (before.exitCode !== 0) {
+    // Nothing was applied: a failing preApply hook stops the project before terraform runs.
+    return { ok: false, exitCode: before.exitCode, outputFile: await saveOutput(join(paths.outDir, 'apply.log'), 'preApply hooks', before) };
+  }
+  const args = ['apply', '-input=false', '-no-color', planArg];
+  const applied = await runCommand(binary, args, { cwd: paths.projectDir, env, secrets, killGraceMs: 60_000 });
+  // postApply hooks run after a successful apply; their output joins the log, their failure is noted
+  // but cannot undo the apply.
+  const after = applied.exitCode === 0 ? await runHooks(input.hooks?.after ?? [], hookOpts) : undefined;
+  const r = after?.output ? { ...applied, output: `${applied.output}\n${after.output}${after.exitCode ? `(postApply hooks failed with exit code ${after.exitCode})\n` : ''}` } : applied;
   const outputFile = await saveOutput(join(paths.outDir, 'apply.log'), `${binary} ${args.join(' ')}`, r);
-  if (r.exitCode !== 0) return { ok: false, exitCode: r.exitCode, outputFile };
+  if (applied.exitCode !== 0) return { ok: false, exitCode: applied.exitCode, outputFile };
   // Outputs are read after the apply's outcome is settled: failing to read them is reported as an
   // error of its own (retryable), never as a failed apply.
   return { ok: true, exitCode: 0, outputFile, outputsFile: await writeOutputs(binary, paths, env) };
+}
+
+/** Runs hook commands in order through `sh -c`; the first failure stops the rest. */
+async function runHooks(commands: readonly string[], opts: { cwd: string; env: Record<string, string>; secrets: readonly string[] }): Promise<RunResult> {
+  let output = '';
+  for (const command of commands) {
+    const r = await runCommand('sh', ['-c', command], opts);
+    output += `$ ${command}\n${r.output}${r.output.endsWith('\n') || !r.output ? '' : '\n'}`;
+    if (r.exitCode !== 0) return { exitCode: r.exitCode, output, stdout: '' };
+  }
+  return { exitCode: 0, output, stdout: '' };
 }
 
 async function writeOutputs(binary: TerraformBinary, paths: ProjectPaths, env: Record<string, string>): Promise<string> {

@@ -38,6 +38,18 @@ export interface ProjectRunContext {
 }
 
 const shortSha = (sha: string) => sha.slice(0, 7);
+
+/** What a project's hooks are told (docs/config.md), PLANFILE added by the activity. */
+function hookEnv(ctx: ProjectRunContext, p: ProjectPlan, sha: string): Record<string, string> {
+  return {
+    PROJECT: p.name,
+    DIR: p.dir,
+    WORKSPACE: p.workspace,
+    HEAD_SHA: sha,
+    BASE_SHA: ctx.s.snapshot?.baseSha ?? '',
+    PR_NUMBER: String(ctx.number),
+  };
+}
 const projectData = (p: ProjectPlan) => ({ project: p.dir, workspace: p.workspace, name: p.name });
 
 // ---- plan ---------------------------------------------------------------------------------------
@@ -94,7 +106,7 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
 
     stage = 'plan';
     const known = knownProjects(checkout.allProjects ?? []);
-    const results = await planInDependencyOrder(ctx, projects, known, checkout.workDir, checkout.parallelism ?? 1, extraArgs);
+    const results = await planInDependencyOrder(ctx, sha, projects, known, checkout.workDir, checkout.parallelism ?? 1, extraArgs);
     applyPlanResults(projects, results);
 
     stage = 'report';
@@ -138,6 +150,7 @@ type Outcome<T> = { status: 'succeeded'; value: T } | { status: 'failed'; error:
 
 async function planInDependencyOrder(
   ctx: ProjectRunContext,
+  sha: string,
   projects: ProjectPlan[],
   known: KnownProject[],
   workDir: string,
@@ -165,7 +178,18 @@ async function planInDependencyOrder(
         for (const [variable, ref] of Object.entries(p.inputs)) {
           inputs.push({ variable, project: ref.project, output: ref.output, outputsFile: await outputsOf(ref.project, `${p.label}-in`) });
         }
-        return workspace.plan({ workDir, projectDir: p.dir, workspace: p.workspace, binary: p.binary, label: p.label, extraArgs, inputs });
+        return workspace.plan({
+          workDir,
+          projectDir: p.dir,
+          workspace: p.workspace,
+          binary: p.binary,
+          label: p.label,
+          extraArgs,
+          inputs,
+          env: p.env,
+          hooks: { before: p.hooks.prePlan, after: p.hooks.postPlan },
+          hookEnv: hookEnv(ctx, p, sha),
+        });
       },
     },
   );
@@ -382,7 +406,7 @@ export async function applyProjects(ctx: ProjectRunContext, plan: PlanRecord, na
           // Upstreams changed under it: plan again with their new outputs; apply only what was approved.
           label = `${p.label}-a`;
           inputs = await inputsFor(p, label, applied);
-          const fresh = await workspace.plan({ ...target(name, label), inputs });
+          const fresh = await workspace.plan({ ...target(name, label), inputs, env: p.env, hooks: { before: p.hooks.prePlan, after: p.hooks.postPlan }, hookEnv: hookEnv(ctx, p, plan.sha) });
           if (!fresh.ok) {
             failures.set(name, { kind: 'failed', outputFile: fresh.outputFile });
             throw new Error(`re-plan of ${name} failed`);
@@ -401,7 +425,15 @@ export async function applyProjects(ctx: ProjectRunContext, plan: PlanRecord, na
         if (p.onFailure === 'rollback') saga.add(name, () => rollback(p));
         let result: ApplyResult;
         try {
-          result = await applier.apply({ ...target(name, label), planFile, expectedSha256: expected, inputs });
+          result = await applier.apply({
+            ...target(name, label),
+            planFile,
+            expectedSha256: expected,
+            inputs,
+            env: p.env,
+            hooks: { before: p.hooks.preApply, after: p.hooks.postApply },
+            hookEnv: hookEnv(ctx, p, plan.sha),
+          });
         } catch (err) {
           const type = ctx.failureType(err);
           failures.set(name, type === 'PlanMissing' || type === 'PlanMismatch' ? { kind: 'stale' } : { kind: 'unknown', error: ctx.failureMessage(err) });

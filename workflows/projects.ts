@@ -2,7 +2,7 @@
 // plan run adds up to, and whether a set of projects may be applied in the order asked.
 import type { PlanSummary, TerraformBinary } from '../activities/contracts.ts';
 import type { ProjectPlanReport } from '../activities/multi-project-comment.ts';
-import type { ApplyRequirement, InputRef, LockMode, OnFailure, ResolvedProject } from '../activities/repo-config/types.ts';
+import type { ApplyRequirement, Hooks, InputRef, LockMode, OnFailure, ResolvedProject } from '../activities/repo-config/types.ts';
 
 export type ProjectStatus = 'planned' | 'no-changes' | 'failed' | 'locked' | 'skipped' | 'applied' | 'apply-failed' | 'rolled-back' | 'unknown';
 
@@ -31,6 +31,8 @@ export interface ProjectPlan {
   dependsOn: string[];
   inputs: Record<string, InputRef>;
   lock: LockMode;
+  hooks: Hooks;
+  env: Record<string, string>;
   checkRunId?: number;
   applyCheckId?: number;
   /** Ticks of the plan's clock: when this project's plan was made and when it was applied. */
@@ -62,6 +64,8 @@ export function toProjectPlan(project: ResolvedProject, label: string): ProjectP
     dependsOn: project.dependsOn,
     inputs: project.inputs,
     lock: project.lock,
+    hooks: project.hooks,
+    env: project.env,
   };
 }
 

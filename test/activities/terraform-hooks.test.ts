@@ -1,0 +1,75 @@
+// Project hooks around plan and apply, with real terraform: what they are told, and what their
+// failures stop.
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { apply, plan } from '../../activities/terraform.ts';
+
+let root: string;
+const deps = () => ({ dataDir: root });
+const target = () => ({ workDir: root, projectDir: 'infra', workspace: 'default', binary: 'terraform' as const });
+const hookEnv = { PROJECT: 'infra', DIR: 'infra', WORKSPACE: 'default', HEAD_SHA: 'h'.repeat(40), BASE_SHA: 'b'.repeat(40), PR_NUMBER: '7' };
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'terrapin-hooks-'));
+  await import('node:fs/promises').then((fs) => fs.mkdir(join(root, 'infra')));
+  await writeFile(
+    join(root, 'infra', 'main.tf'),
+    `terraform {\n  backend "local" {\n    path = "${join(root, 'state.tfstate')}"\n  }\n}\nvariable "region" {}\nresource "terraform_data" "x" {\n  input = var.region\n}\n`,
+  );
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('hooks', () => {
+  test('prePlan and postPlan run in the project dir with the documented variables and the project env', async () => {
+    const planned = await plan(
+      {
+        ...target(),
+        label: 'ok',
+        env: { TF_VAR_region: 'eu-west-1', TEAM: 'platform' },
+        hooks: { before: ['env > pre.env'], after: ['test -f "$PLANFILE" && echo "planned $PROJECT in $DIR for #$PR_NUMBER" > post.txt'] },
+        hookEnv,
+      },
+      deps(),
+    );
+    expect(planned.ok).toBe(true);
+    const pre = await readFile(join(root, 'infra', 'pre.env'), 'utf8');
+    for (const line of ['PROJECT=infra', 'DIR=infra', 'WORKSPACE=default', `HEAD_SHA=${'h'.repeat(40)}`, `BASE_SHA=${'b'.repeat(40)}`, 'PR_NUMBER=7', 'TEAM=platform', 'PLANFILE=../.terrapin/infra--default--ok/plan.tfplan']) {
+      expect(pre).toContain(line);
+    }
+    expect(await readFile(join(root, 'infra', 'post.txt'), 'utf8')).toBe('planned infra in infra for #7\n');
+  });
+
+  test('a failing prePlan hook stops the project before terraform runs and shows its output', async () => {
+    const planned = await plan({ ...target(), label: 'pre', env: { TF_VAR_region: 'x' }, hooks: { before: ['echo "lint: 2 problems"; exit 3'], after: [] }, hookEnv }, deps());
+    expect(planned).toMatchObject({ ok: false, step: 'prePlan', exitCode: 3 });
+    if (planned.ok) return;
+    expect(await readFile(planned.outputFile, 'utf8')).toContain('lint: 2 problems');
+    expect(existsSync(join(root, 'infra', '.terrapin', 'infra--default--pre', 'plan.tfplan'))).toBe(false);
+  });
+
+  test('a failing postPlan hook (a policy check) fails the plan', async () => {
+    const planned = await plan({ ...target(), label: 'post', env: { TF_VAR_region: 'x' }, hooks: { before: [], after: ['echo "policy: region x not allowed" >&2; exit 1'] }, hookEnv }, deps());
+    expect(planned).toMatchObject({ ok: false, step: 'postPlan' });
+  });
+
+  test('a failing preApply hook applies nothing; postApply runs after a successful apply', async () => {
+    const planned = await plan({ ...target(), label: 'apply', env: { TF_VAR_region: 'eu-central-1' }, hookEnv }, deps());
+    if (!planned.ok) throw new Error('plan failed');
+    const refused = await apply({ ...target(), label: 'apply', planFile: planned.planFile, expectedSha256: planned.planSha256, hooks: { before: ['exit 1'], after: [] }, hookEnv }, deps());
+    expect(refused.ok).toBe(false);
+    expect(existsSync(join(root, 'state.tfstate'))).toBe(false);
+
+    const applied = await apply(
+      { ...target(), label: 'apply', planFile: planned.planFile, expectedSha256: planned.planSha256, hooks: { before: [], after: ['echo "notified #$PR_NUMBER"'] }, hookEnv },
+      deps(),
+    );
+    expect(applied.ok).toBe(true);
+    expect(await readFile(applied.outputFile, 'utf8')).toContain('notified #7');
+    expect(JSON.parse(await readFile(join(root, 'state.tfstate'), 'utf8')).resources[0].instances[0].attributes.input.value).toBe('eu-central-1');
+  });
+});
