@@ -494,6 +494,17 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       await reply(deliveryId, 'requirements-unmet', { approvalRecorded, actor, shortSha: shortSha(plan.sha), unmet });
       return;
     }
+    // lock: onApply — the project is locked when it is about to apply, not when it is planned.
+    for (const p of chosen.filter((x) => x.lock === 'onApply')) {
+      const lockId = lockWorkflowId(repo.owner, repo.name, p.dir, p.workspace);
+      s.locks ??= [];
+      if (!s.locks.includes(lockId)) s.locks.push(lockId);
+      const answer = await locks.acquire(lockId);
+      if (!answer.granted) {
+        await reply(deliveryId, 'locked-apply', { name: p.name, project: p.dir, workspace: p.workspace, holderPr: answer.holder?.pr });
+        return;
+      }
+    }
     startJob('apply', plan.sha, () => applyProjects(projectRuns, plan, names, actor));
   }
 

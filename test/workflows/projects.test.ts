@@ -229,4 +229,39 @@ describe('several projects in one PR', () => {
     expect((await resources(s.states)).app).toEqual({ app: 'db.vpc-1' });
     s.gh.assertNoUnexpected();
   });
+
+  test('/plan -p plans the named project only; an unknown name gets the list of projects', async () => {
+    const s = await scenario('target', 4, { subnet: true, cache: true });
+    // Only network and app changed: database is not planned.
+    s.gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / });
+    for (const name of ['network', 'app']) s.gh.createCheckRun(`${CHECK_PLAN}: ${name}`, 'in_progress');
+    s.gh.comment(4, (b) => b.includes('| `network` |') && b.includes('| `app` |') && !b.includes('| `database` |'));
+    for (const name of ['network', 'app']) s.gh.updateCheckRun(`${CHECK_PLAN}: ${name}`, 'completed', { conclusion: 'success' });
+    s.gh.updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success', title: 'Plan: 2 to add, 0 to change, 0 to destroy.' }).createCheckRun(CHECK_APPLY, 'queued');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+
+    s.gh
+      .reaction(401)
+      .permission('bob', 'write')
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(4, (b) => b.includes('**Terrapin plan** for') && b.includes('project `database`') && b.includes('No changes.'))
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'cancelled', title: 'Superseded by newer commits' })
+      .minimize()
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success', title: 'No changes.' })
+      .createCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Nothing to apply' });
+    await approve(s.pr, 'bob', 401, '/plan -p database');
+    await s.gh.settled();
+    expect((await h.status('acme', 'target', 4)).plan?.projects?.map((p) => p.name)).toEqual(['database']);
+
+    s.gh
+      .reaction(402)
+      .permission('bob', 'write')
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(4, (b) => b.includes('There is no project `netwrk`') && b.includes('`network`, `database`, `app`'))
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Nothing planned' });
+    await approve(s.pr, 'bob', 402, '/plan -p netwrk');
+    await s.gh.settled();
+    s.gh.assertNoUnexpected();
+  });
 });
