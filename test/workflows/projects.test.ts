@@ -10,6 +10,8 @@ import { FAIL_ON_APPLY_MESSAGE, createFixtureRepo, type FixtureRepo } from '../h
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+import { temporalCliPath } from '../helpers/temporal-cli.ts';
+import { writeFile } from 'node:fs/promises';
 
 const PROJECTS = ['network', 'database', 'app'] as const;
 type Name = (typeof PROJECTS)[number];
@@ -114,6 +116,13 @@ function expectPlans(gh: GithubMock, number: number, names: readonly Name[], com
   gh.createCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' });
 }
 
+/** `RECORD_HISTORIES=<repo>` records that scenario for test/workflows/replay.test.ts (see pr.test.ts). */
+async function recordHistory(repo: string, number: number): Promise<void> {
+  if (!(process.env.RECORD_HISTORIES ?? '').split(',').includes(repo)) return;
+  const { stdout } = await execa(temporalCliPath()!, ['workflow', 'show', '--address', h.env.address, '--workflow-id', `pr:acme/${repo}#${number}`, '--output', 'json']);
+  await writeFile(new URL(`../fixtures/histories/${repo}.json`, import.meta.url), stdout);
+}
+
 const approve = (pr: TestPr, login: string, commentId: number, body = '/approve') =>
   h.receive('issue_comment', issueCommentEvent(pr, body, { login, commentId }));
 
@@ -151,6 +160,7 @@ describe('several projects in one PR', () => {
     });
     expect((await h.status('acme', 'mono', 1)).plan?.status).toBe('applied');
     s.gh.assertNoUnexpected();
+    await recordHistory('mono', 1);
   });
 
   test('saga across projects: the middle one fails, the run is compensated newest first, state files back to main', async () => {
@@ -180,6 +190,7 @@ describe('several projects in one PR', () => {
     expect(await resources(s.states)).toEqual({ network: { vpc: 'vpc-1' }, database: { db: 'vpc-1/db' }, app: { app: 'db.vpc-1' } });
     expect((await h.status('acme', 'saga', 2)).plan?.status).toBe('apply-failed');
     s.gh.assertNoUnexpected();
+    await recordHistory('saga', 2);
   });
 
   test('a downstream whose plan changes once its upstream applied stops and asks for approval again; a later run re-plans stale downstreams', async () => {
