@@ -61,6 +61,7 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
   const key = `plan-${planId}`;
   const checkRunId = await ctx.check(CHECK_PLAN, sha, 'in_progress', { template: 'checks/plans-running', data });
   let stage: 'checkout' | 'plan' | 'report' = 'checkout';
+  let projects: ProjectPlan[] = [];
   const fail = (template: string, d: Record<string, unknown>) =>
     ctx.check(CHECK_PLAN, sha, 'completed', { template, data: d }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
   try {
@@ -95,7 +96,7 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
       });
       return;
     }
-    const projects = choice.projects.map((p) => toProjectPlan(p, `p${planId}`));
+    projects = choice.projects.map((p) => toProjectPlan(p, `p${planId}`));
     const single = projects.length === 1;
     if (!single) {
       for (const p of projects) {
@@ -116,11 +117,17 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
     );
   } catch (err) {
     await CancellationScope.nonCancellable(async () => {
-      if (isCancellation(err)) {
+      const cancelled = isCancellation(err);
+      // Per-project checks still running would otherwise stay "in progress" on this commit forever.
+      for (const p of projects.filter((x) => x.checkRunId !== undefined)) {
+        await ctx.check(`${CHECK_PLAN}: ${p.name}`, sha, 'completed', { template: cancelled ? 'checks/plan-cancelled' : 'checks/plan-failed', data: { ...data, ...projectData(p) } }, { checkRunId: p.checkRunId, conclusion: cancelled ? 'cancelled' : 'failure', actions: ['replan'] });
+      }
+      if (cancelled) {
         await ctx.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-cancelled', data }, { checkRunId, conclusion: 'cancelled', actions: ['replan'] });
         return;
       }
-      await ctx.post(key, 'plan-error', { ...data, project: '.', workspace: 'default', step: stage, error: ctx.failureMessage(err) });
+      const only = projects.length === 1 ? projectData(projects[0]!) : {};
+      await ctx.post(key, 'plan-error', { ...data, ...only, step: stage, error: ctx.failureMessage(err) });
       await fail('checks/plan-failed', data);
     });
     if (isCancellation(err)) throw err;
