@@ -1,6 +1,6 @@
 // The core PR loop end to end: real Probot app, real Temporal dev server, real worker, real git and
 // terraform; GitHub mocked at HTTP with nock, every expected call asserted and nothing else allowed.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -355,7 +355,12 @@ describe('PR loop', () => {
     s.gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / });
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
-    const terraformRunning = async () => (await execa('pgrep', ['-f', 'terraform plan'], { reject: false })).exitCode === 0;
+    // Only this PR's terraform: other test files run terraform at the same time.
+    const terraformRunning = async () => {
+      const { stdout } = await execa('pgrep', ['-f', 'terraform plan'], { reject: false });
+      const cwds = await Promise.all(stdout.split('\n').filter(Boolean).map((pid) => readlink(`/proc/${pid}/cwd`).catch(() => '')));
+      return cwds.some((cwd) => cwd.includes(`/work/${OWNER}/cancel/`));
+    };
     for (let i = 0; i < 100 && !(await terraformRunning()); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await terraformRunning()).toBe(true);
     expect((await h.status(OWNER, 'cancel', 10)).job).toBe('plan');
