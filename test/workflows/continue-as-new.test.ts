@@ -38,7 +38,7 @@ test('the workflow continues as new when suggested and keeps the plan, its hash 
   gh.createCheckRun(CHECK_PLAN, 'in_progress').comment(1, /Plan: 1 to add/).updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' }).createCheckRun(CHECK_APPLY, 'queued');
   await h.receive('pull_request', pullRequestEvent('opened', pr));
   await gh.settled();
-  const before = await h.status('acme', 'can', 1);
+  const before = await h.waitFor('acme', 'can', 1, (st) => st.plan?.status === 'ready');
   const firstRun = (await handle.describe()).runId;
 
   // Commands grow the history past the threshold; the workflow continues as new once idle.

@@ -119,7 +119,8 @@ describe('PR loop', () => {
     expect(planComment).toContain('/approve');
     const known = { '<head-sha>': s.pr.headSha, '<head>': s.pr.headSha.slice(0, 7) };
     expectGolden('plan-comment', planComment!, known);
-    const status = await h.status(OWNER, 'happy', 1);
+    // The workflow records the plan once the last report call returned: wait for it, do not race it.
+    const status = await h.waitFor(OWNER, 'happy', 1, (st) => st.plan?.status === 'ready');
     expect(status.plan).toMatchObject({ sha: s.pr.headSha, status: 'ready' });
     expect(status.plan!.planSha256).toMatch(/^[0-9a-f]{64}$/);
 
@@ -192,7 +193,8 @@ describe('PR loop', () => {
     expectPlan(s, 'Plan: 2 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
     await s.gh.settled();
-    expect(await h.status(OWNER, 'push', 3)).toMatchObject({ approvals: [], plan: { sha: s.pr.headSha, status: 'ready' } });
+    const pushed = await h.waitFor(OWNER, 'push', 3, (st) => st.plan?.sha === s.pr.headSha && st.plan.status === 'ready');
+    expect(pushed.approvals).toEqual([]);
 
     s.gh.comment(3, /no longer the head of this pull request/);
     await h.receive('pull_request_review', reviewSubmittedEvent(s.pr, { login: WRITER, state: 'approved', commitId: oldSha }));
@@ -370,7 +372,7 @@ describe('PR loop', () => {
     expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
     await s.gh.settled();
-    expect(await h.status(OWNER, 'cancel', 10)).toMatchObject({ plan: { sha: s.pr.headSha, status: 'ready' } });
+    await h.waitFor(OWNER, 'cancel', 10, (st) => st.plan?.sha === s.pr.headSha && st.plan.status === 'ready');
     expect(await terraformRunning()).toBe(false);
     s.gh.assertNoUnexpected();
   });

@@ -138,7 +138,7 @@ describe('several projects in one PR', () => {
     );
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
-    const planned = await h.status('acme', 'mono', 1);
+    const planned = await h.waitFor('acme', 'mono', 1, (st) => st.plan?.status === 'ready');
     expect(planned.plan?.projects?.map((p) => [p.name, p.status])).toEqual([
       ['network', 'planned'],
       ['database', 'planned'],
@@ -263,7 +263,8 @@ describe('several projects in one PR', () => {
       .createCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Nothing to apply' });
     await approve(s.pr, 'bob', 401, '/plan -p database');
     await s.gh.settled();
-    expect((await h.status('acme', 'target', 4)).plan?.projects?.map((p) => p.name)).toEqual(['database']);
+    const targeted = await h.waitFor('acme', 'target', 4, (st) => st.plan?.projects?.length === 1);
+    expect(targeted.plan?.projects?.map((p) => p.name)).toEqual(['database']);
 
     s.gh
       .reaction(402)
