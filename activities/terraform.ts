@@ -16,6 +16,7 @@ import type {
   TerraformBinary,
 } from './contracts.ts';
 import { checkout, removeWorkDirs, type GitDeps } from './git.ts';
+import { detectDrift, type DriftInput } from './drift.ts';
 import { formatPlanAsDiff, summarizePlan } from './plan-format.ts';
 import { runCommand, type RunResult } from './process.ts';
 import { loadInputs, saveOutputs } from './project-outputs.ts';
@@ -248,5 +249,6 @@ export function createTerraformActivities(deps: TerrapinActivityDeps) {
     plan: (input: PlanInput) => plan(input, deps),
     apply: (input: ApplyInput) => apply(input, deps),
     readOutputs: (target: ProjectTarget) => readOutputs(target, deps),
+    detectDrift: (input: DriftInput) => detectDrift(input, deps),
   };
 }
