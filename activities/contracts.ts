@@ -37,6 +37,8 @@ export interface CheckoutResult {
   allProjects?: ResolvedProject[];
   /** Most terraform runs at once (.terrapin.yml `parallelism`, default the CPU count). */
   parallelism?: number;
+  /** `allowForks` of this commit's .terrapin.yml (only the base branch's copy is ever asked). */
+  allowForks?: boolean;
   /** With baseSha: files that differ from it (undefined when it could not be fetched). */
   changedFiles?: string[];
 }

@@ -115,12 +115,12 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
     await writeFile(join(workDir, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
   }
   const { config, ...settings } = await readRepoConfig(workDir, input.pr);
-  if (!input.baseSha || !config) return { workDir, sha, ...settings };
+  if (!input.baseSha || !config) return { workDir, sha, ...settings, allowForks: config?.allowForks ?? false };
   const changedFiles = await diffAgainstBase(git, workDir, input.cloneUrl, input.baseSha.toLowerCase(), sha);
   const listed = await git(workDir, 'ls-files', '-z');
   if (listed.exitCode !== 0) throw gitFailure('git ls-files', listed);
   const selection = await selectProjects({ workDir, config, repoFiles: listed.stdout.split('\0').filter(Boolean), changedFiles, pr: input.pr });
-  return { workDir, sha, ...settings, projects: selection.affected, allProjects: selection.all, parallelism: config.parallelism, changedFiles };
+  return { workDir, sha, ...settings, projects: selection.affected, allProjects: selection.all, parallelism: config.parallelism, changedFiles, allowForks: config.allowForks };
 }
 
 /** Files that differ between the base and the head (the trees, so shallow clones suffice); undefined if the base cannot be fetched. */

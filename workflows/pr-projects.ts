@@ -3,7 +3,7 @@
 // projects apply in dependency order, downstreams re-planned after their upstreams applied, and a failed
 // apply compensates the projects of the run newest first. With one project, everything the PR sees is
 // what the single-project loop has always shown.
-import { CancellationScope, isCancellation } from '@temporalio/workflow';
+import { CancellationScope, isCancellation, patched } from '@temporalio/workflow';
 import type { ApplyResult, OutputInput, PlanResult, RenderRequest } from '../activities/contracts.ts';
 import type { PostedComment } from '../activities/github.ts';
 import type { PlanComparison } from '../activities/plan-compare.ts';
@@ -65,6 +65,19 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
   const fail = (template: string, d: Record<string, unknown>) =>
     ctx.check(CHECK_PLAN, sha, 'completed', { template, data: d }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
   try {
+    // A fork's code never runs unless the base branch's .terrapin.yml allows it (the fork's own copy
+    // could say anything). Versioned: runs recorded before the gate replay without it.
+    const fromFork = snapshot.fromFork ?? snapshot.headCloneUrl !== repo.cloneUrl;
+    if (fromFork && patched('fork-gate')) {
+      const base = await workspace.checkout({ repo, prNumber: number, cloneUrl: repo.cloneUrl, sha: snapshot.baseSha });
+      if (!base.allowForks) {
+        await CancellationScope.nonCancellable(async () => {
+          await ctx.post(key, 'fork-refused', data);
+          await ctx.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-fork', data }, { checkRunId, conclusion: 'neutral' });
+        });
+        return;
+      }
+    }
     const checkout = await workspace.checkout({
       repo,
       prNumber: number,

@@ -31,6 +31,8 @@ export interface PrSnapshot {
   state: 'open' | 'closed';
   /** Label names, for `when: label` rules in .terrapin.yml (refreshed with every pull_request event). */
   labels?: string[];
+  /** The head is in another repository (a fork, or a deleted one): its code is not trusted by default. */
+  fromFork?: boolean;
 }
 
 export type CommandName = 'plan' | 'approve' | 'apply' | 'unlock' | 'cancel' | 'drift' | 'help';

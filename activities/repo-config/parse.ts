@@ -65,6 +65,7 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
       defaults: fillDefaults(defaults),
       projects: resolved,
       projectsListed: written.projects !== undefined,
+      allowForks: written.allowForks ?? false,
     },
     errors: [],
   };

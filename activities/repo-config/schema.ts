@@ -117,6 +117,7 @@ export const fileSchema = object({
   defaults: defaultsSchema,
   projects: indexedList(projectSchema),
   onFailure,
+  allowForks: boolean(),
 });
 
 export type WrittenFile = NonNullable<ReturnType<typeof fileSchema>>;

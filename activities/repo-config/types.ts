@@ -77,6 +77,8 @@ export interface RepoConfig {
   projects: ResolvedProject[];
   /** False when the file has no `projects` key: the caller detects projects from the changed files. */
   projectsListed: boolean;
+  /** Whether pull requests from forks are planned. Only the base branch's copy of the file counts. */
+  allowForks: boolean;
 }
 
 export interface ConfigError {

@@ -39,6 +39,7 @@ export function snapshotFrom(pull: PullRequestFields, baseCloneUrl: string): PrS
     headCloneUrl: pull.head.repo?.clone_url ?? baseCloneUrl,
     state: pull.state,
     labels: (pull.labels ?? []).map((l) => l.name),
+    fromFork: !pull.head.repo || pull.head.repo.clone_url !== baseCloneUrl,
   };
 }
 

@@ -158,6 +158,7 @@ describe('getPullRequest', () => {
       headCloneUrl: 'https://github.com/fork/infra.git',
       state: 'open',
       labels: ['prod'],
+      fromFork: true,
     });
   });
 });

@@ -21,6 +21,8 @@ export interface TestPr {
   author: string;
   draft?: boolean;
   labels?: string[];
+  /** The head repository's clone URL when the PR comes from a fork. */
+  headCloneUrl?: string;
 }
 
 /** A deep copy of the first example of that event and action. */
@@ -57,7 +59,7 @@ export function pullRequestEvent(
   p.merge_commit_sha = opts.merged ? pr.headSha : null;
   p.head.sha = pr.headSha;
   p.head.ref = pr.headRef;
-  p.head.repo = { ...p.head.repo, clone_url: pr.cloneUrl, full_name: `${pr.owner}/${pr.repo}` };
+  p.head.repo = { ...p.head.repo, clone_url: pr.headCloneUrl ?? pr.cloneUrl, full_name: pr.headCloneUrl ? `forker/${pr.repo}` : `${pr.owner}/${pr.repo}` };
   p.base.sha = pr.baseSha;
   p.base.ref = pr.baseRef;
   p.base.repo = { ...p.base.repo, clone_url: pr.cloneUrl, full_name: `${pr.owner}/${pr.repo}` };

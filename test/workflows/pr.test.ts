@@ -3,6 +3,7 @@
 import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { writeFile } from 'node:fs/promises';
@@ -530,6 +531,27 @@ describe('PR loop', () => {
     await comment(s, '/apply', WRITER, 7402);
     await s.gh.settled();
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base', b: 'facts' });
+    s.gh.assertNoUnexpected();
+  });
+
+  test('a PR from a fork is not planned unless the base branch allows forks; the fork cannot allow itself', async () => {
+    const s = await scenario('forked', 17, { a: { input: 'base' }, b: { input: 'from-fork' } }, { '.terrapin.yml': 'allowForks: true\n' });
+    const forkDir = await mkdtemp(join(tmp, 'fork-'));
+    await execa('git', ['clone', '-q', '--bare', s.repo.dir, forkDir]);
+    s.pr.headCloneUrl = pathToFileURL(forkDir).href;
+    s.gh
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(17, /comes from a fork/)
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'neutral', title: 'Not planned: pull request from a fork' });
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    expect(existsSync(join(h.config.dataDir, 'work', OWNER, 'forked', 'pr-17', s.pr.headSha))).toBe(false);
+
+    // The base branch allows forks: now the fork's head is planned.
+    s.pr.baseSha = await s.repo.commit({ '.terrapin.yml': 'allowForks: true\n' });
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
+    await s.gh.settled();
     s.gh.assertNoUnexpected();
   });
 });

@@ -37,6 +37,7 @@ describe('valid files', () => {
       defaults: DEFAULTS,
       projects: [{ name: 'network', dir: 'infra/network', ...DEFAULTS }],
       projectsListed: true,
+      allowForks: false,
     });
   });
 
@@ -137,7 +138,7 @@ describe('valid files', () => {
   });
 
   test('an empty file is all defaults', () => {
-    expect(parse('', 4)).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false }, errors: [] });
+    expect(parse('', 4)).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false }, errors: [] });
     expect(parse('# nothing yet\n', 1).config?.projectsListed).toBe(false);
   });
 
@@ -218,3 +219,12 @@ describe('docs/config.md', () => {
     }
   });
 });
+
+describe('allowForks', () => {
+  test('is false unless the file says true', () => {
+    expect(parse('', 1).config?.allowForks).toBe(false);
+    expect(parse('allowForks: true\n', 1).config?.allowForks).toBe(true);
+    expect(parse('allowForks: yes please\n', 1).errors.map((e) => e.path)).toEqual(['allowForks']);
+  });
+});
+

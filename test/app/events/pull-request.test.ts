@@ -34,6 +34,7 @@ describe('pull_request', () => {
       headCloneUrl: pull.head.repo.clone_url,
       state: 'open',
       labels: pull.labels.map((l: { name: string }) => l.name),
+      fromFork: false,
     };
     const repo = {
       owner: payload.repository.owner.login,
@@ -61,6 +62,7 @@ describe('pull_request', () => {
     await receive(bed.probot, 'pull_request', payload);
     const { input, signals } = await workflowRecord(bed.client, idFor(payload, number));
     expect(input.snapshot?.headCloneUrl).toBe('https://github.com/forker/Hello-World.git');
+    expect(input.snapshot?.fromFork).toBe(true);
     expect(input.pr.repo.cloneUrl).toBe(payload.repository.clone_url);
     expect(signals[0]?.event).toMatchObject({ pr: { headCloneUrl: 'https://github.com/forker/Hello-World.git' } });
   });
