@@ -1,0 +1,101 @@
+// syncDriftSchedules against a real Temporal dev server: what describe() shows is what the server will run.
+import { ScheduleNotFoundError, type Client } from '@temporalio/client';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syncDriftSchedules, type SyncDriftSchedulesInput } from '../../activities/drift-schedules.ts';
+import type { RepoRef } from '../../workflows/types.ts';
+import { devServerOptions } from '../helpers/temporal-cli.ts';
+
+let env: TestWorkflowEnvironment;
+let client: Client;
+
+const repo: RepoRef = { owner: 'acme', name: 'infra', installationId: 7, cloneUrl: 'https://github.com/acme/infra.git' };
+// Its name starts like the other's: only the full `drift:acme/infra:` prefix keeps them apart.
+const otherRepo: RepoRef = { owner: 'acme', name: 'infra-edge', installationId: 7, cloneUrl: 'https://github.com/acme/infra-edge.git' };
+
+beforeAll(async () => {
+  env = await TestWorkflowEnvironment.createLocal(devServerOptions());
+  client = env.client;
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const sync = (r: RepoRef, projects: SyncDriftSchedulesInput['projects']) =>
+  syncDriftSchedules({ repo: r, projects, taskQueue: 'terrapin', workflowType: 'driftWorkflow' }, { client });
+
+const drift = (schedule: string) => ({ schedule, reconcile: false });
+
+/** Listing goes through the visibility store, which may lag a little behind create and update. */
+async function waitUntilListed(ids: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const listed = new Set<string>();
+    for await (const s of client.schedule.list()) listed.add(s.scheduleId);
+    if (ids.every((id) => listed.has(id))) return;
+    if (Date.now() > deadline) throw new Error(`not listed: ${ids.filter((id) => !listed.has(id)).join(', ')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('syncDriftSchedules', () => {
+  it('creates one schedule per project with drift, and describe() shows its cron and action', async () => {
+    expect(await sync(otherRepo, [{ name: 'network', drift: drift('15 1 * * *') }])).toEqual({ created: ['network'], updated: [], deleted: [] });
+    const result = await sync(repo, [
+      { name: 'network', drift: drift('0 3 * * *') },
+      { name: 'app', drift: { schedule: '*/30 * * * *', reconcile: true } },
+      { name: 'docs' },
+    ]);
+    expect(result).toEqual({ created: ['network', 'app'], updated: [], deleted: [] });
+
+    const described = await client.schedule.getHandle('drift:acme/infra:network').describe();
+    expect(described.spec.calendars).toEqual([
+      expect.objectContaining({ minute: [{ start: 0, end: 0, step: 1 }], hour: [{ start: 3, end: 3, step: 1 }] }),
+    ]);
+    expect(described.action).toMatchObject({
+      type: 'startWorkflow',
+      workflowType: 'driftWorkflow',
+      taskQueue: 'terrapin',
+      workflowId: 'drift-run:acme/infra:network',
+      args: [{ repo, project: 'network' }],
+      memo: { driftSchedule: '0 3 * * *' },
+    });
+    expect(described.policies.overlap).toBe('SKIP');
+    await expect(client.schedule.getHandle('drift:acme/infra:docs').describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+  });
+
+  it('changes nothing when nothing changed', async () => {
+    const result = await sync(repo, [
+      { name: 'network', drift: drift('0 3 * * *') },
+      { name: 'app', drift: drift('*/30 * * * *') },
+    ]);
+    // reconcile is read by the run from the default branch: it is not part of the schedule.
+    expect(result).toEqual({ created: [], updated: [], deleted: [] });
+  });
+
+  it('updates a schedule whose cron or arguments changed', async () => {
+    const moved = { ...repo, installationId: 8 };
+    const result = await sync(moved, [
+      { name: 'network', drift: drift('0 4 * * 1') },
+      { name: 'app', drift: drift('*/30 * * * *') },
+    ]);
+    expect(result).toEqual({ created: [], updated: ['network', 'app'], deleted: [] });
+    const network = await client.schedule.getHandle('drift:acme/infra:network').describe();
+    expect(network.spec.calendars).toEqual([
+      expect.objectContaining({ minute: [{ start: 0, end: 0, step: 1 }], hour: [{ start: 4, end: 4, step: 1 }], dayOfWeek: [{ start: 'MONDAY', end: 'MONDAY', step: 1 }] }),
+    ]);
+    expect(network.action).toMatchObject({ args: [{ repo: moved, project: 'network' }], memo: { driftSchedule: '0 4 * * 1' } });
+    const app = await client.schedule.getHandle('drift:acme/infra:app').describe();
+    expect(app.action).toMatchObject({ args: [{ repo: moved, project: 'app' }], memo: { driftSchedule: '*/30 * * * *' } });
+  });
+
+  it('deletes the schedules of projects no longer configured, and only this repository’s', async () => {
+    await waitUntilListed(['drift:acme/infra:network', 'drift:acme/infra:app', 'drift:acme/infra-edge:network']);
+    const result = await sync({ ...repo, installationId: 8 }, [{ name: 'network', drift: drift('0 4 * * 1') }, { name: 'app' }]);
+    expect(result).toEqual({ created: [], updated: [], deleted: ['app'] });
+    await expect(client.schedule.getHandle('drift:acme/infra:app').describe()).rejects.toBeInstanceOf(ScheduleNotFoundError);
+    expect((await client.schedule.getHandle('drift:acme/infra:network').describe()).action).toMatchObject({ memo: { driftSchedule: '0 4 * * 1' } });
+    const other = await client.schedule.getHandle('drift:acme/infra-edge:network').describe();
+    expect(other.action).toMatchObject({ args: [{ repo: otherRepo, project: 'network' }], memo: { driftSchedule: '15 1 * * *' } });
+  });
+});
