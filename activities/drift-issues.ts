@@ -10,6 +10,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { GithubClients } from './github-client.ts';
 import { render } from './render.ts';
 import type { RepoRef } from '../workflows/types.ts';
+import { rethrowClassified } from './github.ts';
 
 export const DRIFT_LABEL = 'terrapin:drift';
 const LABEL_COLOR = 'd93f0b';
@@ -48,16 +49,6 @@ function resourcesHash(resources: readonly string[]): string {
   return createHash('sha256').update([...new Set(resources)].sort().join('\n')).digest('hex');
 }
 
-/** 4xx other than rate limits will not get better by retrying; 5xx and rate limits may. */
-function rethrowClassified(err: unknown, what: string): never {
-  const status = (err as { status?: number }).status;
-  const headers = (err as { response?: { headers?: Record<string, string> } }).response?.headers ?? {};
-  const rateLimited = status === 429 || (status === 403 && (headers['retry-after'] || headers['x-ratelimit-remaining'] === '0'));
-  if (status && status >= 400 && status < 500 && !rateLimited) {
-    throw ApplicationFailure.nonRetryable(`${what}: GitHub answered ${status}`, `GitHub${status}`);
-  }
-  throw err;
-}
 
 const statusOf = (err: unknown) => (err as { status?: number }).status;
 

@@ -59,7 +59,7 @@ const ACTION_BUTTONS: Record<CheckAction, { label: string; description: string }
 };
 
 /** 401/404/422 and permission 403s will not get better by retrying; rate limits and 5xx will. */
-function rethrowClassified(err: unknown, what: string): never {
+export function rethrowClassified(err: unknown, what: string): never {
   const status = (err as { status?: number }).status;
   const headers = (err as { response?: { headers?: Record<string, string> } }).response?.headers ?? {};
   const rateLimited = status === 429 || (status === 403 && (headers['retry-after'] || headers['x-ratelimit-remaining'] === '0'));

@@ -5,6 +5,8 @@ import { createGithubActivities } from './github.ts';
 import { createGithubClients, type GithubClients } from './github-client.ts';
 import type { Client } from '@temporalio/client';
 import { createLockActivities } from './locks.ts';
+import { createDriftIssueActivities } from './drift-issues.ts';
+import { createDriftScheduleActivities } from './drift-schedules.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
@@ -21,6 +23,9 @@ export interface ActivityDeps {
 export function createActivities({ config, temporal, github = createGithubClients(config.github) }: ActivityDeps) {
   return {
     ...createLockActivities({ client: temporal }),
+    // Drift detection (issue 4): issues and schedules, ready for the drift workflow.
+    ...createDriftIssueActivities({ github }),
+    ...createDriftScheduleActivities({ client: temporal }),
     comparePlans,
     ...createGithubActivities({
       github,

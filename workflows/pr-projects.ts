@@ -484,20 +484,23 @@ export async function applyProjects(ctx: ProjectRunContext, plan: PlanRecord, na
   }
   plan.status = failures.size === 0 ? (pending(projects).length === 0 ? 'applied' : 'ready') : kinds.includes('unknown') ? 'unknown' : kinds.includes('failed') ? 'apply-failed' : 'ready';
 
-  if (single) await reportSingleApply(ctx, plan, checkRunId, data, failures, logs, rollbacks);
-  else await reportApply(ctx, plan, chosen, checkRunId, data, failures, logs, rollbacks);
+  const outcome: ApplyRunOutcome = { checkRunId, data, failures, logs, rollbacks };
+  if (single) await reportSingleApply(ctx, plan, outcome);
+  else await reportApply(ctx, plan, chosen, outcome);
   await askAgainForChangedPlans(ctx, plan, failures);
 }
 
-async function reportSingleApply(
-  ctx: ProjectRunContext,
-  plan: PlanRecord,
-  checkRunId: number,
-  data: Record<string, unknown>,
-  failures: Map<string, ApplyFailure>,
-  logs: Map<string, string>,
-  rollbacks: Map<string, Rollback>,
-): Promise<void> {
+/** What an apply run produced, for its reports. */
+interface ApplyRunOutcome {
+  checkRunId: number;
+  data: Record<string, unknown>;
+  failures: Map<string, ApplyFailure>;
+  /** Apply output per project. */
+  logs: Map<string, string>;
+  rollbacks: Map<string, Rollback>;
+}
+
+async function reportSingleApply(ctx: ProjectRunContext, plan: PlanRecord, { checkRunId, data, failures, logs, rollbacks }: ApplyRunOutcome): Promise<void> {
   const p = plan.projects![0]!;
   const failure = failures.get(p.name);
   const key = `apply-${plan.id}`;
@@ -528,16 +531,7 @@ async function reportSingleApply(
   }
 }
 
-async function reportApply(
-  ctx: ProjectRunContext,
-  plan: PlanRecord,
-  chosen: ProjectPlan[],
-  checkRunId: number,
-  data: Record<string, unknown>,
-  failures: Map<string, ApplyFailure>,
-  logs: Map<string, string>,
-  rollbacks: Map<string, Rollback>,
-): Promise<void> {
+async function reportApply(ctx: ProjectRunContext, plan: PlanRecord, chosen: ProjectPlan[], { checkRunId, data, failures, logs, rollbacks }: ApplyRunOutcome): Promise<void> {
   const projects: ProjectApplyReport[] = chosen.map((p) => {
     const r = rollbacks.get(p.name);
     const failure = failures.get(p.name);
