@@ -119,7 +119,8 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
   };
 }
 
-const quietBundlerLogger = {
+/** Bundler logs only errors: tests stay readable. */
+export const quietBundlerLogger = {
   trace() {},
   debug() {},
   info() {},

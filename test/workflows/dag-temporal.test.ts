@@ -8,6 +8,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { devServerOptions } from '../helpers/temporal-cli.ts';
 import type { DagTestActivities, DagWorkflowInput, DagWorkflowResult } from './fixtures/dag-workflow.ts';
+import { quietBundlerLogger } from '../helpers/workflow-harness.ts';
 
 const workflowsPath = fileURLToPath(new URL('./fixtures/dag-workflow.ts', import.meta.url));
 let env: TestWorkflowEnvironment;
@@ -53,7 +54,7 @@ it('runs a DAG of activities with bounded parallelism and replays its history', 
   };
 
   const taskQueue = `dag-test-${randomUUID()}`;
-  const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+  const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger });
   const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle, activities });
   const workflowId = `dag-${randomUUID()}`;
   const result = await worker.runUntil(
@@ -86,14 +87,3 @@ it('runs a DAG of activities with bounded parallelism and replays its history', 
   const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
   await expect(Worker.runReplayHistory({ workflowBundle }, history, workflowId)).resolves.toBeUndefined();
 });
-
-const quietLogger = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error(message: string, meta?: object) {
-    console.error(message, meta);
-  },
-  log() {},
-};
