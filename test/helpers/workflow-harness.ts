@@ -16,6 +16,7 @@ import { HEARTBEAT_TUNING, WORKFLOWS_PATH } from '../../app/worker.ts';
 import { prStateQuery, type PrStatus } from '../../workflows/pr.ts';
 import { prWorkflowId } from '../../workflows/types.ts';
 import { devServerOptions } from './temporal-cli.ts';
+import { quietBundlerLogger } from './bundler-logger.ts';
 
 export interface Harness {
   env: TestWorkflowEnvironment;
@@ -118,15 +119,3 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
     },
   };
 }
-
-/** Bundler logs only errors: tests stay readable. */
-export const quietBundlerLogger = {
-  trace() {},
-  debug() {},
-  info() {},
-  warn() {},
-  error(message: string, meta?: object) {
-    console.error(message, meta);
-  },
-  log() {},
-};

@@ -8,7 +8,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { devServerOptions } from '../helpers/temporal-cli.ts';
 import type { DagTestActivities, DagWorkflowInput, DagWorkflowResult } from './fixtures/dag-workflow.ts';
-import { quietBundlerLogger } from '../helpers/workflow-harness.ts';
+import { quietBundlerLogger } from '../helpers/bundler-logger.ts';
 
 const workflowsPath = fileURLToPath(new URL('./fixtures/dag-workflow.ts', import.meta.url));
 let env: TestWorkflowEnvironment;
