@@ -483,6 +483,12 @@ export async function applyProjects(ctx: ProjectRunContext, plan: PlanRecord, na
     else if (failure?.kind === 'unknown') p.status = 'unknown';
   }
   plan.status = failures.size === 0 ? (pending(projects).length === 0 ? 'applied' : 'ready') : kinds.includes('unknown') ? 'unknown' : kinds.includes('failed') ? 'apply-failed' : 'ready';
+  if (kinds.includes('stale')) {
+    // Never apply something unreviewed: throw the plan away, re-plan, ask for approval again.
+    plan.status = 'discarded';
+    s.approvals = [];
+    if (s.snapshot?.headSha === plan.sha) s.wantPlan = plan.sha;
+  }
 
   const outcome: ApplyRunOutcome = { checkRunId, data, failures, logs, rollbacks };
   if (single) await reportSingleApply(ctx, plan, outcome);
@@ -509,12 +515,8 @@ async function reportSingleApply(ctx: ProjectRunContext, plan: PlanRecord, { che
     await ctx.post(key, 'apply', { ...data, outcome: 'applied' }, { output: logs.get(p.name)! });
     await done('checks/apply-done', 'success');
   } else if (failure.kind === 'stale') {
-    // Never apply something unreviewed: throw the plan away, re-plan, ask for approval again.
-    plan.status = 'discarded';
-    ctx.s.approvals = [];
     await ctx.post(key, 'replies/plan-stale', { ...data, reason: 'changed' });
     await done('checks/apply-stale', 'failure');
-    if (ctx.s.snapshot?.headSha === plan.sha) ctx.s.wantPlan = plan.sha;
   } else if (failure.kind === 'unknown') {
     await ctx.post(key, 'apply', { ...data, outcome: 'unknown', error: failure.error });
     await done('checks/apply-unknown', 'failure');

@@ -1,6 +1,6 @@
 // The core PR loop end to end: real Probot app, real Temporal dev server, real worker, real git and
 // terraform; GitHub mocked at HTTP with nock, every expected call asserted and nothing else allowed.
-import { mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -552,6 +552,32 @@ describe('PR loop', () => {
     expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
     await s.gh.settled();
+    s.gh.assertNoUnexpected();
+  });
+
+  test('a saved plan changed on disk after approval is never applied: the PR is told, and a new plan is made', async () => {
+    const s = await scenario('tampered', 18, { a: { input: 'base' }, b: { input: 'reviewed' } });
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled();
+    const before = await h.waitFor(OWNER, 'tampered', 18, (st) => st.plan?.status === 'ready');
+    const planFile = join(h.config.dataDir, 'work', OWNER, 'tampered', 'pr-18', s.pr.headSha, '.terrapin', 'root--default--p1', 'plan.tfplan');
+    await appendFile(planFile, 'tampered');
+
+    s.gh
+      .reaction(7901)
+      .permission(WRITER, 'write')
+      .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
+      .comment(18, /Nothing was applied/)
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'failure', title: 'Plan must be re-approved' })
+      .minimize();
+    expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await comment(s, '/approve', WRITER, 7901);
+    await s.gh.settled();
+    const after = await h.waitFor(OWNER, 'tampered', 18, (st) => st.plan?.status === 'ready' && st.plan.id !== before.plan!.id);
+    expect(after.plan!.planSha256).not.toBe(before.plan!.planSha256);
+    expect(after.approvals).toEqual([]);
+    expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
     s.gh.assertNoUnexpected();
   });
 });
