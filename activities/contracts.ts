@@ -14,8 +14,10 @@ export interface CheckoutInput {
   cloneUrl: string;
   /** Exact commit to check out. Exactly one of sha / branch. */
   sha?: string;
-  /** Branch to check out at its current head (used for rollback to the base branch). */
+  /** Branch to check out at its current head (rollback to the base branch); 'HEAD' is the default branch. */
   branch?: string;
+  /** Also list the repository's projects (allProjects) without comparing with a base. */
+  listProjects?: boolean;
   /** What `when` conditions in .terrapin.yml match on. */
   pr?: { baseBranch: string; labels: readonly string[] };
   /** Compare with this commit to find the changed files and the projects they affect. */

@@ -25,11 +25,12 @@ function safeName(value: string, what: string): string {
   return value;
 }
 
+/** Work dirs of a PR, or with prNumber 0 of runs that belong to no PR (drift checks of the default branch). */
 export function prWorkRoot(dataDir: string, owner: string, repo: string, prNumber: number): string {
-  if (!Number.isInteger(prNumber) || prNumber < 1) {
+  if (!Number.isInteger(prNumber) || prNumber < 0) {
     throw ApplicationFailure.nonRetryable(`Invalid PR number: ${prNumber}`, 'InvalidInput');
   }
-  return join(dataDir, 'work', safeName(owner, 'owner'), safeName(repo, 'repository name'), `pr-${prNumber}`);
+  return join(dataDir, 'work', safeName(owner, 'owner'), safeName(repo, 'repository name'), prNumber === 0 ? 'default-branch' : `pr-${prNumber}`);
 }
 
 const isHttp = (url: string) => /^https?:\/\//i.test(url);
@@ -63,7 +64,8 @@ function gitFailure(what: string, r: RunResult, type = 'GitFailed'): Application
 }
 
 async function resolveBranchHead(git: GitRunner, cwd: string, cloneUrl: string, branch: string): Promise<string> {
-  const r = await git(cwd, 'ls-remote', '--', cloneUrl, `refs/heads/${branch}`);
+  // 'HEAD' is the repository's default branch, whatever it is called.
+  const r = await git(cwd, 'ls-remote', '--', cloneUrl, branch === 'HEAD' ? 'HEAD' : `refs/heads/${branch}`);
   if (r.exitCode !== 0) throw gitFailure(`git ls-remote of branch ${branch}`, r);
   const sha = r.stdout.split(/\s+/)[0] ?? '';
   if (!SHA.test(sha)) throw ApplicationFailure.nonRetryable(`Branch ${branch} not found in the repository`, 'BranchNotFound');
@@ -115,8 +117,8 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
     await writeFile(join(workDir, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
   }
   const { config, ...settings } = await readRepoConfig(workDir, input.pr);
-  if (!input.baseSha || !config) return { workDir, sha, ...settings, allowForks: config?.allowForks ?? false };
-  const changedFiles = await diffAgainstBase(git, workDir, input.cloneUrl, input.baseSha.toLowerCase(), sha);
+  if ((!input.baseSha && !input.listProjects) || !config) return { workDir, sha, ...settings, allowForks: config?.allowForks ?? false };
+  const changedFiles = input.baseSha ? await diffAgainstBase(git, workDir, input.cloneUrl, input.baseSha.toLowerCase(), sha) : undefined;
   const listed = await git(workDir, 'ls-files', '-z');
   if (listed.exitCode !== 0) throw gitFailure('git ls-files', listed);
   const selection = await selectProjects({ workDir, config, repoFiles: listed.stdout.split('\0').filter(Boolean), changedFiles, pr: input.pr });

@@ -7,6 +7,7 @@ import type { Client } from '@temporalio/client';
 import { createLockActivities } from './locks.ts';
 import { createDriftIssueActivities } from './drift-issues.ts';
 import { createDriftScheduleActivities } from './drift-schedules.ts';
+import { createDriftRunActivities } from './drift-runs.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
@@ -21,22 +22,24 @@ export interface ActivityDeps {
 }
 
 export function createActivities({ config, temporal, github = createGithubClients(config.github) }: ActivityDeps) {
+  const terraform = createTerraformActivities({
+    dataDir: config.dataDir,
+    passEnv: selectTerraformEnv(process.env, config.terraformEnv),
+    getInstallationToken: (installationId) => github.installationToken(installationId),
+  });
   return {
     ...createLockActivities({ client: temporal }),
     // Drift detection (issue 4): issues and schedules, ready for the drift workflow.
     ...createDriftIssueActivities({ github }),
     ...createDriftScheduleActivities({ client: temporal }),
+    ...createDriftRunActivities({ client: temporal, checkout: terraform.checkout }),
     comparePlans,
     ...createGithubActivities({
       github,
       temporalUiUrl: config.temporal.uiUrl,
       namespace: config.temporal.namespace,
     }),
-    ...createTerraformActivities({
-      dataDir: config.dataDir,
-      passEnv: selectTerraformEnv(process.env, config.terraformEnv),
-      getInstallationToken: (installationId) => github.installationToken(installationId),
-    }),
+    ...terraform,
   };
 }
 

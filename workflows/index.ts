@@ -1,3 +1,4 @@
 // Workflow entry point for the worker's bundler: export every workflow type here.
 export { prWorkflow } from './pr.ts';
 export { lockWorkflow } from './lock.ts';
+export { driftWorkflow } from './drift.ts';

@@ -538,6 +538,22 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     startApply(plan, actor);
   }
 
+  /** `/drift [-p project]`: checks the named project, or this PR's projects, at the default branch now. */
+  async function onDrift(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
+    const { actor, deliveryId, command } = event;
+    if (!(await hasWrite(actor))) {
+      await reply(deliveryId, 'not-allowed', { actor, command: 'drift', required: 'write' });
+      return;
+    }
+    const projects = command.project ? [command.project] : (s.plan?.projects ?? []).map((p) => p.name);
+    if (projects.length === 0) {
+      await reply(deliveryId, 'drift-needs-project', {});
+      return;
+    }
+    const runs = await github.startDriftRuns({ repo, projects });
+    await reply(deliveryId, 'drift-started', runs);
+  }
+
   async function onCommand(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
     const { actor, deliveryId, command } = event;
     if (event.commentId) await github.reactToComment({ repo, commentId: event.commentId });
@@ -551,8 +567,12 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
         await reply(deliveryId, 'help', {});
         return;
       case 'drift':
-        await reply(deliveryId, 'drift-unavailable', {});
-        return;
+        // Versioned: runs recorded before drift checks answered that they were not available.
+        if (!patched('drift-runs')) {
+          await reply(deliveryId, 'drift-unavailable', {});
+          return;
+        }
+        return onDrift(event);
       case 'approve':
         return onApprove(event);
       case 'apply':
@@ -656,6 +676,15 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   if (jobError) throw jobError;
   await retirePlan('closed');
   await releaseLocks();
+  // A merge is how .terrapin.yml changes land: keep the drift schedules in line with the default branch.
+  if (s.closed.merged && patched('drift-schedule-sync')) {
+    try {
+      await workspace.syncDriftSchedulesAtHead({ repo });
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      log.error('could not sync drift schedules', { error: failureMessage(err) });
+    }
+  }
   await workspace.removeWorkDirs({ repo, prNumber: number });
   return { merged: s.closed.merged, lastPlan: s.plan && { sha: s.plan.sha, status: s.plan.status } };
 }

@@ -126,6 +126,65 @@ export class GithubMock {
     return this;
   }
 
+  /** GET issues (open, one label): the drift issues that exist. */
+  openIssues(issues: Array<{ number: number; title: string; body: string }>): this {
+    this.scope
+      .get(`${this.repoPath}/issues`)
+      .query(true)
+      .reply(200, async (req: Request) => {
+        const [path] = await this.read(req);
+        this.record('GET', path, undefined);
+        return issues.map((i) => ({ ...i, state: 'open', labels: [{ name: 'terrapin:drift' }] }));
+      });
+    return this;
+  }
+
+  label(name: string, exists: boolean): this {
+    this.scope.get(`${this.repoPath}/labels/${encodeURIComponent(name)}`).reply(exists ? 200 : 404, async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('GET', path, undefined);
+      return exists ? { name } : { message: 'Not Found' };
+    });
+    return this;
+  }
+
+  createIssue(matcher: (b: { title: string; body: string; labels?: string[] }) => boolean, number: number): this {
+    this.scope.post(`${this.repoPath}/issues`, (b) => matcher(b)).reply(201, async (req: Request) => {
+      const [path, body] = await this.read(req);
+      this.record('POST', path, body);
+      return { number, ...body };
+    });
+    return this;
+  }
+
+  closeIssue(number: number): this {
+    this.scope.patch(`${this.repoPath}/issues/${number}`, (b) => b.state === 'closed').reply(200, async (req: Request) => {
+      const [path, body] = await this.read(req);
+      this.record('PATCH', path, body);
+      return { number, state: 'closed' };
+    });
+    return this;
+  }
+
+  /** GET pulls/:n in full, as a workflow started by a comment reads its PR. */
+  pullRequest(number: number, pr: { headSha: string; headRef: string; baseSha: string; baseRef: string; cloneUrl: string; author: string }): this {
+    this.scope.get(`${this.repoPath}/pulls/${number}`).reply(200, async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('GET', path, undefined);
+      return {
+        number,
+        state: 'open',
+        draft: false,
+        mergeable: true,
+        labels: [],
+        user: { login: pr.author },
+        head: { sha: pr.headSha, ref: pr.headRef, repo: { clone_url: pr.cloneUrl } },
+        base: { sha: pr.baseSha, ref: pr.baseRef, repo: { clone_url: pr.cloneUrl } },
+      };
+    });
+    return this;
+  }
+
   /** GET pulls/:n, as apply requirements read it (mergeable). */
   pull(number: number, fields: { mergeable: boolean | null }): this {
     this.scope.get(`${this.repoPath}/pulls/${number}`).reply(200, async (req: Request) => {

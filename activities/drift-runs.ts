@@ -1,0 +1,41 @@
+// Starts drift checks on demand (`/drift`): one run per project, id drift-run:{owner}/{repo}:{project};
+// a check of that project still running is left alone rather than started twice.
+import { activityInfo } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { RepoRef } from '../workflows/types.ts';
+import type { CheckoutInput, CheckoutResult } from './contracts.ts';
+import { syncDriftSchedules, type SyncDriftSchedulesResult } from './drift-schedules.ts';
+
+export const DRIFT_WORKFLOW_TYPE = 'driftWorkflow';
+export const driftRunId = (repo: RepoRef, project: string) => `drift-run:${repo.owner}/${repo.name}:${project}`;
+
+export function createDriftRunActivities({ client, checkout }: { client: Client; checkout: (input: CheckoutInput) => Promise<CheckoutResult> }) {
+  return {
+    /** Makes the repository's drift schedules match `.terrapin.yml` at the default branch head. */
+    async syncDriftSchedulesAtHead({ repo }: { repo: RepoRef }): Promise<SyncDriftSchedulesResult | { configErrors: string[] }> {
+      const head = await checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, branch: 'HEAD', listProjects: true });
+      // A broken file keeps the schedules as they are: the next merge that fixes it syncs them.
+      if (head.configErrors?.length) return { configErrors: head.configErrors };
+      const projects = (head.allProjects ?? []).map((p) => ({ name: p.name, drift: p.drift }));
+      return syncDriftSchedules({ repo, projects, taskQueue: activityInfo().taskQueue, workflowType: DRIFT_WORKFLOW_TYPE }, { client });
+    },
+
+    async startDriftRuns({ repo, projects }: { repo: RepoRef; projects: string[] }): Promise<{ started: string[]; running: string[] }> {
+      const result = { started: [] as string[], running: [] as string[] };
+      for (const project of projects) {
+        try {
+          await client.workflow.start(DRIFT_WORKFLOW_TYPE, {
+            workflowId: driftRunId(repo, project),
+            taskQueue: activityInfo().taskQueue,
+            args: [{ repo, project, trigger: 'manual' }],
+          });
+          result.started.push(project);
+        } catch (err) {
+          if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+          result.running.push(project);
+        }
+      }
+      return result;
+    },
+  };
+}

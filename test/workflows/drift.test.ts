@@ -1,0 +1,96 @@
+// Drift checks end to end: the state changed out of band opens the project's drift issue; once the
+// infrastructure matches the code again the issue is closed; `/drift` on a PR starts a check.
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { DriftOutcome } from '../../workflows/drift.ts';
+import type { RepoRef } from '../../workflows/types.ts';
+import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
+import { GithubMock } from '../helpers/github-mock.ts';
+import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
+import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+
+let h: Harness;
+let tmp: string;
+let repo: FixtureRepo;
+let stateFile: string;
+
+const CONFIG = 'projects:\n  - name: infra\n    dir: .\n    drift: { schedule: "0 * * * *", reconcile: false }\n';
+
+beforeAll(async () => {
+  h = await startHarness();
+  await h.startWorker();
+  tmp = await mkdtemp(join(tmpdir(), 'terrapin-drift-wf-'));
+  stateFile = join(tmp, 'infra.tfstate');
+  repo = await createFixtureRepo({ 'main.tf': terraformFixture({ stateFile, resources: { server: { input: 'size-small' } } }), '.terrapin.yml': CONFIG });
+});
+afterAll(async () => {
+  await h?.teardown();
+  await repo?.cleanup();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+/** Applies the given server size to the shared state from a scratch dir: what a person does by hand. */
+async function applyByHand(size: string): Promise<void> {
+  const dir = await mkdtemp(join(tmp, 'by-hand-'));
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'main.tf'), terraformFixture({ stateFile, resources: { server: { input: size } } }));
+  const tf = (...args: string[]) => execa('terraform', args, { cwd: dir, env: { TF_IN_AUTOMATION: '1' } });
+  await tf('init', '-input=false', '-no-color');
+  await tf('apply', '-auto-approve', '-input=false', '-no-color');
+}
+
+const ref = (): RepoRef => ({ owner: 'acme', name: 'drifty', installationId: 42, cloneUrl: repo.cloneUrl });
+const check = (): Promise<DriftOutcome> =>
+  h.env.client.workflow.execute('driftWorkflow', { workflowId: `drift-run:acme/drifty:infra-${Date.now()}`, taskQueue: h.taskQueue, args: [{ repo: ref(), project: 'infra' }] });
+
+describe('drift', () => {
+  test('out-of-band change → issue opened with the drifted resource; fixed → issue closed', async () => {
+    await applyByHand('size-small');
+    await applyByHand('size-huge');
+    const gh = new GithubMock('acme', 'drifty');
+    gh.openIssues([])
+      .label('terrapin:drift', true)
+      .createIssue((b) => b.title === 'Drift detected: infra' && b.body.includes('terraform_data.server') && (b.labels ?? []).includes('terrapin:drift'), 77);
+    const drifted = await check();
+    expect(drifted).toMatchObject({ status: 'drifted', resources: ['terraform_data.server'] });
+    await gh.settled();
+    const body = gh.calledWith('POST', '/issues').find((c) => c.path.endsWith('/issues'))!.body.body as string;
+
+    await applyByHand('size-small');
+    gh.openIssues([{ number: 77, title: 'Drift detected: infra', body }])
+      .comment(77, (b) => b.includes(drifted.sha.slice(0, 7)))
+      .closeIssue(77);
+    expect(await check()).toMatchObject({ status: 'clean', resources: [] });
+    await gh.settled();
+    gh.assertNoUnexpected();
+  });
+
+  test('/drift on a PR starts a check of the named project', async () => {
+    const pr: TestPr = { owner: 'acme', repo: 'drifty', number: 9, installationId: 42, cloneUrl: repo.cloneUrl, headSha: await repo.head(), headRef: 'main', baseRef: 'main', baseSha: await repo.head(), author: 'alice' };
+    const gh = new GithubMock('acme', 'drifty');
+    // The comment starts the PR workflow, which reads the PR first.
+    gh.pullRequest(9, pr);
+    gh.reaction(901).permission('bob', 'write').comment(9, (b) => b.includes('Checking `infra` for drift'));
+    // The check itself: no drift (the state matches main), nothing open to close.
+    gh.openIssues([]);
+    await h.receive('issue_comment', issueCommentEvent(pr, '/drift -p infra', { login: 'bob', commentId: 901 }));
+    await gh.settled();
+    const run = await h.env.client.workflow.getHandle('drift-run:acme/drifty:infra').result();
+    expect(run).toMatchObject({ status: 'clean' });
+    gh.assertNoUnexpected();
+  });
+
+  test('a merged PR syncs the drift schedules with the default branch config', async () => {
+    const pr: TestPr = { owner: 'acme', repo: 'drifty', number: 10, installationId: 42, cloneUrl: repo.cloneUrl, headSha: await repo.head(), headRef: 'feature', baseRef: 'main', baseSha: await repo.head(), author: 'alice' };
+    const gh = new GithubMock('acme', 'drifty');
+    await h.receive('pull_request', pullRequestEvent('closed', pr, { merged: true }));
+    await h.env.client.workflow.getHandle('pr:acme/drifty#10').result();
+    const schedule = await h.env.client.schedule.getHandle('drift:acme/drifty:infra').describe();
+    expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'driftWorkflow' });
+    expect(schedule.action.type === 'startWorkflow' && schedule.action.args).toEqual([{ repo: expect.objectContaining({ owner: 'acme', name: 'drifty' }), project: 'infra' }]);
+    gh.assertNoUnexpected();
+  });
+});

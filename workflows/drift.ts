@@ -1,0 +1,57 @@
+// A drift check of one project at the default branch head: a refresh-only and a normal plan; drift
+// found opens or updates the project's drift issue, none closes it. Started by the project's schedule
+// (drift:{owner}/{repo}:{project}) or by `/drift`.
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { OutputInput } from '../activities/contracts.ts';
+import { github, workspace } from './pr-activities.ts';
+import type { RepoRef } from './types.ts';
+
+export interface DriftRunInput {
+  repo: RepoRef;
+  project: string;
+  trigger?: 'schedule' | 'manual';
+}
+
+export type DriftOutcome =
+  | { status: 'drifted' | 'clean'; sha: string; resources: string[] }
+  | { status: 'error'; sha: string; step: string }
+  | { status: 'no-project'; sha: string };
+
+export async function driftWorkflow({ repo, project }: DriftRunInput): Promise<DriftOutcome> {
+  // prNumber 0: these work dirs belong to no pull request.
+  const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, branch: 'HEAD', listProjects: true });
+  const { sha, workDir } = checkout;
+  if (checkout.configErrors?.length) {
+    // A broken config on the default branch is the PRs' to fix; the run fails visibly in Temporal.
+    throw ApplicationFailure.nonRetryable(`.terrapin.yml at ${sha} is invalid: ${checkout.configErrors.join('; ')}`, 'InvalidConfig');
+  }
+  const p = checkout.allProjects?.find((x) => x.name === project);
+  if (!p) return { status: 'no-project', sha };
+
+  const label = 'drift';
+  const inputs: OutputInput[] = [];
+  for (const [variable, ref] of Object.entries(p.inputs)) {
+    const up = checkout.allProjects!.find((x) => x.name === ref.project)!;
+    const { outputsFile } = await workspace.readOutputs({ workDir, projectDir: up.dir, workspace: up.workspace, binary: up.terraform, label: `${label}-in` });
+    inputs.push({ variable, project: ref.project, output: ref.output, outputsFile });
+  }
+  const report = await workspace.detectDrift({ workDir, projectDir: p.dir, workspace: p.workspace, binary: p.terraform, label, env: p.env, inputs });
+  if ('error' in report && report.error) return { status: 'error', sha, step: report.error.step };
+  if (!('plan' in report)) return { status: 'error', sha, step: 'plan' };
+
+  if (report.drifted) {
+    await github.reportDrift({
+      repo,
+      project,
+      sha,
+      resources: report.resources,
+      summaryLine: report.plan.summary.line,
+      planTextFile: report.plan.textFile,
+      refreshTextFile: report.refreshOnly.changed ? report.refreshOnly.textFile : undefined,
+      reconcile: p.drift?.reconcile ?? false,
+    });
+    return { status: 'drifted', sha, resources: report.resources };
+  }
+  await github.closeDrift({ repo, project, sha });
+  return { status: 'clean', sha, resources: [] };
+}
