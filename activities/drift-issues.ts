@@ -12,7 +12,9 @@ import { render } from './render.ts';
 import type { RepoRef } from '../workflows/types.ts';
 import { rethrowClassified } from './github.ts';
 
-export const DRIFT_LABEL = 'terrapin:drift';
+import { DRIFT_LABEL } from '../workflows/types.ts';
+
+export { DRIFT_LABEL };
 const LABEL_COLOR = 'd93f0b';
 const BODY_LIMIT = 65_536;
 /** Resources listed in the body; the plan shows the rest. */

@@ -2,7 +2,8 @@
 // a check of that project still running is left alone rather than started twice.
 import { activityInfo } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import type { RepoRef } from '../workflows/types.ts';
+import { DRIFT_RECONCILE_WORKFLOW_TYPE, RECONCILE_SIGNAL, driftReconcileId, type RepoRef } from '../workflows/types.ts';
+import type { ReconcileEvent } from '../workflows/drift-reconcile.ts';
 import type { CheckoutInput, CheckoutResult } from './contracts.ts';
 import { syncDriftSchedules, type SyncDriftSchedulesResult } from './drift-schedules.ts';
 
@@ -18,6 +19,17 @@ export function createDriftRunActivities({ client, checkout }: { client: Client;
       if (head.configErrors?.length) return { configErrors: head.configErrors };
       const projects = (head.allProjects ?? []).map((p) => ({ name: p.name, drift: p.drift }));
       return syncDriftSchedules({ repo, projects, taskQueue: activityInfo().taskQueue, workflowType: DRIFT_WORKFLOW_TYPE }, { client });
+    },
+
+    /** Hands a drift check's fix-plan to the project's reconcile workflow (starting it if needed). */
+    async offerReconcile({ repo, project, offer }: { repo: RepoRef; project: string; offer: Extract<ReconcileEvent, { type: 'offer' }> }): Promise<void> {
+      await client.workflow.signalWithStart(DRIFT_RECONCILE_WORKFLOW_TYPE, {
+        workflowId: driftReconcileId(repo, project),
+        taskQueue: activityInfo().taskQueue,
+        args: [{ repo, project }],
+        signal: RECONCILE_SIGNAL,
+        signalArgs: [offer],
+      });
     },
 
     async startDriftRuns({ repo, projects }: { repo: RepoRef; projects: string[] }): Promise<{ started: string[]; running: string[] }> {

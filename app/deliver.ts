@@ -35,6 +35,11 @@ export interface DelivererOptions {
   signalTimeoutMs?: number;
 }
 
+/** TERRAPIN_REPO_ALLOWLIST: globs of owner/repo, case-insensitive; an empty list allows every repository. */
+export function repoAllowed(allowlist: readonly string[], fullName: string): boolean {
+  return allowlist.length === 0 || allowlist.some((glob) => matchesGlob(fullName.toLowerCase(), glob.toLowerCase()));
+}
+
 export function createDeliverer(opts: DelivererOptions): Deliver {
   const delivered = new RecentIds(opts.recentDeliveries ?? 10_000);
   // Concurrent redeliveries of one id share one signal attempt.
@@ -64,7 +69,7 @@ export function createDeliverer(opts: DelivererOptions): Deliver {
     const { deliveryId } = delivery.event;
     const fullName = `${delivery.pr.repo.owner}/${delivery.pr.repo.name}`;
     const log = opts.logger.child({ deliveryId, repo: fullName, pr: delivery.pr.number, event: delivery.event.type });
-    if (allowlist.length > 0 && !allowlist.some((glob) => matchesGlob(fullName.toLowerCase(), glob))) {
+    if (!repoAllowed(allowlist, fullName)) {
       log.info('repository not in TERRAPIN_REPO_ALLOWLIST; ignored');
       return 'not-allowed';
     }

@@ -40,7 +40,7 @@ export async function driftWorkflow({ repo, project }: DriftRunInput): Promise<D
   if (!('plan' in report)) return { status: 'error', sha, step: 'plan' };
 
   if (report.drifted) {
-    await github.reportDrift({
+    const issue = await github.reportDrift({
       repo,
       project,
       sha,
@@ -50,6 +50,22 @@ export async function driftWorkflow({ repo, project }: DriftRunInput): Promise<D
       refreshTextFile: report.refreshOnly.changed ? report.refreshOnly.textFile : undefined,
       reconcile: p.drift?.reconcile ?? false,
     });
+    if (p.drift?.reconcile) {
+      await github.offerReconcile({
+        repo,
+        project,
+        offer: {
+          type: 'offer',
+          sha,
+          issueNumber: issue.number,
+          // detectDrift keeps the normal plan under `<label>-plan`: apply it with the same files.
+          target: { workDir, projectDir: p.dir, workspace: p.workspace, binary: p.terraform, label: `${label}-plan` },
+          planFile: report.plan.planFile,
+          planSha256: report.plan.planSha256,
+          env: p.env,
+        },
+      });
+    }
     return { status: 'drifted', sha, resources: report.resources };
   }
   await github.closeDrift({ repo, project, sha });

@@ -2,3 +2,4 @@
 export { prWorkflow } from './pr.ts';
 export { lockWorkflow } from './lock.ts';
 export { driftWorkflow } from './drift.ts';
+export { driftReconcileWorkflow } from './drift-reconcile.ts';

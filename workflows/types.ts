@@ -106,3 +106,17 @@ export const CHECK_APPLY = 'terrapin/apply';
 
 /** Check-run button identifiers (requested_action.identifier). */
 export type CheckAction = 'approve' | 'apply' | 'replan';
+
+/** Drift reconciliation (`drift: { reconcile: true }`): one workflow per project, approved on its drift issue. */
+export const DRIFT_RECONCILE_WORKFLOW_TYPE = 'driftReconcileWorkflow';
+export const RECONCILE_SIGNAL = 'reconcile';
+export const driftReconcileId = (repo: { owner: string; name: string }, project: string): string =>
+  `drift-reconcile:${repo.owner}/${repo.name}:${project}`;
+export const DRIFT_LABEL = 'terrapin:drift';
+
+/** The project a drift issue is about, from its exact title; undefined for other issues. */
+export function driftIssueProject(issue: { title: string; labels?: Array<{ name?: string } | string> }): string | undefined {
+  const labelled = (issue.labels ?? []).some((l) => (typeof l === 'string' ? l : l.name) === DRIFT_LABEL);
+  const m = /^Drift detected: (\S+)$/.exec(issue.title);
+  return labelled && m ? m[1] : undefined;
+}

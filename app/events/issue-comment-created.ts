@@ -4,17 +4,29 @@ import { parseComment } from '../commands.ts';
 import type { Deliver } from '../deliver.ts';
 import type { Logger } from '../logger.ts';
 import { repoRefFrom } from './repo-ref.ts';
+import { driftIssueProject, type RepoRef } from '../../workflows/types.ts';
+import type { ReconcileEvent } from '../../workflows/drift-reconcile.ts';
 
 export const ISSUE_COMMENT_CREATED_EVENT = 'issue_comment.created';
 
-export function onIssueCommentCreated(deliver: Deliver, logger: Logger) {
+/** Hands an `/approve` on a project's drift issue to its reconcile workflow. */
+export type DeliverReconcile = (repo: RepoRef, project: string, event: Extract<ReconcileEvent, { type: 'approve' }>) => Promise<void>;
+
+export function onIssueCommentCreated(deliver: Deliver, logger: Logger, deliverReconcile?: DeliverReconcile) {
   return async (context: Context<typeof ISSUE_COMMENT_CREATED_EVENT>): Promise<void> => {
     const { payload } = context;
     const log = logger.child({ deliveryId: context.id, event: ISSUE_COMMENT_CREATED_EVENT });
-    // Issues share this event; only pull requests have a workflow.
-    if (!payload.issue.pull_request) return;
     // Our own replies (and other bots') must never be read as commands.
     if (payload.sender.type === 'Bot') return;
+    // Issues share this event: of them, only drift issues take a command (`/approve` reconciles).
+    if (!payload.issue.pull_request) {
+      const project = driftIssueProject(payload.issue);
+      const parsed = project ? parseComment(payload.comment.body) : undefined;
+      const repo = repoRefFrom(payload);
+      if (!project || !deliverReconcile || !repo || parsed?.kind !== 'command' || parsed.command.name !== 'approve') return;
+      await deliverReconcile(repo, project, { type: 'approve', deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, issueNumber: payload.issue.number });
+      return;
+    }
     const parse = parseComment(payload.comment.body);
     if (parse.kind === 'none') return;
     const repo = repoRefFrom(payload);

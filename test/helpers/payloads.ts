@@ -95,3 +95,21 @@ export function checkRunActionEvent(pr: TestPr, identifier: string, opts: { logi
   payload.check_run.head_sha = pr.headSha;
   return payload;
 }
+
+/** A comment on a plain issue (not a PR), e.g. a drift issue: title and labels as Terrapin made them. */
+export function issueOnlyCommentEvent(
+  pr: Pick<TestPr, 'owner' | 'repo' | 'installationId' | 'cloneUrl' | 'author'>,
+  issue: { number: number; title: string; labels: string[] },
+  body: string,
+  opts: { login: string; commentId: number },
+): Record<string, any> {
+  const payload = pointAt(example('issue_comment', 'created'), pr as TestPr, opts.login);
+  delete payload.issue.pull_request;
+  payload.issue.number = issue.number;
+  payload.issue.title = issue.title;
+  payload.issue.labels = issue.labels.map((name, i) => ({ id: i + 1, name, color: 'ededed', default: false }));
+  payload.comment.id = opts.commentId;
+  payload.comment.body = body;
+  payload.comment.user = { ...payload.comment.user, login: opts.login, type: 'User' };
+  return payload;
+}

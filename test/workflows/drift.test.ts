@@ -1,6 +1,6 @@
 // Drift checks end to end: the state changed out of band opens the project's drift issue; once the
 // infrastructure matches the code again the issue is closed; `/drift` on a PR starts a check.
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -9,7 +9,7 @@ import type { DriftOutcome } from '../../workflows/drift.ts';
 import type { RepoRef } from '../../workflows/types.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
-import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
+import { issueCommentEvent, issueOnlyCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
 
 let h: Harness;
@@ -92,5 +92,55 @@ describe('drift', () => {
     expect(schedule.action).toMatchObject({ type: 'startWorkflow', workflowType: 'driftWorkflow' });
     expect(schedule.action.type === 'startWorkflow' && schedule.action.args).toEqual([{ repo: expect.objectContaining({ owner: 'acme', name: 'drifty' }), project: 'infra' }]);
     gh.assertNoUnexpected();
+  });
+
+  test('reconcile: a writer\'s /approve on the drift issue applies the checked plan and closes the issue', async () => {
+    const reconcileState = join(tmp, 'recon.tfstate');
+    const recon = await createFixtureRepo({
+      'main.tf': terraformFixture({ stateFile: reconcileState, resources: { server: { input: 'size-small' } } }),
+      '.terrapin.yml': 'projects:\n  - name: infra\n    dir: .\n    drift: { schedule: "0 * * * *", reconcile: true }\n',
+    });
+    try {
+      const byHand = async (size: string) => {
+        const dir = await mkdtemp(join(tmp, 'recon-hand-'));
+        await writeFile(join(dir, 'main.tf'), terraformFixture({ stateFile: reconcileState, resources: { server: { input: size } } }));
+        const tf = (...args: string[]) => execa('terraform', args, { cwd: dir, env: { TF_IN_AUTOMATION: '1' } });
+        await tf('init', '-input=false', '-no-color');
+        await tf('apply', '-auto-approve', '-input=false', '-no-color');
+      };
+      await byHand('size-small');
+      await byHand('size-huge');
+      const repoRef: RepoRef = { owner: 'acme', name: 'recon', installationId: 42, cloneUrl: recon.cloneUrl };
+      const gh = new GithubMock('acme', 'recon');
+      gh.openIssues([])
+        .label('terrapin:drift', true)
+        .createIssue((b) => b.title === 'Drift detected: infra' && b.body.includes('/approve'), 88);
+      const drifted: DriftOutcome = await h.env.client.workflow.execute('driftWorkflow', { workflowId: 'drift-run:acme/recon:infra', taskQueue: h.taskQueue, args: [{ repo: repoRef, project: 'infra' }] });
+      expect(drifted.status).toBe('drifted');
+      await gh.settled();
+      const body = gh.calledWith('POST', '/issues').find((c) => c.path.endsWith('/issues'))!.body.body as string;
+
+      const issue = { number: 88, title: 'Drift detected: infra', labels: ['terrapin:drift'] };
+      const who = { owner: 'acme', repo: 'recon', installationId: 42, cloneUrl: recon.cloneUrl, author: 'alice' };
+      // A reader cannot reconcile.
+      gh.reaction(8801).permission('carol', 'read').comment(88, /needs write permission/);
+      await h.receive('issue_comment', issueOnlyCommentEvent(who, issue, '/approve', { login: 'carol', commentId: 8801 }));
+      await gh.settled();
+      expect(JSON.parse(await readFile(reconcileState, 'utf8')).resources[0].instances[0].attributes.input.value).toBe('size-huge');
+
+      gh.reaction(8802)
+        .permission('bob', 'write')
+        .comment(88, (b) => b.includes('**Drift reconciled.**') && b.includes('@bob'))
+        .openIssues([{ number: 88, title: 'Drift detected: infra', body }])
+        .comment(88, (b) => !b.includes('**Drift reconciled.**'))
+        .closeIssue(88);
+      await h.receive('issue_comment', issueOnlyCommentEvent(who, issue, '/approve', { login: 'bob', commentId: 8802 }));
+      expect(await h.env.client.workflow.getHandle('drift-reconcile:acme/recon:infra').result()).toBe('applied');
+      await gh.settled();
+      expect(JSON.parse(await readFile(reconcileState, 'utf8')).resources[0].instances[0].attributes.input.value).toBe('size-small');
+      gh.assertNoUnexpected();
+    } finally {
+      await recon.cleanup();
+    }
   });
 });

@@ -1,0 +1,73 @@
+// Reconciling drift (`drift: { reconcile: true }`): a drift check offers its saved plan; a writer's
+// `/approve` on the project's drift issue applies exactly that plan (hash-checked, like a PR's), then
+// the issue is closed. One workflow per project: drift-reconcile:{owner}/{repo}:{project}. A newer
+// check's offer replaces an older one; with no approval for 30 days the offer lapses.
+import { ActivityFailure, ApplicationFailure, condition, defineSignal, log, setHandler } from '@temporalio/workflow';
+import type { TerraformBinary } from '../activities/contracts.ts';
+import { applier, github } from './pr-activities.ts';
+import { RECONCILE_SIGNAL, type RepoRef } from './types.ts';
+
+export type ReconcileEvent =
+  | {
+      type: 'offer';
+      sha: string;
+      issueNumber: number;
+      target: { workDir: string; projectDir: string; workspace: string; binary: TerraformBinary; label: string };
+      planFile: string;
+      planSha256: string;
+      env?: Record<string, string>;
+    }
+  | { type: 'approve'; deliveryId: string; actor: string; commentId: number; issueNumber: number };
+
+export const reconcileSignal = defineSignal<[ReconcileEvent]>(RECONCILE_SIGNAL);
+
+export interface ReconcileInput {
+  repo: RepoRef;
+  project: string;
+}
+
+export async function driftReconcileWorkflow({ repo, project }: ReconcileInput): Promise<'applied' | 'failed' | 'lapsed'> {
+  let offer: Extract<ReconcileEvent, { type: 'offer' }> | undefined;
+  const approvals: Array<Extract<ReconcileEvent, { type: 'approve' }>> = [];
+  const seen = new Set<string>();
+  setHandler(reconcileSignal, (event) => {
+    if (event.type === 'offer') offer = event;
+    else if (!seen.has(event.deliveryId)) {
+      seen.add(event.deliveryId);
+      approvals.push(event);
+    }
+  });
+
+  const reply = (issueNumber: number, key: string, template: string, data: Record<string, unknown>, files?: Record<string, string>) =>
+    github.postComment({ repo, number: issueNumber, key, message: { template: `drift/${template}`, data: { project, ...data }, files } });
+
+  for (;;) {
+    if (!(await condition(() => approvals.length > 0, '30 days'))) return 'lapsed';
+    const approval = approvals.shift()!;
+    await github.reactToComment({ repo, commentId: approval.commentId });
+    const permission = await github.getPermission({ repo, login: approval.actor });
+    if (permission !== 'write' && permission !== 'admin') {
+      await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-not-allowed', { actor: approval.actor });
+      continue;
+    }
+    if (!offer) {
+      await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-nothing', {});
+      continue;
+    }
+    const chosen = offer;
+    let outcome: 'applied' | 'failed';
+    try {
+      const result = await applier.apply({ ...chosen.target, planFile: chosen.planFile, expectedSha256: chosen.planSha256, env: chosen.env });
+      outcome = result.ok ? 'applied' : 'failed';
+      await reply(chosen.issueNumber, `reconcile-${chosen.planSha256.slice(0, 12)}`, outcome === 'applied' ? 'reconciled' : 'reconcile-failed', { actor: approval.actor, sha: chosen.sha, shortSha: chosen.sha.slice(0, 7) }, { output: result.outputFile });
+    } catch (err) {
+      // A plan changed or gone is never applied; anything else has an unknown outcome: a person looks.
+      const message = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.message : String(err);
+      log.warn('reconcile apply did not run to completion', { error: message });
+      await reply(chosen.issueNumber, `reconcile-${chosen.planSha256.slice(0, 12)}`, 'reconcile-stale', { actor: approval.actor, shortSha: chosen.sha.slice(0, 7) });
+      return 'failed';
+    }
+    if (outcome === 'applied') await github.closeDrift({ repo, project, sha: chosen.sha });
+    return outcome;
+  }
+}
