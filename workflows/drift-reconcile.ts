@@ -1,6 +1,6 @@
-// Reconciling drift (`drift: { reconcile: true }`): a drift check offers its saved plan; a writer's
-// `/approve` on the project's drift issue applies exactly that plan (hash-checked, like a PR's), then
-// the issue is closed. One workflow per project: drift-reconcile:{owner}/{repo}:{project}. A newer
+// Commands on a project's drift issue. Reconciling (`drift: { reconcile: true }`): a drift check offers
+// its saved plan; a writer's `/approve` on the issue applies exactly that plan (hash-checked, like a
+// PR's), then the issue is closed. `/drift` on the issue checks again. One workflow per project: drift-reconcile:{owner}/{repo}:{project}. A newer
 // check's offer replaces an older one; with no approval for 30 days the offer lapses.
 import { ActivityFailure, ApplicationFailure, condition, defineSignal, log, setHandler } from '@temporalio/workflow';
 import type { TerraformBinary } from '../activities/contracts.ts';
@@ -17,7 +17,7 @@ export type ReconcileEvent =
       planSha256: string;
       env?: Record<string, string>;
     }
-  | { type: 'approve'; deliveryId: string; actor: string; commentId: number; issueNumber: number };
+  | { type: 'approve' | 'drift'; deliveryId: string; actor: string; commentId: number; issueNumber: number };
 
 export const reconcileSignal = defineSignal<[ReconcileEvent]>(RECONCILE_SIGNAL);
 
@@ -28,7 +28,7 @@ export interface ReconcileInput {
 
 export async function driftReconcileWorkflow({ repo, project }: ReconcileInput): Promise<'applied' | 'failed' | 'lapsed'> {
   let offer: Extract<ReconcileEvent, { type: 'offer' }> | undefined;
-  const approvals: Array<Extract<ReconcileEvent, { type: 'approve' }>> = [];
+  const approvals: Array<Extract<ReconcileEvent, { type: 'approve' | 'drift' }>> = [];
   const seen = new Set<string>();
   setHandler(reconcileSignal, (event) => {
     if (event.type === 'offer') offer = event;
@@ -48,6 +48,12 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
     const permission = await github.getPermission({ repo, login: approval.actor });
     if (permission !== 'write' && permission !== 'admin') {
       await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-not-allowed', { actor: approval.actor });
+      continue;
+    }
+    if (approval.type === 'drift') {
+      // `/drift` on the issue: check again now; a new fix-plan (if any) replaces the one offered.
+      const runs = await github.startDriftRuns({ repo, projects: [project] });
+      await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'check-started', { running: runs.running.length > 0 });
       continue;
     }
     if (!offer) {

@@ -9,8 +9,8 @@ import type { ReconcileEvent } from '../../workflows/drift-reconcile.ts';
 
 export const ISSUE_COMMENT_CREATED_EVENT = 'issue_comment.created';
 
-/** Hands an `/approve` on a project's drift issue to its reconcile workflow. */
-export type DeliverReconcile = (repo: RepoRef, project: string, event: Extract<ReconcileEvent, { type: 'approve' }>) => Promise<void>;
+/** Hands `/approve` (apply the fix-plan) or `/drift` (check again) on a project's drift issue to its reconcile workflow. */
+export type DeliverReconcile = (repo: RepoRef, project: string, event: Extract<ReconcileEvent, { type: 'approve' | 'drift' }>) => Promise<void>;
 
 export function onIssueCommentCreated(deliver: Deliver, logger: Logger, deliverReconcile?: DeliverReconcile) {
   return async (context: Context<typeof ISSUE_COMMENT_CREATED_EVENT>): Promise<void> => {
@@ -23,8 +23,10 @@ export function onIssueCommentCreated(deliver: Deliver, logger: Logger, deliverR
       const project = driftIssueProject(payload.issue);
       const parsed = project ? parseComment(payload.comment.body) : undefined;
       const repo = repoRefFrom(payload);
-      if (!project || !deliverReconcile || !repo || parsed?.kind !== 'command' || parsed.command.name !== 'approve') return;
-      await deliverReconcile(repo, project, { type: 'approve', deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, issueNumber: payload.issue.number });
+      if (!project || !deliverReconcile || !repo || parsed?.kind !== 'command') return;
+      const name = parsed.command.name;
+      if (name !== 'approve' && name !== 'drift') return;
+      await deliverReconcile(repo, project, { type: name, deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, issueNumber: payload.issue.number });
       return;
     }
     const parse = parseComment(payload.comment.body);

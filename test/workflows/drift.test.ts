@@ -143,4 +143,15 @@ describe('drift', () => {
       await recon.cleanup();
     }
   });
+
+  test('/drift on a drift issue checks that project again', async () => {
+    const gh = new GithubMock('acme', 'drifty');
+    const who = { owner: 'acme', repo: 'drifty', installationId: 42, cloneUrl: repo.cloneUrl, author: 'alice' };
+    gh.reaction(7701).permission('bob', 'write').comment(77, /Checking `infra` for drift/);
+    gh.openIssues([]); // the check: the state matches main again, nothing open to close
+    await h.receive('issue_comment', issueOnlyCommentEvent(who, { number: 77, title: 'Drift detected: infra', labels: ['terrapin:drift'] }, '/drift', { login: 'bob', commentId: 7701 }));
+    await gh.settled();
+    expect(await h.env.client.workflow.getHandle('drift-run:acme/drifty:infra').result()).toMatchObject({ status: 'clean' });
+    gh.assertNoUnexpected();
+  });
 });
