@@ -2,7 +2,7 @@
 // Large text (plan output, apply logs) never travels through workflow history: activities write it to
 // files under the data dir and pass paths; the comment activity reads them when rendering.
 import type { RepoRef } from '../workflows/types.ts';
-import type { ApplyRequirement, ResolvedProject } from './repo-config/types.ts';
+import type { ApplyRequirement, CommandPermissions, ResolvedProject } from './repo-config/types.ts';
 
 export type TerraformBinary = 'terraform' | 'tofu';
 export type OnFailure = 'rollback' | 'none';
@@ -22,6 +22,8 @@ export interface CheckoutInput {
   pr?: { baseBranch: string; labels: readonly string[] };
   /** Compare with this commit to find the changed files and the projects they affect. */
   baseSha?: string;
+  /** Without baseSha: compare with the commit's first parent (what a merge changed on its branch). */
+  compareWithParent?: boolean;
 }
 
 export interface CheckoutResult {
@@ -41,6 +43,10 @@ export interface CheckoutResult {
   parallelism?: number;
   /** `allowForks` of this commit's .terrapin.yml (only the base branch's copy is ever asked). */
   allowForks?: boolean;
+  /** `permissions` of this commit's .terrapin.yml (only the base branch's copy is ever asked). */
+  permissions?: CommandPermissions;
+  /** `deployOnPush` of this commit's .terrapin.yml. */
+  deployOnPush?: boolean;
   /** With baseSha: files that differ from it (undefined when it could not be fetched). */
   changedFiles?: string[];
 }

@@ -32,14 +32,14 @@ export function createDriftRunActivities({ client, checkout }: { client: Client;
       });
     },
 
-    async startDriftRuns({ repo, projects }: { repo: RepoRef; projects: string[] }): Promise<{ started: string[]; running: string[] }> {
+    async startDriftRuns({ repo, projects, actor }: { repo: RepoRef; projects: string[]; actor?: string }): Promise<{ started: string[]; running: string[] }> {
       const result = { started: [] as string[], running: [] as string[] };
       for (const project of projects) {
         try {
           await client.workflow.start(DRIFT_WORKFLOW_TYPE, {
             workflowId: driftRunId(repo, project),
             taskQueue: activityInfo().taskQueue,
-            args: [{ repo, project, trigger: 'manual' }],
+            args: [{ repo, project, trigger: 'manual', ...(actor ? { actor } : {}) }],
           });
           result.started.push(project);
         } catch (err) {

@@ -1,7 +1,8 @@
 // Checks a commit out into its own work dir and reads the repository's `.terrapin.yml` at that commit.
 // The installation token reaches git only through GIT_CONFIG_* env (an http.extraHeader), never argv,
 // the URL or .git/config, so it cannot leak through `ps`, error messages or the work dir.
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -10,6 +11,7 @@ import { runCommand, type RunResult } from './process.ts';
 import { CONFIG_FILE, formatConfigError, parseRepoConfigFile, projectsFromDetection, resolveProject, type PullRequestFacts } from './repo-config/index.ts';
 import type { ApplyRequirement, RepoConfig } from './repo-config/types.ts';
 import { selectProjects } from './project-selection.ts';
+import type { RepoRef } from '../workflows/types.ts';
 
 export interface GitDeps {
   dataDir: string;
@@ -110,19 +112,49 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
 
   const workDir = join(root, sha);
   if (!(await exists(join(workDir, COMPLETE_MARKER)))) {
-    // A dir without the marker is what an interrupted attempt left behind.
-    await rm(workDir, { recursive: true, force: true });
-    await mkdir(workDir, { recursive: true });
-    await fetchCommit(git, workDir, input.cloneUrl, sha);
-    await writeFile(join(workDir, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
+    // Fetched beside the work dir and renamed into place: runs checking out the same commit at once
+    // (a deploy and a drift check of one merge, say) never see or clobber a half-made work dir.
+    const staging = join(root, `.${sha}.${randomUUID()}`);
+    try {
+      await mkdir(staging, { recursive: true });
+      await fetchCommit(git, staging, input.cloneUrl, sha);
+      await writeFile(join(staging, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
+      // A dir without the marker is what an interrupted attempt of older versions left behind.
+      if ((await exists(workDir)) && !(await exists(join(workDir, COMPLETE_MARKER)))) await rm(workDir, { recursive: true, force: true });
+      await rename(staging, workDir).catch(async (err: NodeJS.ErrnoException) => {
+        // Another run finished the same checkout first: use theirs.
+        if (!['ENOTEMPTY', 'EEXIST'].includes(err.code ?? '') || !(await exists(join(workDir, COMPLETE_MARKER)))) throw err;
+      });
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
   }
   const { config, ...settings } = await readRepoConfig(workDir, input.pr);
-  if ((!input.baseSha && !input.listProjects) || !config) return { workDir, sha, ...settings, allowForks: config?.allowForks ?? false };
-  const changedFiles = input.baseSha ? await diffAgainstBase(git, workDir, input.cloneUrl, input.baseSha.toLowerCase(), sha) : undefined;
+  const baseSha = input.baseSha ?? (input.compareWithParent ? await firstParent(git, workDir, sha) : undefined);
+  if ((!baseSha && !input.listProjects) || !config) return { workDir, sha, ...settings, allowForks: config?.allowForks ?? false, ...(config ? { permissions: config.permissions } : {}) };
+  const changedFiles = baseSha ? await diffAgainstBase(git, workDir, input.cloneUrl, baseSha.toLowerCase(), sha) : undefined;
   const listed = await git(workDir, 'ls-files', '-z');
   if (listed.exitCode !== 0) throw gitFailure('git ls-files', listed);
   const selection = await selectProjects({ workDir, config, repoFiles: listed.stdout.split('\0').filter(Boolean), changedFiles, pr: input.pr });
-  return { workDir, sha, ...settings, projects: selection.affected, allProjects: selection.all, parallelism: config.parallelism, changedFiles, allowForks: config.allowForks };
+  return {
+    workDir,
+    sha,
+    ...settings,
+    projects: selection.affected,
+    allProjects: selection.all,
+    parallelism: config.parallelism,
+    changedFiles,
+    allowForks: config.allowForks,
+    deployOnPush: config.deployOnPush,
+    permissions: config.permissions,
+  };
+}
+
+/** The first parent of a commit (what a branch was before a merge), read from the commit object itself. */
+async function firstParent(git: GitRunner, workDir: string, sha: string): Promise<string | undefined> {
+  const r = await git(workDir, 'cat-file', '-p', sha);
+  if (r.exitCode !== 0) throw gitFailure(`git cat-file of ${sha}`, r);
+  return /^parent ([0-9a-f]{40,64})$/m.exec(r.stdout)?.[1];
 }
 
 /** Files that differ between the base and the head (the trees, so shallow clones suffice); undefined if the base cannot be fetched. */
@@ -163,4 +195,47 @@ export async function readRepoConfig(workDir: string, pr?: PullRequestFacts): Pr
     projectsFromDetection([{ name: 'default', dir: '.' }], config.defaults)[0]!;
   const settings = pr ? resolveProject(root, pr) : root;
   return { config, onFailure: settings.onFailure, applyRequirements: settings.applyRequirements };
+}
+
+export interface RevisionFactsInput {
+  repo: RepoRef;
+  /** The project whose deploy queue asks (each queue keeps its own history mirror: no two fetches share one). */
+  project: string;
+  sha: string;
+  /** Is `sha` this commit or one of its ancestors? */
+  newer?: string;
+}
+
+export interface RevisionFacts {
+  /** First parent of `sha`: what the default branch was before a merge (undefined for a root commit). */
+  parentSha?: string;
+  /** `sha` equals `newer` or is one of its ancestors: deploying it would go backwards. */
+  olderThanNewer?: boolean;
+}
+
+/**
+ * Parent and ancestry of deploy revisions, from a blobless mirror of the history (work dirs are shallow
+ * clones, which know neither).
+ */
+export async function revisionFacts(input: RevisionFactsInput, deps: GitDeps): Promise<RevisionFacts> {
+  const shas = [input.sha, ...(input.newer ? [input.newer] : [])].map((s) => s.toLowerCase());
+  for (const s of shas) if (!SHA.test(s)) throw ApplicationFailure.nonRetryable(`Not a full commit sha: ${s}`, 'InvalidInput');
+  const mirror = join(prWorkRoot(deps.dataDir, input.repo.owner, input.repo.name, 0), '..', 'history', `${safeName(input.project, 'project name')}.git`);
+  const token = isHttp(input.repo.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId) : undefined;
+  const git = gitRunner(token);
+  await mkdir(mirror, { recursive: true });
+  if (!(await exists(join(mirror, 'HEAD')))) {
+    const r = await git(mirror, 'init', '-q', '--bare');
+    if (r.exitCode !== 0) throw gitFailure('git init of the history mirror', r);
+  }
+  const fetched = await git(mirror, 'fetch', '-q', '--no-tags', '--filter=blob:none', '--', input.repo.cloneUrl, ...shas);
+  if (fetched.exitCode !== 0) throw gitFailure('git fetch of deploy revisions', fetched);
+  const parent = await git(mirror, 'rev-parse', '--verify', '-q', `${shas[0]}^1`);
+  const facts: RevisionFacts = { parentSha: parent.exitCode === 0 ? parent.stdout.trim() : undefined };
+  if (shas[1]) {
+    const r = await git(mirror, 'merge-base', '--is-ancestor', shas[0]!, shas[1]);
+    if (r.exitCode > 1) throw gitFailure('git merge-base', r);
+    facts.olderThanNewer = r.exitCode === 0;
+  }
+  return facts;
 }

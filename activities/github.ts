@@ -58,12 +58,26 @@ const ACTION_BUTTONS: Record<CheckAction, { label: string; description: string }
   replan: { label: 'Re-plan', description: 'Run terraform plan again' },
 };
 
-/** 401/404/422 and permission 403s will not get better by retrying; rate limits and 5xx will. */
-export function rethrowClassified(err: unknown, what: string): never {
+/**
+ * 401/404/422 and permission 403s will not get better by retrying; rate limits and 5xx will. A rate limit
+ * is retried no sooner than GitHub asks (retry-after, or the primary limit's reset time); 5xx follow the
+ * activity's backoff.
+ */
+export function rethrowClassified(err: unknown, what: string, now = Date.now()): never {
   const status = (err as { status?: number }).status;
   const headers = (err as { response?: { headers?: Record<string, string> } }).response?.headers ?? {};
   const rateLimited = status === 429 || (status === 403 && (headers['retry-after'] || headers['x-ratelimit-remaining'] === '0'));
-  if (status && status >= 400 && status < 500 && !rateLimited) {
+  if (rateLimited) {
+    const retryAfter = Number(headers['retry-after']);
+    const reset = Number(headers['x-ratelimit-reset']) * 1000 - now;
+    const waitMs = Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter * 1000 : Number.isFinite(reset) && reset > 0 ? reset : undefined;
+    throw ApplicationFailure.create({
+      message: `${what}: GitHub rate limit (${status})${waitMs !== undefined ? `, retrying in ${Math.ceil(waitMs / 1000)} s` : ''}`,
+      type: 'GitHubRateLimited',
+      ...(waitMs !== undefined ? { nextRetryDelay: Math.max(waitMs, 1000) } : {}),
+    });
+  }
+  if (status && status >= 400 && status < 500) {
     throw ApplicationFailure.nonRetryable(`${what}: GitHub answered ${status}`, `GitHub${status}`);
   }
   throw err;
@@ -99,6 +113,8 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
           per_page: 100,
         });
         for (const c of comments) {
+          // Only the app's own comments: a person could paste a marker to make Terrapin skip a post.
+          if (c.user?.type !== 'Bot') continue;
           const m = /<!-- terrapin:(\S+:\d+) -->/.exec(c.body ?? '');
           if (m) existing.set(m[1]!, c);
         }
@@ -135,6 +151,16 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
         return snapshotFrom({ ...data, state: data.state === 'open' ? 'open' : 'closed' }, repo.cloneUrl);
       } catch (err) {
         rethrowClassified(err, `reading pull request #${number}`);
+      }
+    },
+
+    /** The merged PR whose merge commit this is, if any: its own workflow deploys it, with its approvals. */
+    async mergedPrOf({ repo, sha }: { repo: RepoRef; sha: string }): Promise<number | undefined> {
+      try {
+        const { data } = await client(repo).repos.listPullRequestsAssociatedWithCommit({ owner: repo.owner, repo: repo.name, commit_sha: sha, per_page: 100 });
+        return data.find((p) => p.merged_at && p.merge_commit_sha === sha)?.number;
+      } catch (err) {
+        rethrowClassified(err, `reading the pull requests of ${sha}`);
       }
     },
 

@@ -8,6 +8,7 @@ import { createLockActivities } from './locks.ts';
 import { createDriftIssueActivities } from './drift-issues.ts';
 import { createDriftScheduleActivities } from './drift-schedules.ts';
 import { createDriftRunActivities } from './drift-runs.ts';
+import { createDeployActivities } from './deploys.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
@@ -21,7 +22,7 @@ export interface ActivityDeps {
   temporal: Client;
 }
 
-export function createActivities({ config, temporal, github = createGithubClients(config.github) }: ActivityDeps) {
+export function createActivities({ config, logger, temporal, github = createGithubClients(config.github) }: ActivityDeps) {
   const terraform = createTerraformActivities({
     dataDir: config.dataDir,
     passEnv: selectTerraformEnv(process.env, config.terraformEnv),
@@ -33,6 +34,7 @@ export function createActivities({ config, temporal, github = createGithubClient
     ...createDriftIssueActivities({ github }),
     ...createDriftScheduleActivities({ client: temporal }),
     ...createDriftRunActivities({ client: temporal, checkout: terraform.checkout }),
+    ...createDeployActivities({ client: temporal, dataDir: config.dataDir, namespace: config.temporal.namespace, logger }),
     comparePlans,
     ...createGithubActivities({
       github,

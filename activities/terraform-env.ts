@@ -44,3 +44,13 @@ export function selectTerraformEnv(env: Record<string, string | undefined>, glob
     ),
   );
 }
+
+/** Names that hold credentials: their values are scrubbed from everything terraform and hooks print. */
+const SECRET_NAME = /(SECRET|TOKEN|PASSWORD|PASSWD|PRIVATE|CREDENTIAL|API_?KEY|ACCESS_?KEY|_KEY$)/i;
+
+/** The values of passed variables that are credentials (a provisioner could echo them). */
+export function secretEnvValues(passEnv: Record<string, string>): string[] {
+  return Object.entries(passEnv)
+    .filter(([name, value]) => SECRET_NAME.test(name) && value.length >= 4)
+    .map(([, value]) => value);
+}

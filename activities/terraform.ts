@@ -15,7 +15,8 @@ import type {
   ProjectTarget,
   TerraformBinary,
 } from './contracts.ts';
-import { checkout, removeWorkDirs, type GitDeps } from './git.ts';
+import { secretEnvValues } from './terraform-env.ts';
+import { checkout, removeWorkDirs, revisionFacts, type GitDeps, type RevisionFactsInput } from './git.ts';
 import { detectDrift, type DriftInput } from './drift.ts';
 import { formatPlanAsDiff, summarizePlan } from './plan-format.ts';
 import { runCommand, type RunResult } from './process.ts';
@@ -98,10 +99,10 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   const env = { ...input.env, ...terraformEnv(deps, paths), ...inputs.env };
   await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });
 
-  const run = (args: string[]) => runCommand(binary, args, { cwd: paths.projectDir, env, secrets: inputs.secrets });
+  const run = (args: string[]) => runCommand(binary, args, { cwd: paths.projectDir, env, secrets: [...inputs.secrets, ...secretEnvValues(deps.passEnv ?? {})] });
   const planArg = relative(paths.projectDir, paths.planFile);
   const hooks = (commands: string[] | undefined) =>
-    runHooks(commands ?? [], { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets: inputs.secrets });
+    runHooks(commands ?? [], { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets: [...inputs.secrets, ...secretEnvValues(deps.passEnv ?? {})] });
   const hookFailure = async (step: 'prePlan' | 'postPlan', r: RunResult): Promise<PlanResult> => ({
     ok: false,
     step,
@@ -179,7 +180,7 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
   const env = { ...input.env, ...terraformEnv(deps, paths) };
   // The plan file carries the variable values; inputs only tell which values to keep out of the log.
   const inputs = await loadInputs(input.inputs);
-  const secrets = inputs.ok ? inputs.secrets : [];
+  const secrets = [...(inputs.ok ? inputs.secrets : []), ...secretEnvValues(deps.passEnv ?? {})];
   const planArg = relative(paths.projectDir, input.planFile);
   const hookOpts = { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets };
   const before = await runHooks(input.hooks?.before ?? [], hookOpts);
@@ -246,6 +247,7 @@ export function createTerraformActivities(deps: TerrapinActivityDeps) {
   return {
     checkout: (input: Parameters<typeof checkout>[0]) => checkout(input, deps),
     removeWorkDirs: (input: Parameters<typeof removeWorkDirs>[0]) => removeWorkDirs(input, deps),
+    revisionFacts: (input: RevisionFactsInput) => revisionFacts(input, deps),
     plan: (input: PlanInput) => plan(input, deps),
     apply: (input: ApplyInput) => apply(input, deps),
     readOutputs: (target: ProjectTarget) => readOutputs(target, deps),

@@ -66,6 +66,9 @@ export function createDeliverer(opts: DelivererOptions): Deliver {
   }
 
   return async (delivery) => {
+    if (!Number.isSafeInteger(delivery.pr.number) || delivery.pr.number < 1) {
+      throw new MalformedPayload(`pull request number ${JSON.stringify(delivery.pr.number)} is not a positive integer`);
+    }
     const { deliveryId } = delivery.event;
     const fullName = `${delivery.pr.repo.owner}/${delivery.pr.repo.name}`;
     const log = opts.logger.child({ deliveryId, repo: fullName, pr: delivery.pr.number, event: delivery.event.type });
@@ -94,6 +97,9 @@ export function createDeliverer(opts: DelivererOptions): Deliver {
     }
   };
 }
+
+/** A webhook payload that lacks what its event must carry: answered 400, never retried into a workflow. */
+export class MalformedPayload extends Error {}
 
 /** Bounded set of recently seen ids; the oldest is forgotten first. */
 export class RecentIds {

@@ -9,6 +9,7 @@ import type { Client } from '@temporalio/client';
 import type { ServerConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import { createApp } from './index.ts';
+import { MalformedPayload } from './deliver.ts';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 export const HEALTH_PATH = '/healthz';
@@ -78,8 +79,15 @@ export function webhookHandler(probot: Probot, log: Logger) {
     if (!id || !name) return reply(res, 400, 'missing X-GitHub-Delivery or X-GitHub-Event');
     if (!signature) return reply(res, 401, 'missing X-Hub-Signature-256');
 
-    const body = await readBody(req);
-    if (body === undefined) return reply(res, 413, 'payload too large');
+    const raw = await readBody(req);
+    if (raw === undefined) return reply(res, 413, 'payload too large');
+    // GitHub sends UTF-8; anything else cannot be verified or read faithfully.
+    let body: string;
+    try {
+      body = new TextDecoder('utf-8', { fatal: true }).decode(raw);
+    } catch {
+      return reply(res, 400, 'body is not UTF-8');
+    }
     if (!(await probot.webhooks.verify(body, signature).catch(() => false))) {
       log.warn({ deliveryId: id, event: name }, 'webhook signature does not match WEBHOOK_SECRET; rejected');
       return reply(res, 401, 'signature does not match');
@@ -90,10 +98,17 @@ export function webhookHandler(probot: Probot, log: Logger) {
     } catch {
       return reply(res, 400, 'invalid JSON');
     }
+    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) return reply(res, 400, 'payload must be a JSON object');
     try {
       // Resolves once every handler has finished, i.e. after Temporal accepted the signal.
       await probot.webhooks.receive({ id, name, payload } as Parameters<typeof probot.webhooks.receive>[0]);
     } catch (err) {
+      // A payload without the fields its event carries (a handler read past its end) will not get better
+      // by redelivering it: 400, not 503. Temporal being unreachable is worth a retry.
+      if (innerErrors(err).every((e) => e instanceof TypeError || e instanceof MalformedPayload)) {
+        log.warn({ errors: errorMessages(err), deliveryId: id, event: name }, 'malformed webhook payload; rejected');
+        return reply(res, 400, 'malformed payload');
+      }
       // Not `err` itself: @octokit/webhooks attaches the whole event (payload included) to its errors.
       log.error({ errors: errorMessages(err), deliveryId: id, event: name }, 'webhook not delivered; GitHub may redeliver');
       return reply(res, 503, 'not delivered, please retry');
@@ -107,7 +122,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -115,16 +130,20 @@ async function readBody(req: IncomingMessage): Promise<string | undefined> {
     if (size > MAX_BODY_BYTES) return undefined;
     chunks.push(chunk as Buffer);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function reply(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', ...headers }).end(`${text}\n`);
 }
 
+/** An error and the errors it aggregates (@octokit/webhooks wraps handler errors in an AggregateError). */
+function innerErrors(err: unknown): unknown[] {
+  const inner = (err as { errors?: unknown[] }).errors;
+  return Array.isArray(inner) && inner.length ? inner.flatMap(innerErrors) : [err];
+}
+
 /** The messages of an error and of the errors it aggregates, without the objects they carry. */
 export function errorMessages(err: unknown): string[] {
-  const inner = (err as { errors?: unknown[] }).errors;
-  if (Array.isArray(inner) && inner.length) return inner.flatMap(errorMessages);
-  return [err instanceof Error ? err.message : String(err)];
+  return innerErrors(err).map((e) => (e instanceof Error ? e.message : String(e)));
 }

@@ -8,23 +8,13 @@ import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { SearchAttributeKey } from '@temporalio/common/lib/search-attributes.js';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Runtime, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import { ConfigError, type TemporalSettings } from './config.ts';
 import type { Logger } from './logger.ts';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
 
-/** Terrapin's custom search attributes; registered on the embedded server, and needed on any cluster. */
-export const SEARCH_ATTRIBUTES = {
-  repository: defineSearchAttributeKey('TerrapinRepository', SearchAttributeType.KEYWORD),
-  pr: defineSearchAttributeKey('TerrapinPr', SearchAttributeType.INT),
-  project: defineSearchAttributeKey('TerrapinProject', SearchAttributeType.KEYWORD),
-  trigger: defineSearchAttributeKey('TerrapinTrigger', SearchAttributeType.KEYWORD),
-  actor: defineSearchAttributeKey('TerrapinActor', SearchAttributeType.KEYWORD),
-  headSha: defineSearchAttributeKey('TerrapinHeadSha', SearchAttributeType.KEYWORD),
-  outcome: defineSearchAttributeKey('TerrapinOutcome', SearchAttributeType.KEYWORD),
-} as const satisfies Record<string, SearchAttributeKey<SearchAttributeType>>;
+export { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
 
 export const DEFAULT_EMBEDDED_PORT = 7233;
 
@@ -76,20 +66,25 @@ async function startEmbedded(settings: TemporalSettings, opts: ConnectOptions): 
     { port, uiPort, dbFilename, cli: cli ?? 'download' },
     cli ? 'starting embedded Temporal dev server' : 'temporal CLI not found; downloading it (cached) to start the embedded server',
   );
-  const testEnv = await TestWorkflowEnvironment.createLocal({
-    server: {
-      // Cached under the data dir so a container with a /data volume downloads once, not once a day in /tmp.
-      executable: cli ? { type: 'existing-path', path: cli } : { type: 'cached-download', downloadDir: join(stateDir, 'cli') },
-      dbFilename,
-      ip: '127.0.0.1',
-      port,
-      ui: true,
-      uiPort,
-      namespace: settings.namespace,
-      searchAttributes: Object.values(SEARCH_ATTRIBUTES),
-      log: { format: 'json', level: 'warn' },
+  const server: LocalEnvironmentOptions['server'] = {
+    // Cached under the data dir so a container with a /data volume downloads once, not once a day in /tmp.
+    executable: cli ? { type: 'existing-path', path: cli } : { type: 'cached-download', downloadDir: join(stateDir, 'cli') },
+    dbFilename,
+    ip: '127.0.0.1',
+    port,
+    ui: true,
+    uiPort,
+    namespace: settings.namespace,
+    searchAttributes: Object.values(SEARCH_ATTRIBUTES),
+    log: { format: 'json', level: 'warn' },
+  };
+  const testEnv = await startDevServer(
+    { server },
+    {
+      onRetry: (attempt, err) =>
+        opts.logger.warn({ attempt, err: err.message }, 'embedded Temporal did not answer in time; starting it again'),
     },
-  });
+  );
   const address = `127.0.0.1:${port}`;
   opts.logger.info({ address, ui: `http://127.0.0.1:${uiPort}` }, 'embedded Temporal ready');
   let closing: Promise<void> | undefined;
@@ -102,6 +97,31 @@ async function startEmbedded(settings: TemporalSettings, opts: ConnectOptions): 
     uiUrl: `http://127.0.0.1:${uiPort}`,
     close: () => (closing ??= testEnv.teardown()),
   };
+}
+
+type LocalEnvironmentOptions = NonNullable<Parameters<typeof TestWorkflowEnvironment.createLocal>[0]>;
+
+/**
+ * TestWorkflowEnvironment.createLocal with retries. The SDK gives the dev server a fixed 5 s to answer and
+ * kills it otherwise; on a busy machine (2 cores under load, a cold SQLite file) that is too short. A start
+ * killed that way leaves the SQLite file usable, so starting again is safe.
+ */
+export async function startDevServer(
+  options: LocalEnvironmentOptions,
+  { attempts = 4, onRetry }: { attempts?: number; onRetry?: (attempt: number, err: Error) => void } = {},
+): Promise<TestWorkflowEnvironment> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await TestWorkflowEnvironment.createLocal(options);
+    } catch (err) {
+      if (attempt >= attempts || !isStartupTimeout(err)) throw err;
+      onRetry?.(attempt, err as Error);
+    }
+  }
+}
+
+function isStartupTimeout(err: unknown): boolean {
+  return err instanceof Error && /did not start within/.test(err.message);
 }
 
 async function connectCluster(settings: TemporalSettings, address: string): Promise<TemporalHandle> {

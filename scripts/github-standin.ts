@@ -1,8 +1,9 @@
 // A loopback stand-in for the parts of the GitHub REST and GraphQL APIs that Terrapin uses, for the demo,
 // benchmarks and tests. It keeps state (comments, reactions, check runs), answers with GitHub's shapes and
 // status codes, validates what GitHub validates for these routes, and records every call.
-// Every request goes through one dispatch function, which is where fault injection (5xx, 403 with
-// retry-after, 429) will hook in later.
+// Every request goes through one dispatch function, where faults are injected on request: 502s (half of
+// them after the change was made, as when a proxy drops GitHub's answer), 403 secondary rate limits and
+// 429s, both with retry-after.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +14,8 @@ export interface RecordedCall {
   method: string;
   /** Path without the /api/v3 prefix, e.g. /repos/acme/infra/issues/1/comments. */
   path: string;
+  /** The fault injected into this call, if any. */
+  fault?: FaultKind;
   query: Record<string, string>;
   /** Parsed JSON request body, if any. */
   body: unknown;
@@ -72,6 +75,8 @@ export interface GithubStandin {
   /** Called after each response; returns an unsubscribe function. */
   onCall(fn: (call: RecordedCall) => void): () => void;
   setPermission(login: string, permission: Permission): void;
+  /** Turns fault injection on (or off with undefined) from the next call. */
+  setFaults(faults: FaultOptions | undefined): void;
   setPullRequest(owner: string, repo: string, number: number, pr: Record<string, unknown>): void;
   /** A comment written by a person on GitHub (so webhooks can reference a comment the stand-in knows). */
   addIssueComment(owner: string, repo: string, number: number, comment: { body: string; login: string }): StoredComment;
@@ -84,6 +89,30 @@ export interface StandinOptions {
   /** Login of the app's bot user, the author of every comment made with an installation token. */
   botLogin?: string;
   port?: number;
+  faults?: FaultOptions;
+}
+
+export type FaultKind = '502-before' | '502-after' | '403-rate-limit' | '429';
+
+export interface FaultOptions {
+  /** Share of API calls answered with a fault, 0..1. */
+  rate: number;
+  /** Seed of the fault sequence, so a failing run can be repeated. */
+  seed?: number;
+  /** Seconds in retry-after of rate-limit faults (default 1). */
+  retryAfter?: number;
+}
+
+/** mulberry32: a small seeded generator; Math.random cannot be replayed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 const REACTIONS = new Set(['+1', '-1', 'laugh', 'confused', 'heart', 'hooray', 'rocket', 'eyes']);
@@ -453,7 +482,29 @@ export async function startGithubStandin(opts: StandinOptions = {}): Promise<Git
     };
   }
 
-  function dispatch(req: Request): { reply: Reply; route?: Route } {
+  let faults = opts.faults;
+  let random = seeded(faults?.seed ?? 1);
+  const FAULT_KINDS: FaultKind[] = ['502-before', '502-after', '403-rate-limit', '429'];
+
+  function faultReply(kind: FaultKind): Reply {
+    const retryAfter = String(faults?.retryAfter ?? 1);
+    if (kind === '403-rate-limit') {
+      return { ...error(403, 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.'), headers: { 'retry-after': retryAfter } };
+    }
+    if (kind === '429') return { ...error(429, 'Too Many Requests'), headers: { 'retry-after': retryAfter } };
+    return { status: 502, body: { message: 'Server Error' } };
+  }
+
+  /** A known route's call, with a fault when one is due: 502-after makes the change, then fails. */
+  function dispatch(req: Request): { reply: Reply; route?: Route; fault?: FaultKind } {
+    const kind = faults && random() < faults.rate ? FAULT_KINDS[Math.floor(random() * FAULT_KINDS.length)]! : undefined;
+    const route = routes.find((r) => r.method === req.method && r.pattern.test(req.path));
+    if (kind && route && kind !== '502-after') return { route, reply: faultReply(kind), fault: kind };
+    const answer = dispatchClean(req);
+    return kind && answer.route ? { ...answer, reply: faultReply(kind), fault: kind } : answer;
+  }
+
+  function dispatchClean(req: Request): { reply: Reply; route?: Route } {
     const route = routes.find((r) => r.method === req.method && r.pattern.test(req.path));
     if (!route) return { reply: error(404, 'Not Found') };
     req.params = route.pattern.exec(req.path)!.slice(1);
@@ -484,9 +535,10 @@ export async function startGithubStandin(opts: StandinOptions = {}): Promise<Git
     let body: unknown;
     let reply: Reply;
     let route: Route | undefined;
+    let fault: FaultKind | undefined;
     try {
       body = raw ? JSON.parse(raw) : undefined;
-      ({ reply, route } = dispatch({
+      ({ reply, route, fault } = dispatch({
         method: req.method ?? 'GET',
         path,
         query: url.searchParams,
@@ -506,6 +558,7 @@ export async function startGithubStandin(opts: StandinOptions = {}): Promise<Git
       query: Object.fromEntries(url.searchParams),
       body,
       status: reply.status,
+      ...(fault ? { fault } : {}),
       route: route?.name,
       response: reply.body,
       at: new Date(),
@@ -530,6 +583,10 @@ export async function startGithubStandin(opts: StandinOptions = {}): Promise<Git
       return () => listeners.delete(fn);
     },
     setPermission: (login, permission) => permissions.set(login.toLowerCase(), permission),
+    setFaults: (next) => {
+      faults = next;
+      random = seeded(next?.seed ?? 1);
+    },
     setPullRequest: (owner, repo, number, pr) => {
       pulls.set(issueKey(owner, repo, number), pr);
       issues.add(issueKey(owner, repo, number));

@@ -52,7 +52,7 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
     }
     if (approval.type === 'drift') {
       // `/drift` on the issue: check again now; a new fix-plan (if any) replaces the one offered.
-      const runs = await github.startDriftRuns({ repo, projects: [project] });
+      const runs = await github.startDriftRuns({ repo, projects: [project], actor: approval.actor });
       await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'check-started', { running: runs.running.length > 0 });
       continue;
     }

@@ -1,15 +1,18 @@
 // A drift check of one project at the default branch head: a refresh-only and a normal plan; drift
 // found opens or updates the project's drift issue, none closes it. Started by the project's schedule
 // (drift:{owner}/{repo}:{project}) or by `/drift`.
-import { ApplicationFailure } from '@temporalio/workflow';
+import { ApplicationFailure, patched, upsertSearchAttributes } from '@temporalio/workflow';
 import type { OutputInput } from '../activities/contracts.ts';
-import { github, workspace } from './pr-activities.ts';
+import { github, temporalCalls, workspace } from './pr-activities.ts';
+import { searchAttributePairs, type RunRecord } from './search-attributes.ts';
 import type { RepoRef } from './types.ts';
 
 export interface DriftRunInput {
   repo: RepoRef;
   project: string;
   trigger?: 'schedule' | 'manual';
+  /** Who asked (`/drift`); absent for scheduled runs. */
+  actor?: string;
 }
 
 export type DriftOutcome =
@@ -17,10 +20,23 @@ export type DriftOutcome =
   | { status: 'error'; sha: string; step: string }
   | { status: 'no-project'; sha: string };
 
-export async function driftWorkflow({ repo, project }: DriftRunInput): Promise<DriftOutcome> {
+export async function driftWorkflow(input: DriftRunInput): Promise<DriftOutcome> {
+  // Versioned: runs started before drift runs were recorded with search attributes replay without them.
+  const records = patched('drift-records') && (await temporalCalls.searchAttributesRegistered());
+  const record = (r: RunRecord) => {
+    if (records) upsertSearchAttributes(searchAttributePairs(r));
+  };
+  record({ repository: `${input.repo.owner}/${input.repo.name}`, project: input.project, trigger: input.trigger === 'manual' ? 'manual' : 'drift', actor: input.actor });
+  const outcome = await checkDrift(input, (sha) => record({ headSha: sha }));
+  record({ outcome: outcome.status });
+  return outcome;
+}
+
+async function checkDrift({ repo, project }: DriftRunInput, checkedOut: (sha: string) => void): Promise<DriftOutcome> {
   // prNumber 0: these work dirs belong to no pull request.
   const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, branch: 'HEAD', listProjects: true });
   const { sha, workDir } = checkout;
+  checkedOut(sha);
   if (checkout.configErrors?.length) {
     // A broken config on the default branch is the PRs' to fix; the run fails visibly in Temporal.
     throw ApplicationFailure.nonRetryable(`.terrapin.yml at ${sha} is invalid: ${checkout.configErrors.join('; ')}`, 'InvalidConfig');

@@ -3,3 +3,5 @@ export { prWorkflow } from './pr.ts';
 export { lockWorkflow } from './lock.ts';
 export { driftWorkflow } from './drift.ts';
 export { driftReconcileWorkflow } from './drift-reconcile.ts';
+export { deployWorkflow } from './deploy.ts';
+export { pushWorkflow } from './push.ts';

@@ -25,3 +25,8 @@ export const applier = proxyActivities<Activities>({
   heartbeatTimeout: '30 seconds',
   retry: { maximumAttempts: 1 },
 });
+/** Calls to Temporal itself (signals to other workflows, namespace facts): quick, retried until they land. */
+export const temporalCalls = proxyActivities<Activities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});

@@ -308,8 +308,12 @@ async function reportPlans(
     { checkRunId, conclusion: incomplete ? 'failure' : 'success', actions: ['replan'] },
   );
   const hasChanges = pending(projects).length > 0;
+  // apply: afterMerge — approving is all the PR can do; the merge commit deploys.
+  const afterMerge = hasChanges && pending(projects).every((p) => p.apply === 'afterMerge');
   const applyCheckId = hasChanges
-    ? await ctx.check(CHECK_APPLY, sha, 'queued', { template: 'checks/apply-waiting', data: summaryData }, { actions: ['approve', 'apply'] })
+    ? afterMerge
+      ? await ctx.check(CHECK_APPLY, sha, 'queued', { template: 'checks/apply-after-merge-waiting', data: summaryData }, { actions: ['approve'] })
+      : await ctx.check(CHECK_APPLY, sha, 'queued', { template: 'checks/apply-waiting', data: summaryData }, { actions: ['approve', 'apply'] })
     : await ctx.check(CHECK_APPLY, sha, 'completed', { template: 'checks/apply-nothing', data: summaryData }, { conclusion: 'success' });
   const first = projects[0]!;
   const plan: PlanRecord = {

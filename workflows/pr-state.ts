@@ -1,6 +1,6 @@
 // The state a PR workflow keeps (and carries across continue-as-new).
 import type { OnFailure, PlanSummary, TerraformBinary } from '../activities/contracts.ts';
-import type { ApplyRequirement } from '../activities/repo-config/types.ts';
+import type { ApplyRequirement, CommandPermissions } from '../activities/repo-config/types.ts';
 import type { ProjectPlan } from './projects.ts';
 import type { PrEvent, PrSnapshot } from './types.ts';
 
@@ -29,6 +29,14 @@ export interface PlanRecord {
   parallelism?: number;
   /** A logical clock for the projects' plannedAt / appliedAt. */
   clock?: number;
+  /** Every project is approved to deploy after merge: the apply check already passed. */
+  awaitingMerge?: boolean;
+}
+
+export interface DeployTracking {
+  project: string;
+  sha: string;
+  status: 'queued' | 'waiting' | 'finished';
 }
 
 export interface KnownProject {
@@ -59,7 +67,11 @@ export interface PrState {
   wantPlan?: string;
   /** What that plan covers when a command narrowed it (`/plan -p`, `-d`, `-- args`). */
   wantPlanScope?: { project?: string; dir?: string; workspace?: string; extraArgs: string[] };
-  closed?: { merged: boolean };
+  closed?: { merged: boolean; mergeCommitSha?: string; actor?: string };
+  /** After a merge: the deploys of the merge commit this PR's workflow follows (absent before deploys existed). */
+  deploys?: DeployTracking[];
+  /** `permissions` of the base branch's .terrapin.yml, for the base commit they were read at. */
+  permissions?: { baseSha: string; rules: CommandPermissions };
   /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */
   locks?: string[];
 }

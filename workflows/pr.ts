@@ -18,14 +18,17 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RenderRequest, TerraformBinary } from '../activities/contracts.ts';
+import type { CommandPermissions, GuardedCommand } from '../activities/repo-config/types.ts';
 import type { Permission } from '../activities/github.ts';
 import { Saga } from './saga.ts';
-import { applier, github, workspace } from './pr-activities.ts';
-import type { PlanRecord, PlanStatus, PrState } from './pr-state.ts';
+import { applier, github, temporalCalls, workspace } from './pr-activities.ts';
+import { queueDeploys } from './deploy-queue.ts';
+import type { DeployTracking, PlanRecord, PlanStatus, PrState } from './pr-state.ts';
 import { applyProjects, planProjects, type ProjectRunContext } from './pr-projects.ts';
-import { mustApplyFirst, pending, type ProjectPlan } from './projects.ts';
+import { approvedForDeploy, mustApplyFirst, pending, type ProjectPlan } from './projects.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
 import { createLockClient } from './lock-client.ts';
+import { DEFAULT_PERMISSIONS, mayRun } from './permissions.ts';
 import { lockWorkflowId } from './lock.ts';
 import {
   CHECK_APPLY,
@@ -69,6 +72,14 @@ interface RollbackReport {
   baseSha?: string;
   outputFile?: string;
   error?: string;
+}
+
+interface ApprovedAtMerge {
+  name: string;
+  planSha: string;
+  showJsonFile: string;
+  planTextFile: string;
+  approvers: string[];
 }
 
 const SEEN_LIMIT = 500;
@@ -116,8 +127,10 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     s.seen.push(event.deliveryId);
     if (s.seen.length > SEEN_LIMIT) s.seen.splice(0, s.seen.length - SEEN_LIMIT);
     s.queue.push(event);
-    // A plan for an older head is worthless: stop it now rather than when the event is handled.
-    if (event.type === 'pr-updated' && job?.kind === 'plan' && job.sha !== event.pr.headSha) job.scope.cancel();
+    // A plan for an older head is worthless: stop it now rather than when the event is handled (unless the
+    // event itself is older than what the workflow knows: a late `opened` must not stop the newer plan).
+    const stale = Date.parse(event.type === 'pr-updated' ? (event.pr.updatedAt ?? '') : '') < Date.parse(s.snapshot?.updatedAt ?? '');
+    if (event.type === 'pr-updated' && !stale && job?.kind === 'plan' && job.sha !== event.pr.headSha) job.scope.cancel();
   });
 
   setHandler(prStateQuery, () => ({
@@ -179,7 +192,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     if (!plan || plan.status === 'applying') return;
     if (plan.status === 'ready') {
       plan.status = 'discarded';
-      if (plan.applyCheckId) {
+      // A plan approved to deploy after merge keeps its green check when the PR merges.
+      if (plan.applyCheckId && !(reason === 'closed' && plan.awaitingMerge)) {
         await check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-retired', data: { reason } }, {
           checkRunId: plan.applyCheckId,
           conclusion: reason === 'superseded' ? 'cancelled' : 'neutral',
@@ -363,6 +377,49 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
 
   const hasWrite = async (actor: string) => WRITE.includes(await github.getPermission({ repo, login: actor }));
 
+  /**
+   * Whether the actor may run the command under `permissions` in the base branch's .terrapin.yml (the PR's
+   * own copy could say anything); replies why not.
+   */
+  async function authorized(command: GuardedCommand, actor: string, deliveryId: string): Promise<boolean> {
+    const author = s.snapshot!.author;
+    // Versioned: runs recorded before configurable permissions asked for write and, to approve, not the author.
+    if (!patched('command-permissions')) {
+      if (!(await hasWrite(actor))) {
+        await reply(deliveryId, 'not-allowed', { actor, command, required: 'write' });
+        return false;
+      }
+      if (command === 'approve' && actor === author) {
+        await reply(deliveryId, 'approve-own-pr', { actor });
+        return false;
+      }
+      return true;
+    }
+    const rule = (await basePermissions())[command];
+    const permission = await github.getPermission({ repo, login: actor });
+    const teams =
+      rule.teams.length > 0 && permission !== 'none'
+        ? ((await github.requirementFacts({ repo, number, headSha: s.snapshot!.headSha, baseRef: s.snapshot!.baseRef, mergeable: false, divergence: false, approvers: [actor], teams: rule.teams })).teamsOf[actor] ?? [])
+        : [];
+    const verdict = mayRun(rule, { login: actor, permission, teams, isAuthor: actor === author });
+    if (verdict.allowed) return true;
+    if (verdict.because === 'level') await reply(deliveryId, 'not-allowed', { actor, command, required: verdict.required });
+    else if (verdict.because === 'not-listed') await reply(deliveryId, 'not-listed', { actor, command, users: verdict.users, teams: verdict.teams, baseRef: s.snapshot!.baseRef });
+    else if (command === 'approve') await reply(deliveryId, 'approve-own-pr', { actor });
+    else await reply(deliveryId, 'not-for-author', { actor, command });
+    return false;
+  }
+
+  /** The base branch's command permissions, read once per base commit (defaults when its file is broken). */
+  async function basePermissions(): Promise<CommandPermissions> {
+    const baseSha = s.snapshot!.baseSha;
+    if (s.permissions?.baseSha !== baseSha) {
+      const base = await workspace.checkout({ repo, prNumber: number, cloneUrl: repo.cloneUrl, sha: baseSha });
+      s.permissions = { baseSha, rules: base.permissions ?? DEFAULT_PERMISSIONS };
+    }
+    return s.permissions.rules;
+  }
+
   /** The plan a command acts on, or the reason there is none (already replied). */
   async function currentPlan(deliveryId: string, command: string): Promise<PlanRecord | undefined> {
     if (job) {
@@ -392,14 +449,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       await reply(deliveryId, 'review-outdated', { actor, shortSha: shortSha(event.reviewCommitSha) });
       return;
     }
-    if (!(await hasWrite(actor))) {
-      await reply(deliveryId, 'not-allowed', { actor, command: 'approve', required: 'write' });
-      return;
-    }
-    if (actor === snapshot.author) {
-      await reply(deliveryId, 'approve-own-pr', { actor });
-      return;
-    }
+    if (!(await authorized('approve', actor, deliveryId))) return;
     const plan = await currentPlan(deliveryId, 'approve');
     if (!plan) return;
     if (plan.projects) {
@@ -494,6 +544,14 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       await reply(deliveryId, 'requirements-unmet', { approvalRecorded, actor, shortSha: shortSha(plan.sha), unmet });
       return;
     }
+    // apply: afterMerge — met requirements make the project ready to deploy from the merge commit.
+    const later = chosen.filter((p) => p.apply === 'afterMerge');
+    if (later.length > 0 && patched('apply-after-merge')) {
+      await approveForMerge(plan, later, actor, deliveryId);
+      chosen = chosen.filter((p) => p.apply !== 'afterMerge');
+      names.splice(0, names.length, ...chosen.map((p) => p.name));
+      if (chosen.length === 0) return;
+    }
     // lock: onApply — the project is locked when it is about to apply, not when it is planned.
     for (const p of chosen.filter((x) => x.lock === 'onApply')) {
       const lockId = lockWorkflowId(repo.owner, repo.name, p.dir, p.workspace);
@@ -508,17 +566,36 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     startJob('apply', plan.sha, () => applyProjects(projectRuns, plan, names, actor));
   }
 
+  /** Marks `apply: afterMerge` projects approved: their apply checks pass, and they deploy once merged. */
+  async function approveForMerge(plan: PlanRecord, projects: ProjectPlan[], actor: string, deliveryId: string): Promise<void> {
+    const single = plan.projects!.length === 1;
+    const data = { sha: plan.sha, shortSha: shortSha(plan.sha), actor, names: projects.map((p) => p.name) };
+    for (const p of projects) {
+      p.status = 'approved';
+      if (!single) await check(`${CHECK_APPLY}: ${p.name}`, plan.sha, 'completed', { template: 'checks/apply-after-merge', data: { ...data, names: [p.name] } }, { conclusion: 'success' });
+    }
+    if (pending(plan.projects!).length === 0) {
+      await check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-after-merge', data: { ...data, names: approvedForDeploy(plan.projects!).map((p) => p.name) } }, { checkRunId: plan.applyCheckId, conclusion: 'success' });
+      plan.awaitingMerge = true;
+    }
+    await reply(deliveryId, 'approved-after-merge', data);
+  }
+
   async function onApply(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
     const { actor, deliveryId } = event;
-    if (!(await hasWrite(actor))) {
-      await reply(deliveryId, 'not-allowed', { actor, command: 'apply', required: 'write' });
-      return;
-    }
+    if (!(await authorized('apply', actor, deliveryId))) return;
     const plan = await currentPlan(deliveryId, 'apply');
     if (!plan) return;
     if (plan.projects) {
+      // apply: afterMerge projects (approved or not) are applied by the merge, never by `/apply`.
+      const named = (p: ProjectPlan) => !event.command.project || p.name === event.command.project;
+      const later = plan.projects.filter((p) => p.apply === 'afterMerge' && (p.status === 'planned' || p.status === 'approved') && named(p));
+      if (later.length > 0 && patched('apply-after-merge')) {
+        await reply(deliveryId, 'apply-after-merge', { names: later.map((p) => p.name), shortSha: shortSha(plan.sha) });
+        if (!pending(plan.projects).some((p) => p.apply !== 'afterMerge' && named(p))) return;
+      }
       const chosen = await chosenProjects(plan, event, 'apply');
-      if (chosen) await applyWhenReady(plan, chosen, event, false);
+      if (chosen) await applyWhenReady(plan, chosen.filter((p) => !later.includes(p)), event, false);
       return;
     }
     if (patched('apply-requirements')) {
@@ -550,7 +627,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       await reply(deliveryId, 'drift-needs-project', {});
       return;
     }
-    const runs = await github.startDriftRuns({ repo, projects });
+    const runs = await github.startDriftRuns({ repo, projects, actor });
     await reply(deliveryId, 'drift-started', runs);
   }
 
@@ -578,7 +655,9 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       case 'apply':
         return onApply(event);
     }
-    if (!(await hasWrite(actor))) {
+    if (command.name === 'plan' || command.name === 'unlock') {
+      if (!(await authorized(command.name, actor, deliveryId))) return;
+    } else if (!(await hasWrite(actor))) {
       await reply(deliveryId, 'not-allowed', { actor, command: command.name, required: 'write' });
       return;
     }
@@ -612,17 +691,27 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   async function onEvent(event: PrEvent): Promise<void> {
     switch (event.type) {
       case 'pr-updated': {
+        // A delivery older than what the workflow knows (opened arriving after synchronize) changes nothing.
+        const known = Date.parse(s.snapshot?.updatedAt ?? '');
+        if (Date.parse(event.pr.updatedAt ?? '') < known && patched('ordered-pr-events')) {
+          log.info('older pull_request event ignored', { deliveryId: event.deliveryId, action: event.action });
+          return;
+        }
         s.snapshot = event.pr;
         if (s.plan && s.plan.sha !== event.pr.headSha) await retirePlan('superseded');
         if (job?.kind === 'plan' && job.sha !== event.pr.headSha) job.scope.cancel();
         // Drafts wait until they are ready for review; a later event of the same burst wins.
-        const later = s.queue.some((e) => e.type === 'pr-updated');
+        const newer = (e: PrEvent) => e.type === 'pr-updated' && !(Date.parse(e.pr.updatedAt ?? '') < Date.parse(event.pr.updatedAt ?? ''));
+        const later = s.queue.some(newer);
         s.wantPlan = event.pr.draft || event.action === 'converted_to_draft' || later ? undefined : event.pr.headSha;
         s.wantPlanScope = undefined;
         return;
       }
       case 'pr-closed':
-        s.closed = { merged: event.merged };
+        s.closed = { merged: event.merged, mergeCommitSha: event.mergeCommitSha, actor: event.actor };
+        return;
+      case 'deploy-status':
+        // Only a merged PR's workflow follows deploys; an open one has none.
         return;
       case 'bad-command':
         await github.reactToComment({ repo, commentId: event.commentId });
@@ -670,23 +759,114 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     }
   }
 
-  // Closed or merged: stop planning, let a running apply finish, then clean up.
-  if (job?.kind === 'plan') job.scope.cancel();
-  await condition(() => !job);
-  if (jobError) throw jobError;
-  await retirePlan('closed');
-  await releaseLocks();
-  // A merge is how .terrapin.yml changes land: keep the drift schedules in line with the default branch.
-  if (s.closed.merged && patched('drift-schedule-sync')) {
+  // Closed or merged: stop planning, let a running apply finish, then clean up. A run continued as new
+  // while following deploys did all this already.
+  if (!s.deploys) {
+    if (job?.kind === 'plan') job.scope.cancel();
+    await condition(() => !job);
+    if (jobError) throw jobError;
+    // Read before retiring the plan, which forgets its approvals.
+    const approved = approvedAtMerge();
+    await retirePlan('closed');
+    await releaseLocks();
+    // A merge is how .terrapin.yml changes land: keep the drift schedules in line with the default branch.
+    if (s.closed.merged && patched('drift-schedule-sync')) {
+      try {
+        await workspace.syncDriftSchedulesAtHead({ repo });
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        log.error('could not sync drift schedules', { error: failureMessage(err) });
+      }
+    }
+    if (s.closed.merged && s.closed.mergeCommitSha && patched('deploy-on-merge')) {
+      s.deploys = await startDeploys(s.closed.mergeCommitSha, s.closed.actor ?? s.snapshot!.author, approved);
+    }
+    await workspace.removeWorkDirs({ repo, prNumber: number });
+  }
+  if (s.deploys?.some((d) => d.status !== 'finished')) await followDeploys();
+  return { merged: s.closed.merged, lastPlan: s.plan && { sha: s.plan.sha, status: s.plan.status } };
+
+  // ---- deploys after merge ----------------------------------------------------------------------
+
+  /**
+   * Queues the merge commit on the deploy workflow of every `apply: afterMerge` project it changes, with
+   * the plan approved on this PR (kept past the work dir's removal) and the order the projects depend on.
+   */
+  /** The merged head's `apply: afterMerge` projects approved here, their plan files and approvers. */
+  function approvedAtMerge(): ApprovedAtMerge[] {
+    const plan = s.plan;
+    if (!plan?.projects || plan.sha !== s.snapshot?.headSha) return [];
+    return approvedForDeploy(plan.projects).map((p) => ({
+      name: p.name,
+      planSha: plan.sha,
+      showJsonFile: p.showJsonFile!,
+      planTextFile: p.planTextFile!,
+      approvers: s.approvals.filter((a) => a.planId === plan.id && a.project === p.name).map((a) => a.actor),
+    }));
+  }
+
+  async function startDeploys(mergeSha: string, actor: string, approved: ApprovedAtMerge[]): Promise<DeployTracking[]> {
+    const data = { sha: mergeSha, shortSha: shortSha(mergeSha) };
     try {
-      await workspace.syncDriftSchedulesAtHead({ repo });
+      const merged = await workspace.checkout({ repo, prNumber: number, cloneUrl: repo.cloneUrl, sha: mergeSha, compareWithParent: true });
+      if (merged.configErrors?.length) {
+        await post(`deploy-${mergeSha}`, 'deploy/not-queued', { ...data, errors: merged.configErrors });
+        return [];
+      }
+      const names = await queueDeploys(repo, merged.projects ?? [], async (p) => {
+        const ok = approved.find((x) => x.name === p.name);
+        const kept = ok && (await workspace.keepApprovedPlan({ repo, prNumber: number, project: p.name, sha: ok.planSha, showJsonFile: ok.showJsonFile, planTextFile: ok.planTextFile }));
+        return { sha: mergeSha, trigger: 'merge', actor, pr: { number, author: s.snapshot!.author }, approved: kept ? { ...kept, approvers: ok!.approvers } : undefined };
+      });
+      if (names.length > 0) await post(`deploy-${mergeSha}`, 'deploy/queued', { ...data, names });
+      return names.map((project) => ({ project, sha: mergeSha, status: 'queued' }));
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;
-      log.error('could not sync drift schedules', { error: failureMessage(err) });
+      log.error('could not queue deploys', { error: failureMessage(err) });
+      await post(`deploy-${mergeSha}`, 'deploy/not-queued', { ...data, error: failureMessage(err) });
+      return [];
     }
   }
-  await workspace.removeWorkDirs({ repo, prNumber: number });
-  return { merged: s.closed.merged, lastPlan: s.plan && { sha: s.plan.sha, status: s.plan.status } };
+
+  /** Stays reachable while this PR's deploys run: `/approve` on the merged PR goes to a deploy that waits. */
+  async function followDeploys(): Promise<void> {
+    const deploys = s.deploys!;
+    while (deploys.some((d) => d.status !== 'finished')) {
+      const more = await condition(() => s.queue.length > 0 || workflowInfo().continueAsNewSuggested, '60 days');
+      if (!more) return;
+      const event = s.queue.shift();
+      if (!event) await continueAsNew<typeof prWorkflow>({ pr: input.pr, carried: s });
+      try {
+        await onMergedEvent(event!, deploys);
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        log.error('event handling failed', { type: event!.type, deliveryId: event!.deliveryId, error: failureMessage(err) });
+      }
+    }
+  }
+
+  async function onMergedEvent(event: PrEvent, deploys: DeployTracking[]): Promise<void> {
+    if (event.type === 'deploy-status') {
+      const d = deploys.find((x) => x.project === event.project && x.sha === event.sha);
+      if (d && d.status !== 'finished') d.status = event.status;
+      return;
+    }
+    if (event.type === 'bad-command') return onEvent(event);
+    if (event.type !== 'command') return;
+    if (event.commentId) await github.reactToComment({ repo, commentId: event.commentId });
+    if (event.command.name !== 'approve') {
+      await reply(event.deliveryId, 'pr-closed', { command: event.command.name });
+      return;
+    }
+    const waiting = deploys.filter((d) => d.status === 'waiting' && (!event.command.project || d.project === event.command.project));
+    if (waiting.length === 0) {
+      await post(`reply-${event.deliveryId}`, 'deploy/nothing-waiting', { actor: event.actor, project: event.command.project });
+      return;
+    }
+    for (const d of waiting) {
+      await temporalCalls.enqueueDeploy({ repo, project: d.project, event: { type: 'approve', deliveryId: event.deliveryId, actor: event.actor, sha: d.sha, prNumber: number } });
+    }
+  }
 }
 
 function failureType(err: unknown): string | undefined {

@@ -2,9 +2,10 @@
 // plan run adds up to, and whether a set of projects may be applied in the order asked.
 import type { PlanSummary, TerraformBinary } from '../activities/contracts.ts';
 import type { ProjectPlanReport } from '../activities/multi-project-comment.ts';
-import type { ApplyRequirement, Hooks, InputRef, LockMode, OnFailure, ResolvedProject } from '../activities/repo-config/types.ts';
+import type { ApplyMode, ApplyRequirement, Hooks, InputRef, LockMode, OnFailure, ResolvedProject } from '../activities/repo-config/types.ts';
 
-export type ProjectStatus = 'planned' | 'no-changes' | 'failed' | 'locked' | 'skipped' | 'applied' | 'apply-failed' | 'rolled-back' | 'unknown';
+/** `approved`: an `apply: afterMerge` project whose requirements are met; it deploys once the PR merges. */
+export type ProjectStatus = 'planned' | 'no-changes' | 'failed' | 'locked' | 'skipped' | 'applied' | 'apply-failed' | 'rolled-back' | 'unknown' | 'approved';
 
 export interface ProjectPlan {
   name: string;
@@ -31,6 +32,8 @@ export interface ProjectPlan {
   dependsOn: string[];
   inputs: Record<string, InputRef>;
   lock: LockMode;
+  /** Absent on plans made before deploys existed: beforeMerge. */
+  apply?: ApplyMode;
   hooks: Hooks;
   env: Record<string, string>;
   checkRunId?: number;
@@ -64,6 +67,7 @@ export function toProjectPlan(project: ResolvedProject, label: string): ProjectP
     dependsOn: project.dependsOn,
     inputs: project.inputs,
     lock: project.lock,
+    apply: project.apply,
     hooks: project.hooks,
     env: project.env,
   };
@@ -106,6 +110,9 @@ export function totalSummary(projects: readonly ProjectPlan[]): { add: number; c
   const changes = projects.some((p) => p.summary?.hasChanges);
   return { ...sum, line: changes ? `Plan: ${sum.add} to add, ${sum.change} to change, ${sum.destroy} to destroy.` : 'No changes.' };
 }
+
+/** `apply: afterMerge` projects whose requirements were met on the PR: what a merge deploys as approved. */
+export const approvedForDeploy = (projects: readonly ProjectPlan[]) => projects.filter((p) => p.status === 'approved');
 
 /** Projects that still have changes to apply. */
 export const pending = (projects: readonly ProjectPlan[]) => projects.filter((p) => p.status === 'planned');

@@ -33,6 +33,8 @@ export interface PrSnapshot {
   labels?: string[];
   /** The head is in another repository (a fork, or a deleted one): its code is not trusted by default. */
   fromFork?: boolean;
+  /** `pull_request.updated_at`: webhooks can arrive out of order, and an older snapshot must not win. */
+  updatedAt?: string;
 }
 
 export type CommandName = 'plan' | 'approve' | 'apply' | 'unlock' | 'cancel' | 'drift' | 'help';
@@ -83,7 +85,9 @@ export type PrEvent =
       actor: string;
       commentId: number;
       parse: Extract<CommandParse, { kind: 'unknown' | 'invalid' }>;
-    };
+    }
+  /** From a deploy workflow to the merged PR's: a deploy of its merge commit waits for approval, or ended. */
+  | { type: 'deploy-status'; deliveryId: string; project: string; sha: string; status: 'waiting' | 'finished'; outcome?: string };
 
 export interface PrWorkflowInput {
   pr: PrRef;
@@ -120,3 +124,19 @@ export function driftIssueProject(issue: { title: string; labels?: Array<{ name?
   const m = /^Drift detected: (\S+)$/.exec(issue.title);
   return labelled && m ? m[1] : undefined;
 }
+
+/** Deploys after merge: one queue workflow per project, reached with signalWithStart. */
+export const DEPLOY_WORKFLOW_TYPE = 'deployWorkflow';
+export const DEPLOY_SIGNAL = 'deploy';
+export const CHECK_DEPLOY = 'terrapin/deploy';
+export const deployWorkflowId = (repo: { owner: string; name: string }, project: string): string => `deploy:${repo.owner}/${repo.name}:${project}`;
+
+/** Inverse of deployWorkflowId; routes the Approve button of a `terrapin/deploy: <project>` check. */
+export function parseDeployWorkflowId(id: string): { owner: string; repo: string; project: string } | undefined {
+  const m = /^deploy:([^/\s]+)\/([^:\s]+):(\S+)$/.exec(id);
+  return m ? { owner: m[1]!, repo: m[2]!, project: m[3]! } : undefined;
+}
+
+/** Pushes to the default branch: one short workflow per pushed commit. */
+export const PUSH_WORKFLOW_TYPE = 'pushWorkflow';
+export const pushWorkflowId = (repo: { owner: string; name: string }, sha: string): string => `push:${repo.owner}/${repo.name}:${sha}`;

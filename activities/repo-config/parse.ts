@@ -3,8 +3,8 @@
 import { isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { closestMatch, formatPath, type PathSegment } from './errors.ts';
 import { fillDefaults, inheritedDefaults, mergeSettings } from './merge.ts';
-import { fileSchema, PROJECT_NAME, type WrittenProject } from './schema.ts';
-import type { ConfigError, RepoConfig, ResolvedProject, WrittenSettings } from './types.ts';
+import { fileSchema, PROJECT_NAME, type WrittenFile, type WrittenProject } from './schema.ts';
+import type { CommandPermissions, CommandRule, ConfigError, GuardedCommand, RepoConfig, ResolvedProject, WrittenSettings } from './types.ts';
 import { report, type CheckContext } from './yaml-checks.ts';
 import { buildDag } from '../../workflows/dag.ts';
 
@@ -66,9 +66,20 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
       projects: resolved,
       projectsListed: written.projects !== undefined,
       allowForks: written.allowForks ?? false,
+      deployOnPush: written.deployOnPush ?? false,
+      permissions: resolvePermissions(written.permissions ?? {}),
     },
     errors: [],
   };
+}
+
+/** Every command's rule, defaults filled in: write for all; for approve, not the PR's author. */
+function resolvePermissions(written: NonNullable<WrittenFile['permissions']>): CommandPermissions {
+  const rule = (command: GuardedCommand): CommandRule => {
+    const w = written[command] ?? {};
+    return { level: w.level ?? 'write', users: w.users ?? [], teams: w.teams ?? [], allowAuthor: w.allowAuthor ?? command !== 'approve' };
+  };
+  return { plan: rule('plan'), approve: rule('approve'), apply: rule('apply'), unlock: rule('unlock') };
 }
 
 /** `dependsOn` and `inputs` must not go round in a circle: nothing of a cycle could ever run. */

@@ -111,6 +111,15 @@ export const projectSchema = object(
 );
 export const defaultsSchema = object(settingsFields, { notHere: { name: perProjectOnly, dir: perProjectOnly } });
 
+/** Who may run a command: at least `level`, and (when listed) one of `users` or a member of one of `teams`. */
+const commandRule = object({
+  level: oneOf(['read', 'write', 'admin']),
+  users: list(matching(GITHUB_LOGIN, 'a GitHub login')),
+  teams: list(matching(GITHUB_TEAM, 'a team as "org/team"')),
+  allowAuthor: boolean(),
+});
+const permissionsSchema = object({ plan: commandRule, approve: commandRule, apply: commandRule, unlock: commandRule });
+
 export const fileSchema = object({
   version: oneOf([1]),
   parallelism: integer(1),
@@ -118,6 +127,8 @@ export const fileSchema = object({
   projects: indexedList(projectSchema),
   onFailure,
   allowForks: boolean(),
+  deployOnPush: boolean(),
+  permissions: permissionsSchema,
 });
 
 export type WrittenFile = NonNullable<ReturnType<typeof fileSchema>>;

@@ -79,7 +79,25 @@ export interface RepoConfig {
   projectsListed: boolean;
   /** Whether pull requests from forks are planned. Only the base branch's copy of the file counts. */
   allowForks: boolean;
+  /** A push to the default branch that no merged PR made deploys its `apply: afterMerge` projects too. */
+  deployOnPush: boolean;
+  /** Who may run each command. Only the base branch's copy counts. */
+  permissions: CommandPermissions;
 }
+
+export type PermissionLevel = 'read' | 'write' | 'admin';
+export type GuardedCommand = 'plan' | 'approve' | 'apply' | 'unlock';
+
+export interface CommandRule {
+  level: PermissionLevel;
+  /** When either list is given, the user must be in `users` or in one of `teams` (org/slug). */
+  users: string[];
+  teams: string[];
+  /** Whether the PR's author may run it (`approve` defaults to false: nobody approves their own plan). */
+  allowAuthor: boolean;
+}
+
+export type CommandPermissions = Record<GuardedCommand, CommandRule>;
 
 export interface ConfigError {
   file: string;

@@ -1,9 +1,11 @@
 // Check-run buttons (Approve, Apply, Re-plan). The workflow sets each check run's external_id to its own
-// workflow id, so the click is routed by that rather than by check_run.pull_requests (empty for forks).
+// workflow id, so the click is routed by that rather than by check_run.pull_requests (empty for forks):
+// to the PR workflow, or for `terrapin/deploy: <project>` checks to the project's deploy queue.
 import type { Context } from 'probot';
 import type { Deliver } from '../deliver.ts';
 import type { Logger } from '../logger.ts';
-import { parsePrWorkflowId, type CheckAction, type CommandName, type ParsedCommand } from '../../workflows/types.ts';
+import { parseDeployWorkflowId, parsePrWorkflowId, type CheckAction, type CommandName, type ParsedCommand, type RepoRef } from '../../workflows/types.ts';
+import type { DeployEvent } from '../../workflows/deploy.ts';
 import { repoRefFrom } from './repo-ref.ts';
 
 export const CHECK_RUN_REQUESTED_ACTION_EVENT = 'check_run.requested_action';
@@ -13,7 +15,10 @@ const COMMAND_FOR_ACTION: Record<CheckAction, CommandName> = { approve: 'approve
 /** Per-project check runs are named `terrapin/plan: <project>` / `terrapin/apply: <project>`. */
 const PROJECT_CHECK_NAME = /^terrapin\/(?:plan|apply): (.+)$/;
 
-export function onCheckRunRequestedAction(deliver: Deliver, logger: Logger) {
+/** Hands an Approve click on a `terrapin/deploy: <project>` check to that project's deploy queue. */
+export type DeliverDeploy = (repo: RepoRef, project: string, event: Extract<DeployEvent, { type: 'approve' }>) => Promise<void>;
+
+export function onCheckRunRequestedAction(deliver: Deliver, logger: Logger, deliverDeploy?: DeliverDeploy) {
   return async (context: Context<typeof CHECK_RUN_REQUESTED_ACTION_EVENT>): Promise<void> => {
     const { payload } = context;
     const log = logger.child({ deliveryId: context.id, event: CHECK_RUN_REQUESTED_ACTION_EVENT });
@@ -27,10 +32,18 @@ export function onCheckRunRequestedAction(deliver: Deliver, logger: Logger) {
       log.info('no installation on event; ignored');
       return;
     }
+    const sameRepoAs = (t: { owner: string; repo: string }) => t.owner.toLowerCase() === repo.owner.toLowerCase() && t.repo.toLowerCase() === repo.name.toLowerCase();
+    const deploy = parseDeployWorkflowId(payload.check_run.external_id ?? '');
+    if (deploy) {
+      if (!sameRepoAs(deploy) || identifier !== 'approve' || !deliverDeploy) {
+        log.info({ externalId: payload.check_run.external_id, identifier }, 'deploy check action not taken; ignored');
+        return;
+      }
+      await deliverDeploy(repo, deploy.project, { type: 'approve', deliveryId: context.id, actor: payload.sender.login, sha: payload.check_run.head_sha });
+      return;
+    }
     const target = parsePrWorkflowId(payload.check_run.external_id ?? '');
-    const sameRepo =
-      target && target.owner.toLowerCase() === repo.owner.toLowerCase() && target.repo.toLowerCase() === repo.name.toLowerCase();
-    if (!target || !sameRepo) {
+    if (!target || !sameRepoAs(target)) {
       log.info({ externalId: payload.check_run.external_id }, 'check run not created by a Terrapin PR workflow; ignored');
       return;
     }

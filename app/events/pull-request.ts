@@ -24,6 +24,7 @@ export interface PullRequestFields {
   draft?: boolean;
   state: 'open' | 'closed';
   labels?: Array<{ name: string }>;
+  updated_at?: string;
 }
 
 export function snapshotFrom(pull: PullRequestFields, baseCloneUrl: string): PrSnapshot {
@@ -40,6 +41,7 @@ export function snapshotFrom(pull: PullRequestFields, baseCloneUrl: string): PrS
     state: pull.state,
     labels: (pull.labels ?? []).map((l) => l.name),
     fromFork: !pull.head.repo || pull.head.repo.clone_url !== baseCloneUrl,
+    ...(pull.updated_at ? { updatedAt: pull.updated_at } : {}),
   };
 }
 

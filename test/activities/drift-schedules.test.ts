@@ -1,10 +1,10 @@
 // syncDriftSchedules against a real Temporal dev server: what describe() shows is what the server will run.
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDriftSchedules, type SyncDriftSchedulesInput } from '../../activities/drift-schedules.ts';
 import type { RepoRef } from '../../workflows/types.ts';
-import { devServerOptions } from '../helpers/temporal-cli.ts';
+import { startTestServer } from '../helpers/temporal-cli.ts';
 
 let env: TestWorkflowEnvironment;
 let client: Client;
@@ -14,7 +14,7 @@ const repo: RepoRef = { owner: 'acme', name: 'infra', installationId: 7, cloneUr
 const otherRepo: RepoRef = { owner: 'acme', name: 'infra-edge', installationId: 7, cloneUrl: 'https://github.com/acme/infra-edge.git' };
 
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createLocal(devServerOptions());
+  env = await startTestServer();
   client = env.client;
 });
 afterAll(async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkout, removeWorkDirs, type GitDeps } from '../../activities/git.ts';
+import { checkout, removeWorkDirs, revisionFacts, type GitDeps } from '../../activities/git.ts';
 import type { RepoRef } from '../../workflows/types.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 
@@ -124,12 +124,48 @@ describe('checkout', () => {
       expect(seen.length).toBeGreaterThan(0);
       const expected = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
       expect(seen[0]!.authorization).toBe(expected);
-      const gitConfig = await readFile(join(dataDir, 'work', 'acme', 'infra', 'pr-9', 'b'.repeat(40), '.git', 'config'), 'utf8');
-      expect(gitConfig).not.toContain(token);
-      expect(gitConfig).not.toContain(expected.slice(6));
+      // A failed checkout leaves nothing behind (it was fetched into a staging dir), so no file holds the token.
+      expect(await readdir(join(dataDir, 'work', 'acme', 'infra', 'pr-9'))).toEqual([]);
     } finally {
       server.close();
     }
+  });
+});
+
+describe('checkout of a merge', () => {
+  it('runs checking out the same commit at once share one complete work dir', async () => {
+    const sha = await fixture.head();
+    const results = await Promise.all([1, 2, 3, 4].map(() => checkout({ repo, prNumber: 0, cloneUrl: fixture.cloneUrl, sha }, deps())));
+    expect(new Set(results.map((r) => r.workDir)).size).toBe(1);
+    expect(await readFile(join(results[0]!.workDir, 'main.tf'), 'utf8')).toBe('# v1\n');
+    // No staging dirs are left beside it.
+    expect(await readdir(join(dataDir, 'work', 'acme', 'infra', 'default-branch'))).toEqual([sha]);
+  });
+
+  it('compareWithParent finds what a merge commit changed on its branch', async () => {
+    await fixture.commit({ '.terrapin.yml': 'projects:\n  - name: a\n    dir: a\n  - name: b\n    dir: b\n', 'a/main.tf': '# a\n', 'b/main.tf': '# b\n' });
+    await fixture.commit({ 'a/main.tf': '# a2\n' }, { branch: 'feature' });
+    await fixture.commit({ 'b/main.tf': '# b2\n' }); // main moved on meanwhile
+    const merge = await fixture.merge('feature');
+    const r = await checkout({ repo, prNumber: 3, cloneUrl: fixture.cloneUrl, sha: merge, compareWithParent: true }, deps());
+    expect(r.changedFiles).toEqual(['a/main.tf']);
+    expect(r.projects?.map((p) => p.name)).toEqual(['a']);
+  });
+});
+
+describe('revisionFacts', () => {
+  it('knows a commit\'s first parent and whether it is contained in a newer one', async () => {
+    const first = await fixture.head();
+    const second = await fixture.commit({ 'main.tf': '# v2\n' });
+    const third = await fixture.commit({ 'main.tf': '# v3\n' });
+    const sideways = await fixture.commit({ 'main.tf': '# side\n' }, { branch: 'side' });
+    const facts = (sha: string, newer?: string) => revisionFacts({ repo, project: 'web', sha, newer }, deps());
+    expect(await facts(third)).toEqual({ parentSha: second });
+    expect(await facts(first)).toEqual({ parentSha: undefined });
+    expect((await facts(second, third)).olderThanNewer).toBe(true);
+    expect((await facts(third, third)).olderThanNewer).toBe(true);
+    expect((await facts(third, second)).olderThanNewer).toBe(false);
+    expect((await facts(sideways, third)).olderThanNewer).toBe(false);
   });
 });
 

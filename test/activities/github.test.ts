@@ -3,8 +3,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import nock from 'nock';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { createGithubActivities } from '../../activities/github.ts';
+import { afterEach, beforeEach, describe, expect, it, test } from 'vitest';
+import { createGithubActivities, rethrowClassified } from '../../activities/github.ts';
+import { ApplicationFailure } from '@temporalio/common';
 import { createGithubClients } from '../../activities/github-client.ts';
 import { githubBaseUrl } from '../../app/config.ts';
 import type { RepoRef } from '../../workflows/types.ts';
@@ -84,8 +85,10 @@ describe('postComment', () => {
       .get('/repos/acme/infra/issues/3/comments')
       .query(true)
       .reply(200, [
-        { id: 5, node_id: 'IC_5', body: 'someone else' },
-        { id: 12, node_id: 'IC_12', body: 'earlier attempt\n<!-- terrapin:reply-d2:0 -->' },
+        { id: 5, node_id: 'IC_5', body: 'someone else', user: { login: 'mallory', type: 'User' } },
+        // A person pasting the marker does not stop the post; the app's own earlier attempt does.
+        { id: 6, node_id: 'IC_6', body: 'spoofed\n<!-- terrapin:reply-d2:0 -->', user: { login: 'mallory', type: 'User' } },
+        { id: 12, node_id: 'IC_12', body: 'earlier attempt\n<!-- terrapin:reply-d2:0 -->', user: { login: 'terrapin[bot]', type: 'Bot' } },
       ]);
     const posted = await env(2).run(activities().postComment, {
       repo,
@@ -177,19 +180,53 @@ describe('failures', () => {
   });
 
   test.each([
-    [502, {}],
-    [429, { 'retry-after': '1' }],
-    [403, { 'retry-after': '30' }],
-  ])('%i is retryable', async (status, headers) => {
+    [502, {}, undefined],
+    [429, { 'retry-after': '1' }, 1000],
+    [403, { 'retry-after': '30' }, 30_000],
+  ])('%i is retryable', async (status, headers, delay) => {
     nock('https://api.github.com').post('/app/installations/7/access_tokens').reply(201, token).post('/repos/acme/infra/issues/comments/1/reactions').reply(status, { message: 'later' }, headers);
     const err = await env().run(activities().reactToComment, { repo, commentId: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(Error);
     expect((err as { nonRetryable?: boolean }).nonRetryable).not.toBe(true);
-    expect((err as { status?: number }).status).toBe(status);
+    // 5xx keep the HTTP error (the retry policy's backoff applies); rate limits say when to come back.
+    if (delay === undefined) expect((err as { status?: number }).status).toBe(status);
+    else expect(err).toMatchObject({ type: 'GitHubRateLimited', nextRetryDelay: delay });
   });
 
   test('a user who is not a collaborator has no permission', async () => {
     nock('https://api.github.com').post('/app/installations/7/access_tokens').reply(201, token).get('/repos/acme/infra/collaborators/eve/permission').reply(404, { message: 'Not Found' });
     expect(await env().run(activities().getPermission, { repo, login: 'eve' })).toBe('none');
+  });
+});
+
+describe('rethrowClassified', () => {
+  const failure = (status: number, headers: Record<string, string> = {}) => Object.assign(new Error(`HTTP ${status}`), { status, response: { headers } });
+  const thrown = (err: unknown, now?: number): unknown => {
+    try {
+      rethrowClassified(err, 'posting', now);
+    } catch (e) {
+      return e;
+    }
+    throw new Error('did not throw');
+  };
+
+  it('retries rate limits no sooner than GitHub asks', () => {
+    for (const err of [failure(429, { 'retry-after': '7' }), failure(403, { 'retry-after': '7' })]) {
+      const e = thrown(err) as ApplicationFailure;
+      expect(e).toBeInstanceOf(ApplicationFailure);
+      expect({ type: e.type, nonRetryable: e.nonRetryable, delay: e.nextRetryDelay }).toEqual({ type: 'GitHubRateLimited', nonRetryable: false, delay: 7000 });
+    }
+    // The primary limit: remaining 0 until the reset time.
+    const primary = thrown(failure(403, { 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': '1000030' }), 1_000_000_000) as ApplicationFailure;
+    expect(primary.nextRetryDelay).toBe(30_000);
+  });
+
+  it('makes 401, 404, 422 and permission 403s non-retryable, and leaves 5xx to the retry policy', () => {
+    for (const status of [401, 403, 404, 422]) {
+      const e = thrown(failure(status)) as ApplicationFailure;
+      expect({ type: e.type, nonRetryable: e.nonRetryable }).toEqual({ type: `GitHub${status}`, nonRetryable: true });
+    }
+    const server = failure(502);
+    expect(thrown(server)).toBe(server);
   });
 });

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { DEFAULT_TERRAFORM_ENV, selectTerraformEnv } from '../../activities/terraform-env.ts';
+import { DEFAULT_TERRAFORM_ENV, secretEnvValues, selectTerraformEnv } from '../../activities/terraform-env.ts';
 import { apply, plan } from '../../activities/terraform.ts';
 
 const dirs: string[] = [];
@@ -53,5 +53,32 @@ describe('terraform runs', () => {
     expect(seen).toContain('TF_VAR_greeting=hello');
     expect(seen).toContain('TF_IN_AUTOMATION=1');
     for (const value of Object.values(secrets)) expect(seen).not.toContain(value);
+  });
+  test('scrubs sensitive variables, sensitive outputs and credentials echoed by a local-exec from everything printed', async () => {
+    const workDir = await mkdtemp(join(tmpdir(), 'terrapin-secrets-'));
+    const password = 'hunter2-do-not-leak';
+    const accessKey = 'AKIA-do-not-leak-0000';
+    await writeFile(
+      join(workDir, 'main.tf'),
+      `terraform {\n  backend "local" {\n    path = "${join(workDir, 'state.tfstate')}"\n  }\n}\n` +
+        `variable "db_password" {\n  sensitive = true\n}\n` +
+        `resource "terraform_data" "db" {\n  input = var.db_password\n  provisioner "local-exec" {\n    command = "echo key=$AWS_SECRET_ACCESS_KEY pw=$TF_VAR_db_password"\n  }\n}\n` +
+        `output "password" {\n  value     = var.db_password\n  sensitive = true\n}\n`,
+    );
+    const passEnv = selectTerraformEnv({ AWS_SECRET_ACCESS_KEY: accessKey, AWS_REGION: 'eu-west-1', TF_VAR_db_password: password }, DEFAULT_TERRAFORM_ENV);
+    const deps = { dataDir: workDir, passEnv };
+    const target = { workDir, projectDir: '.', workspace: 'default', binary: 'terraform' as const };
+    const planned = await plan(target, deps);
+    if (!planned.ok) throw new Error(await readFile(planned.outputFile, 'utf8'));
+    const applied = await apply({ ...target, planFile: planned.planFile, expectedSha256: planned.planSha256 }, deps);
+    expect(applied.ok).toBe(true);
+    const printed = [await readFile(planned.planTextFile, 'utf8'), await readFile(planned.showJsonFile, 'utf8'), await readFile(applied.outputFile, 'utf8')].join('\n');
+    // The provisioner did run and print (scrubbed), so the test would see a leak.
+    expect(printed).toMatch(/key=\S+ pw=/);
+    expect(printed).not.toContain(password);
+    expect(printed).not.toContain(accessKey);
+    // Not over-scrubbed: ordinary passed values stay readable.
+    expect(secretEnvValues(passEnv).sort()).toEqual([accessKey, password].sort());
+    await rm(workDir, { recursive: true, force: true });
   });
 });

@@ -7,10 +7,10 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Payload } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createApp } from '../../app/index.ts';
 import { createLogger } from '../../app/logger.ts';
-import { devServerOptions } from '../helpers/temporal-cli.ts';
+import { startTestServer } from '../helpers/temporal-cli.ts';
 import type { PrEvent, PrWorkflowInput } from '../../workflows/types.ts';
 
 export const TASK_QUEUE = 'terrapin-test';
@@ -22,7 +22,7 @@ export function privateKeyPem(): string {
 }
 
 export function startTemporal(): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createLocal(devServerOptions());
+  return startTestServer();
 }
 
 /** A Probot with the Terrapin app loaded, for probot.receive(...). */

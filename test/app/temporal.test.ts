@@ -1,8 +1,9 @@
 // The embedded Temporal server: real dev server (the `temporal` CLI), persisted in SQLite under the data dir.
-import { mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, temporalSettings } from '../../app/config.ts';
 import { createLogger } from '../../app/logger.ts';
@@ -57,6 +58,33 @@ describe('connectTemporal, embedded', () => {
     }
     expect(await isPortFree(port)).toBe(true);
   });
+
+  it('starts the server again when it misses the SDK\'s 5 s startup deadline (a busy machine), and says so', async () => {
+    // A CLI whose first start never answers, as a dev server on an overloaded 2-core runner once did.
+    const slowCli = join(dataDir, 'slow-temporal');
+    const marker = join(dataDir, 'slow-temporal.started');
+    writeFileSync(slowCli, `#!/bin/sh\nif [ ! -e '${marker}' ]; then touch '${marker}'; exec sleep 60; fi\nexec '${cli}' "$@"\n`);
+    chmodSync(slowCli, 0o755);
+    const lines: string[] = [];
+    const capture = createLogger('info', new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const [port, uiPort] = [await freePort(), await freePort()];
+    const temporal = await connectTemporal(settings, {
+      dataDir: join(dataDir, 'slow'),
+      logger: capture,
+      port,
+      uiPort,
+      env: { TEMPORAL_CLI_PATH: slowCli },
+    });
+    try {
+      const info = await temporal.connection.workflowService.getSystemInfo({});
+      expect(info.serverVersion).toBeTruthy();
+    } finally {
+      await temporal.close();
+    }
+    const retries = lines.filter((line) => line.includes('did not answer in time; starting it again'));
+    expect(retries).toHaveLength(1);
+    expect(JSON.parse(retries[0]!)).toMatchObject({ attempt: 1 });
+  }, 30_000);
 
   it('refuses to start on a busy port with an error naming the port and the way out', async () => {
     const blocker = createServer();

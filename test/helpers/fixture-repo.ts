@@ -13,6 +13,8 @@ export interface FixtureRepo {
   /** Writes (string) or deletes (null) files and commits them; returns the new commit's sha. */
   commit(files: Record<string, string | null>, opts?: { branch?: string; message?: string }): Promise<string>;
   createBranch(name: string, from?: string): Promise<void>;
+  /** Merges the branch into main with a merge commit (as GitHub's merge button does); returns its sha. */
+  merge(branch: string): Promise<string>;
   head(branch?: string): Promise<string>;
   cleanup(): Promise<void>;
 }
@@ -69,6 +71,10 @@ export async function createFixtureRepo(files: Record<string, string>): Promise<
     commit,
     async createBranch(name, from = 'main') {
       await git('branch', name, from);
+    },
+    async merge(branch) {
+      await git('merge', '-q', '--no-ff', '-m', `Merge branch ${branch}`, branch);
+      return git('rev-parse', 'HEAD');
     },
     head,
     async cleanup() {

@@ -229,6 +229,16 @@ export class GithubMock {
     return this;
   }
 
+  /** GET commits/:sha/pulls: the PRs a commit belongs to (merged ones with their merge commit). */
+  pullsOfCommit(sha: string, pulls: Array<{ number: number; merged: boolean }>): this {
+    this.scope.get(`${this.repoPath}/commits/${sha}/pulls`).query(true).reply(200, async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('GET', path, undefined);
+      return pulls.map((p) => ({ number: p.number, state: 'closed', merged_at: p.merged ? '2026-11-01T00:00:00Z' : null, merge_commit_sha: p.merged ? sha : null }));
+    });
+    return this;
+  }
+
   calledWith(method: string, pathPart: string): RecordedCall[] {
     return this.calls.filter((c) => c.method === method && c.path.includes(pathPart));
   }

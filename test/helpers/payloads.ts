@@ -45,7 +45,7 @@ function pointAt(payload: Record<string, any>, pr: TestPr, sender: string): Reco
 export function pullRequestEvent(
   action: 'opened' | 'reopened' | 'ready_for_review' | 'synchronize' | 'converted_to_draft' | 'closed',
   pr: TestPr,
-  opts: { merged?: boolean } = {},
+  opts: { merged?: boolean; mergeCommitSha?: string; updatedAt?: string } = {},
 ): Record<string, any> {
   const payload = pointAt(example('pull_request', action), pr, pr.author);
   payload.number = pr.number;
@@ -56,7 +56,8 @@ export function pullRequestEvent(
   p.labels = (pr.labels ?? []).map((name, i) => ({ id: i + 1, name, color: 'ededed', default: false }));
   p.state = action === 'closed' ? 'closed' : 'open';
   p.merged = Boolean(opts.merged);
-  p.merge_commit_sha = opts.merged ? pr.headSha : null;
+  p.merge_commit_sha = opts.merged ? (opts.mergeCommitSha ?? pr.headSha) : null;
+  if (opts.updatedAt) p.updated_at = opts.updatedAt;
   p.head.sha = pr.headSha;
   p.head.ref = pr.headRef;
   p.head.repo = { ...p.head.repo, clone_url: pr.headCloneUrl ?? pr.cloneUrl, full_name: pr.headCloneUrl ? `forker/${pr.repo}` : `${pr.owner}/${pr.repo}` };
@@ -111,5 +112,17 @@ export function issueOnlyCommentEvent(
   payload.comment.id = opts.commentId;
   payload.comment.body = body;
   payload.comment.user = { ...payload.comment.user, login: opts.login, type: 'User' };
+  return payload;
+}
+
+/** A push to a branch of the test repository (the default branch is main). */
+export function pushEvent(repo: Pick<TestPr, 'owner' | 'repo' | 'installationId' | 'cloneUrl'>, opts: { before: string; after: string; login: string; branch?: string }): Record<string, any> {
+  const payload = pointAt(example('push', undefined as unknown as string), { ...repo, number: 0, headSha: opts.after, headRef: 'main', baseRef: 'main', baseSha: opts.before, author: opts.login }, opts.login);
+  payload.ref = `refs/heads/${opts.branch ?? 'main'}`;
+  payload.repository.default_branch = 'main';
+  payload.before = opts.before;
+  payload.after = opts.after;
+  payload.deleted = false;
+  payload.created = false;
   return payload;
 }

@@ -1,6 +1,7 @@
 // Locates the `temporal` CLI for tests: TEMPORAL_CLI_PATH, then PATH; undefined lets the SDK download it.
 import { execFileSync } from 'node:child_process';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startDevServer } from '../../app/temporal.ts';
 
 export function temporalCliPath(): string | undefined {
   if (process.env.TEMPORAL_CLI_PATH) return process.env.TEMPORAL_CLI_PATH;
@@ -22,4 +23,9 @@ export function devServerOptions(extra: Omit<NonNullable<LocalOpts['server']>, '
       executable: path ? { type: 'existing-path', path } : { type: 'cached-download' },
     },
   };
+}
+
+/** A dev server for a test, started again when the SDK's 5 s startup deadline passes on a busy machine. */
+export function startTestServer(extra: Parameters<typeof devServerOptions>[0] = {}): Promise<TestWorkflowEnvironment> {
+  return startDevServer(devServerOptions(extra));
 }

@@ -4,7 +4,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import nock from 'nock';
 import { Probot, ProbotOctokit } from 'probot';
@@ -15,7 +15,8 @@ import { createApp } from '../../app/index.ts';
 import { HEARTBEAT_TUNING, WORKFLOWS_PATH } from '../../app/worker.ts';
 import { prStateQuery, type PrStatus } from '../../workflows/pr.ts';
 import { prWorkflowId } from '../../workflows/types.ts';
-import { devServerOptions } from './temporal-cli.ts';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.ts';
+import { startTestServer } from './temporal-cli.ts';
 import { quietBundlerLogger } from './bundler-logger.ts';
 
 export interface Harness {
@@ -24,7 +25,10 @@ export interface Harness {
   taskQueue: string;
   /** Delivers a webhook through Probot exactly as the HTTP endpoint would after verifying it. */
   receive(name: string, payload: Record<string, any>, deliveryId?: string): Promise<void>;
-  startWorker(): Promise<RunningWorker>;
+  /** The same, for an app whose workflows run on another task queue (workers in other processes). */
+  receiveOn(taskQueue: string, name: string, payload: Record<string, any>): Promise<void>;
+  /** A worker with the real activities; `github` points them at another API (a loopback stand-in). */
+  startWorker(opts?: { github?: Partial<ServerConfig['github']> }): Promise<RunningWorker>;
   status(owner: string, repo: string, number: number): Promise<PrStatus>;
   waitFor(owner: string, repo: string, number: number, ok: (s: PrStatus) => boolean, timeoutMs?: number): Promise<PrStatus>;
   teardown(): Promise<void>;
@@ -39,7 +43,7 @@ let bundle: WorkflowBundleWithSourceMap | undefined;
 export async function startHarness(opts: { serverArgs?: string[] } = {}): Promise<Harness> {
   // nock's interceptors break grpc-js connection set-up: connect with them off, then turn them on.
   nock.restore();
-  const env = await TestWorkflowEnvironment.createLocal(devServerOptions({ extraArgs: opts.serverArgs }));
+  const env = await startTestServer({ extraArgs: opts.serverArgs, searchAttributes: Object.values(SEARCH_ATTRIBUTES) });
   nock.activate();
   nock.disableNetConnect();
   nock.enableNetConnect((host) => host.startsWith('127.0.0.1') || host.startsWith('localhost'));
@@ -65,6 +69,16 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
     Octokit: ProbotOctokit.defaults({ retry: { enabled: false }, throttle: { enabled: false } }),
   });
   await probot.load(createApp({ client: env.client, taskQueue, logger }));
+  const probots = new Map<string, Probot>([[taskQueue, probot]]);
+  const probotFor = async (queue: string) => {
+    let p = probots.get(queue);
+    if (!p) {
+      p = new Probot({ appId: 1, privateKey, secret: 'test-secret', log: logger, Octokit: ProbotOctokit.defaults({ retry: { enabled: false }, throttle: { enabled: false } }) });
+      await p.load(createApp({ client: env.client, taskQueue: queue, logger }));
+      probots.set(queue, p);
+    }
+    return p;
+  };
 
   const workers: RunningWorker[] = [];
   const status = (owner: string, repo: string, number: number) =>
@@ -77,12 +91,16 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
     async receive(name, payload, deliveryId = randomUUID()) {
       await probot.receive({ id: deliveryId, name, payload } as Parameters<Probot['receive']>[0]);
     },
-    async startWorker() {
+    async receiveOn(queue, name, payload) {
+      await (await probotFor(queue)).receive({ id: randomUUID(), name, payload } as Parameters<Probot['receive']>[0]);
+    },
+    async startWorker(opts = {}) {
+      const workerConfig = opts.github ? { ...config, github: { ...config.github, ...opts.github } } : config;
       const worker = await Worker.create({
         connection: env.nativeConnection,
         taskQueue,
         workflowBundle: bundle!,
-        activities: createActivities({ config, logger, temporal: env.client }),
+        activities: createActivities({ config: workerConfig, logger, temporal: env.client }),
         ...HEARTBEAT_TUNING,
       });
       const running = worker.run();

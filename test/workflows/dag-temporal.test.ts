@@ -3,10 +3,10 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { ApplicationFailure } from '@temporalio/common';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { devServerOptions } from '../helpers/temporal-cli.ts';
+import { startTestServer } from '../helpers/temporal-cli.ts';
 import type { DagTestActivities, DagWorkflowInput, DagWorkflowResult } from './fixtures/dag-workflow.ts';
 import { quietBundlerLogger } from '../helpers/bundler-logger.ts';
 
@@ -15,7 +15,7 @@ let env: TestWorkflowEnvironment;
 
 beforeAll(async () => {
   Runtime.install({ logger: new DefaultLogger('ERROR') });
-  env = await TestWorkflowEnvironment.createLocal(devServerOptions());
+  env = await startTestServer();
 });
 afterAll(async () => {
   await env?.teardown();

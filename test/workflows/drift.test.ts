@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { DriftOutcome } from '../../workflows/drift.ts';
 import type { RepoRef } from '../../workflows/types.ts';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, issueOnlyCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
@@ -78,9 +79,20 @@ describe('drift', () => {
     gh.openIssues([]);
     await h.receive('issue_comment', issueCommentEvent(pr, '/drift -p infra', { login: 'bob', commentId: 901 }));
     await gh.settled();
-    const run = await h.env.client.workflow.getHandle('drift-run:acme/drifty:infra').result();
+    const handle = h.env.client.workflow.getHandle('drift-run:acme/drifty:infra');
+    const run = await handle.result();
     expect(run).toMatchObject({ status: 'clean' });
     gh.assertNoUnexpected();
+    // The run is recorded for a history view: who asked, for what, at which commit, and how it ended.
+    const sa = (await handle.describe()).typedSearchAttributes;
+    expect({
+      repository: sa.get(SEARCH_ATTRIBUTES.repository),
+      project: sa.get(SEARCH_ATTRIBUTES.project),
+      trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
+      actor: sa.get(SEARCH_ATTRIBUTES.actor),
+      headSha: sa.get(SEARCH_ATTRIBUTES.headSha),
+      outcome: sa.get(SEARCH_ATTRIBUTES.outcome),
+    }).toEqual({ repository: 'acme/drifty', project: 'infra', trigger: 'manual', actor: 'bob', headSha: run.sha, outcome: 'clean' });
   });
 
   test('a merged PR syncs the drift schedules with the default branch config', async () => {

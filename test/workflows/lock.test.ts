@@ -1,7 +1,7 @@
 // Project locks on a real Temporal server: first come first served, refusals name the holder,
 // release frees, a holder that stops running loses the lock, and a worker restart changes nothing.
 import { fileURLToPath } from 'node:url';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import pino from 'pino';
@@ -10,7 +10,7 @@ import { createActivities } from '../../activities/index.ts';
 import { loadConfig } from '../../app/config.ts';
 import { lockHolderQuery, lockWorkflowId, type LockAnswer } from '../../workflows/lock.ts';
 import { answersQuery, requestSignal } from './fixtures/lock-requester.ts';
-import { devServerOptions } from '../helpers/temporal-cli.ts';
+import { startTestServer } from '../helpers/temporal-cli.ts';
 
 const taskQueue = 'locks';
 let env: TestWorkflowEnvironment;
@@ -33,7 +33,7 @@ async function startWorker(): Promise<() => Promise<void>> {
 }
 
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createLocal(devServerOptions());
+  env = await startTestServer();
   bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./fixtures/lock-requester.ts', import.meta.url)) });
   stopWorker = await startWorker();
 });

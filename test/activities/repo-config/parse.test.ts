@@ -2,6 +2,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { formatConfigError, parseRepoConfigFile, type ApplyRequirement, type ProjectSettings, type RepoConfig } from '../../../activities/repo-config/index.ts';
+import { DEFAULT_PERMISSIONS } from '../../../workflows/permissions.ts';
 
 const fixtures = new URL('../../fixtures/repo-config/', import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, fixtures), 'utf8');
@@ -38,6 +39,8 @@ describe('valid files', () => {
       projects: [{ name: 'network', dir: 'infra/network', ...DEFAULTS }],
       projectsListed: true,
       allowForks: false,
+      deployOnPush: false,
+      permissions: DEFAULT_PERMISSIONS,
     });
   });
 
@@ -138,7 +141,7 @@ describe('valid files', () => {
   });
 
   test('an empty file is all defaults', () => {
-    expect(parse('', 4)).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false }, errors: [] });
+    expect(parse('', 4)).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS }, errors: [] });
     expect(parse('# nothing yet\n', 1).config?.projectsListed).toBe(false);
   });
 

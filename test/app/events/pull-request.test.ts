@@ -35,6 +35,7 @@ describe('pull_request', () => {
       state: 'open',
       labels: pull.labels.map((l: { name: string }) => l.name),
       fromFork: false,
+      updatedAt: pull.updated_at,
     };
     const repo = {
       owner: payload.repository.owner.login,

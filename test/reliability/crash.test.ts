@@ -1,0 +1,197 @@
+// Crash and resume: Terrapin's worker runs as a separate process and is killed with SIGKILL at each step
+// boundary of a PR run; a fresh worker then takes over. Every run must finish, every apply must take effect
+// at most once (exactly once where it succeeded), and no comment or check run may be posted twice.
+// GitHub is the loopback stand-in (workers in other processes cannot share nock). The scenarios run at
+// once, each on its own task queue: a crashed worker's activity is only retried once its timeout passes.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { WORKFLOWS_PATH } from '../../app/worker.ts';
+import { startGithubStandin, type GithubStandin } from '../../scripts/github-standin.ts';
+import type { PrStatus } from '../../workflows/pr.ts';
+import { prWorkflowId } from '../../workflows/types.ts';
+import { quietBundlerLogger } from '../helpers/bundler-logger.ts';
+import { createFixtureRepo, FAIL_ON_APPLY_MESSAGE, readState, type FixtureRepo } from '../helpers/fixture-repo.ts';
+import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
+import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+
+const CRASH_WORKER = fileURLToPath(new URL('../helpers/crash-worker.ts', import.meta.url));
+const BOT = 'terrapin[bot]';
+
+let h: Harness;
+let standin: GithubStandin;
+let tmp: string;
+let bundlePath: string;
+const repos: FixtureRepo[] = [];
+const workers: ChildProcess[] = [];
+
+beforeAll(async () => {
+  h = await startHarness();
+  standin = await startGithubStandin({ botLogin: BOT });
+  standin.setPermission('bob', 'write');
+  tmp = await mkdtemp(join(tmpdir(), 'terrapin-crash-'));
+  bundlePath = join(tmp, 'workflows.js');
+  await writeFile(bundlePath, (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger })).code);
+});
+afterAll(async () => {
+  for (const w of workers) if (w.exitCode === null && w.signalCode === null) w.kill('SIGKILL');
+  await h?.teardown();
+  await standin?.close();
+  for (const r of repos) await r.cleanup();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+interface Worker {
+  process: ChildProcess;
+  /** Resolves with the signal that ended the process. */
+  ended: Promise<NodeJS.Signals | null>;
+}
+
+async function startWorker(taskQueue: string, crashAt?: string): Promise<Worker> {
+  const settings = {
+    address: h.env.address,
+    taskQueue,
+    workflowBundlePath: bundlePath,
+    config: { ...h.config, github: { ...h.config.github, baseUrl: standin.baseUrl } },
+  };
+  const child = spawn(process.execPath, [CRASH_WORKER], {
+    env: { ...process.env, CRASH_WORKER_SETTINGS: JSON.stringify(settings), ...(crashAt ? { CRASH_AT: crashAt } : {}) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  workers.push(child);
+  const ended = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+    void ended.then(() => reject(new Error(`worker exited before it was ready: ${stderr.slice(-2000)}`)));
+  });
+  return { process: child, ended };
+}
+
+/** One scenario's PR: a resource whose creation appends to a counter file (one line per apply that ran). */
+async function openPr(name: string, number: number, opts: { failApply?: boolean; slowApply?: boolean } = {}): Promise<{ pr: TestPr; counter: string; stateFile: string }> {
+  const counter = join(tmp, `${name}.count`);
+  const stateFile = join(tmp, `${name}.tfstate`);
+  const backend = `terraform {\n  backend "local" {\n    path = "${stateFile}"\n  }\n}\n`;
+  const repo = await createFixtureRepo({ 'main.tf': `${backend}resource "terraform_data" "base" {\n  input = "base"\n}\n` });
+  repos.push(repo);
+  const baseSha = await repo.head();
+  const command = `${opts.slowApply ? 'sleep 4; ' : ''}echo applied >> ${counter}`;
+  const fail = opts.failApply ? `  provisioner "local-exec" {\n    command = "echo '${FAIL_ON_APPLY_MESSAGE}' >&2; exit 1"\n  }\n` : '';
+  const server = `resource "terraform_data" "server" {\n  input = "small"\n  provisioner "local-exec" {\n    command = "${command}"\n  }\n${fail}}\n`;
+  const headSha = await repo.commit({ 'main.tf': `${backend}resource "terraform_data" "base" {\n  input = "base"\n}\n${server}` }, { branch: 'change' });
+  const pr: TestPr = { owner: 'acme', repo: name, number, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: 'change', baseRef: 'main', baseSha, author: 'alice' };
+  standin.setPullRequest('acme', name, number, { number, state: 'open', head: { sha: headSha }, user: { login: 'alice' } });
+  return { pr, counter, stateFile };
+}
+
+async function status(pr: TestPr): Promise<PrStatus | undefined> {
+  return h.env.client.workflow.getHandle(prWorkflowId(pr.owner, pr.repo, pr.number)).query<PrStatus>('prState').catch(() => undefined);
+}
+
+async function waitFor(pr: TestPr, ok: (s: PrStatus) => boolean, what: string, timeoutMs = 150_000): Promise<PrStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: PrStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await status(pr);
+    if (last && ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${pr.repo}: timed out waiting for ${what}; last ${JSON.stringify(last)}`);
+}
+
+async function approve(queue: string, pr: TestPr): Promise<void> {
+  const c = standin.addIssueComment('acme', pr.repo, pr.number, { body: '/approve', login: 'bob' });
+  await h.receiveOn(queue, 'issue_comment', issueCommentEvent(pr, '/approve', { login: 'bob', commentId: c.id }));
+}
+
+const applies = async (counter: string) => (existsSync(counter) ? (await readFile(counter, 'utf8')).trim().split('\n').length : 0);
+
+/** What the PR shows: the bot's comments by their hidden marker, and its check runs; each must be unique. */
+function surfaces(pr: TestPr): { markers: string[]; checks: string[] } {
+  const markers = standin.comments('acme', pr.repo, pr.number).filter((c) => c.user.login === BOT).map((c) => /<!-- terrapin:(\S+) -->/.exec(c.body)?.[1] ?? '?');
+  const checks = standin.checkRuns('acme', pr.repo).map((c) => `${c.name}:${c.conclusion}`);
+  return { markers: markers.sort(), checks: checks.sort() };
+}
+
+type Phase = 'plan' | 'idle' | 'apply';
+
+interface Outcome {
+  name: string;
+  crashAt: string;
+  crashed: boolean;
+  status?: string;
+  applies: number;
+  surfaces: { markers: string[]; checks: string[] };
+}
+
+/** Runs a PR to its end with the first worker crashing at `crashAt` (in the given phase), then a fresh one. */
+async function run(name: string, number: number, crashAt: string, phase: Phase, opts: { failApply?: boolean; slowApply?: boolean } = {}): Promise<Outcome> {
+  const queue = `crash-${name}-${randomUUID()}`;
+  const { pr, counter } = await openPr(name, number, opts);
+  let worker = await startWorker(queue, phase === 'idle' ? undefined : crashAt);
+  await h.receiveOn(queue, 'pull_request', pullRequestEvent('opened', pr));
+  let crashed = false;
+  const takeOver = async () => {
+    crashed = (await worker.ended) === 'SIGKILL';
+    worker = await startWorker(queue);
+  };
+  if (phase === 'plan') await takeOver();
+  await waitFor(pr, (s) => s.plan?.status === 'ready' && !s.job, 'the plan');
+  if (phase === 'idle') {
+    worker.process.kill('SIGKILL');
+    await takeOver();
+  }
+  await approve(queue, pr);
+  if (phase === 'apply') await takeOver();
+  const end = await waitFor(pr, (s) => !s.job && ['applied', 'unknown', 'apply-failed'].includes(s.plan?.status ?? ''), 'the apply to end');
+  // Reports follow the status; give the last one time to land.
+  await new Promise((r) => setTimeout(r, 1500));
+  worker.process.kill('SIGTERM');
+  return { name, crashAt, crashed, status: end.plan?.status, applies: await applies(counter), surfaces: surfaces(pr) };
+}
+
+test('kill -9 at every step boundary: runs finish, applies happen at most once, nothing is posted twice', async () => {
+  const outcomes = await Promise.all([
+    run('during-clone', 1, 'checkout:before', 'plan'),
+    run('during-plan', 2, 'plan:during:700', 'plan'),
+    run('after-plan', 3, 'plan:after', 'plan'),
+    run('after-plan-comment', 4, 'postComment:after', 'plan'),
+    run('waiting', 5, '', 'idle'),
+    run('after-apply-check', 6, 'upsertCheckRun:after@4', 'apply'),
+    run('during-apply', 7, 'apply:during:1500', 'apply', { slowApply: true }),
+    run('after-apply', 8, 'apply:after', 'apply'),
+    // The compensation's apply (a tainted resource's destroy) takes well under a second: die as it starts.
+    run('during-compensation', 9, 'apply:before@2', 'apply', { failApply: true }),
+  ]);
+  const table = outcomes.map((o) => `${o.name.padEnd(20)} ${o.crashAt.padEnd(24)} crashed=${o.crashed} status=${o.status} applies=${o.applies} comments=${o.surfaces.markers.join(',')}`);
+  console.log(`crash suite:\n${table.join('\n')}`);
+  for (const o of outcomes) {
+    expect(o.crashed, o.name).toBe(true);
+    expect(new Set(o.surfaces.markers).size, `${o.name}: a comment posted twice`).toBe(o.surfaces.markers.length);
+    expect(o.applies, `${o.name}: applied more than once`).toBeLessThanOrEqual(1);
+  }
+  const byName = Object.fromEntries(outcomes.map((o) => [o.name, o]));
+  // A crash anywhere but inside terraform apply: the run completes as if nothing happened.
+  for (const name of ['during-clone', 'during-plan', 'after-plan', 'after-plan-comment', 'waiting', 'after-apply-check']) {
+    expect(byName[name], name).toMatchObject({ status: 'applied', applies: 1, surfaces: { markers: ['apply-1:0', 'plan-1:0'], checks: ['terrapin/apply:success', 'terrapin/plan:success'] } });
+  }
+  // Inside terraform apply, the outcome is unknown: nothing is re-applied, and the PR is told to look.
+  for (const name of ['during-apply', 'after-apply']) {
+    expect(byName[name], name).toMatchObject({ status: 'unknown', surfaces: { markers: ['apply-1:0', 'plan-1:0'], checks: ['terrapin/apply:failure', 'terrapin/plan:success'] } });
+    const body = standin.comments('acme', name, byName[name]!.name === 'during-apply' ? 7 : 8).find((c) => c.body.includes('terrapin:apply-1:0'))!.body;
+    expect(body).toContain('needs attention');
+    expect(body).toContain('Do not re-run the apply blindly');
+  }
+  expect(byName['during-compensation']).toMatchObject({ status: 'apply-failed', surfaces: { markers: ['apply-1:0', 'plan-1:0'] } });
+  expect(standin.comments('acme', 'during-compensation', 9).find((c) => c.body.includes('terrapin:apply-1:0'))!.body).toContain('rollback failed');
+  const state = await readState(join(tmp, 'waiting.tfstate'));
+  expect(state.resources.map((r) => r.name).sort()).toEqual(['base', 'server']);
+}, 600_000);

@@ -1,0 +1,376 @@
+// Deploys after merge, end to end on a real Temporal server with real terraform and git; GitHub mocked at
+// HTTP with every call asserted. One repository whose project says `apply: afterMerge`; the tests run in
+// order and build on what the previous ones deployed.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { deployStateQuery, type DeployStatus } from '../../workflows/deploy.ts';
+import { CHECK_APPLY, CHECK_PLAN } from '../../workflows/types.ts';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.ts';
+import { FAIL_ON_APPLY_MESSAGE, createFixtureRepo, readState, type FixtureRepo } from '../helpers/fixture-repo.ts';
+import { GithubMock } from '../helpers/github-mock.ts';
+import { checkRunActionEvent, issueCommentEvent, pullRequestEvent, pushEvent, type TestPr } from '../helpers/payloads.ts';
+import { startHarness, type Harness, type RunningWorker } from '../helpers/workflow-harness.ts';
+import { temporalCliPath } from '../helpers/temporal-cli.ts';
+
+const CHECK_DEPLOY = 'terrapin/deploy: web';
+// Several PRs of the project are open at once here: without `lock: off` the first would lock out the rest.
+const CONFIG = 'deployOnPush: true\ndefaults:\n  apply: afterMerge\n  lock: off\nprojects:\n  - name: web\n    dir: web\n';
+const AUTHOR = 'alice';
+const WRITER = 'bob';
+
+let h: Harness;
+let worker: RunningWorker;
+let tmp: string;
+let repo: FixtureRepo;
+let stateFile: string;
+
+/** One file per resource, so PRs changing different resources merge without conflicts. */
+function web(resources: Record<string, string | { input: string; failOnApply: true }>): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const [name, r] of Object.entries(resources)) {
+    const { input, failOnApply } = typeof r === 'string' ? { input: r, failOnApply: false } : r;
+    const fail = failOnApply ? `  triggers_replace = "fail"\n  provisioner "local-exec" {\n    command = "echo '${FAIL_ON_APPLY_MESSAGE}' >&2; exit 1"\n  }\n` : '';
+    files[`web/${name}.tf`] = `resource "terraform_data" "${name}" {\n  input = "${input}"\n${fail}}\n`;
+  }
+  return files;
+}
+
+beforeAll(async () => {
+  h = await startHarness();
+  worker = await h.startWorker();
+  tmp = await mkdtemp(join(tmpdir(), 'terrapin-deploy-'));
+  stateFile = join(tmp, 'web.tfstate');
+  const backend = `terraform {\n  backend "local" {\n    path = "${stateFile}"\n  }\n}\n`;
+  repo = await createFixtureRepo({ '.terrapin.yml': CONFIG, 'web/main.tf': backend, ...web({ a: 'a1', b: 'b1' }) });
+});
+afterAll(async () => {
+  await h?.teardown();
+  await repo?.cleanup();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+async function inputs(): Promise<Record<string, unknown>> {
+  const state = await readState(stateFile);
+  return Object.fromEntries(state.resources.map((r) => [r.name, (r.instances[0]?.attributes.input as { value?: unknown } | undefined)?.value]));
+}
+
+const deployStatus = (): Promise<DeployStatus> => h.env.client.workflow.getHandle('deploy:acme/deploys:web').query(deployStateQuery);
+
+async function waitForDeploys(count: number): Promise<DeployStatus> {
+  const deadline = Date.now() + 90_000;
+  let last: DeployStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await deployStatus().catch(() => undefined);
+    if (last && last.history.length >= count && !last.current) return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`deploys did not finish: ${JSON.stringify(last)}`);
+}
+
+/** A PR from a new branch off main with these files. */
+async function openPr(number: number, files: Record<string, string>): Promise<TestPr> {
+  const baseSha = await repo.head();
+  const headSha = await repo.commit(files, { branch: `pr-${number}` });
+  return { owner: 'acme', repo: 'deploys', number, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: `pr-${number}`, baseRef: 'main', baseSha, author: AUTHOR };
+}
+
+const comment = (pr: TestPr, body: string, login: string, commentId: number) => h.receive('issue_comment', issueCommentEvent(pr, body, { login, commentId }));
+
+/** Opens the PR and has a writer approve its plan: on the PR, the after-merge check passes. */
+async function planAndApprove(gh: GithubMock, pr: TestPr, commentId: number): Promise<void> {
+  gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+    .comment(pr.number, (b) => b.includes('**Terrapin plan**'))
+    .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' })
+    .createCheckRun(CHECK_APPLY, 'queued', { title: 'Will apply after merge: waiting for approval' });
+  await h.receive('pull_request', pullRequestEvent('opened', pr));
+  await gh.settled();
+  await h.waitFor('acme', 'deploys', pr.number, (s) => s.plan?.status === 'ready');
+  gh.reaction(commentId)
+    .permission(WRITER, 'write')
+    .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' })
+    .comment(pr.number, (b) => b.includes('**Approved by @bob: will apply after merge.**'));
+  await comment(pr, '/approve', WRITER, commentId);
+  await gh.settled();
+  await h.waitFor('acme', 'deploys', pr.number, (s) => s.plan?.projects?.[0]?.status === 'approved');
+}
+
+/** The calls of a deploy that applies without asking. */
+function expectDeployed(gh: GithubMock, number: number): void {
+  gh.createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
+    .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
+    .comment(number, (b) => b.includes('**Deployed.**'))
+    .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
+}
+
+const merged = (pr: TestPr, mergeCommitSha: string) => h.receive('pull_request', pullRequestEvent('closed', pr, { merged: true, mergeCommitSha }));
+const prDone = (number: number) => h.env.client.workflow.getHandle(`pr:acme/deploys#${number}`).result();
+
+describe('deploys after merge', () => {
+  test('/apply is refused on the PR, /approve passes its apply check, and the merge deploys the approved plan', async () => {
+    const gh = new GithubMock('acme', 'deploys');
+    const pr = await openPr(1, web({ a: 'a2' }));
+    await planAndApprove(gh, pr, 101);
+
+    gh.reaction(102).permission(WRITER, 'write').comment(1, (b) => b.includes('`web` applies after merge.') && b.includes('apply: afterMerge'));
+    await comment(pr, '/apply', WRITER, 102);
+    await gh.settled();
+
+    const m1 = await repo.merge('pr-1');
+    gh.comment(1, (b) => b.includes('**Deploying after merge:**') && b.includes('`web`'));
+    expectDeployed(gh, 1);
+    await merged(pr, m1);
+    expect(await prDone(1)).toMatchObject({ merged: true });
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect(await inputs()).toEqual({ a: 'a2', b: 'b1' });
+    const status = await waitForDeploys(1);
+    expect(status).toMatchObject({ deployed: m1, history: [{ sha: m1, outcome: 'deployed', pr: 1 }] });
+    // The merge commit carries the check, not the PR head.
+    expect(gh.calledWith('POST', '/check-runs').find((c) => c.body.name === CHECK_DEPLOY)?.body.head_sha).toBe(m1);
+  });
+
+  test('merges deploy in merge order, and an older revision arriving late is skipped with a note on its PR', async () => {
+    const gh = new GithubMock('acme', 'deploys');
+    const pr2 = await openPr(2, web({ b: 'b2' }));
+    const pr3 = await openPr(3, web({ a: 'a3' }));
+    await planAndApprove(gh, pr2, 201);
+    await planAndApprove(gh, pr3, 301);
+
+    const m2 = await repo.merge('pr-2');
+    const m3 = await repo.merge('pr-3');
+    gh.comment(2, /Deploying after merge/).comment(3, /Deploying after merge/);
+    expectDeployed(gh, 2);
+    expectDeployed(gh, 3);
+    await merged(pr2, m2);
+    await merged(pr3, m3);
+    await Promise.all([prDone(2), prDone(3)]);
+    await gh.settled();
+    expect((await waitForDeploys(3)).history.slice(1)).toEqual([
+      { sha: m2, outcome: 'deployed', pr: 2 },
+      { sha: m3, outcome: 'deployed', pr: 3 },
+    ]);
+    expect(await inputs()).toEqual({ a: 'a3', b: 'b2' });
+
+    // PR 4 (a comment-only change) merges before PR 5, but its webhook arrives after PR 5 deployed.
+    const pr4 = await openPr(4, { 'web/notes.tf': '# deployed by Terrapin\n' });
+    const pr5 = await openPr(5, web({ a: 'a4' }));
+    await planAndApprove(gh, pr5, 501);
+    const m4 = await repo.merge('pr-4');
+    const m5 = await repo.merge('pr-5');
+    gh.comment(5, /Deploying after merge/);
+    expectDeployed(gh, 5);
+    await merged(pr5, m5);
+    await prDone(5);
+    await gh.settled();
+    gh.comment(4, /Deploying after merge/)
+      .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
+      .comment(4, (b) => b.includes('**Skipped:**') && b.includes(`\`${m5.slice(0, 7)}\``) && b.includes('never deploys an older revision'))
+      .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'skipped', title: 'Skipped' });
+    await merged(pr4, m4);
+    await prDone(4);
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect((await waitForDeploys(5)).history.slice(3)).toEqual([
+      { sha: m5, outcome: 'deployed', pr: 5 },
+      { sha: m4, outcome: 'skipped', pr: 4 },
+    ]);
+    expect(await inputs()).toEqual({ a: 'a4', b: 'b2' });
+  });
+
+  test('a merge plan that differs from the approved one waits for a fresh approval, across a worker restart', async () => {
+    const gh = new GithubMock('acme', 'deploys');
+    const pr = await openPr(6, web({ a: 'a5' }));
+    await planAndApprove(gh, pr, 601);
+    // Someone commits straight to main meanwhile: the merge commit now also changes b.
+    await repo.commit(web({ b: 'b3' }), { message: 'direct change' });
+    const m6 = await repo.merge('pr-6');
+
+    gh.comment(6, /Deploying after merge/)
+      .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
+      .comment(6, (b) => b.includes('waits for approval') && b.includes('differs from the plan approved') && b.includes('terraform_data.b') && b.includes('/approve -p web'))
+      .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval' });
+    await merged(pr, m6);
+    await gh.settled();
+    await waitForPhase('waiting-approval');
+    expect(await inputs()).toEqual({ a: 'a4', b: 'b2' });
+
+    await worker.stop();
+    worker = await h.startWorker();
+
+    // A reader and the author are refused on the merged PR; nothing is applied.
+    gh.reaction(602).permission('carol', 'read').comment(6, /approving the deploy of `web` needs write permission/);
+    await comment(pr, '/approve', 'carol', 602);
+    await gh.settled();
+    gh.reaction(603).permission(AUTHOR, 'write').comment(6, /you opened this pull request, so you cannot approve the deploy/);
+    await comment(pr, '/approve', AUTHOR, 603);
+    await gh.settled();
+    expect(await inputs()).toEqual({ a: 'a4', b: 'b2' });
+
+    // A writer presses Approve on the merge commit's deploy check.
+    gh.permission(WRITER, 'write')
+      .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
+      .comment(6, (b) => b.includes('**Deployed.**') && b.includes('approved by @bob'))
+      .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
+    await h.receive('check_run', checkRunActionEvent({ ...pr, headSha: m6 }, 'approve', { login: WRITER, externalId: 'deploy:acme/deploys:web' }));
+    await prDone(6);
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect(await inputs()).toEqual({ a: 'a5', b: 'b3' });
+    expect((await waitForDeploys(6)).history.at(-1)).toEqual({ sha: m6, outcome: 'deployed', pr: 6 });
+    await recordHistories(m6);
+  });
+
+  test('a failed apply compensates by applying the previously deployed revision again', async () => {
+    const gh = new GithubMock('acme', 'deploys');
+    const before = (await deployStatus()).deployed!;
+    const pr = await openPr(7, web({ a: { input: 'a6', failOnApply: true } }));
+    await planAndApprove(gh, pr, 701);
+    const m7 = await repo.merge('pr-7');
+    gh.comment(7, /Deploying after merge/)
+      .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
+      .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
+      .comment(7, (b) => b.includes(`**Deploy failed — rolled back to \`${before.slice(0, 7)}\`**`) && b.includes('provisioner failed on purpose'))
+      .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'failure', title: 'Deploy failed — rolled back' });
+    await merged(pr, m7);
+    await prDone(7);
+    await gh.settled();
+    gh.assertNoUnexpected();
+    // The state is what the previous deploy left: a is a5 again, not the failed a6.
+    expect(await inputs()).toEqual({ a: 'a5', b: 'b3' });
+    const status = await waitForDeploys(7);
+    expect(status.deployed).toBe(before);
+    expect(status.history.at(-1)).toEqual({ sha: m7, outcome: 'rolled-back', pr: 7 });
+  });
+
+  test('every deploy run is listed by its search attributes', async () => {
+    const runs: Array<{ sha?: string; outcome?: string; trigger?: string }> = [];
+    for await (const run of h.env.client.workflow.list({ query: `WorkflowId = 'deploy:acme/deploys:web' AND TerrapinOutcome != 'running'` })) {
+      const sa = run.typedSearchAttributes;
+      runs.push({ sha: sa.get(SEARCH_ATTRIBUTES.headSha), outcome: sa.get(SEARCH_ATTRIBUTES.outcome), trigger: sa.get(SEARCH_ATTRIBUTES.trigger) });
+    }
+    const outcomes = runs.map((r) => r.outcome).sort();
+    expect(outcomes).toEqual(['deployed', 'deployed', 'deployed', 'deployed', 'deployed', 'rolled-back', 'skipped']);
+    expect(runs.every((r) => r.trigger === 'merge' && /^[0-9a-f]{40}$/.test(r.sha ?? ''))).toBe(true);
+  });
+
+  test('deployOnPush: a direct push deploys once a writer approves its check; a merge\'s push is left to its PR', async () => {
+    const gh = new GithubMock('acme', 'deploys');
+    const where = { owner: 'acme', repo: 'deploys', installationId: 42, cloneUrl: repo.cloneUrl };
+    // The push of PR 7's merge: its PR's workflow already handled it.
+    const m7 = await repo.head();
+    gh.pullsOfCommit(m7, [{ number: 7, merged: true }]);
+    await h.receive('push', pushEvent(where, { before: 'f'.repeat(40), after: m7, login: WRITER }));
+    expect(await h.env.client.workflow.getHandle(`push:acme/deploys:${m7}`).result()).toEqual({ skipped: 'merged-pr', pr: 7 });
+    await gh.settled();
+
+    // Main still holds PR 7's failing change to a: the hotfix reverts it and changes b.
+    const pushed = await repo.commit(web({ a: 'a5', b: 'b4' }), { message: 'hotfix pushed to main' });
+    gh.pullsOfCommit(pushed, [])
+      .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
+      .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval' });
+    await h.receive('push', pushEvent(where, { before: m7, after: pushed, login: WRITER }));
+    expect(await h.env.client.workflow.getHandle(`push:acme/deploys:${pushed}`).result()).toEqual({ queued: ['web'] });
+    await gh.settled();
+    await waitForPhase('waiting-approval');
+    // Another branch's push is not the default branch's: no workflow starts.
+    await h.receive('push', pushEvent(where, { before: m7, after: 'e'.repeat(40), login: WRITER, branch: 'feature' }));
+
+    gh.permission('carol', 'write')
+      .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
+      .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
+    await h.receive('check_run', checkRunActionEvent({ ...where, number: 0, headSha: pushed, headRef: 'main', baseRef: 'main', baseSha: m7, author: WRITER }, 'approve', { login: 'carol', externalId: 'deploy:acme/deploys:web' }));
+    const status = await waitForDeploys(8);
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect(status.history.at(-1)).toEqual({ sha: pushed, outcome: 'deployed' });
+    expect(await inputs()).toEqual({ a: 'a5', b: 'b4' });
+    await expect(h.env.client.workflow.getHandle(`push:acme/deploys:${'e'.repeat(40)}`).describe()).rejects.toThrow();
+  });
+});
+
+/**
+ * `RECORD_HISTORIES=deploy` records the merged PR's workflow and the deploy run that asked for approval,
+ * for test/workflows/replay.test.ts. Never re-record an existing file: add a new one.
+ */
+async function recordHistories(sha: string): Promise<void> {
+  if (!(process.env.RECORD_HISTORIES ?? '').split(',').includes('deploy')) return;
+  let runId = '';
+  for await (const run of h.env.client.workflow.list({ query: `WorkflowId = 'deploy:acme/deploys:web' AND TerrapinHeadSha = '${sha}'` })) runId = run.runId;
+  const show = async (args: string[], file: string) => {
+    const { stdout } = await execa(temporalCliPath()!, ['workflow', 'show', '--address', h.env.address, ...args, '--output', 'json']);
+    await writeFile(new URL(`../fixtures/histories/${file}.json`, import.meta.url), stdout);
+  };
+  await show(['--workflow-id', 'pr:acme/deploys#6'], 'deploy-merged-pr');
+  await show(['--workflow-id', 'deploy:acme/deploys:web', '--run-id', runId], 'deploy-asks');
+}
+
+async function waitForPhase(phase: NonNullable<DeployStatus['current']>['phase']): Promise<void> {
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if ((await deployStatus().catch(() => undefined))?.current?.phase === phase) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`deploy never reached ${phase}`);
+}
+
+describe('deploys of several projects from one merge', () => {
+  test('run in dependency order, the downstream planned with the upstream\'s new outputs', async () => {
+    const states = await mkdtemp(join(tmp, 'dag-'));
+    const backend = (name: string) => `terraform {\n  backend "local" {\n    path = "${join(states, `${name}.tfstate`)}"\n  }\n}\n`;
+    const net = (vpc: string) => `${backend('net')}resource "terraform_data" "vpc" {\n  input = "${vpc}"\n}\noutput "vpc_id" {\n  value = terraform_data.vpc.output\n}\n`;
+    const app = (size: string) => `${backend('app')}variable "vpc_id" {}\nresource "terraform_data" "app" {\n  input = "\${var.vpc_id}/${size}"\n}\n`;
+    const config = 'defaults:\n  apply: afterMerge\nprojects:\n  - name: net\n    dir: net\n  - name: app\n    dir: app\n    inputs:\n      vpc_id: net.outputs.vpc_id\n';
+    const dag = await createFixtureRepo({ '.terrapin.yml': config, 'net/main.tf': net('vpc-1'), 'app/main.tf': app('small') });
+    try {
+      const baseSha = await dag.head();
+      // What main describes is deployed already (net first: app reads its output).
+      const clone = await mkdtemp(join(tmp, 'dag-base-'));
+      await execa('git', ['clone', '-q', dag.cloneUrl, clone]);
+      for (const [name, env] of [['net', {}], ['app', { TF_VAR_vpc_id: 'vpc-1' }]] as const) {
+        const tf = (...args: string[]) => execa('terraform', args, { cwd: join(clone, name), env: { TF_IN_AUTOMATION: '1', ...env } });
+        await tf('init', '-input=false', '-no-color');
+        await tf('apply', '-auto-approve', '-input=false', '-no-color');
+      }
+      const headSha = await dag.commit({ 'net/main.tf': net('vpc-2'), 'app/main.tf': app('large') }, { branch: 'grow' });
+      const pr: TestPr = { owner: 'acme', repo: 'dag', number: 1, installationId: 42, cloneUrl: dag.cloneUrl, headSha, headRef: 'grow', baseRef: 'main', baseSha, author: AUTHOR };
+      const gh = new GithubMock('acme', 'dag');
+      gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / });
+      for (const name of ['net', 'app']) gh.createCheckRun(`${CHECK_PLAN}: ${name}`, 'in_progress', { title: /^Planning / });
+      gh.comment(1, (b) => b.includes('| `net` |') && b.includes('| `app` |'));
+      for (const name of ['net', 'app']) gh.updateCheckRun(`${CHECK_PLAN}: ${name}`, 'completed', { conclusion: 'success' });
+      gh.updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' }).createCheckRun(CHECK_APPLY, 'queued', { title: 'Will apply after merge: waiting for approval' });
+      await h.receive('pull_request', pullRequestEvent('opened', pr));
+      await gh.settled();
+      await h.waitFor('acme', 'dag', 1, (s) => s.plan?.status === 'ready');
+
+      gh.reaction(11).permission(WRITER, 'write');
+      for (const name of ['net', 'app']) gh.createCheckRun(`${CHECK_APPLY}: ${name}`, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' });
+      gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' }).comment(1, /will apply after merge/);
+      await h.receive('issue_comment', issueCommentEvent(pr, '/approve', { login: WRITER, commentId: 11 }));
+      await gh.settled();
+
+      const merge = await dag.merge('grow');
+      gh.comment(1, (b) => b.includes('**Deploying after merge:**') && b.includes('`net`, `app`'));
+      for (const name of ['net', 'app']) {
+        gh.createCheckRun(`terrapin/deploy: ${name}`, 'in_progress', { title: /^Deploying / })
+          .updateCheckRun(`terrapin/deploy: ${name}`, 'in_progress', { title: /^Applying / })
+          .comment(1, (b) => b.includes(`**Terrapin deploy** of \`${name}\``) && b.includes('**Deployed.**'))
+          .updateCheckRun(`terrapin/deploy: ${name}`, 'completed', { conclusion: 'success', title: 'Deployed' });
+      }
+      await h.receive('pull_request', pullRequestEvent('closed', pr, { merged: true, mergeCommitSha: merge }));
+      await h.env.client.workflow.getHandle('pr:acme/dag#1').result();
+      await gh.settled();
+      gh.assertNoUnexpected();
+      // app was planned after net applied: it reads vpc-2, which only net's deploy of this merge produced.
+      const app1 = await readState(join(states, 'app.tfstate'));
+      expect((app1.resources[0]!.instances[0]!.attributes.input as { value: string }).value).toBe('vpc-2/large');
+      const deployed = gh.calls.filter((c) => c.method === 'POST' && c.path.endsWith('/comments') && c.body.body.includes('**Deployed.**')).map((c) => /deploy\*\* of `(\w+)`/.exec(c.body.body)![1]);
+      expect(deployed).toEqual(['net', 'app']);
+    } finally {
+      await dag.cleanup();
+    }
+  });
+});

@@ -1,0 +1,36 @@
+// A push to the default branch (id push:{owner}/{repo}:{sha}): keeps the drift schedules in line with the
+// pushed `.terrapin.yml` and, with `deployOnPush: true`, queues the pushed commit on the deploy workflow of
+// every `apply: afterMerge` project it changes. A push that a PR's merge made is left to that PR's
+// workflow, which deploys it with the PR's approvals.
+import { ActivityFailure, log } from '@temporalio/workflow';
+import { queueDeploys } from './deploy-queue.ts';
+import { github, workspace } from './pr-activities.ts';
+import type { RepoRef } from './types.ts';
+
+export interface PushInput {
+  repo: RepoRef;
+  /** The branch head before the push (all zeros for a new branch). */
+  before: string;
+  after: string;
+  /** Who pushed. */
+  actor: string;
+}
+
+export type PushOutcome = { queued: string[] } | { skipped: 'merged-pr' | 'config-error' | 'not-enabled'; pr?: number };
+
+export async function pushWorkflow({ repo, before, after, actor }: PushInput): Promise<PushOutcome> {
+  try {
+    await workspace.syncDriftSchedulesAtHead({ repo });
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    log.error('could not sync drift schedules', { error: String(err.cause?.message ?? err.message) });
+  }
+  const pr = await github.mergedPrOf({ repo, sha: after });
+  if (pr !== undefined) return { skipped: 'merged-pr', pr };
+  const known = /^[0-9a-f]{40,64}$/.test(before) && !/^0+$/.test(before);
+  const pushed = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha: after, ...(known ? { baseSha: before } : { compareWithParent: true }) });
+  if (pushed.configErrors?.length) return { skipped: 'config-error' };
+  if (!pushed.deployOnPush) return { skipped: 'not-enabled' };
+  const names = await queueDeploys(repo, pushed.projects ?? [], async () => ({ sha: after, trigger: 'push', actor }));
+  return { queued: names };
+}
