@@ -15,6 +15,7 @@ import {
   getExternalWorkflowHandle,
   log,
   makeContinueAsNewFunc,
+  patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -23,6 +24,7 @@ import type { ApplyResult, OutputInput, PlanResult } from '../activities/contrac
 import type { PlanComparison } from '../activities/plan-compare.ts';
 import type { ResolvedProject } from '../activities/repo-config/types.ts';
 import { applier, github, temporalCalls, workspace } from './pr-activities.ts';
+import { judgeActor, permissionsAt } from './authorize.ts';
 import { searchAttributePairs, type RunRecord } from './search-attributes.ts';
 import { CHECK_DEPLOY, DEPLOY_SIGNAL, PR_EVENT_SIGNAL, prWorkflowId, type PrEvent, type RepoRef } from './types.ts';
 
@@ -239,7 +241,7 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     const comparison = rev.approved ? await compare(rev.approved, planned) : undefined;
     if (!comparison?.same) {
       phase('waiting-approval');
-      const answer = await askForApproval(rev, planned, comparison, checkRunId, checkName);
+      const answer = await askForApproval(rev, planned, comparison, checkRunId, checkName, facts.parentSha ?? sha);
       if (answer === 'superseded') return finish('superseded', { reason: 'newer' });
       if (answer === 'expired') return finish('expired', { window: APPROVAL_WINDOW });
       approvedBy = [answer];
@@ -288,6 +290,7 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     comparison: (PlanComparison & { missing?: boolean }) | undefined,
     checkRunId: number,
     checkName: string,
+    rulesSha: string,
   ): Promise<string | 'superseded' | 'expired'> {
     const { sha } = rev;
     const d = { sha, shortSha: sha.slice(0, 7), hadApproval: Boolean(rev.approved), missing: comparison?.missing, changes: comparison?.changes ?? [], summaryLine: planned.summary.line, pr: rev.pr?.number };
@@ -314,6 +317,18 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
         (approval.prNumber ?? rev.pr?.number) ? github.postComment({ repo, number: (approval.prNumber ?? rev.pr?.number)!, key: `reply-${approval.deliveryId}`, message: { template: `deploy/${template}`, data: { project, actor: approval.actor, shortSha: sha.slice(0, 7), ...data } } }) : undefined;
       if ((approval.sha && approval.sha !== sha) || (approval.prNumber && approval.prNumber !== rev.pr?.number)) {
         await reply('nothing-waiting');
+        continue;
+      }
+      // Versioned: deploys recorded before this asked for write and not the PR's author.
+      if (patched('deploy-approval-permissions')) {
+        // The rule in force before this revision (its first parent): a change cannot loosen who approves it.
+        const rule = (await permissionsAt(repo, rulesSha)).approve;
+        const isAuthor = Boolean(rev.pr) && approval.actor === rev.pr!.author;
+        const verdict = await judgeActor(repo, rule, { login: approval.actor, isAuthor, number: rev.pr?.number ?? 0, headSha: sha });
+        if (verdict.allowed) return approval.actor;
+        if (verdict.because === 'level') await reply('not-allowed', { required: verdict.required });
+        else if (verdict.because === 'not-listed') await reply('not-listed', { users: verdict.users, teams: verdict.teams, rulesSha: rulesSha.slice(0, 7) });
+        else await reply('own-pr');
         continue;
       }
       const permission = await github.getPermission({ repo, login: approval.actor });

@@ -1,9 +1,10 @@
 // Commands on a project's drift issue. Reconciling (`drift: { reconcile: true }`): a drift check offers
-// its saved plan; a writer's `/approve` on the issue applies exactly that plan (hash-checked, like a
+// its saved plan; an `/approve` on the issue by someone `permissions.approve` allows applies exactly that plan (hash-checked, like a
 // PR's), then the issue is closed. `/drift` on the issue checks again. One workflow per project: drift-reconcile:{owner}/{repo}:{project}. A newer
 // check's offer replaces an older one; with no approval for 30 days the offer lapses.
-import { ActivityFailure, ApplicationFailure, condition, defineSignal, log, setHandler } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, condition, defineSignal, log, patched, setHandler } from '@temporalio/workflow';
 import type { TerraformBinary } from '../activities/contracts.ts';
+import { judgeActor, permissionsAt } from './authorize.ts';
 import { applier, github } from './pr-activities.ts';
 import { RECONCILE_SIGNAL, type RepoRef } from './types.ts';
 
@@ -45,10 +46,22 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
     if (!(await condition(() => approvals.length > 0, '30 days'))) return 'lapsed';
     const approval = approvals.shift()!;
     await github.reactToComment({ repo, commentId: approval.commentId });
-    const permission = await github.getPermission({ repo, login: approval.actor });
-    if (permission !== 'write' && permission !== 'admin') {
-      await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-not-allowed', { actor: approval.actor });
-      continue;
+    // Versioned: runs recorded before this asked every command for write permission only.
+    if (approval.type === 'approve' && offer && patched('reconcile-permissions')) {
+      // Applying a fix-plan is an approval: `permissions.approve` of the config the drift check ran at.
+      const rule = (await permissionsAt(repo, offer.sha)).approve;
+      const verdict = await judgeActor(repo, rule, { login: approval.actor, isAuthor: false, number: approval.issueNumber, headSha: offer.sha });
+      if (!verdict.allowed) {
+        const data = verdict.because === 'not-listed' ? { actor: approval.actor, users: verdict.users, teams: verdict.teams } : { actor: approval.actor, required: verdict.because === 'level' ? verdict.required : 'write' };
+        await reply(approval.issueNumber, `reply-${approval.deliveryId}`, verdict.because === 'not-listed' ? 'reconcile-not-listed' : 'reconcile-not-allowed', data);
+        continue;
+      }
+    } else {
+      const permission = await github.getPermission({ repo, login: approval.actor });
+      if (permission !== 'write' && permission !== 'admin') {
+        await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-not-allowed', { actor: approval.actor });
+        continue;
+      }
     }
     if (approval.type === 'drift') {
       // `/drift` on the issue: check again now; a new fix-plan (if any) replaces the one offered.

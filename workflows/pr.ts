@@ -28,7 +28,7 @@ import { applyProjects, planProjects, type ProjectRunContext } from './pr-projec
 import { approvedForDeploy, mustApplyFirst, pending, type ProjectPlan } from './projects.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
 import { createLockClient } from './lock-client.ts';
-import { DEFAULT_PERMISSIONS, mayRun } from './permissions.ts';
+import { judgeActor, permissionsAt } from './authorize.ts';
 import { lockWorkflowId } from './lock.ts';
 import {
   CHECK_APPLY,
@@ -194,7 +194,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       plan.status = 'discarded';
       // A plan approved to deploy after merge keeps its green check when the PR merges.
       if (plan.applyCheckId && !(reason === 'closed' && plan.awaitingMerge)) {
-        await check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-retired', data: { reason } }, {
+        await check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-retired', data: { reason, merged: reason === 'closed' && s.closed?.merged, deploysAfterMerge: plan.projects?.some((p) => p.apply === 'afterMerge') } }, {
           checkRunId: plan.applyCheckId,
           conclusion: reason === 'superseded' ? 'cancelled' : 'neutral',
         });
@@ -396,12 +396,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       return true;
     }
     const rule = (await basePermissions())[command];
-    const permission = await github.getPermission({ repo, login: actor });
-    const teams =
-      rule.teams.length > 0 && permission !== 'none'
-        ? ((await github.requirementFacts({ repo, number, headSha: s.snapshot!.headSha, baseRef: s.snapshot!.baseRef, mergeable: false, divergence: false, approvers: [actor], teams: rule.teams })).teamsOf[actor] ?? [])
-        : [];
-    const verdict = mayRun(rule, { login: actor, permission, teams, isAuthor: actor === author });
+    const verdict = await judgeActor(repo, rule, { login: actor, isAuthor: actor === author, number, headSha: s.snapshot!.headSha, baseRef: s.snapshot!.baseRef });
     if (verdict.allowed) return true;
     if (verdict.because === 'level') await reply(deliveryId, 'not-allowed', { actor, command, required: verdict.required });
     else if (verdict.because === 'not-listed') await reply(deliveryId, 'not-listed', { actor, command, users: verdict.users, teams: verdict.teams, baseRef: s.snapshot!.baseRef });
@@ -414,8 +409,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   async function basePermissions(): Promise<CommandPermissions> {
     const baseSha = s.snapshot!.baseSha;
     if (s.permissions?.baseSha !== baseSha) {
-      const base = await workspace.checkout({ repo, prNumber: number, cloneUrl: repo.cloneUrl, sha: baseSha });
-      s.permissions = { baseSha, rules: base.permissions ?? DEFAULT_PERMISSIONS };
+      s.permissions = { baseSha, rules: await permissionsAt(repo, baseSha, number) };
     }
     return s.permissions.rules;
   }

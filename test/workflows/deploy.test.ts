@@ -1,6 +1,7 @@
 // Deploys after merge, end to end on a real Temporal server with real terraform and git; GitHub mocked at
 // HTTP with every call asserted. One repository whose project says `apply: afterMerge`; the tests run in
 // order and build on what the previous ones deployed.
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { tmpdir } from 'node:os';
@@ -220,7 +221,10 @@ describe('deploys after merge', () => {
     gh.assertNoUnexpected();
     expect(await inputs()).toEqual({ a: 'a5', b: 'b3' });
     expect((await waitForDeploys(6)).history.at(-1)).toEqual({ sha: m6, outcome: 'deployed', pr: 6 });
-    await recordHistories(m6);
+    await recordHistories([
+      { file: 'deploy-merged-pr', workflowId: 'pr:acme/deploys#6' },
+      { file: 'deploy-asks', workflowId: 'deploy:acme/deploys:web', sha: m6 },
+    ]);
   });
 
   test('a failed apply compensates by applying the previously deployed revision again', async () => {
@@ -289,22 +293,88 @@ describe('deploys after merge', () => {
     expect(await inputs()).toEqual({ a: 'a5', b: 'b4' });
     await expect(h.env.client.workflow.getHandle(`push:acme/deploys:${'e'.repeat(40)}`).describe()).rejects.toThrow();
   });
+
+  test('permissions.approve before the change decides who approves its deploy: a PR cannot pick its own approvers', async () => {
+    const gh = new GithubMock('acme', 'deploys');
+    const asks = (number: number) =>
+      gh.comment(number, /Deploying after merge/)
+        .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
+        .comment(number, (b) => b.includes('waits for approval') && b.includes('No plan of `web` was approved on this pull request'))
+        .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval' });
+    const deploysAfterApproval = (number: number, commentId: number, approver: string) =>
+      gh.reaction(commentId)
+        .permission(approver, 'write')
+        .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
+        .comment(number, (b) => b.includes('**Deployed.**') && b.includes(`approved by @${approver}`))
+        .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
+    /** Plans the PR and merges it without an approval on the PR: the deploy asks. */
+    async function mergeUnapproved(number: number, files: Record<string, string>): Promise<{ pr: TestPr; sha: string }> {
+      const pr = await openPr(number, files);
+      gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+        .comment(number, (b) => b.includes('**Terrapin plan**'))
+        .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' })
+        .createCheckRun(CHECK_APPLY, 'queued', { title: 'Will apply after merge: waiting for approval' });
+      await h.receive('pull_request', pullRequestEvent('opened', pr));
+      await gh.settled();
+      await h.waitFor('acme', 'deploys', number, (st) => st.plan?.status === 'ready');
+      const sha = await repo.merge(`pr-${number}`);
+      gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Merged before apply' });
+      asks(number);
+      await merged(pr, sha);
+      await gh.settled();
+      await waitForPhase('waiting-approval');
+      return { pr, sha };
+    }
+
+    // PR 9 restricts deploy approvals to @dave. Its own deploy still goes by the rule before it: bob may approve.
+    const restricted = `${CONFIG}permissions:\n  approve:\n    users: [dave]\n`;
+    const { pr: pr9 } = await mergeUnapproved(9, { '.terrapin.yml': restricted, ...web({ a: 'a7' }) });
+    deploysAfterApproval(9, 901, WRITER);
+    await comment(pr9, '/approve', WRITER, 901);
+    await prDone(9);
+    await gh.settled();
+    expect(await inputs()).toEqual({ a: 'a7', b: 'b4' });
+
+    // PR 10 deploys under PR 9's rule: bob, a writer but not listed, is refused; dave approves.
+    const { pr: pr10, sha: m10 } = await mergeUnapproved(10, web({ b: 'b5' }));
+    gh.reaction(1001)
+      .permission(WRITER, 'write')
+      .comment(10, /^@bob, `\.terrapin\.yml` as it was before this change \(`[0-9a-f]{7}`\) lets only @dave approve the deploy of `web`\.\n/);
+    await comment(pr10, '/approve', WRITER, 1001);
+    await gh.settled();
+    expect(await inputs()).toEqual({ a: 'a7', b: 'b4' });
+    deploysAfterApproval(10, 1002, 'dave');
+    await comment(pr10, '/approve', 'dave', 1002);
+    await prDone(10);
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect(await inputs()).toEqual({ a: 'a7', b: 'b5' });
+    expect((await deployStatus()).history.slice(-2).map((d) => [d.pr, d.outcome])).toEqual([
+      [9, 'deployed'],
+      [10, 'deployed'],
+    ]);
+    await recordHistories([{ file: 'deploy-approval-permissions', workflowId: 'deploy:acme/deploys:web', sha: m10 }]);
+  });
 });
 
 /**
- * `RECORD_HISTORIES=deploy` records the merged PR's workflow and the deploy run that asked for approval,
- * for test/workflows/replay.test.ts. Never re-record an existing file: add a new one.
+ * `RECORD_HISTORIES=deploy` records the histories below for test/workflows/replay.test.ts. A file that
+ * exists is kept: it stands for runs already in flight, so add a new file rather than re-record one.
  */
-async function recordHistories(sha: string): Promise<void> {
+async function recordHistories(records: Array<{ file: string; workflowId: string; sha?: string }>): Promise<void> {
   if (!(process.env.RECORD_HISTORIES ?? '').split(',').includes('deploy')) return;
-  let runId = '';
-  for await (const run of h.env.client.workflow.list({ query: `WorkflowId = 'deploy:acme/deploys:web' AND TerrapinHeadSha = '${sha}'` })) runId = run.runId;
-  const show = async (args: string[], file: string) => {
+  for (const { file, workflowId, sha } of records) {
+    const target = new URL(`../fixtures/histories/${file}.json`, import.meta.url);
+    if (existsSync(target)) continue;
+    const args = ['--workflow-id', workflowId];
+    if (sha) {
+      let runId = '';
+      for await (const run of h.env.client.workflow.list({ query: `WorkflowId = '${workflowId}' AND TerrapinHeadSha = '${sha}'` })) runId = run.runId;
+      args.push('--run-id', runId);
+    }
     const { stdout } = await execa(temporalCliPath()!, ['workflow', 'show', '--address', h.env.address, ...args, '--output', 'json']);
-    await writeFile(new URL(`../fixtures/histories/${file}.json`, import.meta.url), stdout);
-  };
-  await show(['--workflow-id', 'pr:acme/deploys#6'], 'deploy-merged-pr');
-  await show(['--workflow-id', 'deploy:acme/deploys:web', '--run-id', runId], 'deploy-asks');
+    await writeFile(target, stdout);
+  }
 }
 
 async function waitForPhase(phase: NonNullable<DeployStatus['current']>['phase']): Promise<void> {

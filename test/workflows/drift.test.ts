@@ -106,11 +106,11 @@ describe('drift', () => {
     gh.assertNoUnexpected();
   });
 
-  test('reconcile: a writer\'s /approve on the drift issue applies the checked plan and closes the issue', async () => {
+  test('reconcile: /approve on the drift issue by someone permissions.approve allows applies the checked plan and closes the issue', async () => {
     const reconcileState = join(tmp, 'recon.tfstate');
     const recon = await createFixtureRepo({
       'main.tf': terraformFixture({ stateFile: reconcileState, resources: { server: { input: 'size-small' } } }),
-      '.terrapin.yml': 'projects:\n  - name: infra\n    dir: .\n    drift: { schedule: "0 * * * *", reconcile: true }\n',
+      '.terrapin.yml': 'projects:\n  - name: infra\n    dir: .\n    drift: { schedule: "0 * * * *", reconcile: true }\npermissions:\n  approve:\n    users: [bob]\n',
     });
     try {
       const byHand = async (size: string) => {
@@ -137,6 +137,11 @@ describe('drift', () => {
       // A reader cannot reconcile.
       gh.reaction(8801).permission('carol', 'read').comment(88, /needs write permission/);
       await h.receive('issue_comment', issueOnlyCommentEvent(who, issue, '/approve', { login: 'carol', commentId: 8801 }));
+      await gh.settled();
+      expect(JSON.parse(await readFile(reconcileState, 'utf8')).resources[0].instances[0].attributes.input.value).toBe('size-huge');
+      // Nor can a writer the config does not list.
+      gh.reaction(8803).permission('dave', 'write').comment(88, /^@dave, `\.terrapin\.yml` on the default branch lets only @bob approve reconciling `infra`\.\n/);
+      await h.receive('issue_comment', issueOnlyCommentEvent(who, issue, '/approve', { login: 'dave', commentId: 8803 }));
       await gh.settled();
       expect(JSON.parse(await readFile(reconcileState, 'utf8')).resources[0].instances[0].attributes.input.value).toBe('size-huge');
 
