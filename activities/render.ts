@@ -39,7 +39,7 @@ handlebars.registerHelper('code', (value: unknown) => inlineCode(String(value ??
 const cache = new Map<string, Handlebars.TemplateDelegate>();
 
 /** Folders whose templates other templates include as partials, e.g. {{> (lookup this 'template') data}}. */
-const PARTIAL_DIRS = ['requirements', 'partials'];
+const PARTIAL_DIRS = ['requirements', 'partials', 'deploy'];
 let partialsLoaded: Promise<void> | undefined;
 
 function loadPartials(): Promise<void> {

@@ -299,7 +299,11 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     const files: Record<string, string> = { planText: planned.planTextFile };
     if (comparison?.diffFile) files.diff = comparison.diffFile;
     await comment(rev, `deploy-ask-${project}-${sha}`, 'needs-approval', d, files);
-    await github.upsertCheckRun({ repo, headSha: sha, name: checkName, checkRunId, status: 'queued', output: { template: 'deploy/check', data: { ...d, state: 'waiting' } }, actions: ['approve'] });
+    // Without a PR (a direct push) the check is where the plan is reviewed and refusals are told.
+    const checkFiles = rev.pr ? undefined : { planText: planned.planTextFile };
+    const waiting = (data: Record<string, unknown> = {}) =>
+      github.upsertCheckRun({ repo, headSha: sha, name: checkName, checkRunId, status: 'queued', output: { template: 'deploy/check', data: { ...d, ...data, state: 'waiting' }, files: checkFiles }, actions: ['approve'] });
+    await waiting();
     await tellPr(rev, { status: 'waiting' });
     let checkedQueue = 0;
     for (;;) {
@@ -326,9 +330,12 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
         const isAuthor = Boolean(rev.pr) && approval.actor === rev.pr!.author;
         const verdict = await judgeActor(repo, rule, { login: approval.actor, isAuthor, number: rev.pr?.number ?? 0, headSha: sha });
         if (verdict.allowed) return approval.actor;
-        if (verdict.because === 'level') await reply('not-allowed', { required: verdict.required });
-        else if (verdict.because === 'not-listed') await reply('not-listed', { users: verdict.users, teams: verdict.teams, rulesSha: rulesSha.slice(0, 7) });
-        else await reply('own-pr');
+        const [template, data] =
+          verdict.because === 'level' ? ['not-allowed', { required: verdict.required }]
+          : verdict.because === 'not-listed' ? ['not-listed', { users: verdict.users, teams: verdict.teams, rulesSha: rulesSha.slice(0, 7) }]
+          : ['own-pr', {}];
+        if (approval.prNumber ?? rev.pr?.number) await reply(template, data);
+        else await waiting({ refusal: { template: `deploy/${template}`, project, actor: approval.actor, ...data } });
         continue;
       }
       const permission = await github.getPermission({ repo, login: approval.actor });

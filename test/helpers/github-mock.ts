@@ -71,9 +71,9 @@ export class GithubMock {
   }
 
   /** A check run created with this name/status (and, optionally, a title matching). */
-  createCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher; failWith?: number } = {}): this {
+  createCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher; summary?: Matcher; failWith?: number } = {}): this {
     this.scope
-      .post(`${this.repoPath}/check-runs`, (b) => withinCheckRunLimits(b) && b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title))
+      .post(`${this.repoPath}/check-runs`, (b) => withinCheckRunLimits(b) && b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title) && (opts.summary === undefined || matches(opts.summary, b.output?.summary)))
       .reply(opts.failWith ?? 201, async (req: Request) => {
         const [path, body] = await this.read(req);
         this.record('POST', path, body);
@@ -83,9 +83,9 @@ export class GithubMock {
   }
 
   /** A check run with this name updated to status/conclusion. */
-  updateCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher } = {}): this {
+  updateCheckRun(name: string, status: string, opts: { conclusion?: string; title?: Matcher; summary?: Matcher } = {}): this {
     this.scope
-      .patch(new RegExp(`^${this.repoPath}/check-runs/\\d+$`), (b) => withinCheckRunLimits(b) && b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title))
+      .patch(new RegExp(`^${this.repoPath}/check-runs/\\d+$`), (b) => withinCheckRunLimits(b) && b.name === name && b.status === status && b.conclusion === opts.conclusion && matches(opts.title, b.output?.title) && (opts.summary === undefined || matches(opts.summary, b.output?.summary)))
       .reply(200, async (req: Request) => {
         const [path, body] = await this.read(req);
         this.record('PATCH', path, body);

@@ -272,9 +272,10 @@ describe('deploys after merge', () => {
 
     // Main still holds PR 7's failing change to a: the hotfix reverts it and changes b.
     const pushed = await repo.commit(web({ a: 'a5', b: 'b4' }), { message: 'hotfix pushed to main' });
+    // No PR to review it on: the check shows the plan.
     gh.pullsOfCommit(pushed, [])
       .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
-      .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval' });
+      .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval', summary: (t: string) => t.includes('without a pull request') && t.includes('terraform_data.b') && !t.includes('Not approved') });
     await h.receive('push', pushEvent(where, { before: m7, after: pushed, login: WRITER }));
     expect(await h.env.client.workflow.getHandle(`push:acme/deploys:${pushed}`).result()).toEqual({ queued: ['web'] });
     await gh.settled();
@@ -282,10 +283,21 @@ describe('deploys after merge', () => {
     // Another branch's push is not the default branch's: no workflow starts.
     await h.receive('push', pushEvent(where, { before: m7, after: 'e'.repeat(40), login: WRITER, branch: 'feature' }));
 
+    // A reader's press is refused on the check itself: there is no PR to reply on.
+    const approveAs = (login: string) =>
+      h.receive('check_run', checkRunActionEvent({ ...where, number: 0, headSha: pushed, headRef: 'main', baseRef: 'main', baseSha: m7, author: WRITER }, 'approve', { login, externalId: 'deploy:acme/deploys:web' }));
+    gh.permission('eve', 'read').updateCheckRun(CHECK_DEPLOY, 'queued', {
+      title: 'Waiting for approval',
+      summary: (t: string) => t.includes('**Not approved:** @eve, approving the deploy of `web` needs write permission') && t.includes('terraform_data.b'),
+    });
+    await approveAs('eve');
+    await gh.settled();
+    expect(await inputs()).toEqual({ a: 'a5', b: 'b3' });
+
     gh.permission('carol', 'write')
       .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
       .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
-    await h.receive('check_run', checkRunActionEvent({ ...where, number: 0, headSha: pushed, headRef: 'main', baseRef: 'main', baseSha: m7, author: WRITER }, 'approve', { login: 'carol', externalId: 'deploy:acme/deploys:web' }));
+    await approveAs('carol');
     const status = await waitForDeploys(8);
     await gh.settled();
     gh.assertNoUnexpected();
