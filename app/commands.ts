@@ -22,9 +22,14 @@ const FLAG_VALUE_NAME = { '-p': 'a project name', '-d': 'a directory', '-w': 'a 
 /** `/word` followed by whitespace or the end of the line; `/path/to/file` is not a command attempt. */
 const COMMAND_WORD = /^\/([a-z][a-z0-9_-]*)(?=\s|$)/i;
 
+/** Invisible and direction-changing characters (format and control, except tab): a command hiding them is refused. */
+const HIDDEN = /[\p{Cf}\p{Cc}]/gu;
+
 export function parseComment(body: string): CommandParse {
   const line = firstLine(body);
   if (line === undefined) return { kind: 'none' };
+  const hidden = hiddenCharacters(line);
+  if (hidden) return hidden;
   const match = COMMAND_WORD.exec(line);
   if (!match) return { kind: 'none' };
   const word = match[1]!.toLowerCase();
@@ -32,6 +37,19 @@ export function parseComment(body: string): CommandParse {
   const tokens = tokenize(line.slice(match[0].length));
   if (typeof tokens === 'string') return { kind: 'invalid', name: word, error: tokens };
   return parseArgs(word, tokens);
+}
+
+/**
+ * A line that is a command once its invisible characters are removed (`/pl\u200ban`, `/apply\u202e`)
+ * gets a reply saying so instead of silence, and runs nothing: what someone sees is not what was sent.
+ */
+function hiddenCharacters(line: string): CommandParse | undefined {
+  const found = [...new Set(line.replace(/\t/g, ' ').match(HIDDEN) ?? [])];
+  if (found.length === 0) return undefined;
+  const word = COMMAND_WORD.exec(line.replace(HIDDEN, ''))?.[1]?.toLowerCase();
+  if (!word || !isCommandName(word)) return { kind: 'none' };
+  const codes = found.map((ch) => `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`).join(', ');
+  return { kind: 'invalid', name: word, error: `it contains invisible or direction-changing characters (${codes}); type it again without them` };
 }
 
 /** The trimmed first line, or undefined when the comment opens with a code fence or a quote. */

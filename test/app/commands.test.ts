@@ -53,6 +53,10 @@ const nothing: [string, CommandParse][] = [
   ['> /apply\nwhy did you do that?', { kind: 'none' }],
   ['/path/to/main.tf looks wrong', { kind: 'none' }],
   ['/ apply', { kind: 'none' }],
+  // Hidden characters around something that is not a command stay ordinary text.
+  ['\u202e/ylppa', { kind: 'none' }],
+  ['looks good\u200b', { kind: 'none' }],
+  ['/ship\u200bit', { kind: 'none' }],
 ];
 
 const unknown: [string, CommandParse][] = [
@@ -96,6 +100,12 @@ const invalid: [string, string, RegExp][] = [
   ['/plan -- -var-file=../secrets.tfvars', 'plan', /^-var-file: file "\.\.\/secrets\.tfvars" leaves the repository$/],
   ['/plan -d infra -- -var-file=../../x.tfvars', 'plan', /leaves the repository/],
   ['/plan -- main.tf', 'plan', /^unexpected argument main\.tf: extra arguments are options/],
+  // What is shown is not what was sent: refused with a reply rather than run or silently dropped.
+  ['/pl\u200ban', 'plan', /^it contains invisible or direction-changing characters \(U\+200B\); type it again without them$/],
+  ['/apply\u202e', 'apply', /\(U\+202E\)/],
+  ['/approve\u2066 -p web\u2069', 'approve', /\(U\+2066, U\+2069\)/],
+  ['/plan -- -target=x.\u202eevil', 'plan', /\(U\+202E\)/],
+  ['/help\u0000', 'help', /\(U\+0000\)/],
 ];
 
 describe('parseComment', () => {
