@@ -83,6 +83,36 @@ export function rethrowClassified(err: unknown, what: string, now = Date.now()):
   throw err;
 }
 
+/** A failure GitHub may not repeat: 5xx, rate limits, or no answer at all (a dropped connection). */
+export function isTransient(err: unknown): boolean {
+  const status = (err as { status?: number }).status;
+  const headers = (err as { response?: { headers?: Record<string, string> } }).response?.headers ?? {};
+  return !status || status >= 500 || status === 429 || (status === 403 && Boolean(headers['retry-after'] || headers['x-ratelimit-remaining'] === '0'));
+}
+
+/**
+ * Retries a call within one activity attempt: for calls that gate long work (the installation token a clone
+ * needs) under an activity policy with few attempts. Waits as long as retry-after asks (capped), else
+ * 1, 2, 4… s; `onWait` lets the activity heartbeat meanwhile. The last failure is classified as usual.
+ */
+export async function retryTransient<T>(
+  what: string,
+  call: () => Promise<T>,
+  { attempts = 5, maxWaitMs = 20_000, sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)), onWait }: { attempts?: number; maxWaitMs?: number; sleep?: (ms: number) => Promise<void>; onWait?: () => void } = {},
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (attempt >= attempts || !isTransient(err)) rethrowClassified(err, what);
+      const retryAfter = Number((err as { response?: { headers?: Record<string, string> } }).response?.headers?.['retry-after']);
+      const waitMs = Math.min(Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : 1000 * 2 ** (attempt - 1), maxWaitMs);
+      onWait?.();
+      await sleep(waitMs);
+    }
+  }
+}
+
 const marker = (key: string, part: number) => `<!-- terrapin:${key}:${part} -->`;
 const GITHUB_COMMENT_LIMIT = 65_536;
 /** Room kept in every part for the hidden marker appended to it. */

@@ -1,7 +1,8 @@
 // Every side effect of Terrapin, as Temporal activities registered on the worker.
 import type { ServerConfig } from '../app/config.ts';
 import type { Logger } from '../app/logger.ts';
-import { createGithubActivities } from './github.ts';
+import { createGithubActivities, retryTransient } from './github.ts';
+import { heartbeatIfActivity } from './process.ts';
 import { createGithubClients, type GithubClients } from './github-client.ts';
 import type { Client } from '@temporalio/client';
 import { createLockActivities } from './locks.ts';
@@ -26,7 +27,9 @@ export function createActivities({ config, logger, temporal, github = createGith
   const terraform = createTerraformActivities({
     dataDir: config.dataDir,
     passEnv: selectTerraformEnv(process.env, config.terraformEnv),
-    getInstallationToken: (installationId) => github.installationToken(installationId),
+    // A clone waits on this token: ride out GitHub's brief faults here rather than fail the checkout.
+    getInstallationToken: (installationId) =>
+      retryTransient('fetching the installation token', () => github.installationToken(installationId), { onWait: () => heartbeatIfActivity({ waiting: 'installation token' }) }),
   });
   return {
     ...createLockActivities({ client: temporal }),

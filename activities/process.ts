@@ -43,6 +43,11 @@ function currentActivity() {
   return asyncLocalStorage.getStore();
 }
 
+/** Heartbeats when called inside an activity; a no-op elsewhere. */
+export function heartbeatIfActivity(details?: unknown): void {
+  currentActivity()?.heartbeat(details);
+}
+
 /** Never throws for a failing command; throws only when the activity is cancelled. */
 export async function runCommand(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const activity = currentActivity();

@@ -4,7 +4,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import nock from 'nock';
 import { afterEach, beforeEach, describe, expect, it, test } from 'vitest';
-import { createGithubActivities, rethrowClassified } from '../../activities/github.ts';
+import { createGithubActivities, rethrowClassified, retryTransient } from '../../activities/github.ts';
 import { ApplicationFailure } from '@temporalio/common';
 import { createGithubClients } from '../../activities/github-client.ts';
 import { githubBaseUrl } from '../../app/config.ts';
@@ -228,5 +228,43 @@ describe('rethrowClassified', () => {
     }
     const server = failure(502);
     expect(thrown(server)).toBe(server);
+  });
+});
+
+describe('retryTransient', () => {
+  const failure = (status: number, headers: Record<string, string> = {}) => Object.assign(new Error(`HTTP ${status}`), { status, response: { headers } });
+  /** A call that fails with these errors in turn, then answers. */
+  const flaky = (errors: unknown[]) => {
+    let calls = 0;
+    const call = async () => {
+      calls++;
+      if (errors.length) throw errors.shift();
+      return 'token';
+    };
+    return { call, calls: () => calls };
+  };
+
+  it('rides out 5xx, rate limits and dropped connections, waiting as long as retry-after asks', async () => {
+    const waits: number[] = [];
+    let beats = 0;
+    const f = flaky([failure(502), failure(429, { 'retry-after': '3' }), Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), failure(403, { 'retry-after': '90' })]);
+    const token = await retryTransient('fetching the token', f.call, { sleep: async (ms) => void waits.push(ms), onWait: () => beats++ });
+    expect(token).toBe('token');
+    expect(f.calls()).toBe(5);
+    // 1 s backoff, retry-after 3 s, 4 s backoff, retry-after 90 s capped at 20 s.
+    expect(waits).toEqual([1000, 3000, 4000, 20_000]);
+    expect(beats).toBe(4);
+  });
+
+  it('gives up after its attempts, and at once on a failure retrying cannot fix, classified as usual', async () => {
+    const sleep = async () => {};
+    const always = flaky(Array.from({ length: 10 }, () => failure(503)));
+    await expect(retryTransient('fetching the token', always.call, { attempts: 3, sleep })).rejects.toThrow('HTTP 503');
+    expect(always.calls()).toBe(3);
+    const denied = flaky([failure(401)]);
+    const err = await retryTransient('fetching the token', denied.call, { sleep }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect((err as ApplicationFailure).message).toBe('fetching the token: GitHub answered 401');
+    expect(denied.calls()).toBe(1);
   });
 });
