@@ -1,7 +1,8 @@
 // Commands on a project's drift issue. Reconciling (`drift: { reconcile: true }`): a drift check offers
-// its saved plan; an `/approve` on the issue by someone `permissions.approve` allows applies exactly that plan (hash-checked, like a
-// PR's), then the issue is closed. `/drift` on the issue checks again. One workflow per project: drift-reconcile:{owner}/{repo}:{project}. A newer
-// check's offer replaces an older one; with no approval for 30 days the offer lapses.
+// its saved plan; an `/approve` on the issue by someone `permissions.approve` allows applies exactly that
+// plan (hash-checked, like a PR's), then the issue is closed. `/drift` on the issue checks again.
+// One workflow per project: drift-reconcile:{owner}/{repo}:{project}. A newer check's offer replaces an
+// older one; with no approval for 30 days the offer lapses.
 import { ActivityFailure, ApplicationFailure, condition, defineSignal, log, patched, setHandler } from '@temporalio/workflow';
 import type { TerraformBinary } from '../activities/contracts.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
