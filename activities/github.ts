@@ -83,11 +83,12 @@ export function rethrowClassified(err: unknown, what: string, now = Date.now()):
   throw err;
 }
 
-/** A failure GitHub may not repeat: 5xx, rate limits, or no answer at all (a dropped connection). */
+/** A failure GitHub may not repeat: 5xx, rate limits, or no answer at all (a network error such as ECONNRESET). */
 export function isTransient(err: unknown): boolean {
-  const status = (err as { status?: number }).status;
+  const { status, code } = err as { status?: number; code?: unknown };
   const headers = (err as { response?: { headers?: Record<string, string> } }).response?.headers ?? {};
-  return !status || status >= 500 || status === 429 || (status === 403 && Boolean(headers['retry-after'] || headers['x-ratelimit-remaining'] === '0'));
+  if (!status) return typeof code === 'string' && code.startsWith('E');
+  return status >= 500 || status === 429 || (status === 403 && Boolean(headers['retry-after'] || headers['x-ratelimit-remaining'] === '0'));
 }
 
 /**

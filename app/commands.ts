@@ -44,9 +44,10 @@ export function parseComment(body: string): CommandParse {
  * gets a reply saying so instead of silence, and runs nothing: what someone sees is not what was sent.
  */
 function hiddenCharacters(line: string): CommandParse | undefined {
-  const found = [...new Set(line.replace(/\t/g, ' ').match(HIDDEN) ?? [])];
+  const spaced = line.replace(/\t/g, ' ');
+  const found = [...new Set(spaced.match(HIDDEN) ?? [])];
   if (found.length === 0) return undefined;
-  const word = COMMAND_WORD.exec(line.replace(HIDDEN, ''))?.[1]?.toLowerCase();
+  const word = COMMAND_WORD.exec(spaced.replace(HIDDEN, ''))?.[1]?.toLowerCase();
   if (!word || !isCommandName(word)) return { kind: 'none' };
   const codes = found.map((ch) => `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`).join(', ');
   return { kind: 'invalid', name: word, error: `it contains invisible or direction-changing characters (${codes}); type it again without them` };

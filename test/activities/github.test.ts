@@ -266,5 +266,9 @@ describe('retryTransient', () => {
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).message).toBe('fetching the token: GitHub answered 401');
     expect(denied.calls()).toBe(1);
+    // A fault of our own (a bad private key, a bug) is not GitHub's blip: no waiting.
+    const broken = flaky([new TypeError('invalid key')]);
+    await expect(retryTransient('fetching the token', broken.call, { sleep })).rejects.toThrow('invalid key');
+    expect(broken.calls()).toBe(1);
   });
 });

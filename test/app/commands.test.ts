@@ -106,6 +106,7 @@ const invalid: [string, string, RegExp][] = [
   ['/approve\u2066 -p web\u2069', 'approve', /\(U\+2066, U\+2069\)/],
   ['/plan -- -target=x.\u202eevil', 'plan', /\(U\+202E\)/],
   ['/help\u0000', 'help', /\(U\+0000\)/],
+  ['/plan\t-p web\u200b', 'plan', /\(U\+200B\)/],
 ];
 
 describe('parseComment', () => {
