@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_TERRAFORM_ENV } from '../activities/terraform-env.ts';
+import { DEFAULT_OPERATOR_POLICY, type OperatorPolicy } from '../activities/operator-policy.ts';
 
 export interface TemporalSettings {
   /** Unset → start the embedded dev server. */
@@ -32,6 +33,8 @@ export interface ServerConfig {
   repoAllowlist: string[];
   /** Globs of environment variable names terraform may see (TERRAPIN_TERRAFORM_ENV). */
   terraformEnv: string[];
+  /** TERRAPIN_SERVER_CONFIG: what each repository may decide, and how repository code runs. */
+  operatorPolicy: OperatorPolicy;
 }
 
 export class ConfigError extends Error {}
@@ -93,5 +96,6 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     dataDir: resolve(env.TERRAPIN_DATA_DIR || '.terrapin'),
     repoAllowlist: list(env.TERRAPIN_REPO_ALLOWLIST),
     terraformEnv: env.TERRAPIN_TERRAFORM_ENV === undefined ? DEFAULT_TERRAFORM_ENV : list(env.TERRAPIN_TERRAFORM_ENV),
+    operatorPolicy: DEFAULT_OPERATOR_POLICY,
   };
 }

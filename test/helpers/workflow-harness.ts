@@ -59,6 +59,7 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
     dataDir,
     repoAllowlist: [],
     terraformEnv: [],
+    operatorPolicy: { repositories: [], runner: { sandbox: 'auto', paths: [] } },
   };
   const logger = pino({ level: 'silent' });
   const probot = new Probot({

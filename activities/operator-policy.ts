@@ -1,0 +1,77 @@
+// The operator's policy (TERRAPIN_SERVER_CONFIG): what each repository may decide for itself, and how
+// repository code (terraform, hooks) is run on this host. Types and defaults only; app/server-policy.ts
+// loads and validates the file, activities enforce it.
+import type { ApplyRequirement } from './repo-config/types.ts';
+
+/** Keys of `.terrapin.yml` that decide who may do what or what runs on the host: read from the default branch only. */
+export const POLICY_KEYS = [
+  'permissions',
+  'applyRequirements',
+  'when',
+  'apply',
+  'deployOnPush',
+  'lock',
+  'onFailure',
+  'hooks',
+  'env',
+  'allowForks',
+  'drift',
+  'parallelism',
+] as const;
+export type PolicyKey = (typeof POLICY_KEYS)[number];
+
+/** What the operator lets the repositories matching `match` do. Later matching rules override earlier ones, key by key. */
+export interface RepositoryRule {
+  /** Globs of `owner/repo`, case-insensitive. */
+  match: string[];
+  /** Apply requirements no repository setting can drop (default `[approved]`). */
+  requiredApplyRequirements?: ApplyRequirement[];
+  /** The policy keys the repository's `.terrapin.yml` may set at all (default: every one). */
+  allowedPolicyKeys?: PolicyKey[];
+  /** Whether repository hooks run (default true: they come from the reviewed default branch and run in the sandbox). */
+  allowHooks?: boolean;
+  /** Whether the repository's `env` is passed on (default true, within `envAllowlist` and never the process's plumbing). */
+  allowEnv?: boolean;
+  /** Globs of `env` names a repository may set (default: any name that is not plumbing). */
+  envAllowlist?: string[];
+  /** Globs of base branches whose PRs are planned, applied and deployed (default: the repository's default branch). */
+  allowedBaseBranches?: string[];
+  /** Whether the repository may set `allowForks: true` (default false). */
+  allowForks?: boolean;
+  /** Upper bound on the repository's `parallelism`. */
+  maxParallelism?: number;
+}
+
+/** How terraform and hooks are run (see activities/sandbox.ts). */
+export interface RunnerSettings {
+  /**
+   * `auto`: bubblewrap when it works on this host, otherwise repository code is refused with a clear message;
+   * `bubblewrap`: the same, but a worker that cannot sandbox refuses to start; `none`: no sandbox (operator opt-out).
+   */
+  sandbox: 'auto' | 'bubblewrap' | 'none';
+  /** Host paths terraform and hooks may see besides their own run's directories (local state dirs, CA bundles). */
+  paths: Array<{ path: string; writable: boolean }>;
+}
+
+export interface OperatorPolicy {
+  repositories: RepositoryRule[];
+  runner: RunnerSettings;
+}
+
+/** The effective rules for one repository: every default filled in. */
+export interface EffectiveRules {
+  requiredApplyRequirements: ApplyRequirement[];
+  allowedPolicyKeys: PolicyKey[];
+  allowHooks: boolean;
+  allowEnv: boolean;
+  envAllowlist: string[];
+  /** Empty: the default branch only. */
+  allowedBaseBranches: string[];
+  allowForks: boolean;
+  maxParallelism?: number;
+}
+
+export const DEFAULT_OPERATOR_POLICY: OperatorPolicy = {
+  repositories: [],
+  runner: { sandbox: 'auto', paths: [] },
+};
