@@ -24,6 +24,11 @@ export interface CheckoutInput {
   baseSha?: string;
   /** Without baseSha: compare with the commit's first parent (what a merge changed on its branch). */
   compareWithParent?: boolean;
+  /**
+   * Where `.terrapin.yml`'s policy keys are read: the default branch's head (the default), or the commit
+   * itself — only for commits already on the default branch (a merge's first parent, a drift offer).
+   */
+  policyFrom?: 'default-branch' | 'commit';
 }
 
 export interface CheckoutResult {
@@ -41,14 +46,22 @@ export interface CheckoutResult {
   allProjects?: ResolvedProject[];
   /** Most terraform runs at once (.terrapin.yml `parallelism`, default the CPU count). */
   parallelism?: number;
-  /** `allowForks` of this commit's .terrapin.yml (only the base branch's copy is ever asked). */
+  /** `allowForks` of the default branch's .terrapin.yml, if the operator allows forks at all. */
   allowForks?: boolean;
-  /** `permissions` of this commit's .terrapin.yml (only the base branch's copy is ever asked). */
+  /** `permissions` of the default branch's .terrapin.yml. */
   permissions?: CommandPermissions;
-  /** `deployOnPush` of this commit's .terrapin.yml. */
+  /** `deployOnPush` of the default branch's .terrapin.yml. */
   deployOnPush?: boolean;
   /** With baseSha: files that differ from it (undefined when it could not be fetched). */
   changedFiles?: string[];
+  /** The commit the policy keys were read at: the default branch's head (or the commit, with policyFrom 'commit'). */
+  policySha?: string;
+  /** The repository's default branch (absent with policyFrom 'commit'). */
+  defaultBranch?: string;
+  /** With `pr`: whether its base branch is one the operator lets PRs target (default: the default branch only). */
+  baseAllowed?: boolean;
+  /** Policy keys this commit's `.terrapin.yml` changes compared with the default branch's: they take effect after merge. */
+  policyChanges?: string[];
 }
 
 export interface PlanSummary {

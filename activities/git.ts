@@ -2,20 +2,24 @@
 // The installation token reaches git only through GIT_CONFIG_* env (an http.extraHeader), never argv,
 // the URL or .git/config, so it cannot leak through `ps`, error messages or the work dir.
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { CheckoutInput, CheckoutResult, CleanupInput, OnFailure } from './contracts.ts';
 import { runCommand, type RunResult } from './process.ts';
-import { CONFIG_FILE, formatConfigError, parseRepoConfigFile, projectsFromDetection, resolveProject, type PullRequestFacts } from './repo-config/index.ts';
-import type { ApplyRequirement, RepoConfig } from './repo-config/types.ts';
+import { CONFIG_FILE, formatConfigError, parseRepoConfigFile, projectsFromDetection, resolveProject, type ParseResult, type PullRequestFacts } from './repo-config/index.ts';
+import type { ApplyRequirement, ConfigError, RepoConfig } from './repo-config/types.ts';
+import { capByOperator, combineConfigs, operatorRuleErrors, policyChanges as policyChangesOf } from './repo-config/policy.ts';
+import { baseBranchAllowed, DEFAULT_OPERATOR_POLICY, effectiveRules, type EffectiveRules, type OperatorPolicy } from './operator-policy.ts';
 import { selectProjects } from './project-selection.ts';
 import type { RepoRef } from '../workflows/types.ts';
 
 export interface GitDeps {
   dataDir: string;
   getInstallationToken(installationId: number): Promise<string>;
+  /** TERRAPIN_SERVER_CONFIG: what each repository's `.terrapin.yml` may decide (default: the built-in rules). */
+  operatorPolicy?: OperatorPolicy;
 }
 
 const COMPLETE_MARKER = join('.git', 'terrapin-checkout-complete');
@@ -129,9 +133,18 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
       await rm(staging, { recursive: true, force: true });
     }
   }
-  const { config, ...settings } = await readRepoConfig(workDir, input.pr);
+  const rules = effectiveRules(deps.operatorPolicy ?? DEFAULT_OPERATOR_POLICY, `${input.repo.owner}/${input.repo.name}`);
+  const reviewed = await reviewedCommit(git, root, workDir, input, sha);
+  const policy = {
+    policySha: reviewed.sha,
+    ...(reviewed.branch ? { defaultBranch: reviewed.branch } : {}),
+    ...(input.pr ? { baseAllowed: baseBranchAllowed(rules, input.pr.baseBranch, reviewed.branch) } : {}),
+  };
+  const { config, policyChanges, ...settings } = await readRepoConfig(git, workDir, { sha, reviewed, rules, pr: input.pr });
   const baseSha = input.baseSha ?? (input.compareWithParent ? await firstParent(git, workDir, sha) : undefined);
-  if ((!baseSha && !input.listProjects) || !config) return { workDir, sha, ...settings, allowForks: config?.allowForks ?? false, ...(config ? { permissions: config.permissions } : {}) };
+  if ((!baseSha && !input.listProjects) || !config) {
+    return { workDir, sha, ...settings, ...policy, allowForks: config?.allowForks ?? false, ...(config ? { permissions: config.permissions, policyChanges } : {}) };
+  }
   const changedFiles = baseSha ? await diffAgainstBase(git, workDir, input.cloneUrl, baseSha.toLowerCase(), sha) : undefined;
   const listed = await git(workDir, 'ls-files', '-z');
   if (listed.exitCode !== 0) throw gitFailure('git ls-files', listed);
@@ -147,7 +160,31 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
     allowForks: config.allowForks,
     deployOnPush: config.deployOnPush,
     permissions: config.permissions,
+    ...policy,
+    policyChanges,
   };
+}
+
+/** The commit whose `.terrapin.yml` policy counts: the default branch's head (or, when asked, the commit itself). */
+async function reviewedCommit(git: GitRunner, root: string, workDir: string, input: CheckoutInput, sha: string): Promise<ReviewedCommit> {
+  if (input.policyFrom === 'commit') return { sha };
+  // Always the base repository's URL: a fork's "default branch" is the fork author's.
+  const head = await resolveDefaultBranch(git, root, input.repo.cloneUrl);
+  if (head.sha !== sha) {
+    const fetched = await git(workDir, 'fetch', '-q', '--depth', '1', '--no-tags', '--', input.repo.cloneUrl, head.sha);
+    if (fetched.exitCode !== 0) throw gitFailure(`git fetch of the default branch (${head.sha})`, fetched);
+  }
+  return head;
+}
+
+/** The default branch's name and head commit, from the base repository (`git ls-remote --symref <url> HEAD`). */
+async function resolveDefaultBranch(git: GitRunner, cwd: string, cloneUrl: string): Promise<{ sha: string; branch?: string }> {
+  const r = await git(cwd, 'ls-remote', '--symref', '--', cloneUrl, 'HEAD');
+  if (r.exitCode !== 0) throw gitFailure('git ls-remote of the default branch', r);
+  const branch = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(r.stdout)?.[1];
+  const sha = /^([0-9a-f]{40}(?:[0-9a-f]{24})?)\tHEAD$/m.exec(r.stdout)?.[1] ?? '';
+  if (!SHA.test(sha)) throw ApplicationFailure.nonRetryable('The repository has no default branch', 'BranchNotFound');
+  return { sha, branch };
 }
 
 /** The first parent of a commit (what a branch was before a merge), read from the commit object itself. */
@@ -173,9 +210,17 @@ export async function removeWorkDirs(input: CleanupInput, deps: Pick<GitDeps, 'd
   });
 }
 
+interface ReviewedCommit {
+  sha: string;
+  /** The default branch's name (absent when the caller named the commit itself). */
+  branch?: string;
+}
+
 export interface RepoSettings {
-  /** The parsed file (or the defaults when there is none); absent when it has errors. */
+  /** Description from the commit, policy from the reviewed copy, capped by the operator; absent when either has errors. */
   config?: RepoConfig;
+  /** Policy keys the commit's copy changes compared with the reviewed one (they take effect after merge). */
+  policyChanges?: string[];
   /** The root project's onFailure (the PR loop plans one root project for now). */
   onFailure: OnFailure;
   applyRequirements?: ApplyRequirement[];
@@ -183,18 +228,66 @@ export interface RepoSettings {
   configErrors?: string[];
 }
 
-/** Reads `.terrapin.yml` from a checked-out work dir with the full schema (docs/config.md). */
-export async function readRepoConfig(workDir: string, pr?: PullRequestFacts): Promise<RepoSettings> {
+/** Most bytes of `.terrapin.yml` read: more is refused rather than parsed. */
+export const CONFIG_SIZE_LIMIT = 256 * 1024;
+
+/**
+ * `.terrapin.yml` at a commit, from the git objects (never the work tree, where a symlink would lead
+ * anywhere): only a regular file under the size cap. The refusal names the path, never the content.
+ */
+export async function readConfigBlob(git: GitRunner, workDir: string, sha: string, file: string): Promise<{ text: string } | { error: ConfigError }> {
+  const listed = await git(workDir, 'ls-tree', '-l', '-z', sha, '--', CONFIG_FILE);
+  if (listed.exitCode !== 0) throw gitFailure(`git ls-tree of ${sha}`, listed);
+  const entry = /^(\d{6}) (\w+) ([0-9a-f]{40,64}) +(-|\d+)\t/.exec(listed.stdout);
   // No file means the defaults, which an empty file gives.
-  const text = await readFile(join(workDir, CONFIG_FILE), 'utf8').catch(() => '');
-  const { config, errors } = parseRepoConfigFile(text, { cpuCount: availableParallelism() });
-  if (!config) return { onFailure: 'rollback', configErrors: errors.map(formatConfigError) };
+  if (!entry) return { text: '' };
+  const [, mode, type, oid, size] = entry;
+  const refuse = (message: string) => ({ error: { file, line: 1, column: 1, path: '', message } });
+  if (mode === '120000') return refuse(`${CONFIG_FILE} is a symbolic link; it must be a regular file (its target is not read)`);
+  if (type !== 'blob' || (mode !== '100644' && mode !== '100755')) return refuse(`${CONFIG_FILE} must be a regular file, not a ${type === 'commit' ? 'submodule' : type === 'tree' ? 'directory' : `${type} (mode ${mode})`}`);
+  if (Number(size) > CONFIG_SIZE_LIMIT) return refuse(`${CONFIG_FILE} is ${size} bytes; at most ${CONFIG_SIZE_LIMIT} are read`);
+  const blob = await git(workDir, 'cat-file', 'blob', oid!);
+  if (blob.exitCode !== 0) throw gitFailure(`git cat-file of ${CONFIG_FILE}`, blob);
+  // The runner strips one final newline; put it back, so positions at the end of the file stay right.
+  const missing = Number(size) - Buffer.byteLength(blob.stdout);
+  return { text: blob.stdout + (missing === 1 ? '\n' : missing === 2 ? '\r\n' : '') };
+}
+
+async function parseAt(git: GitRunner, workDir: string, sha: string, file: string): Promise<ParseResult> {
+  const read = await readConfigBlob(git, workDir, sha, file);
+  if ('error' in read) return { errors: [read.error] };
+  return parseRepoConfigFile(read.text, { cpuCount: availableParallelism(), file });
+}
+
+/**
+ * Reads `.terrapin.yml` with the full schema (docs/config.md): the description (projects, dirs, …) at
+ * `sha`, the policy (permissions, requirements, hooks, env, …) at the reviewed commit, within the operator's rules.
+ */
+export async function readRepoConfig(
+  git: GitRunner,
+  workDir: string,
+  opts: { sha: string; reviewed: ReviewedCommit; rules: EffectiveRules; pr?: PullRequestFacts },
+): Promise<RepoSettings> {
+  const { sha, reviewed, rules } = opts;
+  const ownPolicy = reviewed.sha === sha;
+  const head = await parseAt(git, workDir, sha, CONFIG_FILE);
+  // The reviewed copy's errors name it by branch and commit, `main@1a2b3c4:.terrapin.yml:3:5`, like git's rev:path.
+  const reviewedFile = ownPolicy ? CONFIG_FILE : `${reviewed.branch ?? 'default branch'}@${reviewed.sha.slice(0, 7)}:${CONFIG_FILE}`;
+  const policy = ownPolicy ? head : await parseAt(git, workDir, reviewed.sha, reviewedFile);
+  const failed = (errors: ConfigError[]): RepoSettings => ({ onFailure: 'rollback', configErrors: errors.map(formatConfigError) });
+  if (!head.config || !policy.config) return failed([...head.errors, ...(ownPolicy ? [] : policy.errors)]);
+  const combined = ownPolicy ? { config: head.config, errors: [] } : combineConfigs(head.config, policy.config, CONFIG_FILE, head.positions);
+  const refused = operatorRuleErrors(policy.positions ?? new Map(), reviewedFile, rules);
+  if (!combined.config || refused.length) return failed([...combined.errors, ...refused]);
+  const config = capByOperator(combined.config, rules);
+  const pr = opts.pr;
+  const policyChanges = ownPolicy ? [] : policyChangesOf(head.config, policy.config);
   // The root project as listed, or implied by the defaults; then its `when` rules for this PR.
   const root =
     config.projects.find((p) => p.dir === '.' && p.workspace === 'default') ??
     projectsFromDetection([{ name: 'default', dir: '.' }], config.defaults)[0]!;
   const settings = pr ? resolveProject(root, pr) : root;
-  return { config, onFailure: settings.onFailure, applyRequirements: settings.applyRequirements };
+  return { config, policyChanges, onFailure: settings.onFailure, applyRequirements: settings.applyRequirements };
 }
 
 export interface RevisionFactsInput {

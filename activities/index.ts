@@ -26,6 +26,7 @@ export interface ActivityDeps {
 export function createActivities({ config, logger, temporal, github = createGithubClients(config.github) }: ActivityDeps) {
   const terraform = createTerraformActivities({
     dataDir: config.dataDir,
+    operatorPolicy: config.operatorPolicy,
     passEnv: selectTerraformEnv(process.env, config.terraformEnv),
     // A clone waits on this token: ride out GitHub's brief faults here rather than fail the checkout.
     getInstallationToken: (installationId) =>

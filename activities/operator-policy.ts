@@ -1,6 +1,7 @@
 // The operator's policy (TERRAPIN_SERVER_CONFIG): what each repository may decide for itself, and how
 // repository code (terraform, hooks) is run on this host. Types and defaults only; app/server-policy.ts
 // loads and validates the file, activities enforce it.
+import { matchesGlob } from 'node:path';
 import type { ApplyRequirement } from './repo-config/types.ts';
 
 /** Keys of `.terrapin.yml` that decide who may do what or what runs on the host: read from the default branch only. */
@@ -69,9 +70,63 @@ export interface EffectiveRules {
   allowedBaseBranches: string[];
   allowForks: boolean;
   maxParallelism?: number;
+  /** For messages: the `match` of the rule that set each key (absent: the default). */
+  decidedBy?: Partial<Record<keyof Omit<EffectiveRules, 'decidedBy'>, string>>;
 }
 
 export const DEFAULT_OPERATOR_POLICY: OperatorPolicy = {
   repositories: [],
   runner: { sandbox: 'auto', paths: [] },
 };
+
+/** What every repository gets when no rule says otherwise. */
+export function defaultRules(): EffectiveRules {
+  return {
+    requiredApplyRequirements: [{ kind: 'approved', count: 1, users: [], teams: [] }],
+    allowedPolicyKeys: [...POLICY_KEYS],
+    allowHooks: true,
+    allowEnv: true,
+    envAllowlist: [],
+    allowedBaseBranches: [],
+    allowForks: false,
+    decidedBy: {},
+  };
+}
+
+const RULE_KEYS = [
+  'requiredApplyRequirements',
+  'allowedPolicyKeys',
+  'allowHooks',
+  'allowEnv',
+  'envAllowlist',
+  'allowedBaseBranches',
+  'allowForks',
+  'maxParallelism',
+] as const satisfies readonly (keyof RepositoryRule & keyof EffectiveRules)[];
+
+/** Does `repository` (`owner/repo`) match one of the globs? Case-insensitive, as GitHub names are. */
+export function repositoryMatches(globs: readonly string[], repository: string): boolean {
+  const name = repository.toLowerCase();
+  return globs.some((g) => matchesGlob(name, g.toLowerCase()));
+}
+
+/** The rules for one repository: the defaults, then every matching rule in order, each overriding key by key. */
+export function effectiveRules(policy: OperatorPolicy, repository: string): EffectiveRules {
+  const out = defaultRules();
+  for (const rule of policy.repositories) {
+    if (!repositoryMatches(rule.match, repository)) continue;
+    const label = rule.match.map((m) => JSON.stringify(m)).join(', ');
+    for (const key of RULE_KEYS) {
+      if (rule[key] === undefined) continue;
+      (out as unknown as Record<string, unknown>)[key] = structuredClone(rule[key]);
+      out.decidedBy![key] = label;
+    }
+  }
+  return out;
+}
+
+/** Is `baseBranch` one a PR may target? With no globs, only the default branch. */
+export function baseBranchAllowed(rules: EffectiveRules, baseBranch: string, defaultBranch: string | undefined): boolean {
+  if (rules.allowedBaseBranches.length === 0) return defaultBranch !== undefined && baseBranch === defaultBranch;
+  return rules.allowedBaseBranches.some((glob) => matchesGlob(baseBranch, glob));
+}

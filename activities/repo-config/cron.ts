@@ -1,5 +1,6 @@
 // Validates 5-field cron expressions (minute hour day-of-month month day-of-week), the form Temporal
 // schedules accept. Only validation: the drift scheduler interprets them.
+import { quote } from './errors.ts';
 import { invalid, type Invalid } from './yaml-checks.ts';
 
 interface Field {
@@ -46,11 +47,11 @@ function partProblem(part: string, field: Field): string | undefined {
 export function checkCron(expr: string): string | Invalid {
   const parts = expr.trim().split(/\s+/);
   const expected = 'must be a 5-field cron expression (minute hour day-of-month month day-of-week)';
-  if (parts.length !== 5) return invalid(`${expected}, got ${JSON.stringify(expr)} (${parts.filter(Boolean).length} fields)`);
+  if (parts.length !== 5) return invalid(`${expected}, got ${quote(expr)} (${parts.filter(Boolean).length} fields)`);
   for (const [i, text] of parts.entries()) {
     for (const piece of text.split(',')) {
       const problem = partProblem(piece, FIELDS[i]);
-      if (problem) return invalid(`${expected}, got ${JSON.stringify(expr)}: ${FIELDS[i].name} ${problem}`);
+      if (problem) return invalid(`${expected}, got ${quote(expr)}: ${FIELDS[i].name} ${problem}`);
     }
   }
   return expr.trim();

@@ -20,13 +20,27 @@ export function formatPath(path: readonly PathSegment[]): string {
   return out;
 }
 
-/** The `got …` part: scalars as written in JSON, collections by kind. */
+/** Most characters of a value from the file any message repeats. */
+export const EXCERPT_LIMIT = 40;
+
+/**
+ * A value from the file as messages quote it: JSON-quoted, its first line only, at most EXCERPT_LIMIT
+ * characters. The file may be hostile (or not what it seems): a message never carries more of it than this.
+ */
+export function quote(value: string): string {
+  const firstLine = value.split(/\r?\n|\r/, 1)[0] ?? '';
+  const multiline = firstLine.length < value.length;
+  const cut = firstLine.length > EXCERPT_LIMIT;
+  return `${JSON.stringify(cut ? firstLine.slice(0, EXCERPT_LIMIT) : firstLine).slice(0, -1)}${cut || multiline ? '…' : ''}"`;
+}
+
+/** The `got …` part: scalars as written in JSON (short excerpts), collections by kind. */
 export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return 'an empty value';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
-  if (typeof value === 'string') return JSON.stringify(value);
-  return String(value);
+  if (typeof value === 'string') return quote(value);
+  return quote(String(value)).slice(1, -1);
 }
 
 // Case, `_` and `-` are the usual slips (depends_on, DependsOn), so they count as no difference at all.

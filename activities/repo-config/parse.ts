@@ -1,7 +1,7 @@
 // Reads `.terrapin.yml`: YAML syntax, then the schema, then what needs the whole file (names, references),
 // then defaults. Every error found is returned, sorted by position; a config only when there are none.
 import { isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
-import { closestMatch, formatPath, type PathSegment } from './errors.ts';
+import { closestMatch, formatPath, quote, type PathSegment } from './errors.ts';
 import { fillDefaults, inheritedDefaults, mergeSettings } from './merge.ts';
 import { fileSchema, PROJECT_NAME, type WrittenFile, type WrittenProject } from './schema.ts';
 import type { CommandPermissions, CommandRule, ConfigError, GuardedCommand, RepoConfig, ResolvedProject, WrittenSettings } from './types.ts';
@@ -20,6 +20,8 @@ export interface ParseOptions {
 export interface ParseResult {
   config?: RepoConfig;
   errors: ConfigError[];
+  /** Where each key and value was written (formatted path → 1-based line and column), for later checks (operator rules). */
+  positions?: Map<string, { line: number; column: number }>;
 }
 
 export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResult {
@@ -58,7 +60,13 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
   if (ctx.errors.length === 0) checkCycles(ctx, resolved);
 
   if (ctx.errors.length > 0) return { errors: sortByPosition(ctx.errors) };
+  const positions = new Map<string, { line: number; column: number }>();
+  for (const [path, node] of ctx.nodes) {
+    const { line, col } = lines.linePos(node.range?.[0] ?? 0);
+    positions.set(path, { line, column: col });
+  }
   return {
+    positions,
     config: {
       version: 1,
       parallelism: written.parallelism ?? Math.max(1, Math.floor(opts.cpuCount) || 1),
@@ -103,7 +111,7 @@ function writtenNames(ctx: CheckContext): Set<string> {
     if (!isScalar(node) || typeof node.value !== 'string') return;
     const first = names.get(node.value);
     if (first === undefined) names.set(node.value, i);
-    else report(ctx, node, path, `duplicate project name ${JSON.stringify(node.value)}; projects[${first}] has it already`);
+    else report(ctx, node, path, `duplicate project name ${quote(node.value)}; projects[${first}] has it already`);
   });
   return new Set(names.keys());
 }
@@ -124,17 +132,17 @@ function checkReferences(ctx: CheckContext, base: PathSegment[], settings: Writt
 
   for (const { path, project } of refs) {
     const node = ctx.nodes.get(formatPath(path));
-    if (project === self) report(ctx, node, path, `project ${JSON.stringify(self)} cannot depend on itself`);
+    if (project === self) report(ctx, node, path, `project ${quote(self)} cannot depend on itself`);
     else if (!names.has(project)) report(ctx, node, path, unknownProjectMessage(project, names));
   }
 }
 
 function unknownProjectMessage(project: string, names: Set<string>): string {
-  const head = `unknown project ${JSON.stringify(project)}`;
+  const head = `unknown project ${quote(project)}`;
   if (names.size === 0) return `${head}; no projects are listed in \`projects\``;
   const near = closestMatch(project, [...names]);
-  if (near) return `${head}; did you mean ${JSON.stringify(near)}?`;
-  return `${head}; expected one of ${[...names].map((n) => JSON.stringify(n)).join(', ')}`;
+  if (near) return `${head}; did you mean ${quote(near)}?`;
+  return `${head}; expected one of ${[...names].map((n) => quote(n)).join(', ')}`;
 }
 
 /** Defaults merged into each project; reports what only shows after merging. */
@@ -151,7 +159,7 @@ function resolveProjects(ctx: CheckContext, defaults: WrittenSettings, projects:
     const holder = seen.get(where);
     const dirPath = ['projects', index, 'dir'];
     if (holder !== undefined) {
-      const message = `dir ${JSON.stringify(dir)} with workspace ${JSON.stringify(merged.workspace ?? 'default')} is already project ${JSON.stringify(holder)}`;
+      const message = `dir ${quote(dir)} with workspace ${quote(merged.workspace ?? 'default')} is already project ${quote(holder)}`;
       report(ctx, ctx.nodes.get(formatPath(dirPath)), dirPath, message);
     } else seen.set(where, name);
 
@@ -160,7 +168,7 @@ function resolveProjects(ctx: CheckContext, defaults: WrittenSettings, projects:
       // A schedule that is written but invalid has its own error already.
       const written = ctx.nodes.has(formatPath([...driftPath, 'schedule'])) || ctx.nodes.has('defaults.drift.schedule');
       if (!written && (own.drift || !defaultsDriftReported)) {
-        const message = own.drift ? 'missing required key `schedule`' : `missing required key \`schedule\` (project ${JSON.stringify(name)} sets none)`;
+        const message = own.drift ? 'missing required key `schedule`' : `missing required key \`schedule\` (project ${quote(name)} sets none)`;
         report(ctx, ctx.nodes.get(formatPath(driftPath)), driftPath, message);
         defaultsDriftReported ||= !own.drift;
       }

@@ -2,7 +2,8 @@
 import { posix } from 'node:path';
 import { isMap, isScalar, type Node } from 'yaml';
 import { checkCron } from './cron.ts';
-import { closestMatch } from './errors.ts';
+import { closestMatch, quote } from './errors.ts';
+import { plumbingEnvProblem } from './env-names.ts';
 import type { ApplyRequirement, InputRef } from './types.ts';
 import { boolean, define, got, indexedList, integer, invalid, list, mapOf, object, oneOf, report, string, stringOrList, type Invalid } from './yaml-checks.ts';
 
@@ -14,7 +15,7 @@ const GITHUB_LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\[bot\])?$/;
 const GITHUB_TEAM = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\/[A-Za-z0-9._-]+$/;
 
 const matching = (pattern: RegExp, what: string) =>
-  string((s) => (pattern.test(s) ? s : invalid(`must be ${what}, got ${JSON.stringify(s)}`)));
+  string((s) => (pattern.test(s) ? s : invalid(`must be ${what}, got ${quote(s)}`)));
 
 const nonEmpty = (what: string) => string((s) => (s.trim() ? s : invalid(`must be ${what}, got ""`)));
 
@@ -22,7 +23,7 @@ export const projectName = matching(PROJECT_NAME, 'a project name (letters, digi
 
 /** Relative, normalised, inside the repository; `.` is the root. */
 export function normaliseRepoDir(dir: string): string | Invalid {
-  const bad = invalid(`must be a path inside the repository, got ${JSON.stringify(dir)}`);
+  const bad = invalid(`must be a path inside the repository, got ${quote(dir)}`);
   if (dir.includes('\0') || dir.includes('\\') || dir.trim() === '') return bad;
   if (posix.isAbsolute(dir) || /^[A-Za-z]:/.test(dir)) return bad;
   const normalised = posix.normalize(dir).replace(/\/+$/, '') || '.';
@@ -32,13 +33,13 @@ export function normaliseRepoDir(dir: string): string | Invalid {
 
 const glob = string((s) => {
   if (!s.trim()) return invalid('must be a glob, got ""');
-  if (s.includes('\0') || posix.isAbsolute(s)) return invalid(`must be a glob relative to the project dir, got ${JSON.stringify(s)}`);
+  if (s.includes('\0') || posix.isAbsolute(s)) return invalid(`must be a glob relative to the project dir, got ${quote(s)}`);
   return s;
 });
 
 const inputRef = string<InputRef>((s) => {
   const m = /^(.+)\.outputs\.([A-Za-z_][A-Za-z0-9_-]*)$/.exec(s);
-  if (!m || !PROJECT_NAME.test(m[1])) return invalid(`must be "<project>.outputs.<name>", got ${JSON.stringify(s)}`);
+  if (!m || !PROJECT_NAME.test(m[1])) return invalid(`must be "<project>.outputs.<name>", got ${quote(s)}`);
   return { project: m[1], output: m[2] };
 });
 
@@ -87,13 +88,17 @@ const settingsFields = {
   terraform: oneOf(['terraform', 'tofu']),
   autoplan: object({ enabled: boolean(), whenModified: list(glob) }),
   dependsOn: list(projectName),
-  inputs: mapOf(inputRef, (k) => (VARIABLE_NAME.test(k) ? undefined : invalid(`must be a Terraform variable name, got ${JSON.stringify(k)}`))),
+  inputs: mapOf(inputRef, (k) => (VARIABLE_NAME.test(k) ? undefined : invalid(`must be a Terraform variable name, got ${quote(k)}`))),
   applyRequirements,
   onFailure,
   lock: oneOf(['onPlan', 'onApply', 'off']),
   apply: oneOf(['beforeMerge', 'afterMerge']),
   hooks: object({ prePlan: commands, postPlan: commands, preApply: commands, postApply: commands }),
-  env: mapOf(string(), (k) => (ENV_NAME.test(k) ? undefined : invalid(`must be an environment variable name, got ${JSON.stringify(k)}`))),
+  env: mapOf(string(), (k) => {
+    if (!ENV_NAME.test(k)) return invalid(`must be an environment variable name, got ${quote(k)}`);
+    const plumbing = plumbingEnvProblem(k);
+    return plumbing ? invalid(plumbing) : undefined;
+  }),
   when: list(
     object(
       { baseBranch: nonEmpty('a branch glob'), label: nonEmpty('a label'), applyRequirements, onFailure },

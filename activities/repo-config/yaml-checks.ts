@@ -2,7 +2,7 @@
 // every error carry a line and column. Each check reports its own errors and returns the valid part
 // (or undefined), so one run collects every error in the file.
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
-import { closestMatch, describeValue, formatPath, type PathSegment } from './errors.ts';
+import { closestMatch, describeValue, formatPath, quote, type PathSegment } from './errors.ts';
 import type { ConfigError } from './types.ts';
 
 export interface CheckContext {
@@ -61,7 +61,7 @@ export function string<T = string>(refine?: (s: string) => T | Invalid): Check<T
   return define((node, path, ctx) => {
     if (isScalar(node) && typeof node.value === 'string') return refined(node.value, refine, node, path, ctx);
     // `env: { TF_LOG_LEVEL: 1 }` is a number to YAML; say how to make it a string.
-    const quoteHint = isScalar(node) && node.value !== null ? ` (quote it: "${node.source ?? String(node.value)}")` : '';
+    const quoteHint = isScalar(node) && node.value !== null ? ` (quote it: ${quote(node.source ?? String(node.value))})` : '';
     report(ctx, node, path, `must be a string, ${got(node)}${quoteHint}`);
     return undefined;
   });

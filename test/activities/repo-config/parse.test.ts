@@ -49,7 +49,7 @@ describe('valid files', () => {
     const defaults: ProjectSettings = {
       ...DEFAULTS,
       terraform: 'tofu',
-      env: { TF_IN_AUTOMATION: '1' },
+      env: { TF_VAR_stage: '1' },
       hooks: { ...DEFAULTS.hooks, prePlan: ['tflint --chdir "$DIR"'] },
     };
     expect(config.parallelism).toBe(3);
@@ -89,7 +89,7 @@ describe('valid files', () => {
           preApply: ['./scripts/announce.sh'],
           postApply: [],
         },
-        env: { TF_IN_AUTOMATION: '1', APP_ENV: 'production' },
+        env: { TF_VAR_stage: '1', APP_ENV: 'production' },
         when: [
           { baseBranch: 'release/*', applyRequirements: [approved(2)] },
           { label: 'hotfix', onFailure: 'none' },
@@ -141,7 +141,7 @@ describe('valid files', () => {
   });
 
   test('an empty file is all defaults', () => {
-    expect(parse('', 4)).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS }, errors: [] });
+    expect({ ...parse('', 4), positions: undefined }).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS }, errors: [] });
     expect(parse('# nothing yet\n', 1).config?.projectsListed).toBe(false);
   });
 
