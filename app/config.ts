@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { DEFAULT_TERRAFORM_ENV } from '../activities/terraform-env.ts';
 import { DEFAULT_OPERATOR_POLICY, type OperatorPolicy } from '../activities/operator-policy.ts';
+import { loadServerPolicy } from './server-policy.ts';
 
 export interface TemporalSettings {
   /** Unset → start the embedded dev server. */
@@ -96,6 +97,15 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     dataDir: resolve(env.TERRAPIN_DATA_DIR || '.terrapin'),
     repoAllowlist: list(env.TERRAPIN_REPO_ALLOWLIST),
     terraformEnv: env.TERRAPIN_TERRAFORM_ENV === undefined ? DEFAULT_TERRAFORM_ENV : list(env.TERRAPIN_TERRAFORM_ENV),
-    operatorPolicy: DEFAULT_OPERATOR_POLICY,
+    operatorPolicy: operatorPolicyFrom(env),
   };
+}
+
+/** TERRAPIN_SERVER_CONFIG, checked in full: an invalid policy file stops the start with every problem listed. */
+function operatorPolicyFrom(env: Env): OperatorPolicy {
+  const path = env.TERRAPIN_SERVER_CONFIG?.trim();
+  if (!path) return DEFAULT_OPERATOR_POLICY;
+  const { policy, errors } = loadServerPolicy(resolve(path));
+  if (!policy) throw new ConfigError(`TERRAPIN_SERVER_CONFIG is invalid (${errors.length} ${errors.length === 1 ? 'problem' : 'problems'}):\n${errors.map((e) => `  ${e}`).join('\n')}`);
+  return policy;
 }

@@ -79,7 +79,7 @@ const applyRequirement = define<ApplyRequirement>((node, path, ctx) => {
   return undefined;
 });
 
-const applyRequirements = list(applyRequirement);
+export const applyRequirements = list(applyRequirement);
 const onFailure = oneOf(['rollback', 'none']);
 const commands = stringOrList(nonEmpty('a shell command'));
 
