@@ -60,6 +60,8 @@ export interface CheckoutResult {
   defaultBranch?: string;
   /** With `pr`: whether its base branch is one the operator lets PRs target (default: the default branch only). */
   baseAllowed?: boolean;
+  /** With `pr`: the base branches (globs) the operator lets PRs target; the default branch when it names none. */
+  allowedBaseBranches?: string[];
   /** Policy keys this commit's `.terrapin.yml` changes compared with the default branch's: they take effect after merge. */
   policyChanges?: string[];
 }

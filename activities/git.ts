@@ -138,7 +138,12 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
   const policy = {
     policySha: reviewed.sha,
     ...(reviewed.branch ? { defaultBranch: reviewed.branch } : {}),
-    ...(input.pr ? { baseAllowed: baseBranchAllowed(rules, input.pr.baseBranch, reviewed.branch) } : {}),
+    ...(input.pr
+      ? {
+          baseAllowed: baseBranchAllowed(rules, input.pr.baseBranch, reviewed.branch),
+          allowedBaseBranches: rules.allowedBaseBranches.length ? rules.allowedBaseBranches : reviewed.branch ? [reviewed.branch] : [],
+        }
+      : {}),
   };
   const { config, policyChanges, ...settings } = await readRepoConfig(git, workDir, { sha, reviewed, rules, pr: input.pr });
   const baseSha = input.baseSha ?? (input.compareWithParent ? await firstParent(git, workDir, sha) : undefined);

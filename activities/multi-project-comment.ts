@@ -56,7 +56,7 @@ async function comparePrevious(
   return { since: 'changed', sinceDiff: diff.replace(/^---.*\n\+\+\+.*\n/, '') };
 }
 
-export async function renderPlanComment(input: { sha: string; shortSha: string; projects: ProjectPlanReport[] }): Promise<string> {
+export async function renderPlanComment(input: { sha: string; shortSha: string; projects: ProjectPlanReport[]; policyChanges?: string[] }): Promise<string> {
   const projects = await Promise.all(
     input.projects.map(async (p) => {
       const planText = await readIfThere(p.planTextFile);
@@ -79,6 +79,7 @@ export async function renderPlanComment(input: { sha: string; shortSha: string; 
       projects,
       anyChanges: projects.some((p) => p.hasChanges),
       anyFailed: projects.some((p) => p.status === 'failed'),
+      policyChanges: input.policyChanges,
     },
   });
 }

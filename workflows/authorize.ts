@@ -34,8 +34,38 @@ export async function judgeActor(repo: RepoRef, rule: CommandRule, actor: ActorC
   return mayRun(rule, { login: actor.login, permission, teams, isAuthor: actor.isAuthor });
 }
 
-/** The command permissions of `.terrapin.yml` at `sha` (defaults when it has none or is broken). */
+/**
+ * The command permissions of `.terrapin.yml` at `sha` itself (defaults when it has none or is broken).
+ * Only for commits already on the default branch (a merge's first parent, a drift offer): a PR's
+ * commands are judged by defaultBranchPolicy.
+ */
 export async function permissionsAt(repo: RepoRef, sha: string, prNumber = 0): Promise<CommandPermissions> {
-  const checkout = await workspace.checkout({ repo, prNumber, cloneUrl: repo.cloneUrl, sha });
+  const checkout = await workspace.checkout({ repo, prNumber, cloneUrl: repo.cloneUrl, sha, policyFrom: 'commit' });
   return checkout.permissions ?? DEFAULT_PERMISSIONS;
+}
+
+/** What the default branch's (reviewed) `.terrapin.yml` and the operator decide for a PR. */
+export interface DefaultBranchPolicy {
+  /** The default branch's head the policy was read at. */
+  sha: string;
+  branch?: string;
+  permissions: CommandPermissions;
+  allowForks: boolean;
+  /** Whether the PR's base branch may be planned, applied and deployed at all. */
+  baseAllowed: boolean;
+  /** The branches (globs) PRs may target, for the refusal. */
+  allowedBaseBranches: string[];
+}
+
+/** Reads the policy at the default branch's head now (an activity: the workflow never guesses it). */
+export async function defaultBranchPolicy(repo: RepoRef, prNumber: number, pr: { baseBranch: string; labels: readonly string[] }): Promise<DefaultBranchPolicy> {
+  const c = await workspace.checkout({ repo, prNumber, cloneUrl: repo.cloneUrl, branch: 'HEAD', pr });
+  return {
+    sha: c.sha,
+    branch: c.defaultBranch,
+    permissions: c.permissions ?? DEFAULT_PERMISSIONS,
+    allowForks: c.allowForks ?? false,
+    baseAllowed: c.baseAllowed ?? false,
+    allowedBaseBranches: c.allowedBaseBranches ?? [],
+  };
 }

@@ -12,6 +12,7 @@ import { runDag } from './dag.ts';
 import type { LockClient } from './lock-client.ts';
 import { lockWorkflowId } from './lock.ts';
 import { applier, github, workspace } from './pr-activities.ts';
+import { defaultBranchPolicy, type DefaultBranchPolicy } from './authorize.ts';
 import type { KnownProject, PlanRecord, PrState } from './pr-state.ts';
 import { chooseProjects, pending, planReport, toProjectPlan, totalSummary, upstreamAppliedSincePlan, type PlanTarget, type ProjectPlan } from './projects.ts';
 import { Saga } from './saga.ts';
@@ -65,10 +66,27 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
   const fail = (template: string, d: Record<string, unknown>) =>
     ctx.check(CHECK_PLAN, sha, 'completed', { template, data: d }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
   try {
-    // A fork's code never runs unless the base branch's .terrapin.yml allows it (the fork's own copy
-    // could say anything). Versioned: runs recorded before the gate replay without it.
+    // A fork's code never runs unless the default branch's .terrapin.yml (and the operator) allows it:
+    // the fork's own copy, or a base branch the PR chose, could say anything. Nor does anything run for a
+    // PR whose base branch the operator does not allow. Versioned: runs recorded before replay without it.
     const fromFork = snapshot.fromFork ?? snapshot.headCloneUrl !== repo.cloneUrl;
-    if (fromFork && patched('fork-gate')) {
+    if (patched('policy-from-default-branch')) {
+      const policy = await defaultBranchPolicy(repo, number, { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] });
+      if (!policy.baseAllowed) {
+        await CancellationScope.nonCancellable(async () => {
+          await refuseBase(ctx, key, sha, policy, 'plan');
+          await ctx.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-base-refused', data: { ...data, baseRef: snapshot.baseRef } }, { checkRunId, conclusion: 'neutral' });
+        });
+        return;
+      }
+      if (fromFork && !policy.allowForks) {
+        await CancellationScope.nonCancellable(async () => {
+          await ctx.post(key, 'fork-refused', data);
+          await ctx.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-fork', data }, { checkRunId, conclusion: 'neutral' });
+        });
+        return;
+      }
+    } else if (fromFork && patched('fork-gate')) {
       const base = await workspace.checkout({ repo, prNumber: number, cloneUrl: repo.cloneUrl, sha: snapshot.baseSha });
       if (!base.allowForks) {
         await CancellationScope.nonCancellable(async () => {
@@ -126,7 +144,7 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
     stage = 'report';
     // Reported even if a newer push arrives meanwhile: the plans are already made.
     await CancellationScope.nonCancellable(() =>
-      reportPlans(ctx, { planId, sha, key, checkRunId, projects, known, workDir: checkout.workDir, parallelism: checkout.parallelism ?? 1 }),
+      reportPlans(ctx, { planId, sha, key, checkRunId, projects, known, workDir: checkout.workDir, parallelism: checkout.parallelism ?? 1, policyChanges: checkout.policyChanges }),
     );
   } catch (err) {
     await CancellationScope.nonCancellable(async () => {
@@ -145,6 +163,21 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
     });
     if (isCancellation(err)) throw err;
   }
+}
+
+/**
+ * Says once why a PR whose base branch is not allowed is neither planned nor applied: once per base
+ * branch for pushes, at most once per push for commands (a refused command otherwise stays quiet).
+ */
+export async function refuseBase(ctx: ProjectRunContext, key: string, sha: string, policy: DefaultBranchPolicy, by: 'plan' | 'command'): Promise<void> {
+  const baseRef = ctx.s.snapshot!.baseRef;
+  const last = ctx.s.baseRefusal;
+  const told = last?.baseRef === baseRef && (by === 'plan' || last.sha === sha);
+  if (told) return;
+  ctx.s.baseRefusal = { baseRef, sha };
+  const allowed = policy.allowedBaseBranches;
+  const onlyDefault = allowed.length === 1 && allowed[0] === policy.branch;
+  await ctx.post(key, 'base-refused', { baseRef, defaultBranch: policy.branch, allowed, onlyDefault, shortSha: shortSha(sha) });
 }
 
 function knownProjects(all: ReadonlyArray<{ name: string; dir: string; workspace: string; terraform: ProjectPlan['binary'] }>): KnownProject[] {
@@ -257,7 +290,18 @@ function applyPlanResults(projects: ProjectPlan[], outcomes: Map<string, Outcome
 
 async function reportPlans(
   ctx: ProjectRunContext,
-  run: { planId: number; sha: string; key: string; checkRunId: number; projects: ProjectPlan[]; known: KnownProject[]; workDir: string; parallelism: number },
+  run: {
+    planId: number;
+    sha: string;
+    key: string;
+    checkRunId: number;
+    projects: ProjectPlan[];
+    known: KnownProject[];
+    workDir: string;
+    parallelism: number;
+    /** Policy keys the PR's .terrapin.yml changes: they take effect after merge. */
+    policyChanges?: string[];
+  },
 ): Promise<void> {
   const { s } = ctx;
   const { sha, key, checkRunId, projects } = run;
@@ -278,14 +322,14 @@ async function reportPlans(
       await ctx.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-locked', data: { ...d, holderPr: p.lockedBy } }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
       return;
     }
-    comment = await ctx.post(key, 'plan', { ...d, summaryLine: p.summary!.line, hasChanges: p.summary!.hasChanges }, { planText: p.planTextFile! });
+    comment = await ctx.post(key, 'plan', { ...d, summaryLine: p.summary!.line, hasChanges: p.summary!.hasChanges, policyChanges: run.policyChanges }, { planText: p.planTextFile! });
   } else {
     const previous = s.plan?.projects;
     comment = await github.postPlanReport({
       repo: ctx.repo,
       number: ctx.number,
       key,
-      report: { ...data, projects: projects.map((p) => planReport(p, previous?.find((x) => x.name === p.name))) },
+      report: { ...data, projects: projects.map((p) => planReport(p, previous?.find((x) => x.name === p.name))), ...(run.policyChanges?.length ? { policyChanges: run.policyChanges } : {}) },
     });
   }
   await ctx.retirePlan('superseded');

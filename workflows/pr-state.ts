@@ -72,6 +72,8 @@ export interface PrState {
   deploys?: DeployTracking[];
   /** `permissions` of the base branch's .terrapin.yml, for the base commit they were read at. */
   permissions?: { baseSha: string; rules: CommandPermissions };
+  /** The last time the PR was told its base branch is not allowed (one reply per base branch and push). */
+  baseRefusal?: { baseRef: string; sha: string };
   /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */
   locks?: string[];
 }

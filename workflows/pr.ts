@@ -24,11 +24,11 @@ import { Saga } from './saga.ts';
 import { applier, github, temporalCalls, workspace } from './pr-activities.ts';
 import { queueDeploys } from './deploy-queue.ts';
 import type { DeployTracking, PlanRecord, PlanStatus, PrState } from './pr-state.ts';
-import { applyProjects, planProjects, type ProjectRunContext } from './pr-projects.ts';
+import { applyProjects, planProjects, refuseBase, type ProjectRunContext } from './pr-projects.ts';
 import { approvedForDeploy, mustApplyFirst, pending, type ProjectPlan } from './projects.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
 import { createLockClient } from './lock-client.ts';
-import { judgeActor, permissionsAt } from './authorize.ts';
+import { defaultBranchPolicy, judgeActor, permissionsAt } from './authorize.ts';
 import { lockWorkflowId } from './lock.ts';
 import {
   CHECK_APPLY,
@@ -395,7 +395,12 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       }
       return true;
     }
-    const rule = (await basePermissions())[command];
+    const policy = await commandPolicy();
+    if (!policy.baseAllowed) {
+      await refuseBase(projectRuns, `reply-${deliveryId}`, s.snapshot!.headSha, policy.refusal!, 'command');
+      return false;
+    }
+    const rule = policy.rules[command];
     const verdict = await judgeActor(repo, rule, { login: actor, isAuthor: actor === author, number, headSha: s.snapshot!.headSha, baseRef: s.snapshot!.baseRef });
     if (verdict.allowed) return true;
     if (verdict.because === 'level') await reply(deliveryId, 'not-allowed', { actor, command, required: verdict.required });
@@ -403,6 +408,18 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     else if (command === 'approve') await reply(deliveryId, 'approve-own-pr', { actor });
     else await reply(deliveryId, 'not-for-author', { actor, command });
     return false;
+  }
+
+  /**
+   * The command permissions of the default branch's .terrapin.yml as it is now, and whether this PR's
+   * base may be acted on. Versioned: runs recorded before read the PR's chosen base commit.
+   */
+  async function commandPolicy(): Promise<{ rules: CommandPermissions; baseAllowed: boolean; refusal?: Awaited<ReturnType<typeof defaultBranchPolicy>> }> {
+    if (!patched('policy-from-default-branch')) return { rules: await basePermissions(), baseAllowed: true };
+    const snapshot = s.snapshot!;
+    const policy = await defaultBranchPolicy(repo, number, { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] });
+    s.permissions = { baseSha: policy.sha, rules: policy.permissions };
+    return { rules: policy.permissions, baseAllowed: policy.baseAllowed, refusal: policy };
   }
 
   /** The base branch's command permissions, read once per base commit (defaults when its file is broken). */
@@ -763,8 +780,11 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     const approved = approvedAtMerge();
     await retirePlan('closed');
     await releaseLocks();
+    // Deploys and drift schedules follow the default branch only: a merge into any other branch (even
+    // one PRs may target) changes neither. Versioned: runs recorded before deployed any merge.
+    const intoDefaultBranch = s.closed.merged && patched('merge-into-default-only') ? await mergedIntoDefaultBranch() : true;
     // A merge is how .terrapin.yml changes land: keep the drift schedules in line with the default branch.
-    if (s.closed.merged && patched('drift-schedule-sync')) {
+    if (s.closed.merged && intoDefaultBranch && patched('drift-schedule-sync')) {
       try {
         await workspace.syncDriftSchedulesAtHead({ repo });
       } catch (err) {
@@ -772,7 +792,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
         log.error('could not sync drift schedules', { error: failureMessage(err) });
       }
     }
-    if (s.closed.merged && s.closed.mergeCommitSha && patched('deploy-on-merge')) {
+    if (s.closed.merged && intoDefaultBranch && s.closed.mergeCommitSha && patched('deploy-on-merge')) {
       s.deploys = await startDeploys(s.closed.mergeCommitSha, s.closed.actor ?? s.snapshot!.author, approved);
     }
     await workspace.removeWorkDirs({ repo, prNumber: number });
@@ -781,6 +801,20 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   return { merged: s.closed.merged, lastPlan: s.plan && { sha: s.plan.sha, status: s.plan.status } };
 
   // ---- deploys after merge ----------------------------------------------------------------------
+
+  /** Was the PR merged into the repository's default branch? (Unknown counts as no: nothing deploys.) */
+  async function mergedIntoDefaultBranch(): Promise<boolean> {
+    try {
+      const policy = await defaultBranchPolicy(repo, number, { baseBranch: s.snapshot!.baseRef, labels: [] });
+      if (policy.branch === s.snapshot!.baseRef) return true;
+      log.info('merged into a branch other than the default branch: no deploys', { baseRef: s.snapshot!.baseRef, defaultBranch: policy.branch });
+      return false;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      log.error('could not read the default branch', { error: failureMessage(err) });
+      return false;
+    }
+  }
 
   /**
    * Queues the merge commit on the deploy workflow of every `apply: afterMerge` project it changes, with
