@@ -45,11 +45,20 @@ interface Scenario {
   gh: GithubMock;
 }
 
-/** A repo whose main branch has resource `a` applied, and a PR branch with the given resources. */
-async function scenario(name: string, number: number, head: Parameters<typeof terraformFixture>[0]['resources'], extraFiles: Record<string, string> = {}): Promise<Scenario> {
+/**
+ * A repo whose main branch has resource `a` applied, and a PR branch with the given resources.
+ * `mainFiles` are on the default branch too (where `.terrapin.yml`'s policy is read), `extraFiles` only on the PR.
+ */
+async function scenario(
+  name: string,
+  number: number,
+  head: Parameters<typeof terraformFixture>[0]['resources'],
+  extraFiles: Record<string, string> = {},
+  mainFiles: Record<string, string> = {},
+): Promise<Scenario> {
   const stateFile = join(tmp, `${name}.tfstate`);
   const base = terraformFixture({ stateFile, resources: { a: { input: 'base' } } });
-  const repo = await createFixtureRepo({ 'main.tf': base });
+  const repo = await createFixtureRepo({ 'main.tf': base, ...mainFiles });
   repos.push(repo);
   await applyBranch(repo, 'main');
   const headSha = await repo.commit({ 'main.tf': terraformFixture({ stateFile, resources: head }), ...extraFiles }, { branch: 'feature' });
@@ -242,7 +251,7 @@ describe('PR loop', () => {
   });
 
   test('onFailure: none in .terrapin.yml turns the rollback off', async () => {
-    const s = await scenario('norollback', 5, { a: { input: 'base' }, b: { failOnApply: true } }, { '.terrapin.yml': 'onFailure: none\n' });
+    const s = await scenario('norollback', 5, { a: { input: 'base' }, b: { failOnApply: true } }, {}, { '.terrapin.yml': 'onFailure: none\n' });
     expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
@@ -512,7 +521,7 @@ describe('PR loop', () => {
 
   test('apply requirements: a `when: label` rule asks for two approvals; the second one applies', async () => {
     const config = 'projects:\n  - name: root\n    dir: .\n    when:\n      - label: prod\n        applyRequirements: [{ approved: { count: 2 } }]\n';
-    const s = await scenario('twoapprovals', 15, { a: { input: 'base' }, b: { input: 'prod' } }, { '.terrapin.yml': config });
+    const s = await scenario('twoapprovals', 15, { a: { input: 'base' }, b: { input: 'prod' } }, {}, { '.terrapin.yml': config });
     s.pr.labels = ['prod'];
     expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
@@ -538,7 +547,7 @@ describe('PR loop', () => {
 
   test('apply requirements: team approval, mergeable and undiverged are read from GitHub and /apply says exactly what is missing', async () => {
     const config = 'defaults:\n  applyRequirements:\n    - approved: { teams: [acme/platform] }\n    - mergeable\n    - undiverged\n';
-    const s = await scenario('facts', 16, { a: { input: 'base' }, b: { input: 'facts' } }, { '.terrapin.yml': config });
+    const s = await scenario('facts', 16, { a: { input: 'base' }, b: { input: 'facts' } }, {}, { '.terrapin.yml': config });
     expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
@@ -576,7 +585,9 @@ describe('PR loop', () => {
     s.gh.assertNoUnexpected();
   });
 
-  test('a PR from a fork is not planned unless the base branch allows forks; the fork cannot allow itself', async () => {
+  test('a PR from a fork is not planned unless the default branch allows forks; the fork cannot allow itself', async () => {
+    // The operator lets this repository decide (forks are off for every repository by default).
+    h.config.operatorPolicy.repositories.push({ match: [`${OWNER}/forked`], allowForks: true });
     const s = await scenario('forked', 17, { a: { input: 'base' }, b: { input: 'from-fork' } }, { '.terrapin.yml': 'allowForks: true\n' });
     const forkDir = await mkdtemp(join(tmp, 'fork-'));
     await execa('git', ['clone', '-q', '--bare', s.repo.dir, forkDir]);
@@ -589,7 +600,7 @@ describe('PR loop', () => {
     await s.gh.settled();
     expect(existsSync(join(h.config.dataDir, 'work', OWNER, 'forked', 'pr-17', s.pr.headSha))).toBe(false);
 
-    // The base branch allows forks: now the fork's head is planned.
+    // The default branch allows forks: now the fork's head is planned.
     s.pr.baseSha = await s.repo.commit({ '.terrapin.yml': 'allowForks: true\n' });
     expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
