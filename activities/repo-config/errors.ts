@@ -34,6 +34,11 @@ export function quote(value: string): string {
   return `${JSON.stringify(cut ? firstLine.slice(0, EXCERPT_LIMIT) : firstLine).slice(0, -1)}${cut || multiline ? '…' : ''}"`;
 }
 
+/** `formatPath` for messages: a key from the file is shown as a short excerpt like any other value. */
+export function displayPath(path: readonly PathSegment[]): string {
+  return formatPath(path.map((seg) => (typeof seg === 'string' && (seg.length > EXCERPT_LIMIT || /[\r\n]/.test(seg)) ? JSON.parse(quote(seg)) : seg)));
+}
+
 /** The `got …` part: scalars as written in JSON (short excerpts), collections by kind. */
 export function describeValue(value: unknown): string {
   if (value === null || value === undefined) return 'an empty value';

@@ -2,7 +2,7 @@
 // every error carry a line and column. Each check reports its own errors and returns the valid part
 // (or undefined), so one run collects every error in the file.
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
-import { closestMatch, describeValue, formatPath, quote, type PathSegment } from './errors.ts';
+import { closestMatch, describeValue, displayPath, formatPath, quote, type PathSegment } from './errors.ts';
 import type { ConfigError } from './types.ts';
 
 export interface CheckContext {
@@ -25,7 +25,7 @@ const isInvalid = (v: unknown): v is Invalid => typeof v === 'object' && v !== n
 
 export function report(ctx: CheckContext, at: Node | null | undefined, path: readonly PathSegment[], message: string): void {
   const { line, col } = ctx.lines.linePos(at?.range?.[0] ?? 0);
-  ctx.errors.push({ file: ctx.file, line, column: col, path: formatPath(path), message });
+  ctx.errors.push({ file: ctx.file, line, column: col, path: displayPath(path), message });
 }
 
 /** The node's value as plain data, for `got …` in messages. */

@@ -237,3 +237,12 @@ describe('quote: what a message repeats of a value', () => {
     expect(errors.map((e) => e.message)).toEqual([`must be one of "rollback", "none", got "PRIVATE-${'k'.repeat(32)}…"`]);
   });
 });
+
+describe('keys from the file in messages', () => {
+  test('a long or multi-line key is shown as a short excerpt in the error path', () => {
+    const key = `K${'e'.repeat(200)}`;
+    const { errors } = parseRepoConfigFile(`${key}: 1\n"line one\\nSECRET": 2\n`, { cpuCount: 1 });
+    expect(errors.map((e) => e.path)).toEqual([`["K${'e'.repeat(39)}…"]`, '["line one…"]']);
+    expect(JSON.stringify(errors)).not.toContain('SECRET');
+  });
+});
