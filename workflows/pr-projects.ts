@@ -144,7 +144,7 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
     stage = 'report';
     // Reported even if a newer push arrives meanwhile: the plans are already made.
     await CancellationScope.nonCancellable(() =>
-      reportPlans(ctx, { planId, sha, key, checkRunId, projects, known, workDir: checkout.workDir, parallelism: checkout.parallelism ?? 1, policyChanges: checkout.policyChanges }),
+      reportPlans(ctx, { planId, sha, key, checkRunId, projects, known, workDir: checkout.workDir, parallelism: checkout.parallelism ?? 1, policyChanges: checkout.policyChanges, policy: checkout.policySha ? { branch: checkout.defaultBranch, sha: checkout.policySha } : undefined }),
     );
   } catch (err) {
     await CancellationScope.nonCancellable(async () => {
@@ -301,6 +301,8 @@ async function reportPlans(
     parallelism: number;
     /** Policy keys the PR's .terrapin.yml changes: they take effect after merge. */
     policyChanges?: string[];
+    /** The default branch commit the policy was read at. */
+    policy?: { branch?: string; sha: string };
   },
 ): Promise<void> {
   const { s } = ctx;
@@ -344,11 +346,13 @@ async function reportPlans(
   }
   const incomplete = projects.filter((p) => !['planned', 'no-changes'].includes(p.status)).length;
   const summaryData = { ...data, ...(single ? projectData(projects[0]!) : {}), summaryLine: total.line, planned: projects.length - incomplete, total: projects.length };
+  // Which reviewed copy decided who may approve and what runs: shown on the plan check, for the record.
+  const policyData = run.policy ? { policyBranch: run.policy.branch, policySha: run.policy.sha } : {};
   await ctx.check(
     CHECK_PLAN,
     sha,
     'completed',
-    { template: single ? 'checks/plan-done' : incomplete ? 'checks/plans-incomplete' : 'checks/plans-done', data: summaryData },
+    { template: single ? 'checks/plan-done' : incomplete ? 'checks/plans-incomplete' : 'checks/plans-done', data: { ...summaryData, ...policyData } },
     { checkRunId, conclusion: incomplete ? 'failure' : 'success', actions: ['replan'] },
   );
   const hasChanges = pending(projects).length > 0;

@@ -388,6 +388,9 @@ describe('honest PRs', () => {
     await openAndPlan(a, (b) => b.includes('This pull request changes policy in `.terrapin.yml` that **takes effect after merge**: `defaults.applyRequirements`, `defaults.hooks`.'));
     // Its new hook is policy too: it runs only once merged.
     expect(existsSync(ran)).toBe(false);
+    // The plan check records which reviewed commit the policy came from.
+    const planCheck = a.gh.calledWith('PATCH', '/check-runs').map((c) => c.body).find((b) => b.name === CHECK_PLAN && b.status === 'completed');
+    expect(planCheck?.output?.summary).toContain(`come from \`.terrapin.yml\` on \`main\` at \`${await a.repo.head('main')}\`.`);
     await nothingApplied(a);
   });
 });
