@@ -135,6 +135,12 @@ describe('renderPlanComment', () => {
     expect(out).not.toContain('/approve');
   });
 
+  it('names the policy keys a PR changes: they take effect after merge', async () => {
+    const out = await renderPlanComment({ ...head, projects: [network, app], policyChanges: ['defaults.applyRequirements', 'projects[app].hooks'] });
+    expect(out).toContain('This pull request changes policy in `.terrapin.yml` that **takes effect after merge**: `defaults.applyRequirements`, `projects[app].hooks`.');
+    expect(await renderPlanComment({ ...head, projects: [network, app] })).not.toContain('takes effect after merge');
+  });
+
   it('escapes | in table cells', async () => {
     const out = await renderPlanComment({ ...head, projects: [{ ...dns, dir: 'a|b' }] });
     expect(out).toContain('| `dns` | `a\\|b` |');
