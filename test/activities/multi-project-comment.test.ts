@@ -137,7 +137,7 @@ describe('renderPlanComment', () => {
 
   it('names the policy keys a PR changes: they take effect after merge', async () => {
     const out = await renderPlanComment({ ...head, projects: [network, app], policyChanges: ['defaults.applyRequirements', 'projects[app].hooks'] });
-    expect(out).toContain('This pull request changes policy in `.terrapin.yml` that **takes effect after merge**: `defaults.applyRequirements`, `projects[app].hooks`.');
+    expect(out).toContain("Policy in this pull request's `.terrapin.yml` differs from the default branch's and **takes effect after merge**: `defaults.applyRequirements`, `projects[app].hooks`.");
     expect(await renderPlanComment({ ...head, projects: [network, app] })).not.toContain('takes effect after merge');
   });
 

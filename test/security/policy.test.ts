@@ -385,7 +385,7 @@ describe('honest PRs', () => {
     const ran = join(tmp, 'honest-hook-ran');
     const edited = `defaults:\n  applyRequirements: [approved, mergeable]\n  hooks:\n    prePlan: touch ${ran}\n`;
     const a = await attack('sec-honest', 17, { files: { '.terrapin.yml': edited } });
-    await openAndPlan(a, (b) => b.includes('This pull request changes policy in `.terrapin.yml` that **takes effect after merge**: `defaults.applyRequirements`, `defaults.hooks`.'));
+    await openAndPlan(a, (b) => b.includes("Policy in this pull request's `.terrapin.yml` differs from the default branch's and **takes effect after merge**: `defaults.applyRequirements`, `defaults.hooks`."));
     // Its new hook is policy too: it runs only once merged.
     expect(existsSync(ran)).toBe(false);
     // The plan check records which reviewed commit the policy came from.
