@@ -802,12 +802,20 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
 
   // ---- deploys after merge ----------------------------------------------------------------------
 
-  /** Was the PR merged into the repository's default branch? (Unknown counts as no: nothing deploys.) */
+  /**
+   * Was the PR merged into the repository's default branch? Its base says so, and the merge commit is in
+   * the default branch's history (a base changed without an event we saw cannot fool it). Unknown counts
+   * as no: nothing deploys.
+   */
   async function mergedIntoDefaultBranch(): Promise<boolean> {
     try {
-      const policy = await defaultBranchPolicy(repo, number, { baseBranch: s.snapshot!.baseRef, labels: [] });
-      if (policy.branch === s.snapshot!.baseRef) return true;
-      log.info('merged into a branch other than the default branch: no deploys', { baseRef: s.snapshot!.baseRef, defaultBranch: policy.branch });
+      const baseRef = s.snapshot!.baseRef;
+      const policy = await defaultBranchPolicy(repo, number, { baseBranch: baseRef, labels: [] });
+      const mergeSha = s.closed?.mergeCommitSha;
+      const reachable =
+        !mergeSha || mergeSha === policy.sha || (await workspace.revisionFacts({ repo, project: `_pr-${number}`, sha: mergeSha, newer: policy.sha })).olderThanNewer === true;
+      if (policy.branch === baseRef && reachable) return true;
+      log.info('not merged into the default branch: no deploys', { baseRef, defaultBranch: policy.branch, mergeSha });
       return false;
     } catch (err) {
       if (!(err instanceof ActivityFailure)) throw err;

@@ -296,6 +296,39 @@ describe('policy from a base branch the PR chose', () => {
     expect(await readFile(a.stateFile, 'utf8')).toBe(a.stateBefore);
     a.gh.assertNoUnexpected();
   });
+
+  test('a PR whose base changed without an event Terrapin saw, merged into another branch, queues no deploy either', async () => {
+    const a = await attack('sec-retarget', 18, { main: { '.terrapin.yml': 'defaults:\n  apply: afterMerge\n' } });
+    await a.repo.createBranch('release');
+    a.gh
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(18, (b) => b.includes('**Terrapin plan**'))
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' })
+      .createCheckRun(CHECK_APPLY, 'queued', { title: 'Will apply after merge: waiting for approval' });
+    await h.receive('pull_request', pullRequestEvent('opened', a.pr));
+    await a.gh.settled();
+    await h.waitFor(OWNER, a.name, 18, (s) => s.plan?.status === 'ready');
+    const id = commentSeq++;
+    a.gh
+      .reaction(id)
+      .permission(WRITER, 'write')
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' })
+      .comment(18, (b) => b.includes('**Approved by @bob: will apply after merge.**'));
+    await comment(a, '/approve', WRITER, id);
+    await a.gh.settled();
+
+    // Retargeted to `release` on GitHub (an `edited` event, which Terrapin does not act on), then merged there.
+    const git = (...args: string[]) => execa('git', args, { cwd: a.repo.dir, env: GIT_IDENTITY });
+    await git('checkout', '-q', 'release');
+    await git('merge', '-q', '--no-ff', '-m', 'Merge attack into release', 'attack');
+    const mergeSha = (await git('rev-parse', 'HEAD')).stdout.trim();
+    await git('checkout', '-q', 'main');
+    await h.receive('pull_request', pullRequestEvent('closed', a.pr, { merged: true, mergeCommitSha: mergeSha }));
+    expect(await h.env.client.workflow.getHandle(prWorkflowId(OWNER, a.name, 18)).result()).toMatchObject({ merged: true });
+    await expect(h.env.client.workflow.getHandle(`deploy:${OWNER}/sec-retarget:default`).describe()).rejects.toThrow(/not found/i);
+    expect(await readFile(a.stateFile, 'utf8')).toBe(a.stateBefore);
+    a.gh.assertNoUnexpected();
+  });
 });
 
 describe('env cannot set the process’s plumbing', () => {
