@@ -812,8 +812,9 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       const baseRef = s.snapshot!.baseRef;
       const policy = await defaultBranchPolicy(repo, number, { baseBranch: baseRef, labels: [] });
       const mergeSha = s.closed?.mergeCommitSha;
+      // One history mirror for every PR's merges (not per PR: each is the repository's whole history).
       const reachable =
-        !mergeSha || mergeSha === policy.sha || (await workspace.revisionFacts({ repo, project: `_pr-${number}`, sha: mergeSha, newer: policy.sha })).olderThanNewer === true;
+        !mergeSha || mergeSha === policy.sha || (await workspace.revisionFacts({ repo, project: '_merges', sha: mergeSha, newer: policy.sha })).olderThanNewer === true;
       if (policy.branch === baseRef && reachable) return true;
       log.info('not merged into the default branch: no deploys', { baseRef, defaultBranch: policy.branch, mergeSha });
       return false;
