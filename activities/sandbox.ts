@@ -69,7 +69,7 @@ export async function systemMounts(): Promise<string[]> {
 }
 
 /** The bwrap arguments that isolate a command; `binds` come after /tmp so dirs under /tmp stay visible. */
-export function bubblewrapArgs(system: readonly string[], binds: ReadonlyArray<{ path: string; writable: boolean }>): string[] {
+export function bubblewrapArgs(system: readonly string[], binds: ReadonlyArray<{ path: string; writable: boolean; optional?: boolean }>): string[] {
   const args = [
     '--unshare-pid',
     '--unshare-ipc',
@@ -84,7 +84,7 @@ export function bubblewrapArgs(system: readonly string[], binds: ReadonlyArray<{
     '--tmpfs', '/tmp',
     ...system,
   ];
-  for (const { path, writable } of binds) args.push(writable ? '--bind' : '--ro-bind', path, path);
+  for (const { path, writable, optional } of binds) args.push(`${writable ? '--bind' : '--ro-bind'}${optional ? '-try' : ''}`, path, path);
   return args;
 }
 
@@ -94,8 +94,9 @@ export function bubblewrapArgs(system: readonly string[], binds: ReadonlyArray<{
  */
 export function wrapCommand(sandbox: Extract<Sandbox, { kind: 'bubblewrap' }>, run: SandboxRun, command: WrappedCommand & { cwd: string }): WrappedCommand {
   const binds = [
-    // The operator's paths first: this run's own dirs are mounted over them if they overlap.
-    ...sandbox.paths,
+    // The operator's paths first: this run's own dirs are mounted over them if they overlap. One that does
+    // not exist (yet) is left out rather than failing every run.
+    ...sandbox.paths.map((p) => ({ ...p, optional: true })),
     ...(run.readOnly ?? []).map((path) => ({ path, writable: false })),
     { path: run.checkout, writable: true },
     { path: run.runDir, writable: true },

@@ -6,7 +6,7 @@
 // may write. Every terraform and hook command runs in the sandbox (sandbox.ts) with only the checkout, run/
 // and the repository's provider cache writable.
 import { createHash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { lstat, mkdir, open, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -144,7 +144,7 @@ async function sha256File(path: string): Promise<string> {
     await handle.close();
     throw new Error(`${path} is not a regular file`);
   }
-  for await (const chunk of createReadStream('', { fd: handle.fd, autoClose: true })) hash.update(chunk as Buffer);
+  for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 

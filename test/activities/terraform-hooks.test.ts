@@ -1,9 +1,9 @@
 // Project hooks around plan and apply, with real terraform: what they are told, and what their
 // failures stop.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { apply, plan } from '../../activities/terraform.ts';
 
@@ -22,6 +22,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
+  await rm(`${root}.terrapin`, { recursive: true, force: true });
 });
 
 describe('hooks', () => {
@@ -38,7 +39,7 @@ describe('hooks', () => {
     );
     expect(planned.ok).toBe(true);
     const pre = await readFile(join(root, 'infra', 'pre.env'), 'utf8');
-    for (const line of ['PROJECT=infra', 'DIR=infra', 'WORKSPACE=default', `HEAD_SHA=${'h'.repeat(40)}`, `BASE_SHA=${'b'.repeat(40)}`, 'PR_NUMBER=7', 'TEAM=platform', 'PLANFILE=../.terrapin/infra--default--ok/plan.tfplan']) {
+    for (const line of ['PROJECT=infra', 'DIR=infra', 'WORKSPACE=default', `HEAD_SHA=${'h'.repeat(40)}`, `BASE_SHA=${'b'.repeat(40)}`, 'PR_NUMBER=7', 'TEAM=platform', `PLANFILE=../../${basename(root)}.terrapin/infra--default--ok/run/plan.tfplan`]) {
       expect(pre).toContain(line);
     }
     expect(await readFile(join(root, 'infra', 'post.txt'), 'utf8')).toBe('planned infra in infra for #7\n');
@@ -49,7 +50,7 @@ describe('hooks', () => {
     expect(planned).toMatchObject({ ok: false, step: 'prePlan', exitCode: 3 });
     if (planned.ok) return;
     expect(await readFile(planned.outputFile, 'utf8')).toContain('lint: 2 problems');
-    expect(existsSync(join(root, 'infra', '.terrapin', 'infra--default--pre', 'plan.tfplan'))).toBe(false);
+    expect(existsSync(`${root}.terrapin/infra--default--pre/run/plan.tfplan`)).toBe(false);
   });
 
   test('a failing postPlan hook (a policy check) fails the plan', async () => {
@@ -71,5 +72,22 @@ describe('hooks', () => {
     expect(applied.ok).toBe(true);
     expect(await readFile(applied.outputFile, 'utf8')).toContain('notified #7');
     expect(JSON.parse(await readFile(join(root, 'state.tfstate'), 'utf8')).resources[0].instances[0].attributes.input.value).toBe('eu-central-1');
+  });
+
+  test('a hook script that is a symlink out of the repository is refused by name, not run', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'terrapin-hook-outside-'));
+    try {
+      await writeFile(join(outside, 'steal.sh'), '#!/bin/sh\necho STOLEN-BY-HOOK\n', { mode: 0o755 });
+      await symlink(join(outside, 'steal.sh'), join(root, 'infra', 'check.sh'));
+      const planned = await plan({ ...target(), label: 'script', env: { TF_VAR_region: 'x' }, hooks: { before: ['./check.sh --strict'], after: [] }, hookEnv }, deps());
+      expect(planned).toMatchObject({ ok: false, step: 'prePlan', exitCode: 126 });
+      if (planned.ok) return;
+      const log = await readFile(planned.outputFile, 'utf8');
+      expect(log).toContain('hook script refused: infra/check.sh is a symbolic link to a path outside the repository');
+      expect(log).not.toContain('STOLEN-BY-HOOK');
+    } finally {
+      await rm(join(root, 'infra', 'check.sh'), { force: true });
+      await rm(outside, { recursive: true, force: true });
+    }
   });
 });
