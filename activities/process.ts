@@ -113,6 +113,10 @@ export async function runCommand(file: string, args: readonly string[], opts: Ru
       output += `\n${file} timed out after ${opts.timeoutMs} ms`;
     } else if (exitCode === undefined && result.signal) {
       exitCode = 128 + (osConstants.signals[result.signal] ?? 0);
+    } else if (opts.wrap && exitCode === 1 && /^bwrap: execvp [^\n]*: No such file or directory\s*$/.test(output)) {
+      // The wrapper could not find the command: the same answer as without it.
+      exitCode = EXIT_NOT_FOUND;
+      output = `${file}: command not found (ENOENT)`;
     } else if (exitCode === undefined) {
       // Could not start (ENOENT, EACCES, bad cwd): the shell convention for "command not found".
       exitCode = EXIT_NOT_FOUND;
