@@ -99,16 +99,23 @@ async function projectPaths(workDir: string, projectDir: string, workspace: stri
   return { checkout: await realpath(workDir), projectRel: rel === '' ? '.' : rel.split(sep).join('/'), outDir, runDir, planFile: join(runDir, 'plan.tfplan') };
 }
 
-async function fullPaths(deps: TerraformDeps, target: ProjectTarget): Promise<ProjectPaths> {
+/** The project's paths, or (for a project dir that a symlink leads out of the checkout) the refusal and the bot dir to report it in. */
+async function checkedPaths(deps: TerraformDeps, target: ProjectTarget): Promise<{ ok: true; paths: ProjectPaths } | { ok: false; outDir: string; message: string }> {
   const base = await projectPaths(target.workDir, target.projectDir, target.workspace, target.label);
   let projectDir: string;
   try {
     projectDir = await checkoutDir(base.checkout, base.projectRel);
   } catch (err) {
-    if (err instanceof CheckoutFileError) throw invalid(`Project dir ${err.message}`);
+    if (err instanceof CheckoutFileError) return { ok: false, outDir: base.outDir, message: `Project dir ${err.message}: terraform runs only in a directory of the repository.` };
     throw err;
   }
-  return { ...base, projectDir, pluginCache: await botDir(pluginCacheDir(deps.dataDir, target.workDir)) };
+  return { ok: true, paths: { ...base, projectDir, pluginCache: await botDir(pluginCacheDir(deps.dataDir, target.workDir)) } };
+}
+
+async function fullPaths(deps: TerraformDeps, target: ProjectTarget): Promise<ProjectPaths> {
+  const checked = await checkedPaths(deps, target);
+  if (!checked.ok) throw invalid(checked.message);
+  return checked.paths;
 }
 
 function terraformEnv(paths: ProjectPaths): Record<string, string> {
@@ -172,12 +179,14 @@ async function checkVarFiles(paths: ProjectPaths, extraArgs: readonly string[]):
 
 export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanResult> {
   const binary = checkBinary(input.binary);
-  const paths = await fullPaths(deps, input);
-  const errorLog = join(paths.outDir, 'plan-error.log');
+  const checked = await checkedPaths(deps, input);
+  const errorLog = join(checked.ok ? checked.paths.outDir : checked.outDir, 'plan-error.log');
   const refuse = async (step: PlanStep, message: string): Promise<PlanResult> => {
     await writeBotFile(errorLog, `${message}\n`);
     return { ok: false, step, outputFile: errorLog, exitCode: 1 };
   };
+  if (!checked.ok) return refuse('init', checked.message);
+  const paths = checked.paths;
   const runner = await commandRunner(deps, paths, binary);
   if (!runner.ok) return refuse('sandbox', runner.message);
   const inputs = await loadInputs(input.inputs);

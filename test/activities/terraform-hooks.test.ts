@@ -90,4 +90,23 @@ describe('hooks', () => {
       await rm(outside, { recursive: true, force: true });
     }
   });
+
+  test('where the sandbox does not work, repository code is refused with the reason and the fix; no hook or terraform runs', async () => {
+    const sandbox = { kind: 'unavailable' as const, reason: 'bwrap: setting up uid map: Permission denied' };
+    const planned = await plan({ ...target(), label: 'nosandbox', env: { TF_VAR_region: 'x' }, hooks: { before: ['touch hook-ran'], after: [] }, hookEnv }, { ...deps(), sandbox });
+    expect(planned).toMatchObject({ ok: false, step: 'sandbox', exitCode: 1 });
+    if (planned.ok) return;
+    const log = await readFile(planned.outputFile, 'utf8');
+    expect(log).toContain('Terrapin runs terraform and hooks only inside a sandbox (bubblewrap)');
+    expect(log).toContain('bwrap: setting up uid map: Permission denied');
+    expect(log).toContain('runner.sandbox: none');
+    expect(existsSync(join(root, 'infra', 'hook-ran'))).toBe(false);
+    expect(existsSync(`${root}.terrapin/infra--default--nosandbox/run/tf-data`)).toBe(false);
+  });
+
+  test('runner.sandbox none (the operator\'s opt-out) runs terraform and hooks as they are', async () => {
+    const planned = await plan({ ...target(), label: 'unsandboxed', env: { TF_VAR_region: 'x' }, hooks: { before: ['id -u > uid.txt'], after: [] }, hookEnv }, { ...deps(), sandbox: { kind: 'none' as const } });
+    expect(planned.ok).toBe(true);
+    expect((await readFile(join(root, 'infra', 'uid.txt'), 'utf8')).trim()).toBe(String(process.getuid!()));
+  });
 });
