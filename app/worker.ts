@@ -71,10 +71,10 @@ export async function runTerrapinWorker(opts: {
 }
 
 /** Probes the sandbox once and says at start how repository code will run; `bubblewrap` that does not work stops the start. */
-export async function startupSandbox(config: ServerConfig, logger: Logger): Promise<Sandbox> {
+export async function startupSandbox(config: Pick<ServerConfig, 'operatorPolicy'>, logger: Logger, probe?: Parameters<typeof resolveSandbox>[1]): Promise<Sandbox> {
   let sandbox: Sandbox;
   try {
-    sandbox = await resolveSandbox(config.operatorPolicy.runner);
+    sandbox = await resolveSandbox(config.operatorPolicy.runner, probe);
   } catch (err) {
     if (err instanceof SandboxUnavailableError) throw new ConfigError(err.message);
     throw err;

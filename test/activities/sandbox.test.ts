@@ -6,7 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ConfigError } from '../../app/config.ts';
+import { startupSandbox } from '../../app/worker.ts';
 import { runCommand, type RunResult } from '../../activities/process.ts';
 import {
   binaryMount,
@@ -94,6 +97,33 @@ describe('mode', () => {
     const missing = await probeBubblewrap('/nonexistent/bwrap');
     expect(missing.ok).toBe(false);
     if (!missing.ok) expect(missing.reason).toMatch(/ENOENT|not found/i);
+  });
+});
+
+describe('worker start', () => {
+  const policy = (sandbox: 'auto' | 'bubblewrap' | 'none') => ({ operatorPolicy: { repositories: [], runner: { sandbox, paths: [] } } });
+  const capture = () => {
+    const lines: Array<Record<string, unknown>> = [];
+    return { lines, logger: pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) }) };
+  };
+
+  test('logs the chosen mode once: bubblewrap as info, none and an unusable host as warnings', async () => {
+    const ok = capture();
+    expect((await startupSandbox(policy('auto'), ok.logger)).kind).toBe('bubblewrap');
+    expect(ok.lines).toMatchObject([{ level: 30, sandbox: 'bubblewrap', msg: 'terraform and hooks run sandboxed (bubblewrap)' }]);
+    const none = capture();
+    expect(await startupSandbox(policy('none'), none.logger)).toEqual({ kind: 'none' });
+    expect(none.lines).toMatchObject([{ level: 40, sandbox: 'none', msg: expect.stringMatching(/UNSANDBOXED/) }]);
+    const broken = capture();
+    expect((await startupSandbox(policy('auto'), broken.logger, async () => ({ ok: false, reason: 'bwrap: No permissions to create new namespace' }))).kind).toBe('unavailable');
+    expect(broken.lines).toMatchObject([{ level: 40, sandbox: 'unavailable', msg: expect.stringMatching(/every plan and apply is refused/) }]);
+  });
+
+  test('runner.sandbox bubblewrap on a host where it does not work stops the start with one clear line', async () => {
+    const { logger } = capture();
+    const start = startupSandbox(policy('bubblewrap'), logger, async () => ({ ok: false, reason: 'bwrap: No permissions to create new namespace' }));
+    await expect(start).rejects.toBeInstanceOf(ConfigError);
+    await expect(start).rejects.toThrow('runner.sandbox is "bubblewrap" but bubblewrap does not work on this host: bwrap: No permissions to create new namespace');
   });
 });
 
