@@ -99,6 +99,9 @@ export function wrapCommand(sandbox: Extract<Sandbox, { kind: 'bubblewrap' }>, r
     ...sandbox.paths.map((p) => ({ ...p, optional: true })),
     ...(run.readOnly ?? []).map((path) => ({ path, writable: false })),
     { path: run.checkout, writable: true },
+    // Read-only: git runs on this work dir later, outside the sandbox and with the installation token, so a
+    // planted core.fsmonitor or hooksPath in .git/config would run there.
+    { path: join(run.checkout, '.git'), writable: false, optional: true },
     { path: run.runDir, writable: true },
     { path: run.pluginCache, writable: true },
   ];

@@ -50,6 +50,7 @@ describe('arguments', () => {
     const line = wrapped.args.join(' ');
     expect(line).toContain(
       '--bind-try /srv/states /srv/states --ro-bind-try /etc/custom-ca /etc/custom-ca --ro-bind /opt/terraform /opt/terraform --bind /d/work/o/r/pr-1/abc /d/work/o/r/pr-1/abc ' +
+        '--ro-bind-try /d/work/o/r/pr-1/abc/.git /d/work/o/r/pr-1/abc/.git ' +
         '--bind /d/work/o/r/pr-1/abc.terrapin/root--default/run /d/work/o/r/pr-1/abc.terrapin/root--default/run --bind /d/plugin-cache/repos/o/r /d/plugin-cache/repos/o/r',
     );
     expect(line.endsWith('--chdir /d/work/o/r/pr-1/abc/infra -- terraform plan -no-color')).toBe(true);
@@ -174,6 +175,15 @@ describe('inside the sandbox', () => {
     } finally {
       delete process.env.TERRAPIN_SANDBOX_UNIT;
     }
+  });
+
+  test("the checkout's .git is read-only inside: nothing can plant config that git would run outside the sandbox", async () => {
+    await mkdir(join(checkout, '.git'), { recursive: true });
+    await writeFile(join(checkout, '.git', 'config'), '[core]\n');
+    const r = await runCommand('sh', ['-c', 'printf "[core]\\n\\tfsmonitor = touch /tmp/pwned\\n" >> .git/config 2>&1 || echo refused; mv .git gone 2>&1 || echo kept'], { cwd: checkout, wrap: wrap() });
+    expect(r.output).toContain('refused');
+    expect(r.output).toContain('kept');
+    expect(await readFile(join(checkout, '.git', 'config'), 'utf8')).toBe('[core]\n');
   });
 
   test('cancelling sends SIGTERM to the command inside (its grace period is kept), then everything dies', async () => {
