@@ -109,4 +109,28 @@ describe('hooks', () => {
     expect(planned.ok).toBe(true);
     expect((await readFile(join(root, 'infra', 'uid.txt'), 'utf8')).trim()).toBe(String(process.getuid!()));
   });
+
+  test('each repository has its own provider cache: a hook of one cannot plant a provider for another', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'terrapin-cache-'));
+    try {
+      const checkoutOf = async (repo: string) => {
+        const dir = join(dataDir, 'work', 'acme', repo, 'pr-1', 'a'.repeat(40));
+        await import('node:fs/promises').then((fs) => fs.mkdir(dir, { recursive: true }));
+        await writeFile(join(dir, 'main.tf'), 'resource "terraform_data" "x" {}\n');
+        return { workDir: dir, projectDir: '.', workspace: 'default', binary: 'terraform' as const };
+      };
+      const poison = 'mkdir -p "$TF_PLUGIN_CACHE_DIR/registry.terraform.io/hashicorp/aws" && echo evil > "$TF_PLUGIN_CACHE_DIR/registry.terraform.io/hashicorp/aws/planted" && exit 1';
+      const a = await plan({ ...(await checkoutOf('attacker')), hooks: { before: [poison], after: [] } }, { dataDir });
+      expect(a).toMatchObject({ ok: false, step: 'prePlan' });
+      expect(existsSync(join(dataDir, 'plugin-cache', 'repos', 'acme', 'attacker', 'registry.terraform.io', 'hashicorp', 'aws', 'planted'))).toBe(true);
+      const look = 'find "$TF_PLUGIN_CACHE_DIR" -name planted | grep -q . && echo "FOUND-$(echo PLANTED)"; echo "cache $TF_PLUGIN_CACHE_DIR"; exit 1';
+      const b = await plan({ ...(await checkoutOf('victim')), hooks: { before: [look], after: [] } }, { dataDir });
+      if (b.ok) throw new Error('the hook should have failed');
+      const log = await readFile(b.outputFile, 'utf8');
+      expect(log).toContain(`cache ${join(dataDir, 'plugin-cache', 'repos', 'acme', 'victim')}`);
+      expect(log).not.toMatch(/^FOUND-PLANTED$/m);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });
