@@ -58,9 +58,10 @@ RUN set -eux; \
 
 # ---- runtime ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
-# git for checkouts, ssh for git+ssh module sources, tini to reap terraform's children and forward signals.
+# git for checkouts, ssh for git+ssh module sources, tini to reap terraform's children and forward signals,
+# bubblewrap to run terraform and hooks sandboxed (activities/sandbox.ts).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini \
+ && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini bubblewrap \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=terraform /usr/local/bin/terraform /usr/local/bin/terraform
 COPY --from=temporal /out/ /usr/local/bin/
@@ -76,7 +77,18 @@ COPY comment-templates ./comment-templates
 
 ENV TERRAPIN_DATA_DIR=/data \
     PORT=3000
-RUN mkdir -p /data && chown node:node /data
+# The bot runs as the unprivileged `node` user (uid 1000), never root; its data dir is its own (0700).
+# Pull request code (terraform, providers, hooks) runs inside bubblewrap as `nobody` in its own user and PID
+# namespaces, seeing only its checkout, not /data, /app, the key or this process's environment.
+# bubblewrap needs unprivileged user namespaces inside the container. Docker's default seccomp profile and
+# masked /proc paths block them; run with, for example:
+#   docker run --security-opt seccomp=unconfined --security-opt systempaths=unconfined \
+#              --security-opt apparmor=unconfined ...
+# (or a seccomp profile that allows clone/unshare with CLONE_NEWUSER, and on hosts that restrict user
+# namespaces, sysctl kernel.unprivileged_userns_clone=1 / kernel.apparmor_restrict_unprivileged_userns=0).
+# The worker probes the sandbox at start: with runner.sandbox "auto" (default) a host where it does not
+# work refuses every plan with a message on the PR; "bubblewrap" refuses to start; "none" opts out.
+RUN mkdir -p /data && chown node:node /data && chmod 0700 /data
 USER node
 VOLUME ["/data"]
 EXPOSE 3000

@@ -143,7 +143,7 @@ export type PlanResult =
       exitCode: number;
     };
 
-export type PlanStep = 'inputs' | 'prePlan' | 'init' | 'workspace' | 'plan' | 'show' | 'postPlan';
+export type PlanStep = 'sandbox' | 'inputs' | 'prePlan' | 'init' | 'workspace' | 'plan' | 'show' | 'postPlan';
 
 export interface ApplyInput extends ProjectTarget, ProjectRunSettings {
   planFile: string;

@@ -1,7 +1,7 @@
 // Deploy plumbing: hands revisions and upstream results to a project's deploy queue (signalWithStart),
 // keeps a PR's approved plan past the merge (its work dir is deleted then), and tells workflows whether
 // the namespace has Terrapin's search attributes (a run that set unregistered ones would fail its tasks).
-import { copyFile, mkdir } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { activityInfo, ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
@@ -10,6 +10,7 @@ import type { DeployEvent } from '../workflows/deploy.ts';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
 import { DEPLOY_SIGNAL, DEPLOY_WORKFLOW_TYPE, deployWorkflowId, type RepoRef } from '../workflows/types.ts';
 import { prWorkRoot } from './git.ts';
+import { readBotFile, writeBotFile } from './checkout-files.ts';
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -31,10 +32,11 @@ export function createDeployActivities({ client, dataDir, namespace, logger }: {
       if (!SAFE.test(input.project) || !/^[0-9a-f]{40,64}$/.test(input.sha)) throw ApplicationFailure.nonRetryable('invalid project or sha', 'InvalidInput');
       prWorkRoot(dataDir, input.repo.owner, input.repo.name, 0); // validates owner and name as path segments
       const dir = join(dataDir, 'deploys', input.repo.owner, input.repo.name, input.project);
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       const kept = { showJsonFile: join(dir, `pr-${input.prNumber}-${input.sha}.json`), planTextFile: join(dir, `pr-${input.prNumber}-${input.sha}.txt`) };
-      await copyFile(input.showJsonFile, kept.showJsonFile);
-      await copyFile(input.planTextFile, kept.planTextFile);
+      // Never through a symlink at either end: the source is in a PR's bot dir.
+      await writeBotFile(kept.showJsonFile, await readBotFile(input.showJsonFile));
+      await writeBotFile(kept.planTextFile, await readBotFile(input.planTextFile));
       return kept;
     },
 

@@ -3,7 +3,7 @@
 // notifies) is only posted when the set of drifted resources changes or the drift ends.
 // Safe to retry: the issue is found again by a hidden marker, comments carry markers of their own.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readBotFile } from './checkout-files.ts';
 import type { Octokit } from '@octokit/rest';
 import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -61,7 +61,7 @@ function cutLines(text: string, max: number): string {
   return end > 0 ? text.slice(0, end) : '';
 }
 
-const readText = (file: string | undefined) => (file ? readFile(file, 'utf8').catch(() => undefined) : Promise.resolve(undefined));
+const readText = (file: string | undefined) => (file ? readBotFile(file).catch(() => undefined) : Promise.resolve(undefined));
 
 async function renderBody(report: DriftIssueReport, hash: string): Promise<string> {
   let planText = await readText(report.planTextFile);

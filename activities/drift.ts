@@ -3,7 +3,7 @@
 // terraform (resource_drift), while drift that only lives in the state (terraform_data) shows up solely
 // as a change in a normal plan. Both go through plan(), each with its own label, so their files, locks on
 // .terraform and plan files stay apart and the normal plan can later be applied to reconcile.
-import { readFile } from 'node:fs/promises';
+import { readBotFile } from './checkout-files.ts';
 import type { OutputInput, PlanResult, PlanStep, PlanSummary, ProjectTarget } from './contracts.ts';
 import { plan, type TerraformDeps } from './terraform.ts';
 
@@ -44,7 +44,7 @@ function changedAddresses(entries: ShowJson['resource_drift']): string[] {
 }
 
 async function readShowJson(file: string): Promise<ShowJson> {
-  return JSON.parse(await readFile(file, 'utf8')) as ShowJson;
+  return JSON.parse(await readBotFile(file)) as ShowJson;
 }
 
 export async function detectDrift(input: DriftInput, deps: TerraformDeps): Promise<DriftReport> {

@@ -110,7 +110,7 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
   const token = isHttp(input.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId) : undefined;
   const git = gitRunner(token);
 
-  await mkdir(root, { recursive: true });
+  await mkdir(root, { recursive: true, mode: 0o700 });
   const sha = input.sha?.toLowerCase() ?? (await resolveBranchHead(git, root, input.cloneUrl, input.branch!));
   if (!SHA.test(sha)) throw ApplicationFailure.nonRetryable(`Not a full commit sha: ${sha}`, 'InvalidInput');
 

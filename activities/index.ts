@@ -13,6 +13,7 @@ import { createDeployActivities } from './deploys.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
+import { resolveSandbox, type Sandbox } from './sandbox.ts';
 
 export interface ActivityDeps {
   config: ServerConfig;
@@ -21,13 +22,23 @@ export interface ActivityDeps {
   github?: GithubClients;
   /** The worker's Temporal client: lock requests are signals to lock workflows. */
   temporal: Client;
+  /** How terraform and hooks run; the worker resolves it at start (app/worker.ts), tests may pass their own. */
+  sandbox?: Sandbox | Promise<Sandbox>;
 }
 
-export function createActivities({ config, logger, temporal, github = createGithubClients(config.github) }: ActivityDeps) {
+/** Resolved once, on first use; a failure is reported to the activity that needs it, not as an unhandled rejection. */
+function lazySandbox(config: ServerConfig): Promise<Sandbox> {
+  const sandbox = resolveSandbox(config.operatorPolicy.runner);
+  sandbox.catch(() => undefined);
+  return sandbox;
+}
+
+export function createActivities({ config, logger, temporal, github = createGithubClients(config.github), sandbox = lazySandbox(config) }: ActivityDeps) {
   const terraform = createTerraformActivities({
     dataDir: config.dataDir,
     operatorPolicy: config.operatorPolicy,
     passEnv: selectTerraformEnv(process.env, config.terraformEnv),
+    sandbox,
     // A clone waits on this token: ride out GitHub's brief faults here rather than fail the checkout.
     getInstallationToken: (installationId) =>
       retryTransient('fetching the installation token', () => github.installationToken(installationId), { onWait: () => heartbeatIfActivity({ waiting: 'installation token' }) }),

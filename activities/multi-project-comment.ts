@@ -1,7 +1,7 @@
 // The plan and apply comments of a push that touches several projects: one comment per run, a table
 // first and a collapsed section per project. Words live in comment-templates/multi-*.md.hbs; this file
 // reads the files the activities left and works out what the templates show.
-import { readFile } from 'node:fs/promises';
+import { readBotFile } from './checkout-files.ts';
 import type { PlanSummary } from './contracts.ts';
 import { diffPlans } from './plan-diff.ts';
 import { render } from './render.ts';
@@ -36,7 +36,7 @@ export interface ProjectApplyReport {
 
 /** A file that is gone (work dir cleaned up) reads as undefined; the templates say so in words. */
 async function readIfThere(path: string | undefined): Promise<string | undefined> {
-  return path === undefined ? undefined : readFile(path, 'utf8').catch(() => undefined);
+  return path === undefined ? undefined : readBotFile(path).catch(() => undefined);
 }
 
 /** `|` ends a table cell even inside a code span, so cells escape it. */

@@ -1,6 +1,6 @@
 // Compares a fresh plan with the one that was approved: the same resource actions may apply; anything
 // else needs a fresh approval, shown as a list of changed actions and a diff of the plan texts.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readBotFile, writeBotFile } from './checkout-files.ts';
 import { dirname, join } from 'node:path';
 import { describeActionChanges, diffPlans, sameResourceActions, type PlanJson } from './plan-diff.ts';
 
@@ -18,14 +18,14 @@ export interface PlanComparison {
 }
 
 export async function comparePlans({ approved, current }: { approved: PlanFiles; current: PlanFiles }): Promise<PlanComparison> {
-  const json = async (file: string) => JSON.parse(await readFile(file, 'utf8')) as PlanJson;
+  const json = async (file: string) => JSON.parse(await readBotFile(file)) as PlanJson;
   const [a, b] = [await json(approved.showJsonFile), await json(current.showJsonFile)];
   if (sameResourceActions(a, b)) return { same: true, changes: [] };
-  const diff = diffPlans(await readFile(approved.planTextFile, 'utf8'), await readFile(current.planTextFile, 'utf8'), {
+  const diff = diffPlans(await readBotFile(approved.planTextFile), await readBotFile(current.planTextFile), {
     previous: 'approved plan',
     current: 'plan now',
   });
   const diffFile = join(dirname(current.planTextFile), 'changes-since-approval.diff');
-  await writeFile(diffFile, diff);
+  await writeBotFile(diffFile, diff);
   return { same: false, changes: describeActionChanges(a, b), diffFile };
 }

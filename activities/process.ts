@@ -1,6 +1,7 @@
 // Runs a command for an activity: minimal environment, combined output, heartbeats and cancellation.
 // Commands never inherit the worker's environment, so the app's own secrets cannot reach terraform,
 // providers or git hooks.
+import { readFile } from 'node:fs/promises';
 import { constants as osConstants, homedir } from 'node:os';
 import { execa } from 'execa';
 import { asyncLocalStorage, CancelledFailure } from '@temporalio/activity';
@@ -17,6 +18,12 @@ export interface RunOptions {
   heartbeatEveryMs?: number;
   /** Time between SIGTERM and SIGKILL on cancellation. Terraform needs a while to release its lock. */
   killGraceMs?: number;
+  /**
+   * Runs the command through a wrapper (the sandbox, see sandbox.ts), given the full environment the
+   * command gets. Cancellation then sends SIGTERM to the wrapped command itself, not to the wrapper,
+   * which would take the command down at once without its grace period.
+   */
+  wrap?: (command: { file: string; args: readonly string[]; env: Record<string, string>; cwd: string }) => { file: string; args: readonly string[]; env: Record<string, string> };
 }
 
 export interface RunResult {
@@ -65,21 +72,30 @@ export async function runCommand(file: string, args: readonly string[], opts: Ru
   let groupKill: NodeJS.Timeout | undefined;
 
   try {
-    const subprocess = execa(file, args, {
+    const command = opts.wrap ? opts.wrap({ file, args, env: minimalEnv(opts.env), cwd: opts.cwd }) : { file, args, env: minimalEnv(opts.env) };
+    const subprocess = execa(command.file, command.args, {
       cwd: opts.cwd,
-      env: minimalEnv(opts.env),
+      env: command.env,
       extendEnv: false,
       all: true,
       reject: false,
       stdin: 'ignore',
       detached: true,
-      cancelSignal,
-      forceKillAfterDelay: graceMs,
+      ...(opts.wrap ? {} : { cancelSignal, forceKillAfterDelay: graceMs }),
     });
     cancelSignal?.addEventListener(
       'abort',
       () => {
-        groupKill = setTimeout(() => killProcessGroup(subprocess.pid), graceMs + 100);
+        if (opts.wrap) {
+          void wrappedCommandPid(subprocess.pid).then((pid) => signal(pid ?? subprocess.pid, 'SIGTERM'));
+          groupKill = setTimeout(() => {
+            // The wrapper's death tears down its PID namespace: everything inside goes with it.
+            signal(subprocess.pid, 'SIGKILL');
+            killProcessGroup(subprocess.pid);
+          }, graceMs);
+        } else {
+          groupKill = setTimeout(() => killProcessGroup(subprocess.pid), graceMs + 100);
+        }
       },
       { once: true },
     );
@@ -97,6 +113,10 @@ export async function runCommand(file: string, args: readonly string[], opts: Ru
       output += `\n${file} timed out after ${opts.timeoutMs} ms`;
     } else if (exitCode === undefined && result.signal) {
       exitCode = 128 + (osConstants.signals[result.signal] ?? 0);
+    } else if (opts.wrap && exitCode === 1 && /^bwrap: execvp [^\n]*: No such file or directory\s*$/.test(output)) {
+      // The wrapper could not find the command: the same answer as without it.
+      exitCode = EXIT_NOT_FOUND;
+      output = `${file}: command not found (ENOENT)`;
     } else if (exitCode === undefined) {
       // Could not start (ENOENT, EACCES, bad cwd): the shell convention for "command not found".
       exitCode = EXIT_NOT_FOUND;
@@ -107,6 +127,27 @@ export async function runCommand(file: string, args: readonly string[], opts: Ru
     if (timer) clearInterval(timer);
     if (groupKill) clearTimeout(groupKill);
   }
+}
+
+function signal(pid: number | undefined, name: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, name);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** The first process below `pid` that is not the wrapper itself (bwrap forks once more as the namespace's init). */
+async function wrappedCommandPid(pid: number | undefined): Promise<number | undefined> {
+  let current = pid;
+  for (let depth = 0; current && depth < 4; depth++) {
+    const comm = (await readFile(`/proc/${current}/comm`, 'utf8').catch(() => '')).trim();
+    if (depth > 0 && comm !== 'bwrap') return current;
+    const children = await readFile(`/proc/${current}/task/${current}/children`, 'utf8').catch(() => '');
+    current = Number(children.trim().split(/\s+/)[0]) || undefined;
+  }
+  return undefined;
 }
 
 function killProcessGroup(pid: number | undefined): void {

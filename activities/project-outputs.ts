@@ -1,7 +1,7 @@
 // Outputs flowing between projects: an upstream's `terraform output -json` is saved to a file (mode 0600,
 // it holds sensitive values), and a downstream reads the outputs it names as TF_VAR_<variable>.
 // Sensitive values come back as secrets to scrub from everything terraform prints.
-import { readFile, writeFile } from 'node:fs/promises';
+import { readBotFile, writeBotFile } from './checkout-files.ts';
 import type { OutputInput } from './contracts.ts';
 
 interface TerraformOutput {
@@ -38,7 +38,7 @@ export async function loadInputs(inputs: readonly OutputInput[] = []): Promise<L
     let outputs = files.get(input.outputsFile);
     if (!outputs) {
       try {
-        outputs = JSON.parse(await readFile(input.outputsFile, 'utf8')) as Record<string, TerraformOutput>;
+        outputs = JSON.parse(await readBotFile(input.outputsFile)) as Record<string, TerraformOutput>;
       } catch {
         return { ok: false, error: `the outputs of project ${input.project} are not available (has it been applied?)` };
       }
@@ -62,6 +62,6 @@ export async function saveOutputs(file: string, json: string): Promise<boolean> 
   } catch {
     return false;
   }
-  await writeFile(file, json || '{}', { mode: 0o600 });
+  await writeBotFile(file, json || '{}');
   return true;
 }

@@ -1,8 +1,8 @@
 // Which projects a PR plans: the ones `.terrapin.yml` lists whose autoplan globs match a changed file,
 // or, without a project list, the Terraform roots the changed files touch (directly or through a local
 // module). `all` is every project known, for `/plan -p` and `/plan -d` on projects the PR did not touch.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { CheckoutFileError, readCheckoutFile } from './checkout-files.ts';
 import { detectProjects, projectsFromDetection, projectsToPlan, resolveProject, type PullRequestFacts } from './repo-config/index.ts';
 import type { RepoConfig, ResolvedProject } from './repo-config/types.ts';
 
@@ -27,7 +27,11 @@ export async function selectProjects(opts: {
     const all = resolve(config.projects);
     return { all, affected: changedFiles ? projectsToPlan({ projects: all }, changedFiles) : all.filter((p) => p.autoplan.enabled) };
   }
-  const read = (path: string) => readFile(join(opts.workDir, path), 'utf8');
+  // Only regular files inside the checkout: a `.tf` symlinked to /proc/self/environ or a key is refused by name.
+  const read = (path: string) =>
+    readCheckoutFile(opts.workDir, path).catch((err: unknown) => {
+      throw err instanceof CheckoutFileError ? ApplicationFailure.nonRetryable(`Terrapin reads only regular files of the repository: ${err.message}`, 'CheckoutFileRefused') : err;
+    });
   const detect = async (changed: string[]) => resolve(projectsFromDetection(await detectProjects(changed, repoFiles, read), config.defaults));
   const all = await detect(repoFiles.filter((f) => TERRAFORM_FILE.test(f)));
   return { all, affected: changedFiles ? await detect(changedFiles) : all };

@@ -2,6 +2,7 @@
 // Every word the bot writes lives in a template; this file only loads, renders and cuts text to size.
 import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { readBotFile } from './checkout-files.ts';
 import Handlebars from 'handlebars';
 import type { RenderRequest } from './contracts.ts';
 
@@ -71,7 +72,8 @@ export async function render(req: RenderRequest): Promise<string> {
   const data: Record<string, unknown> = { ...req.data };
   for (const [key, path] of Object.entries(req.files ?? {})) {
     // A file that is gone (work dir cleaned up) leaves the key unset; templates say so in their words.
-    data[key] = await readFile(path, 'utf8').catch(() => undefined);
+    // Bot files only, never through a symlink planted at their name.
+    data[key] = await readBotFile(path).catch(() => undefined);
   }
   return template(data).trim() + '\n';
 }

@@ -1,9 +1,14 @@
-// terraform / tofu plan and apply. Large text goes to files in <workDir>/.terrapin/<project>--<workspace>/,
-// never through workflow history. Apply only runs the exact plan file whose hash the workflow recorded.
+// terraform / tofu plan and apply. Large text goes to files, never through workflow history; apply only
+// runs the exact plan file whose hash the workflow recorded.
+// Files live OUTSIDE the checkout, in the bot dir <workDir>.terrapin/<project>--<workspace>[--label]/,
+// which a pull request cannot create or redirect: plan-error.log, plan.json, plan.diff.txt, apply.log and
+// outputs.json are the bot's alone; run/ (TF_DATA_DIR, the plan file, HOME) is what terraform and hooks
+// may write. Every terraform and hook command runs in the sandbox (sandbox.ts) with only the checkout, run/
+// and the repository's provider cache writable.
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type {
   ApplyInput,
@@ -19,23 +24,35 @@ import { secretEnvValues } from './terraform-env.ts';
 import { checkout, removeWorkDirs, revisionFacts, type GitDeps, type RevisionFactsInput } from './git.ts';
 import { detectDrift, type DriftInput } from './drift.ts';
 import { formatPlanAsDiff, summarizePlan } from './plan-format.ts';
-import { runCommand, type RunResult } from './process.ts';
+import { runCommand, type RunOptions, type RunResult } from './process.ts';
 import { loadInputs, saveOutputs } from './project-outputs.ts';
+import { assertCheckoutFile, CheckoutFileError, checkoutDir, writeBotFile } from './checkout-files.ts';
+import { binaryMount, findBinary, resolveSandbox, sandboxUnavailableMessage, wrapCommand, type Sandbox } from './sandbox.ts';
+import { DEFAULT_OPERATOR_POLICY } from './operator-policy.ts';
 
 export interface TerraformDeps {
   dataDir: string;
   /** Variables from the worker's environment passed to terraform (see terraform-env.ts). */
   passEnv?: Record<string, string>;
+  /** How repository code runs (sandbox.ts), resolved once per worker; default: `auto` with no extra paths. */
+  sandbox?: Sandbox | Promise<Sandbox>;
 }
 
 const BINARIES: readonly TerraformBinary[] = ['terraform', 'tofu'];
 const WORKSPACE_NAME = /^[A-Za-z0-9_.-]+$/;
 
 interface ProjectPaths {
+  /** The checkout, symlinks resolved. */
+  checkout: string;
+  /** The project dir, symlinks resolved (inside the checkout). */
   projectDir: string;
-  /** Per project and workspace, so concurrent plans in one work dir never share files. */
+  /** The bot's files for this project+workspace+label: only the bot writes here. */
   outDir: string;
+  /** What terraform and hooks may write: TF_DATA_DIR, the plan file, HOME. */
+  runDir: string;
   planFile: string;
+  /** The repository's provider cache: one repository cannot plant providers for another. */
+  pluginCache: string;
 }
 
 function invalid(message: string): ApplicationFailure {
@@ -44,28 +61,82 @@ function invalid(message: string): ApplicationFailure {
 
 const LABEL = /^[A-Za-z0-9_.-]+$/;
 
-function projectPaths(workDir: string, projectDir: string, workspace: string, label?: string): ProjectPaths {
+/** The bot dir of a checkout: beside it, so nothing committed to the repository can stand in its place. */
+export function botFilesDir(workDir: string): string {
+  return `${resolve(workDir)}.terrapin`;
+}
+
+/** `<data>/plugin-cache/repos/<owner>/<repo>` for work dirs under `<data>/work`, else one per work dir's parent. */
+function pluginCacheDir(dataDir: string, workDir: string): string {
+  const rel = relative(join(resolve(dataDir), 'work'), resolve(workDir));
+  const [owner, repo, ...rest] = rel.split(sep);
+  if (owner && repo && rest.length > 0 && owner !== '..' && !isAbsolute(rel)) return join(dataDir, 'plugin-cache', 'repos', owner, repo);
+  return join(dataDir, 'plugin-cache', 'paths', createHash('sha256').update(dirname(resolve(workDir))).digest('hex').slice(0, 16));
+}
+
+/** A directory the bot made for itself: created 0700, and refused if something else stands at its name. */
+async function botDir(path: string): Promise<string> {
+  await mkdir(path, { recursive: true, mode: 0o700 });
+  const stats = await lstat(path);
+  if (!stats.isDirectory()) throw ApplicationFailure.nonRetryable(`${path} is not a directory the bot made`, 'InvalidInput');
+  return realpath(path);
+}
+
+/** The lexical checks and the bot's dirs; the project dir itself is checked by projectDirOf. */
+async function projectPaths(workDir: string, projectDir: string, workspace: string, label?: string): Promise<Omit<ProjectPaths, 'projectDir' | 'pluginCache'> & { projectRel: string }> {
   const abs = resolve(workDir, projectDir);
-  const rel = relative(workDir, abs);
+  const rel = relative(resolve(workDir), abs);
   if (isAbsolute(projectDir) || rel.startsWith('..') || isAbsolute(rel)) {
     throw invalid(`Project dir escapes the work dir: ${projectDir}`);
   }
   if (!WORKSPACE_NAME.test(workspace)) throw invalid(`Invalid workspace name: ${workspace}`);
   const slug = (rel === '' ? 'root' : rel).replace(/[^A-Za-z0-9._-]+/g, '_');
   if (label !== undefined && !LABEL.test(label)) throw invalid(`Invalid label: ${label}`);
-  const outDir = join(workDir, '.terrapin', `${slug}--${workspace}${label ? `--${label}` : ''}`);
-  return { projectDir: abs, outDir, planFile: join(outDir, 'plan.tfplan') };
+  const root = await botDir(botFilesDir(workDir));
+  const outDir = await botDir(join(root, `${slug}--${workspace}${label ? `--${label}` : ''}`));
+  const runDir = await botDir(join(outDir, 'run'));
+  await botDir(join(runDir, 'home'));
+  return { checkout: await realpath(workDir), projectRel: rel === '' ? '.' : rel.split(sep).join('/'), outDir, runDir, planFile: join(runDir, 'plan.tfplan') };
 }
 
-function terraformEnv({ dataDir, passEnv = {} }: TerraformDeps, paths: ProjectPaths): Record<string, string> {
+/** The project's paths, or (for a project dir that a symlink leads out of the checkout) the refusal and the bot dir to report it in. */
+async function checkedPaths(deps: TerraformDeps, target: ProjectTarget): Promise<{ ok: true; paths: ProjectPaths } | { ok: false; outDir: string; message: string }> {
+  const base = await projectPaths(target.workDir, target.projectDir, target.workspace, target.label);
+  let projectDir: string;
+  try {
+    projectDir = await checkoutDir(base.checkout, base.projectRel);
+  } catch (err) {
+    if (err instanceof CheckoutFileError) return { ok: false, outDir: base.outDir, message: `Project dir ${err.message}: terraform runs only in a directory of the repository.` };
+    throw err;
+  }
+  return { ok: true, paths: { ...base, projectDir, pluginCache: await botDir(pluginCacheDir(deps.dataDir, target.workDir)) } };
+}
+
+async function fullPaths(deps: TerraformDeps, target: ProjectTarget): Promise<ProjectPaths> {
+  const checked = await checkedPaths(deps, target);
+  if (!checked.ok) throw invalid(checked.message);
+  return checked.paths;
+}
+
+function terraformEnv(paths: ProjectPaths): Record<string, string> {
   return {
-    ...passEnv,
     TF_IN_AUTOMATION: '1',
     TF_INPUT: '0',
-    TF_PLUGIN_CACHE_DIR: join(dataDir, 'plugin-cache'),
+    TF_PLUGIN_CACHE_DIR: paths.pluginCache,
     // Own .terraform per project+workspace: the selected workspace lives there.
-    TF_DATA_DIR: join(paths.outDir, 'tf-data'),
+    TF_DATA_DIR: join(paths.runDir, 'tf-data'),
   };
+}
+
+let defaultSandbox: Promise<Sandbox> | undefined;
+
+/** How this run's commands are started, or why repository code may not run at all. */
+async function commandRunner(deps: TerraformDeps, paths: ProjectPaths, binary: TerraformBinary): Promise<{ ok: true; wrap?: RunOptions['wrap']; env: Record<string, string> } | { ok: false; message: string }> {
+  const sandbox = await (deps.sandbox ?? (defaultSandbox ??= resolveSandbox(DEFAULT_OPERATOR_POLICY.runner)));
+  if (sandbox.kind === 'none') return { ok: true, env: {} };
+  if (sandbox.kind === 'unavailable') return { ok: false, message: sandboxUnavailableMessage(sandbox.reason) };
+  const run = { checkout: paths.checkout, runDir: paths.runDir, pluginCache: paths.pluginCache, readOnly: binaryMount(await findBinary(binary)) };
+  return { ok: true, wrap: (command) => wrapCommand(sandbox, run, command), env: { HOME: join(paths.runDir, 'home') } };
 }
 
 function checkBinary(binary: string): TerraformBinary {
@@ -75,38 +146,65 @@ function checkBinary(binary: string): TerraformBinary {
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  if (!(await handle.stat()).isFile()) {
+    await handle.close();
+    throw new Error(`${path} is not a regular file`);
+  }
+  for await (const chunk of handle.createReadStream()) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
 /** Saves what a command printed, headed by the command line, so a reader knows which step it was. */
 async function saveOutput(file: string, commandLine: string, r: RunResult): Promise<string> {
-  await writeFile(file, `$ ${commandLine}\n${r.output}\n${r.exitCode === 0 ? '' : `(exit code ${r.exitCode})\n`}`);
+  await writeBotFile(file, `$ ${commandLine}\n${r.output}\n${r.exitCode === 0 ? '' : `(exit code ${r.exitCode})\n`}`);
   return file;
+}
+
+/** Each -var-file must be a regular file inside the checkout: terraform would follow a symlink anywhere. */
+async function checkVarFiles(paths: ProjectPaths, extraArgs: readonly string[]): Promise<string | undefined> {
+  for (const arg of extraArgs) {
+    const m = /^--?var-file=(.*)$/s.exec(arg);
+    if (!m) continue;
+    const rel = posix.join(relative(paths.checkout, paths.projectDir).split(sep).join('/') || '.', m[1]!);
+    try {
+      await assertCheckoutFile(paths.checkout, rel);
+    } catch (err) {
+      if (err instanceof CheckoutFileError) return `-var-file=${m[1]} refused: ${err.message}. A -var-file must be a regular file in the repository.`;
+      throw err;
+    }
+  }
+  return undefined;
 }
 
 export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanResult> {
   const binary = checkBinary(input.binary);
-  const paths = projectPaths(input.workDir, input.projectDir, input.workspace, input.label);
-  await mkdir(paths.outDir, { recursive: true });
+  const checked = await checkedPaths(deps, input);
+  const errorLog = join(checked.ok ? checked.paths.outDir : checked.outDir, 'plan-error.log');
+  const refuse = async (step: PlanStep, message: string): Promise<PlanResult> => {
+    await writeBotFile(errorLog, `${message}\n`);
+    return { ok: false, step, outputFile: errorLog, exitCode: 1 };
+  };
+  if (!checked.ok) return refuse('init', checked.message);
+  const paths = checked.paths;
+  const runner = await commandRunner(deps, paths, binary);
+  if (!runner.ok) return refuse('sandbox', runner.message);
   const inputs = await loadInputs(input.inputs);
-  if (!inputs.ok) {
-    const outputFile = join(paths.outDir, 'plan-error.log');
-    await writeFile(outputFile, `Inputs: ${inputs.error}\n`);
-    return { ok: false, step: 'inputs', outputFile, exitCode: 1 };
-  }
+  if (!inputs.ok) return refuse('inputs', `Inputs: ${inputs.error}`);
+  const varFileRefusal = await checkVarFiles(paths, input.extraArgs ?? []);
+  if (varFileRefusal) return refuse('plan', varFileRefusal);
   // The project's env first: it may not redirect Terrapin's own TF_* settings.
-  const env = { ...input.env, ...terraformEnv(deps, paths), ...inputs.env };
-  await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });
+  const env = { ...input.env, ...deps.passEnv, ...runner.env, ...terraformEnv(paths), ...inputs.env };
+  const secrets = [...inputs.secrets, ...secretEnvValues(deps.passEnv ?? {})];
 
-  const run = (args: string[]) => runCommand(binary, args, { cwd: paths.projectDir, env, secrets: [...inputs.secrets, ...secretEnvValues(deps.passEnv ?? {})] });
+  const run = (args: string[]) => runCommand(binary, args, { cwd: paths.projectDir, env, secrets, wrap: runner.wrap });
   const planArg = relative(paths.projectDir, paths.planFile);
   const hooks = (commands: string[] | undefined) =>
-    runHooks(commands ?? [], { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets: [...inputs.secrets, ...secretEnvValues(deps.passEnv ?? {})] });
+    runHooks(commands ?? [], paths, { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets, wrap: runner.wrap });
   const hookFailure = async (step: 'prePlan' | 'postPlan', r: RunResult): Promise<PlanResult> => ({
     ok: false,
     step,
-    outputFile: await saveOutput(join(paths.outDir, 'plan-error.log'), `${step} hooks`, r),
+    outputFile: await saveOutput(errorLog, `${step} hooks`, r),
     exitCode: r.exitCode,
   });
   const before = await hooks(input.hooks?.before);
@@ -121,7 +219,7 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   const fail = async (args: string[], r: RunResult): Promise<PlanResult> => ({
     ok: false,
     step: args[0] as PlanStep,
-    outputFile: await saveOutput(join(paths.outDir, 'plan-error.log'), `${binary} ${args.join(' ')}`, r),
+    outputFile: await saveOutput(errorLog, `${binary} ${args.join(' ')}`, r),
     exitCode: r.exitCode === 0 ? 1 : r.exitCode,
   });
 
@@ -144,10 +242,10 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   const text = await run(textArgs);
   if (text.exitCode !== 0) return fail(textArgs, text);
   const planTextFile = join(paths.outDir, 'plan.diff.txt');
-  await writeFile(planTextFile, formatPlanAsDiff(text.stdout.replace(/^\n+/, '').trimEnd()));
-  // Mode 0600: the JSON holds variable values, sensitive ones included.
+  await writeBotFile(planTextFile, formatPlanAsDiff(text.stdout.replace(/^\n+/, '').trimEnd()));
+  // Mode 0600 (as every bot file): the JSON holds variable values, sensitive ones included.
   const showJsonFile = join(paths.outDir, 'plan.json');
-  await writeFile(showJsonFile, json.stdout, { mode: 0o600 });
+  await writeBotFile(showJsonFile, json.stdout);
   // postPlan hooks are often policy checks: a failing one makes the plan fail.
   const after = await hooks(input.hooks?.after);
   if (after.exitCode !== 0) return hookFailure('postPlan', after);
@@ -164,10 +262,15 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
 
 export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<ApplyResult> {
   const binary = checkBinary(input.binary);
-  const paths = projectPaths(input.workDir, input.projectDir, input.workspace, input.label);
+  const paths = await fullPaths(deps, input);
+  // Only the plan file of this project's run dir: terraform runs there with the matching TF_DATA_DIR.
+  const planFile = await realpath(input.planFile).catch(() => input.planFile);
+  if (planFile !== paths.planFile) {
+    throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile} is not this project's plan file (plan again)`, 'PlanMissing');
+  }
   let actual: string;
   try {
-    actual = await sha256File(input.planFile);
+    actual = await sha256File(paths.planFile);
   } catch {
     throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile}`, 'PlanMissing');
   }
@@ -177,45 +280,63 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
       'PlanMismatch',
     );
   }
-  const env = { ...input.env, ...terraformEnv(deps, paths) };
+  const runner = await commandRunner(deps, paths, binary);
+  if (!runner.ok) throw ApplicationFailure.nonRetryable(runner.message, 'SandboxUnavailable');
+  const env = { ...input.env, ...deps.passEnv, ...runner.env, ...terraformEnv(paths) };
   // The plan file carries the variable values; inputs only tell which values to keep out of the log.
   const inputs = await loadInputs(input.inputs);
   const secrets = [...(inputs.ok ? inputs.secrets : []), ...secretEnvValues(deps.passEnv ?? {})];
-  const planArg = relative(paths.projectDir, input.planFile);
-  const hookOpts = { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets };
-  const before = await runHooks(input.hooks?.before ?? [], hookOpts);
+  const planArg = relative(paths.projectDir, paths.planFile);
+  const hookOpts = { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets, wrap: runner.wrap };
+  const applyLog = join(paths.outDir, 'apply.log');
+  const before = await runHooks(input.hooks?.before ?? [], paths, hookOpts);
   if (before.exitCode !== 0) {
     // Nothing was applied: a failing preApply hook stops the project before terraform runs.
-    return { ok: false, exitCode: before.exitCode, outputFile: await saveOutput(join(paths.outDir, 'apply.log'), 'preApply hooks', before) };
+    return { ok: false, exitCode: before.exitCode, outputFile: await saveOutput(applyLog, 'preApply hooks', before) };
   }
   const args = ['apply', '-input=false', '-no-color', planArg];
-  const applied = await runCommand(binary, args, { cwd: paths.projectDir, env, secrets, killGraceMs: 60_000 });
+  const applied = await runCommand(binary, args, { cwd: paths.projectDir, env, secrets, killGraceMs: 60_000, wrap: runner.wrap });
   // postApply hooks run after a successful apply; their output joins the log, their failure is noted
   // but cannot undo the apply.
-  const after = applied.exitCode === 0 ? await runHooks(input.hooks?.after ?? [], hookOpts) : undefined;
+  const after = applied.exitCode === 0 ? await runHooks(input.hooks?.after ?? [], paths, hookOpts) : undefined;
   const r = after?.output ? { ...applied, output: `${applied.output}\n${after.output}${after.exitCode ? `(postApply hooks failed with exit code ${after.exitCode})\n` : ''}` } : applied;
-  const outputFile = await saveOutput(join(paths.outDir, 'apply.log'), `${binary} ${args.join(' ')}`, r);
+  const outputFile = await saveOutput(applyLog, `${binary} ${args.join(' ')}`, r);
   if (applied.exitCode !== 0) return { ok: false, exitCode: applied.exitCode, outputFile };
   // Outputs are read after the apply's outcome is settled: failing to read them is reported as an
   // error of its own (retryable), never as a failed apply.
-  return { ok: true, exitCode: 0, outputFile, outputsFile: await writeOutputs(binary, paths, env) };
+  return { ok: true, exitCode: 0, outputFile, outputsFile: await writeOutputs(binary, paths, { cwd: paths.projectDir, env, secrets: [], wrap: runner.wrap }) };
+}
+
+/** A hook's first word naming a script in the repository (`./check.sh`, `scripts/x`): the script must be a file in the checkout. */
+async function checkHookScript(paths: ProjectPaths, command: string): Promise<string | undefined> {
+  const first = command.trimStart().split(/[\s;&|<>()]/)[0] ?? '';
+  if (!first.includes('/') || first.startsWith('/') || /[$`'"*?~]/.test(first)) return undefined;
+  const rel = posix.join(relative(paths.checkout, paths.projectDir).split(sep).join('/') || '.', first);
+  try {
+    await assertCheckoutFile(paths.checkout, rel, { maxBytes: 64 * 1024 * 1024 });
+    return undefined;
+  } catch (err) {
+    if (err instanceof CheckoutFileError) return `hook script refused: ${err.message}. A hook script must be a regular file in the repository.\n`;
+    throw err;
+  }
 }
 
 /** Runs hook commands in order through `sh -c`; the first failure stops the rest. */
-async function runHooks(commands: readonly string[], opts: { cwd: string; env: Record<string, string>; secrets: readonly string[] }): Promise<RunResult> {
+async function runHooks(commands: readonly string[], paths: ProjectPaths, opts: RunOptions): Promise<RunResult> {
   let output = '';
   for (const command of commands) {
-    const r = await runCommand('sh', ['-c', command], opts);
+    const refusal = await checkHookScript(paths, command);
+    const r = refusal ? { exitCode: 126, output: refusal, stdout: '' } : await runCommand('sh', ['-c', command], opts);
     output += `$ ${command}\n${r.output}${r.output.endsWith('\n') || !r.output ? '' : '\n'}`;
     if (r.exitCode !== 0) return { exitCode: r.exitCode, output, stdout: '' };
   }
   return { exitCode: 0, output, stdout: '' };
 }
 
-async function writeOutputs(binary: TerraformBinary, paths: ProjectPaths, env: Record<string, string>): Promise<string> {
-  const r = await runCommand(binary, ['output', '-json', '-no-color'], { cwd: paths.projectDir, env, secrets: [] });
+async function writeOutputs(binary: TerraformBinary, paths: ProjectPaths, opts: RunOptions): Promise<string> {
+  const r = await runCommand(binary, ['output', '-json', '-no-color'], opts);
   const file = join(paths.outDir, 'outputs.json');
-  // Not scrubbed: these are the values. The file stays in the data dir, mode 0600.
+  // Not scrubbed: these are the values. The file stays in the bot dir, mode 0600.
   if (r.exitCode !== 0 || !(await saveOutputs(file, r.stdout))) {
     throw ApplicationFailure.retryable(`terraform output failed (exit ${r.exitCode})`, 'OutputsUnavailable');
   }
@@ -225,22 +346,22 @@ async function writeOutputs(binary: TerraformBinary, paths: ProjectPaths, env: R
 /** The project's current outputs (from its state), for downstream plans before anything is applied. */
 export async function readOutputs(target: ProjectTarget, deps: TerraformDeps): Promise<OutputsResult> {
   const binary = checkBinary(target.binary);
-  const paths = projectPaths(target.workDir, target.projectDir, target.workspace, target.label);
-  await mkdir(paths.outDir, { recursive: true });
-  const env = terraformEnv(deps, paths);
-  await mkdir(env.TF_PLUGIN_CACHE_DIR!, { recursive: true });
+  const paths = await fullPaths(deps, target);
+  const runner = await commandRunner(deps, paths, binary);
+  if (!runner.ok) throw ApplicationFailure.nonRetryable(runner.message, 'SandboxUnavailable');
+  const opts: RunOptions = { cwd: paths.projectDir, env: { ...deps.passEnv, ...runner.env, ...terraformEnv(paths) }, secrets: secretEnvValues(deps.passEnv ?? {}), wrap: runner.wrap };
   const steps: string[][] = [['init', '-input=false', '-no-color']];
   if (target.workspace !== 'default') steps.push(['workspace', 'select', '-or-create=true', '-no-color', target.workspace]);
   for (const args of steps) {
-    const r = await runCommand(binary, args, { cwd: paths.projectDir, env });
+    const r = await runCommand(binary, args, opts);
     if (r.exitCode !== 0) {
       throw ApplicationFailure.nonRetryable(`terraform ${args[0]} failed for ${target.projectDir}: ${r.output.trim().slice(-1000)}`, 'OutputsUnavailable');
     }
   }
-  return { outputsFile: await writeOutputs(binary, paths, env) };
+  return { outputsFile: await writeOutputs(binary, paths, opts) };
 }
 
-export type TerrapinActivityDeps = GitDeps & Pick<TerraformDeps, 'passEnv'>;
+export type TerrapinActivityDeps = GitDeps & Pick<TerraformDeps, 'passEnv' | 'sandbox'>;
 
 /** The activity functions registered on the worker; each closes over the deps. */
 export function createTerraformActivities(deps: TerrapinActivityDeps) {

@@ -1,5 +1,7 @@
 // Shared by the entries (main, server, worker): config loading, one-line startup errors, and shutdown
 // on SIGINT/SIGTERM that stops whatever has started, newest first — also when the signal comes mid-start.
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError, loadConfig, type ServerConfig } from './config.ts';
 import { loadDotEnv } from './first-run.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -41,14 +43,48 @@ export interface EntryContext {
   fail(err: unknown, what: string): void;
 }
 
+/**
+ * Secrets the process needs only while loading its config. Dropped from process.env afterwards: nothing
+ * later can hand them on (a child process, a crash dump of the environment, a careless log of it).
+ */
+export const SECRET_ENV = ['PRIVATE_KEY', 'WEBHOOK_SECRET', 'TEMPORAL_API_KEY', 'GITHUB_CLIENT_SECRET', 'GITHUB_TOKEN', 'GH_TOKEN'] as const;
+
+export function dropSecretsFromEnv(env: Record<string, string | undefined> = process.env): void {
+  for (const name of SECRET_ENV) delete env[name];
+}
+
+/** Files holding the App's credentials that other users of the host could read (mode bits for group/others). */
+export function exposedSecretFiles(env: Record<string, string | undefined> = process.env, dotEnv = '.env'): string[] {
+  const files = [env.PRIVATE_KEY_PATH, dotEnv].filter((f): f is string => Boolean(f));
+  return files.filter((file) => {
+    try {
+      return (statSync(file).mode & 0o077) !== 0;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The data dir (Temporal's data, work dirs, plans) is the bot's alone: created 0700. */
+export function ensureDataDir(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if ((statSync(dataDir).mode & 0o077) !== 0) chmodSync(dataDir, 0o700);
+}
+
 /** Runs an entry: loads config, starts it, and stops it cleanly on SIGINT/SIGTERM (exit 0) or failure (exit 1). */
 export async function runEntry(start: (ctx: EntryContext) => Promise<void>): Promise<void> {
   let config: ServerConfig;
   let logger: Logger;
   try {
     loadDotEnv();
+    const exposed = exposedSecretFiles();
     config = loadConfig();
+    dropSecretsFromEnv();
     logger = loggerFor(config);
+    ensureDataDir(config.dataDir);
+    for (const file of exposed) {
+      logger.warn({ file: resolve(file) }, 'this file holds Terrapin\'s credentials and other users of this host can read it: chmod 600 it');
+    }
   } catch (err) {
     exitOnStartupFailure(err);
   }

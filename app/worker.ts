@@ -6,7 +6,8 @@ import { createActivities } from '../activities/index.ts';
 import type { Logger } from './logger.ts';
 import { runEntry } from './process-lifecycle.ts';
 import { connectTemporal, installTemporalRuntime, type TemporalHandle } from './temporal.ts';
-import type { ServerConfig } from './config.ts';
+import { ConfigError, type ServerConfig } from './config.ts';
+import { describeSandbox, resolveSandbox, SandboxUnavailableError, type Sandbox } from '../activities/sandbox.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -53,11 +54,12 @@ export async function runTerrapinWorker(opts: {
   onCrash?: (err: unknown) => void;
 }): Promise<() => Promise<void>> {
   const { config, logger } = opts;
+  const sandbox = await startupSandbox(config, logger);
   const worker = await createWorker({
     nativeConnection: opts.temporal.nativeConnection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    activities: createActivities({ config, logger, temporal: opts.temporal.client }),
+    activities: createActivities({ config, logger, temporal: opts.temporal.client, sandbox }),
     logger,
   });
   const running = worker.run();
@@ -66,6 +68,20 @@ export async function runTerrapinWorker(opts: {
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running.catch(() => undefined);
   };
+}
+
+/** Probes the sandbox once and says at start how repository code will run; `bubblewrap` that does not work stops the start. */
+export async function startupSandbox(config: Pick<ServerConfig, 'operatorPolicy'>, logger: Logger, probe?: Parameters<typeof resolveSandbox>[1]): Promise<Sandbox> {
+  let sandbox: Sandbox;
+  try {
+    sandbox = await resolveSandbox(config.operatorPolicy.runner, probe);
+  } catch (err) {
+    if (err instanceof SandboxUnavailableError) throw new ConfigError(err.message);
+    throw err;
+  }
+  const { level, message } = describeSandbox(sandbox);
+  logger[level]({ sandbox: sandbox.kind }, message);
+  return sandbox;
 }
 
 if (import.meta.main) {

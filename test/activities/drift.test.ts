@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DriftReport } from '../../activities/drift.ts';
 import { createTerraformActivities } from '../../activities/terraform.ts';
+import { testSandbox } from '../helpers/sandbox.ts';
 import type { RepoRef } from '../../workflows/types.ts';
 import { createFixtureRepo, readState, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 
@@ -22,7 +23,7 @@ const code = (keep: string) => terraformFixture({ stateFile, resources: { keep: 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'terrapin-drift-'));
   stateFile = join(root, 'state', 'terraform.tfstate');
-  activities = createTerraformActivities({ dataDir: join(root, 'data'), getInstallationToken: async () => 'unused' });
+  activities = createTerraformActivities({ dataDir: join(root, 'data'), getInstallationToken: async () => 'unused', sandbox: testSandbox([join(root, 'state')]) });
   fixture = await createFixtureRepo({ 'main.tf': code('v1') });
   repo = { owner: 'acme', name: 'infra', installationId: 1, cloneUrl: fixture.cloneUrl };
   // Deploy the default branch the normal way.

@@ -1,3 +1,4 @@
+import { testSandbox } from '../helpers/sandbox.ts';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -54,7 +55,7 @@ describe('with real terraform plans', () => {
   let root: string;
   let workDir: string;
   let stateFile: string;
-  const deps = () => ({ dataDir: join(root, 'data') });
+  const deps = () => ({ dataDir: join(root, 'data'), sandbox: testSandbox([join(root, 'state')]) });
   const input = () => ({ workDir, projectDir: '.', workspace: 'default', binary: 'terraform' as const });
 
   beforeAll(async () => {

@@ -5,13 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { OutputInput, ProjectTarget } from '../../activities/contracts.ts';
-import { apply, plan, readOutputs } from '../../activities/terraform.ts';
+import { apply, plan, readOutputs, type TerraformDeps } from '../../activities/terraform.ts';
+import { testSandbox } from '../helpers/sandbox.ts';
 
 const SECRET = 's3cr3t-pa55word';
 let root: string;
-let deps: { dataDir: string };
+/** State files outside every checkout, in a dir the operator lists in runner.paths. */
+let states: string;
+let deps: TerraformDeps;
 
-const backend = (name: string) => `terraform {\n  backend "local" {\n    path = "${join(root, `${name}.tfstate`)}"\n  }\n}\n`;
+const backend = (name: string) => `terraform {\n  backend "local" {\n    path = "${join(states, `${name}.tfstate`)}"\n  }\n}\n`;
 
 const PROJECTS: Record<string, string> = {
   network: `
@@ -63,14 +66,15 @@ async function planAndApply(name: string, inputs: OutputInput[] = []) {
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'terrapin-outputs-'));
-  deps = { dataDir: root };
+  states = await mkdtemp(join(tmpdir(), 'terrapin-outputs-state-'));
+  deps = { dataDir: root, sandbox: testSandbox([states]) };
   for (const [name, body] of Object.entries(PROJECTS)) {
     await mkdir(join(root, name));
     await writeFile(join(root, name, 'main.tf'), backend(name) + body);
   }
 });
 afterAll(async () => {
-  await rm(root, { recursive: true, force: true });
+  for (const dir of [root, `${root}.terrapin`, states]) await rm(dir, { recursive: true, force: true });
 });
 
 describe('outputs across three projects', () => {
@@ -90,7 +94,7 @@ describe('outputs across three projects', () => {
 
     const app = await planAndApply('app', [{ variable: 'endpoint', outputsFile: database.outputsFile, output: 'endpoint', project: 'database' }]);
     expect(app.planText).toContain('"db.vpc-123"');
-    const appState = JSON.parse(await readFile(join(root, 'app.tfstate'), 'utf8'));
+    const appState = JSON.parse(await readFile(join(states, 'app.tfstate'), 'utf8'));
     expect(appState.resources[0].instances[0].attributes.input.value).toBe('db.vpc-123');
   });
 

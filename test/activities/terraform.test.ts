@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlanInput, PlanResult } from '../../activities/contracts.ts';
 import { createTerraformActivities } from '../../activities/terraform.ts';
 import type { RepoRef } from '../../workflows/types.ts';
+import { testSandbox } from '../helpers/sandbox.ts';
 import { createFixtureRepo, FAIL_ON_APPLY_MESSAGE, readState, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 
 let root: string;
@@ -19,6 +20,7 @@ beforeAll(async () => {
   activities = createTerraformActivities({
     dataDir: join(root, 'data'),
     getInstallationToken: async () => 'unused',
+    sandbox: testSandbox([join(root, 'state')]),
   });
   fixture = await createFixtureRepo({
     'main.tf': terraformFixture({ stateFile, resources: { keep: { input: 'v1' }, gone: { input: 'x' }, swap: { input: 'a', triggersReplace: '1' } } }),
@@ -46,7 +48,8 @@ describe('plan and apply', () => {
     const { workDir, result } = await planAt(await fixture.head());
     const planned = ok(result);
     expect(planned.summary).toMatchObject({ add: 3, change: 0, destroy: 0, hasChanges: true, line: 'Plan: 3 to add, 0 to change, 0 to destroy.' });
-    expect(planned.planFile.startsWith(join(workDir, '.terrapin'))).toBe(true);
+    // Outside the checkout: nothing committed can redirect where the bot writes.
+    expect(planned.planFile.startsWith(`${workDir}.terrapin/`)).toBe(true);
     expect(planned.planSha256).toMatch(/^[0-9a-f]{64}$/);
     const text = await readFile(planned.planTextFile, 'utf8');
     expect(text).toContain('+   resource "terraform_data" "keep" {');

@@ -29,6 +29,11 @@ export interface Harness {
   receiveOn(taskQueue: string, name: string, payload: Record<string, any>): Promise<void>;
   /** A worker with the real activities; `github` points them at another API (a loopback stand-in). */
   startWorker(opts?: { github?: Partial<ServerConfig['github']> }): Promise<RunningWorker>;
+  /**
+   * Lets terraform and hooks see (read-write) a host dir outside every checkout, e.g. the temp dir that
+   * holds the fixtures' local state files: the operator's `runner.paths`. Terraform runs sandboxed in tests.
+   */
+  allowRunnerPath(path: string): void;
   status(owner: string, repo: string, number: number): Promise<PrStatus>;
   waitFor(owner: string, repo: string, number: number, ok: (s: PrStatus) => boolean, timeoutMs?: number): Promise<PrStatus>;
   teardown(): Promise<void>;
@@ -113,6 +118,9 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
       };
       workers.push(handle);
       return handle;
+    },
+    allowRunnerPath(path) {
+      config.operatorPolicy.runner.paths.push({ path, writable: true });
     },
     status,
     async waitFor(owner, repo, number, ok, timeoutMs = 90_000) {

@@ -36,6 +36,8 @@ beforeAll(async () => {
   standin = await startGithubStandin({ botLogin: BOT });
   standin.setPermission('bob', 'write');
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-crash-'));
+  // The fixtures' local state files live here, outside every checkout: the sandbox must see them.
+  h.allowRunnerPath(tmp);
   bundlePath = join(tmp, 'workflows.js');
   await writeFile(bundlePath, (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger })).code);
 });

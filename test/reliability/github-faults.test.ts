@@ -25,6 +25,8 @@ beforeAll(async () => {
   standin = await startGithubStandin({ botLogin: 'terrapin[bot]' });
   await h.startWorker({ github: { baseUrl: standin.baseUrl } });
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-faults-'));
+  // The fixtures' local state files live here, outside every checkout: the sandbox must see them.
+  h.allowRunnerPath(tmp);
 });
 afterAll(async () => {
   await h?.teardown();

@@ -19,6 +19,8 @@ beforeAll(async () => {
   h = await startHarness({ serverArgs: ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=40'] });
   await h.startWorker();
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-can-'));
+  // The fixtures' local state files live here, outside every checkout: the sandbox must see them.
+  h.allowRunnerPath(tmp);
 });
 
 afterAll(async () => {

@@ -43,6 +43,8 @@ beforeAll(async () => {
   h = await startHarness();
   worker = await h.startWorker();
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-deploy-'));
+  // The fixtures' local state files live here, outside every checkout: the sandbox must see them.
+  h.allowRunnerPath(tmp);
   stateFile = join(tmp, 'web.tfstate');
   const backend = `terraform {\n  backend "local" {\n    path = "${stateFile}"\n  }\n}\n`;
   repo = await createFixtureRepo({ '.terrapin.yml': CONFIG, 'web/main.tf': backend, ...web({ a: 'a1', b: 'b1' }) });

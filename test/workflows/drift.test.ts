@@ -24,6 +24,8 @@ beforeAll(async () => {
   h = await startHarness();
   await h.startWorker();
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-drift-wf-'));
+  // The fixtures' local state files live here, outside every checkout: the sandbox must see them.
+  h.allowRunnerPath(tmp);
   stateFile = join(tmp, 'infra.tfstate');
   repo = await createFixtureRepo({ 'main.tf': terraformFixture({ stateFile, resources: { server: { input: 'size-small' } } }), '.terrapin.yml': CONFIG });
 });

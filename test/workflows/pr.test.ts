@@ -30,6 +30,8 @@ beforeAll(async () => {
   h = await startHarness();
   worker = await h.startWorker();
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-pr-test-'));
+  // The fixtures' local state files live here, outside every checkout: the sandbox must see them.
+  h.allowRunnerPath(tmp);
 });
 
 afterAll(async () => {
@@ -664,7 +666,7 @@ describe('PR loop', () => {
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
     const before = await h.waitFor(OWNER, 'tampered', 18, (st) => st.plan?.status === 'ready');
-    const planFile = join(h.config.dataDir, 'work', OWNER, 'tampered', 'pr-18', s.pr.headSha, '.terrapin', 'root--default--p1', 'plan.tfplan');
+    const planFile = join(h.config.dataDir, 'work', OWNER, 'tampered', 'pr-18', `${s.pr.headSha}.terrapin`, 'root--default--p1', 'run', 'plan.tfplan');
     await appendFile(planFile, 'tampered');
 
     s.gh

@@ -24,6 +24,8 @@ beforeAll(async () => {
   h = await startHarness();
   await h.startWorker();
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-projects-'));
+  // The fixtures' local state files live here, outside every checkout: the sandbox must see them.
+  h.allowRunnerPath(tmp);
 });
 afterAll(async () => {
   await h?.teardown();

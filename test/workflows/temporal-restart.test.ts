@@ -23,6 +23,7 @@ import { temporalCliPath } from '../helpers/temporal-cli.ts';
 
 const logger = pino({ level: 'silent' });
 let dataDir: string;
+let stateDir: string;
 let repo: FixtureRepo;
 let running: { temporal: TemporalHandle; stopWorker: () => Promise<void>; probot: Probot } | undefined;
 
@@ -30,6 +31,7 @@ const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, private
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'terrapin-restart-'));
+  stateDir = await mkdtemp(join(tmpdir(), 'terrapin-restart-state-'));
 });
 afterAll(async () => {
   await stop();
@@ -37,10 +39,11 @@ afterAll(async () => {
   nock.enableNetConnect();
   await repo?.cleanup();
   await rm(dataDir, { recursive: true, force: true });
+  await rm(stateDir, { recursive: true, force: true });
 });
 
 async function start(port: number): Promise<Probot> {
-  const config = loadConfig({
+  const loaded = loadConfig({
     APP_ID: '1',
     PRIVATE_KEY: privateKey,
     WEBHOOK_SECRET: 'secret',
@@ -48,6 +51,8 @@ async function start(port: number): Promise<Probot> {
     TEMPORAL_TASK_QUEUE: 'restart-test',
     TEMPORAL_CLI_PATH: temporalCliPath(),
   });
+  // The state file lives outside the data dir and every checkout, in a dir the sandbox is told about.
+  const config = { ...loaded, operatorPolicy: { ...loaded.operatorPolicy, runner: { sandbox: 'auto' as const, paths: [{ path: stateDir, writable: true }] } } };
   // nock's interceptors break grpc-js connection set-up: connect with them off.
   nock.restore();
   const temporal = await connectTemporal(config.temporal, { dataDir, logger, port, uiPort: await freePort() });
@@ -69,7 +74,7 @@ async function stop(): Promise<void> {
 }
 
 test('an approval after Temporal and the worker restarted on the same SQLite file still applies', { timeout: 180_000 }, async () => {
-  const stateFile = join(dataDir, 'infra.tfstate');
+  const stateFile = join(stateDir, 'infra.tfstate');
   repo = await createFixtureRepo({ 'main.tf': terraformFixture({ stateFile, resources: {} }) });
   const headSha = await repo.commit({ 'main.tf': terraformFixture({ stateFile, resources: { survivor: { input: 'after-restart' } } }) }, { branch: 'feature' });
   const pr: TestPr = { owner: 'acme', repo: 'restart', number: 1, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: 'feature', baseRef: 'main', baseSha: await repo.head(), author: 'alice' };
