@@ -27,6 +27,7 @@ beforeAll(async () => {
   h = await startHarness();
   await h.startWorker();
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-policy-'));
+  h.allowRunnerPath(tmp);
 });
 
 afterAll(async () => {
