@@ -15,7 +15,8 @@ import type { RepoRef } from '../workflows/types.ts';
 
 export interface GitDeps {
   dataDir: string;
-  getInstallationToken(installationId: number): Promise<string>;
+  /** A token that can only read `repository` (the clone is all it is for). */
+  getInstallationToken(installationId: number, repository: string): Promise<string>;
 }
 
 const COMPLETE_MARKER = join('.git', 'terrapin-checkout-complete');
@@ -103,7 +104,7 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
     throw ApplicationFailure.nonRetryable('checkout needs exactly one of sha or branch', 'InvalidInput');
   }
   const root = prWorkRoot(deps.dataDir, input.repo.owner, input.repo.name, input.prNumber);
-  const token = isHttp(input.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId) : undefined;
+  const token = isHttp(input.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId, input.repo.name) : undefined;
   const git = gitRunner(token);
 
   await mkdir(root, { recursive: true });
@@ -221,7 +222,7 @@ export async function revisionFacts(input: RevisionFactsInput, deps: GitDeps): P
   const shas = [input.sha, ...(input.newer ? [input.newer] : [])].map((s) => s.toLowerCase());
   for (const s of shas) if (!SHA.test(s)) throw ApplicationFailure.nonRetryable(`Not a full commit sha: ${s}`, 'InvalidInput');
   const mirror = join(prWorkRoot(deps.dataDir, input.repo.owner, input.repo.name, 0), '..', 'history', `${safeName(input.project, 'project name')}.git`);
-  const token = isHttp(input.repo.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId) : undefined;
+  const token = isHttp(input.repo.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId, input.repo.name) : undefined;
   const git = gitRunner(token);
   await mkdir(mirror, { recursive: true });
   if (!(await exists(join(mirror, 'HEAD')))) {
