@@ -17,7 +17,8 @@ import type { RepoRef } from '../workflows/types.ts';
 
 export interface GitDeps {
   dataDir: string;
-  getInstallationToken(installationId: number): Promise<string>;
+  /** A token that can only read `repository` (the clone is all it is for). */
+  getInstallationToken(installationId: number, repository: string): Promise<string>;
   /** TERRAPIN_SERVER_CONFIG: what each repository's `.terrapin.yml` may decide (default: the built-in rules). */
   operatorPolicy?: OperatorPolicy;
 }
@@ -107,7 +108,7 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
     throw ApplicationFailure.nonRetryable('checkout needs exactly one of sha or branch', 'InvalidInput');
   }
   const root = prWorkRoot(deps.dataDir, input.repo.owner, input.repo.name, input.prNumber);
-  const token = isHttp(input.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId) : undefined;
+  const token = isHttp(input.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId, input.repo.name) : undefined;
   const git = gitRunner(token);
 
   await mkdir(root, { recursive: true, mode: 0o700 });
@@ -319,7 +320,7 @@ export async function revisionFacts(input: RevisionFactsInput, deps: GitDeps): P
   const shas = [input.sha, ...(input.newer ? [input.newer] : [])].map((s) => s.toLowerCase());
   for (const s of shas) if (!SHA.test(s)) throw ApplicationFailure.nonRetryable(`Not a full commit sha: ${s}`, 'InvalidInput');
   const mirror = join(prWorkRoot(deps.dataDir, input.repo.owner, input.repo.name, 0), '..', 'history', `${safeName(input.project, 'project name')}.git`);
-  const token = isHttp(input.repo.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId) : undefined;
+  const token = isHttp(input.repo.cloneUrl) ? await deps.getInstallationToken(input.repo.installationId, input.repo.name) : undefined;
   const git = gitRunner(token);
   await mkdir(mirror, { recursive: true });
   if (!(await exists(join(mirror, 'HEAD')))) {

@@ -7,7 +7,11 @@ import type { GithubSettings } from '../app/config.ts';
 
 export interface GithubClients {
   forInstallation(installationId: number): Octokit;
-  installationToken(installationId: number): Promise<string>;
+  /**
+   * An installation token. With `repository`, one that can only read that repository's contents: what a
+   * clone needs, and all it could lose.
+   */
+  installationToken(installationId: number, repository?: string): Promise<string>;
 }
 
 export function createGithubClients(settings: GithubSettings): GithubClients {
@@ -31,9 +35,10 @@ export function createGithubClients(settings: GithubSettings): GithubClients {
 
   return {
     forInstallation,
-    async installationToken(installationId) {
-      // auth-app caches tokens until shortly before they expire, so this is cheap to call per clone.
-      const auth = (await forInstallation(installationId).auth({ type: 'installation' })) as { token: string };
+    async installationToken(installationId, repository) {
+      // auth-app caches tokens (per scope) until shortly before they expire, so this is cheap to call per clone.
+      const scope = repository ? { repositoryNames: [repository], permissions: { contents: 'read' } } : {};
+      const auth = (await forInstallation(installationId).auth({ type: 'installation', ...scope })) as { token: string };
       return auth.token;
     },
   };

@@ -40,8 +40,8 @@ export function createActivities({ config, logger, temporal, github = createGith
     passEnv: selectTerraformEnv(process.env, config.terraformEnv),
     sandbox,
     // A clone waits on this token: ride out GitHub's brief faults here rather than fail the checkout.
-    getInstallationToken: (installationId) =>
-      retryTransient('fetching the installation token', () => github.installationToken(installationId), { onWait: () => heartbeatIfActivity({ waiting: 'installation token' }) }),
+    getInstallationToken: (installationId, repository) =>
+      retryTransient('fetching the installation token', () => github.installationToken(installationId, repository), { onWait: () => heartbeatIfActivity({ waiting: 'installation token' }) }),
   });
   return {
     ...createLockActivities({ client: temporal }),

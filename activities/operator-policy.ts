@@ -52,6 +52,12 @@ export interface RunnerSettings {
   sandbox: 'auto' | 'bubblewrap' | 'none';
   /** Host paths terraform and hooks may see besides their own run's directories (local state dirs, CA bundles). */
   paths: Array<{ path: string; writable: boolean }>;
+  /**
+   * `private` (default): repository code gets its own network namespace with a way out to the internet but none
+   * to this host's loopback (the embedded Temporal, local services); needs slirp4netns. `host`: the host's
+   * network, for operators whose Temporal and local services require authentication anyway.
+   */
+  network?: 'private' | 'host';
 }
 
 export interface OperatorPolicy {

@@ -43,7 +43,7 @@ export class StartupError extends Error {}
 
 export async function connectTemporal(settings: TemporalSettings, opts: ConnectOptions): Promise<TemporalHandle> {
   installTemporalRuntime(opts.logger);
-  return settings.address ? connectCluster(settings, settings.address) : startEmbedded(settings, opts);
+  return settings.address ? connectCluster(settings, settings.address, opts.logger) : startEmbedded(settings, opts);
 }
 
 async function startEmbedded(settings: TemporalSettings, opts: ConnectOptions): Promise<TemporalHandle> {
@@ -124,7 +124,23 @@ function isStartupTimeout(err: unknown): boolean {
   return err instanceof Error && /did not start within/.test(err.message);
 }
 
-async function connectCluster(settings: TemporalSettings, address: string): Promise<TemporalHandle> {
+/**
+ * Whoever can reach an unauthenticated Temporal frontend can signal, start and terminate Terrapin's
+ * workflows (an `/approve` from anyone they like) and poll its task queue. A cluster reached without a
+ * client certificate or API key must therefore be reachable only by Terrapin: say so at start.
+ */
+export function unauthenticatedClusterWarning(settings: TemporalSettings): string | undefined {
+  if (!settings.address || settings.apiKey || (settings.tls?.certPath && settings.tls.keyPath)) return undefined;
+  return (
+    `Temporal at ${settings.address} is reached without a client certificate or API key: anyone who can reach it can ` +
+    'signal Terrapin\'s workflows and so forge approvals. Use mTLS (TEMPORAL_TLS_CERT/KEY) or TEMPORAL_API_KEY, or ' +
+    'make sure only Terrapin can reach it (repository code runs in a private network and never can).'
+  );
+}
+
+async function connectCluster(settings: TemporalSettings, address: string, logger: Logger): Promise<TemporalHandle> {
+  const warning = unauthenticatedClusterWarning(settings);
+  if (warning) logger.warn({ address }, warning);
   const tls = tlsConfig(settings);
   const common = { address, tls, apiKey: settings.apiKey };
   const connection = await Connection.connect(common);

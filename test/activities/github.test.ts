@@ -55,6 +55,22 @@ describe('GitHub Enterprise', () => {
   });
 });
 
+describe('clone tokens', () => {
+  test('can only read the one repository being cloned', async () => {
+    let body: unknown;
+    const api = nock('https://api.github.com')
+      .post('/app/installations/7/access_tokens', (b) => {
+        body = b;
+        return true;
+      })
+      .reply(201, token);
+    const github = createGithubClients({ appId: '1', privateKey, webhookSecret: 'x', baseUrl: 'https://api.github.com' });
+    expect(await github.installationToken(7, 'infra')).toBe(token.token);
+    expect(body).toEqual({ repositories: ['infra'], permissions: { contents: 'read' } });
+    expect(api.pendingMocks()).toEqual([]);
+  });
+});
+
 describe('postComment', () => {
   test('a first attempt posts without looking; parts carry hidden markers', async () => {
     let body = '';

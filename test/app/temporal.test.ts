@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, temporalSettings } from '../../app/config.ts';
 import { createLogger } from '../../app/logger.ts';
-import { connectTemporal, isPortFree, SEARCH_ATTRIBUTES, StartupError, tlsConfig, type TemporalHandle } from '../../app/temporal.ts';
+import { connectTemporal, isPortFree, SEARCH_ATTRIBUTES, StartupError, tlsConfig, unauthenticatedClusterWarning, type TemporalHandle } from '../../app/temporal.ts';
 import { temporalCliPath } from '../helpers/temporal-cli.ts';
 import { freePort } from '../helpers/free-port.ts';
 
@@ -97,6 +97,21 @@ describe('connectTemporal, embedded', () => {
     } finally {
       blocker.close();
     }
+  });
+});
+
+describe('unauthenticatedClusterWarning', () => {
+  const base = { namespace: 'default', taskQueue: 'terrapin' };
+  it('warns about a cluster reached without a client certificate or API key', () => {
+    expect(unauthenticatedClusterWarning({ ...base, address: 'temporal.internal:7233' })).toMatch(/temporal\.internal:7233 .*without a client certificate or API key.*forge approvals/);
+    // Server-side TLS alone authenticates the server, not Terrapin.
+    expect(unauthenticatedClusterWarning({ ...base, address: 'temporal.internal:7233', tls: { caPath: '/ca.pem' } })).toBeDefined();
+  });
+
+  it('is quiet with mTLS, with an API key, and for the embedded server', () => {
+    expect(unauthenticatedClusterWarning({ ...base, address: 't:7233', tls: { certPath: '/c.pem', keyPath: '/k.pem' } })).toBeUndefined();
+    expect(unauthenticatedClusterWarning({ ...base, address: 't:7233', apiKey: 'k' })).toBeUndefined();
+    expect(unauthenticatedClusterWarning(base)).toBeUndefined();
   });
 });
 
