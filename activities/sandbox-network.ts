@@ -26,12 +26,25 @@ export function privateNetworkAvailable(): boolean {
   return available;
 }
 
+/** The launcher's own environment carries the sandbox's here, so that none of it (NODE_OPTIONS…) reaches node. */
+const SANDBOX_ENV = 'TERRAPIN_SANDBOX_ENV';
+
 /**
- * The argv that runs a bubblewrap command line (`['bwrap', …, '--', cmd, …]`) with a private network:
+ * The command that runs a bubblewrap command line (`['bwrap', …, '--', cmd, …]`) with a private network:
  * the launcher, then the bubblewrap argv unchanged (the launcher adds the namespace options itself).
+ * `env` is what bubblewrap (and so the sandboxed command) gets; the launcher runs with nothing else.
  */
-export function withPrivateNetwork(bwrapArgv: readonly string[]): { file: string; args: string[] } {
-  return { file: process.execPath, args: [LAUNCHER_PATH, '--', ...bwrapArgv] };
+export function withPrivateNetwork(bwrapArgv: readonly string[], env: Record<string, string> = {}): { file: string; args: string[]; env: Record<string, string> } {
+  return { file: process.execPath, args: [LAUNCHER_PATH, '--', ...bwrapArgv], env: { PATH: '/usr/bin:/bin', [SANDBOX_ENV]: JSON.stringify(env) } };
+}
+
+function sandboxEnv(): Record<string, string> {
+  try {
+    const env = JSON.parse(process.env[SANDBOX_ENV] ?? '{}') as Record<string, string>;
+    return typeof env === 'object' && env !== null ? env : {};
+  } catch {
+    return {};
+  }
 }
 
 /** Inserts the network options before bubblewrap's `--`: later binds win, so resolv.conf is ours. */
@@ -70,7 +83,7 @@ async function launch(bwrapArgv: string[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'terrapin-net-'));
   const resolvConf = join(dir, 'resolv.conf');
   writeFileSync(resolvConf, `nameserver ${SLIRP_DNS}\n`, { mode: 0o644 });
-  const bwrap = spawn(bwrapArgv[0]!, networkArgs(bwrapArgv, resolvConf), { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'] });
+  const bwrap = spawn(bwrapArgv[0]!, networkArgs(bwrapArgv, resolvConf), { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'], env: sandboxEnv() });
   const exited = new Promise<number>((resolve) =>
     bwrap.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))),
   );
@@ -82,6 +95,7 @@ async function launch(bwrapArgv: string[]): Promise<number> {
     // replaces with a nested one (when the sandbox uid differs) that does not own the network namespace.
     slirp = spawn(SLIRP, ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=4', '--netns-type=path', `/proc/${pid}/ns/net`, 'tap0'], {
       stdio: ['ignore', 'ignore', 'pipe', 'ignore', 'pipe'],
+      env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
     });
     let slirpErrors = '';
     slirp.stderr!.on('data', (c: Buffer) => (slirpErrors += c.toString('utf8')));

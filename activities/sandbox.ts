@@ -4,15 +4,18 @@
 // The sandbox sees: the system dirs needed to run terraform and sh (read-only; not /etc as a whole, not
 // /root, /home, the app or the data dir), the binary's dir, this run's checkout and bot dir, the
 // repository's plugin cache, and the operator's `runner.paths`. Its own PID namespace hides the host's
-// processes, a fresh /proc and /tmp come with it, and it runs as an unprivileged user. The network is
-// shared: providers and remote backends need it. git does not run here: it holds the installation token.
+// processes, a fresh /proc and /tmp come with it, and it runs as an unprivileged user. Its network is its
+// own too (sandbox-network.ts): out to the internet, which providers and remote backends need, but not to
+// this host's loopback, where the embedded Temporal listens without authentication. git does not run
+// here: it holds the installation token.
 import { lstat, readlink, realpath } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { RunnerSettings } from './operator-policy.ts';
+import { privateNetworkAvailable, withPrivateNetwork } from './sandbox-network.ts';
 
 export type Sandbox =
-  | { kind: 'bubblewrap'; bwrap: string; system: string[]; paths: RunnerSettings['paths'] }
+  | { kind: 'bubblewrap'; bwrap: string; system: string[]; paths: RunnerSettings['paths']; network?: 'private' | 'host' }
   /** The operator's explicit opt-out (`runner.sandbox: none`): commands run as they are. */
   | { kind: 'none' }
   /** `auto` on a host where bubblewrap does not work: repository code is refused. */
@@ -105,11 +108,9 @@ export function wrapCommand(sandbox: Extract<Sandbox, { kind: 'bubblewrap' }>, r
     { path: run.runDir, writable: true },
     { path: run.pluginCache, writable: true },
   ];
-  return {
-    file: sandbox.bwrap,
-    args: [...bubblewrapArgs(sandbox.system, binds), '--chdir', command.cwd, '--', command.file, ...command.args],
-    env: command.env,
-  };
+  const argv = [sandbox.bwrap, ...bubblewrapArgs(sandbox.system, binds), '--chdir', command.cwd, '--', command.file, ...command.args];
+  if (sandbox.network === 'host') return { file: argv[0]!, args: argv.slice(1), env: command.env };
+  return withPrivateNetwork(argv, command.env);
 }
 
 /** Where `binary` is on PATH, symlinks resolved (its dir is mounted read-only); undefined if not found. */
@@ -149,14 +150,25 @@ export async function probeBubblewrap(bwrap = 'bwrap'): Promise<ProbeResult> {
 export class SandboxUnavailableError extends Error {}
 
 /** The sandbox the operator's `runner.sandbox` asks for, given what works on this host. */
-export async function resolveSandbox(runner: RunnerSettings, probe: (bwrap: string) => Promise<ProbeResult> = probeBubblewrap, bwrap = 'bwrap'): Promise<Sandbox> {
+export async function resolveSandbox(
+  runner: RunnerSettings,
+  probe: (bwrap: string) => Promise<ProbeResult> = probeBubblewrap,
+  bwrap = 'bwrap',
+  networkAvailable: () => boolean = privateNetworkAvailable,
+): Promise<Sandbox> {
   if (runner.sandbox === 'none') return { kind: 'none' };
   const result = await probe(bwrap);
-  if (result.ok) return { kind: 'bubblewrap', bwrap, system: await systemMounts(), paths: runner.paths };
+  const network = runner.network ?? 'private';
+  const reason = !result.ok
+    ? result.reason
+    : network === 'private' && !networkAvailable()
+      ? 'slirp4netns is not installed: repository code runs in a private network (no way to this host\'s loopback, where the embedded Temporal listens), which needs it'
+      : undefined;
+  if (!reason) return { kind: 'bubblewrap', bwrap, system: await systemMounts(), paths: runner.paths, network };
   if (runner.sandbox === 'bubblewrap') {
-    throw new SandboxUnavailableError(`runner.sandbox is "bubblewrap" but bubblewrap does not work on this host: ${result.reason}`);
+    throw new SandboxUnavailableError(`runner.sandbox is "bubblewrap" but bubblewrap does not work on this host: ${reason}`);
   }
-  return { kind: 'unavailable', reason: result.reason };
+  return { kind: 'unavailable', reason };
 }
 
 /** What the PR is told when repository code cannot run sandboxed. */
@@ -164,8 +176,8 @@ export function sandboxUnavailableMessage(reason: string): string {
   return [
     'Terrapin runs terraform and hooks only inside a sandbox (bubblewrap), and the sandbox does not work on this server:',
     `  ${reason}`,
-    'Nothing from this pull request was run. The operator can fix this by installing bubblewrap (and allowing user',
-    'namespaces in the container), or opt out explicitly with `runner.sandbox: none` in TERRAPIN_SERVER_CONFIG.',
+    'Nothing from this pull request was run. The operator can fix this by installing bubblewrap and slirp4netns (and',
+    'allowing user namespaces in the container), or opt out explicitly with `runner.sandbox: none` in TERRAPIN_SERVER_CONFIG.',
   ].join('\n');
 }
 
@@ -173,7 +185,9 @@ export function sandboxUnavailableMessage(reason: string): string {
 export function describeSandbox(sandbox: Sandbox): { level: 'info' | 'warn'; message: string } {
   switch (sandbox.kind) {
     case 'bubblewrap':
-      return { level: 'info', message: 'terraform and hooks run sandboxed (bubblewrap)' };
+      return sandbox.network === 'host'
+        ? { level: 'warn', message: 'terraform and hooks run sandboxed (bubblewrap) on the host network (runner.network: host): they can reach services on this host, so Temporal must require mTLS or an API key' }
+        : { level: 'info', message: 'terraform and hooks run sandboxed (bubblewrap) in a private network' };
     case 'none':
       return {
         level: 'warn',

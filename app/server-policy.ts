@@ -39,7 +39,7 @@ const runnerPath = object(
 
 const serverPolicySchema = object({
   repositories: list(repositoryRule),
-  runner: object({ sandbox: oneOf(['auto', 'bubblewrap', 'none']), paths: list(runnerPath) }),
+  runner: object({ sandbox: oneOf(['auto', 'bubblewrap', 'none']), paths: list(runnerPath), network: oneOf(['private', 'host']) }),
 });
 
 export interface ServerPolicyResult {
@@ -72,6 +72,7 @@ export function parseServerPolicy(text: string, file: string): ServerPolicyResul
       runner: {
         sandbox: written.runner?.sandbox ?? DEFAULT_OPERATOR_POLICY.runner.sandbox,
         paths: (written.runner?.paths ?? []).map((p) => ({ path: p.path!, writable: p.writable ?? false })),
+        ...(written.runner?.network ? { network: written.runner.network } : {}),
       },
     },
     errors: [],

@@ -9,6 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ConfigError } from '../../app/config.ts';
+import { LAUNCHER_PATH } from '../../activities/sandbox-network.ts';
 import { startupSandbox } from '../../app/worker.ts';
 import { runCommand, type RunResult } from '../../activities/process.ts';
 import {
@@ -33,13 +34,13 @@ describe('arguments', () => {
     for (const flag of ['--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-user', '--die-with-parent', '--new-session']) expect(args).toContain(flag);
     expect(args.join(' ')).toContain(`--uid ${SANDBOX_UID} --gid ${SANDBOX_UID}`);
     expect(args.join(' ')).toContain('--proc /proc --dev /dev --tmpfs /tmp --ro-bind /usr /usr --bind /tmp/x/checkout /tmp/x/checkout --ro-bind /opt/tf /opt/tf');
-    // The network stays shared: providers and remote backends need it.
+    // The network namespace is the launcher's to make (sandbox-network.ts), not these arguments'.
     expect(args).not.toContain('--unshare-net');
     expect(args).not.toContain('--unshare-all');
   });
 
   test('wrapCommand mounts the operator paths first (optional), then the run dirs, and keeps the environment out of argv', () => {
-    const sandbox: Sandbox = { kind: 'bubblewrap', bwrap: '/usr/bin/bwrap', system: [], paths: [{ path: '/srv/states', writable: true }, { path: '/etc/custom-ca', writable: false }] };
+    const sandbox: Sandbox = { kind: 'bubblewrap', bwrap: '/usr/bin/bwrap', system: [], paths: [{ path: '/srv/states', writable: true }, { path: '/etc/custom-ca', writable: false }], network: 'host' };
     const wrapped = wrapCommand(sandbox, { checkout: '/d/work/o/r/pr-1/abc', runDir: '/d/work/o/r/pr-1/abc.terrapin/root--default/run', pluginCache: '/d/plugin-cache/repos/o/r', readOnly: ['/opt/terraform'] }, {
       file: 'terraform',
       args: ['plan', '-no-color'],
@@ -56,6 +57,18 @@ describe('arguments', () => {
     expect(line.endsWith('--chdir /d/work/o/r/pr-1/abc/infra -- terraform plan -no-color')).toBe(true);
     expect(line).not.toContain(SECRET);
     expect(wrapped.env.TF_VAR_password).toBe(SECRET);
+  });
+
+  test('with a private network (the default) the launcher runs bubblewrap, and the environment reaches bubblewrap only', () => {
+    const sandbox: Sandbox = { kind: 'bubblewrap', bwrap: '/usr/bin/bwrap', system: [], paths: [] };
+    const wrapped = wrapCommand(sandbox, { checkout: '/d/c', runDir: '/d/c.terrapin/x/run', pluginCache: '/d/p' }, { file: 'terraform', args: ['plan'], env: { TF_VAR_password: SECRET, NODE_OPTIONS: '--require /d/c/evil.js' }, cwd: '/d/c' });
+    expect(wrapped.file).toBe(process.execPath);
+    expect(wrapped.args.slice(0, 3)).toEqual([LAUNCHER_PATH, '--', '/usr/bin/bwrap']);
+    expect(wrapped.args.join(' ').endsWith('--chdir /d/c -- terraform plan')).toBe(true);
+    expect(wrapped.args.join(' ')).not.toContain(SECRET);
+    // node itself runs with PATH and the sandbox's environment as data: no NODE_OPTIONS of the repository's.
+    expect(Object.keys(wrapped.env).sort()).toEqual(['PATH', 'TERRAPIN_SANDBOX_ENV']);
+    expect(JSON.parse(wrapped.env.TERRAPIN_SANDBOX_ENV!)).toEqual({ TF_VAR_password: SECRET, NODE_OPTIONS: '--require /d/c/evil.js' });
   });
 
   test('a binary under the system dirs needs no mount of its own; one elsewhere gets its dir, read-only', async () => {
@@ -77,6 +90,16 @@ describe('mode', () => {
     expect(sandbox).toEqual({ kind: 'none' });
     expect(probed).toBe(false);
     expect(describeSandbox(sandbox)).toMatchObject({ level: 'warn', message: expect.stringMatching(/UNSANDBOXED/) });
+  });
+
+  test('a private network without slirp4netns is unavailable under auto and stops a bubblewrap start; host does without it', async () => {
+    const noSlirp = () => false;
+    const unavailable = await resolveSandbox({ sandbox: 'auto', paths: [] }, working, 'bwrap', noSlirp);
+    expect(unavailable).toMatchObject({ kind: 'unavailable', reason: expect.stringMatching(/slirp4netns is not installed.*loopback/) });
+    await expect(resolveSandbox({ sandbox: 'bubblewrap', paths: [] }, working, 'bwrap', noSlirp)).rejects.toThrow(/slirp4netns/);
+    const host = await resolveSandbox({ sandbox: 'auto', paths: [], network: 'host' }, working, 'bwrap', noSlirp);
+    expect(host).toMatchObject({ kind: 'bubblewrap', network: 'host' });
+    expect(describeSandbox(host)).toMatchObject({ level: 'warn', message: expect.stringMatching(/host network.*mTLS or an API key/) });
   });
 
   test('auto uses bubblewrap when the probe works, and is unavailable (plans refused) when it does not', async () => {
@@ -111,7 +134,7 @@ describe('worker start', () => {
   test('logs the chosen mode once: bubblewrap as info, none and an unusable host as warnings', async () => {
     const ok = capture();
     expect((await startupSandbox(policy('auto'), ok.logger)).kind).toBe('bubblewrap');
-    expect(ok.lines).toMatchObject([{ level: 30, sandbox: 'bubblewrap', msg: 'terraform and hooks run sandboxed (bubblewrap)' }]);
+    expect(ok.lines).toMatchObject([{ level: 30, sandbox: 'bubblewrap', msg: 'terraform and hooks run sandboxed (bubblewrap) in a private network' }]);
     const none = capture();
     expect(await startupSandbox(policy('none'), none.logger)).toEqual({ kind: 'none' });
     expect(none.lines).toMatchObject([{ level: 40, sandbox: 'none', msg: expect.stringMatching(/UNSANDBOXED/) }]);

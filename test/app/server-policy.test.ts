@@ -37,6 +37,7 @@ describe('parseServerPolicy', () => {
       '  paths:',
       '    - { path: /var/lib/terraform-state, writable: true }',
       '    - path: /etc/ssl/certs',
+      '  network: host',
       '',
     ].join('\n');
     expect(parseServerPolicy(text, FILE)).toEqual({
@@ -62,6 +63,7 @@ describe('parseServerPolicy', () => {
             { path: '/var/lib/terraform-state', writable: true },
             { path: '/etc/ssl/certs', writable: false },
           ],
+          network: 'host',
         },
       },
     });
