@@ -61,7 +61,7 @@ FROM ${NODE_IMAGE}
 # git for checkouts, ssh for git+ssh module sources, tini to reap terraform's children and forward signals,
 # bubblewrap to run terraform and hooks sandboxed (activities/sandbox.ts).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini bubblewrap \
+ && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini bubblewrap slirp4netns \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=terraform /usr/local/bin/terraform /usr/local/bin/terraform
 COPY --from=temporal /out/ /usr/local/bin/

@@ -93,7 +93,10 @@ async function launch(bwrapArgv: string[]): Promise<number> {
     const pid = await childPid(bwrap.stdio[3] as NodeJS.ReadableStream);
     // By path, not pid: given a pid, slirp4netns also joins the process's user namespace, which bubblewrap
     // replaces with a nested one (when the sandbox uid differs) that does not own the network namespace.
-    slirp = spawn(SLIRP, ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=4', '--netns-type=path', `/proc/${pid}/ns/net`, 'tap0'], {
+    // Without root, slirp4netns must first join the sandbox's user namespace to be allowed into its
+    // network namespace (bubblewrap makes no nested one then: that is root's case only).
+    const userns = process.getuid?.() === 0 ? [] : [`--userns-path=/proc/${pid}/ns/user`];
+    slirp = spawn(SLIRP, ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=4', ...userns, '--netns-type=path', `/proc/${pid}/ns/net`, 'tap0'], {
       stdio: ['ignore', 'ignore', 'pipe', 'ignore', 'pipe'],
       env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
     });
