@@ -126,6 +126,23 @@ export class GithubMock {
     return this;
   }
 
+  /** GET pulls/:n/commits: the PR's commits, by author and committer login (null: no linked account). */
+  prCommits(number: number, commits: Array<{ author?: string | null; committer?: string | null }> = []): this {
+    this.scope
+      .get(`${this.repoPath}/pulls/${number}/commits`)
+      .query(true)
+      .reply(200, async (req: Request) => {
+        const [path] = await this.read(req);
+        this.record('GET', path, undefined);
+        return commits.map((c, i) => ({
+          sha: String(i).padStart(40, '0'),
+          author: c.author ? { login: c.author, type: 'User' } : null,
+          committer: c.committer ? { login: c.committer, type: 'User' } : null,
+        }));
+      });
+    return this;
+  }
+
   /** GET issues (open, one label): the drift issues that exist. */
   openIssues(issues: Array<{ number: number; title: string; body: string }>): this {
     this.scope
