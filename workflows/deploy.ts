@@ -318,7 +318,10 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     /** Who approved this revision so far (each once), and what the approvals are judged by (read once). */
     const approvers: string[] = [];
     let rules: { approve: CommandRule; requirements: readonly ApplyRequirement[] } | undefined;
-    let authors: string[] | undefined;
+    let committers: string[] | undefined;
+    // Who made the change, none of whom may approve its deploy: the pusher of a direct push, or the PR's
+    // opener and pushers (its commits' authors and committers are asked for once someone is allowed).
+    const authors = rev.pr ? [rev.pr.author, ...(rev.pr.authors ?? [])] : [rev.actor];
     for (;;) {
       const arrived = await condition(() => s.approvals.length > 0 || s.queue.length > checkedQueue, APPROVAL_WINDOW);
       if (!arrived) return 'expired';
@@ -344,9 +347,12 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
         }
         // The rules in force before this revision (its first parent): a change cannot loosen who approves it.
         rules ??= await rulesAt(rulesSha);
-        authors ??= await authorsOf(rev);
         const isAuthor = authors.some((a) => sameLogin(a, approval.actor));
-        const verdict = await judgeActor(repo, rules.approve, { login: approval.actor, isAuthor, number: rev.pr?.number ?? 0, headSha: sha });
+        let verdict = await judgeActor(repo, rules.approve, { login: approval.actor, isAuthor, number: rev.pr?.number ?? 0, headSha: sha });
+        if (verdict.allowed && rev.pr && !rules.approve.allowAuthor) {
+          committers ??= await github.pullRequestCommitLogins({ repo, number: rev.pr.number });
+          if (committers.some((a) => sameLogin(a, approval.actor))) verdict = { allowed: false, because: 'author' };
+        }
         if (!verdict.allowed) {
           const opener = Boolean(rev.pr) && sameLogin(approval.actor, rev.pr!.author);
           const [template, data] =
@@ -359,7 +365,7 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
           continue;
         }
         if (!approvers.some((a) => sameLogin(a, approval.actor))) approvers.push(approval.actor);
-        const unmet = await unmetRequirements(rules.requirements, approvers, authors, rev, planned.summary.destroy);
+        const unmet = await unmetRequirements(rules.requirements, approvers, [...authors, ...(committers ?? [])], rev, planned.summary.destroy);
         if (unmet.length === 0) return approvers;
         const data = { unmet };
         if (approval.prNumber ?? rev.pr?.number) await reply('needs-more', data);
@@ -402,13 +408,6 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true });
     const requirements = checkout.configErrors?.length ? undefined : checkout.allProjects?.find((x) => x.name === project)?.applyRequirements;
     return { approve: (checkout.permissions ?? DEFAULT_PERMISSIONS).approve, requirements: requirements ?? DEFAULT_REQUIREMENTS };
-  }
-
-  /** Who made the change, none of whom may approve its deploy: the pusher of a direct push, or the PR's author set. */
-  async function authorsOf(rev: DeployRevision): Promise<string[]> {
-    if (!rev.pr) return [rev.actor];
-    const commits = await github.pullRequestCommitLogins({ repo, number: rev.pr.number });
-    return [rev.pr.author, ...(rev.pr.authors ?? []), ...commits];
   }
 
   /**

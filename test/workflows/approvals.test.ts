@@ -9,7 +9,8 @@ describe('commandKey', () => {
   it('keys comments and reviews by their own id, whatever the delivery id', () => {
     const comment = { type: 'command', deliveryId: 'a', commentId: 7 };
     expect(commandKey(comment)).toBe('comment:7');
-    expect(commandKey({ ...comment, deliveryId: 'b' })).toBe('comment:7');
+    const resent = { ...comment, deliveryId: 'b' };
+    expect(commandKey(resent)).toBe('comment:7');
     expect(commandKey({ type: 'bad-command', commentId: 7 })).toBe('comment:7');
     expect(commandKey({ type: 'command', reviewId: 7 })).toBe('review:7');
   });
