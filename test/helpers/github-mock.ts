@@ -184,13 +184,13 @@ export class GithubMock {
   }
 
   /** GET pulls/:n in full, as a workflow started by a comment reads its PR. */
-  pullRequest(number: number, pr: { headSha: string; headRef: string; baseSha: string; baseRef: string; cloneUrl: string; author: string }): this {
+  pullRequest(number: number, pr: { headSha: string; headRef: string; baseSha: string; baseRef: string; cloneUrl: string; author: string; state?: 'open' | 'closed' }): this {
     this.scope.get(`${this.repoPath}/pulls/${number}`).reply(200, async (req: Request) => {
       const [path] = await this.read(req);
       this.record('GET', path, undefined);
       return {
         number,
-        state: 'open',
+        state: pr.state ?? 'open',
         draft: false,
         mergeable: true,
         labels: [],
