@@ -33,7 +33,8 @@ function matches(m: Matcher | undefined, text: string | undefined): boolean {
 
 let unexpected: string[] = [];
 nock.emitter.on('no match', (req: any) => {
-  const host = req.host ?? req.options?.host ?? req.options?.hostname ?? '';
+  // fetch requests (the webhook endpoint in some tests) carry only their URL.
+  const host = req.host ?? req.options?.host ?? req.options?.hostname ?? (typeof req.url === 'string' && /^https?:/.test(req.url) ? new URL(req.url).host : '');
   // Allowed loopback traffic (the webhook endpoint in some tests) is reported as "no match" too.
   if (/^(127\.0\.0\.1|localhost)/.test(String(host))) return;
   unexpected.push(`${req.method ?? req.options?.method} ${host}${req.path ?? req.options?.path}`);
