@@ -250,6 +250,20 @@ describe('webhook endpoint: signature while streaming, bounded', () => {
     }
   });
 
+  it('answers 408 to a body that does not arrive in time, and frees its slot', async () => {
+    const impatient = await startWebhookServer({ config, client, logger: silentLogger, port: 0, limits: { maxUnverified: 1, bodyTimeoutMs: 300 } });
+    try {
+      const { payload, workflowId } = openedPr();
+      const body = JSON.stringify(payload);
+      const stalled = stream(impatient.port, headersFor(body), [body.slice(0, 10)], { hold: true });
+      expect((await stalled.done).status).toBe(408);
+      expect((await post(impatient.port, 'pull_request', payload)).status).toBe(200);
+      expect(await workflowExists(client, workflowId)).toBe(true);
+    } finally {
+      await impatient.close();
+    }
+  });
+
   it('answers 503 at once beyond the unverified bodies in flight; the slots free up afterwards', async () => {
     const narrow = await startWebhookServer({ config, client, logger: silentLogger, port: 0, limits: { maxUnverified: 2 } });
     try {
