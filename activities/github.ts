@@ -195,6 +195,21 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
       }
     },
 
+    /**
+     * The GitHub logins that wrote or committed the PR's commits (GitHub lists up to 250): part of the PR's
+     * author set, none of whom may approve it. `web-flow` (GitHub's own committer for web edits and merges)
+     * and commits without a linked account are not people and are left out.
+     */
+    async pullRequestCommitLogins({ repo, number }: { repo: RepoRef; number: number }): Promise<string[]> {
+      try {
+        const octokit = client(repo);
+        const commits = await octokit.paginate(octokit.pulls.listCommits, { owner: repo.owner, repo: repo.name, pull_number: number, per_page: 100 });
+        return commitLogins(commits);
+      } catch (err) {
+        rethrowClassified(err, `reading the commits of #${number}`);
+      }
+    },
+
     async getPermission({ repo, login }: { repo: RepoRef; login: string }): Promise<Permission> {
       try {
         const { data } = await client(repo).repos.getCollaboratorPermissionLevel({
@@ -329,3 +344,14 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
 }
 
 export type GithubActivities = ReturnType<typeof createGithubActivities>;
+
+/** Distinct author and committer logins of commits, without GitHub's `web-flow` and unlinked accounts. */
+export function commitLogins(commits: ReadonlyArray<{ author?: { login?: string } | null; committer?: { login?: string } | null }>): string[] {
+  const logins = new Map<string, string>();
+  for (const c of commits) {
+    for (const login of [c.author?.login, c.committer?.login]) {
+      if (login && login.toLowerCase() !== 'web-flow') logins.set(login.toLowerCase(), login);
+    }
+  }
+  return [...logins.values()];
+}

@@ -2,6 +2,7 @@
 // 202 "still processing" once a handler takes longer than 9 s, and passes a handler error's `status` through
 // (a 404 from any library becomes a 404 to GitHub). Here 2xx means exactly "Temporal accepted the signal
 // (or the event needs none)"; every failure after the signature check is a 5xx so GitHub can redeliver.
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Probot } from 'probot';
@@ -15,6 +16,16 @@ export const WEBHOOK_PATH = '/api/github/webhooks';
 export const HEALTH_PATH = '/healthz';
 /** GitHub caps webhook payloads at 25 MB. */
 const MAX_BODY_BYTES = 25 * 1024 * 1024;
+/** Bodies read before their signature is known: beyond this many at once, 503 at once (GitHub redelivers). */
+const MAX_UNVERIFIED = 32;
+/** A body that has not arrived in full by then is dropped (408): a slow sender must not hold a slot. */
+const BODY_TIMEOUT_MS = 20_000;
+
+export interface WebhookLimits {
+  maxBodyBytes?: number;
+  maxUnverified?: number;
+  bodyTimeoutMs?: number;
+}
 
 export interface WebhookServer {
   port: number;
@@ -27,6 +38,7 @@ export async function startWebhookServer(opts: {
   client: Client;
   logger: Logger;
   port?: number;
+  limits?: WebhookLimits;
 }): Promise<WebhookServer> {
   const { config, client, logger } = opts;
   const probot = new Probot({
@@ -37,7 +49,7 @@ export async function startWebhookServer(opts: {
     log: logger.child({ component: 'probot' }),
   });
   await probot.load(createApp({ client, taskQueue: config.temporal.taskQueue, repoAllowlist: config.repoAllowlist, logger }));
-  const handle = webhookHandler(probot, logger.child({ component: 'http' }));
+  const handle = webhookHandler(probot, logger.child({ component: 'http' }), { secret: config.github.webhookSecret, ...opts.limits });
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -64,7 +76,11 @@ export async function startWebhookServer(opts: {
   };
 }
 
-export function webhookHandler(probot: Probot, log: Logger) {
+export function webhookHandler(probot: Probot, log: Logger, opts: { secret: string } & WebhookLimits) {
+  const maxBodyBytes = opts.maxBodyBytes ?? MAX_BODY_BYTES;
+  const maxUnverified = opts.maxUnverified ?? MAX_UNVERIFIED;
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  let unverified = 0;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
     if (path === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) return reply(res, 200, 'ok');
@@ -78,19 +94,34 @@ export function webhookHandler(probot: Probot, log: Logger) {
     const signature = header(req, 'x-hub-signature-256');
     if (!id || !name) return reply(res, 400, 'missing X-GitHub-Delivery or X-GitHub-Event');
     if (!signature) return reply(res, 401, 'missing X-Hub-Signature-256');
-
-    const raw = await readBody(req);
-    if (raw === undefined) return reply(res, 413, 'payload too large');
-    // GitHub sends UTF-8; anything else cannot be verified or read faithfully.
-    let body: string;
-    try {
-      body = new TextDecoder('utf-8', { fatal: true }).decode(raw);
-    } catch {
-      return reply(res, 400, 'body is not UTF-8');
+    const expected = /^sha256=([0-9a-f]{64})$/i.exec(signature.trim())?.[1];
+    if (!expected) return refuse(req, res, 401, 'signature does not match');
+    if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) return refuse(req, res, 413, 'payload too large');
+    if (unverified >= maxUnverified) {
+      log.warn({ deliveryId: id, event: name, unverified }, 'too many unverified webhook bodies in flight; refused');
+      return refuse(req, res, 503, 'busy, please retry');
     }
-    if (!(await probot.webhooks.verify(body, signature).catch(() => false))) {
+
+    // The signature is checked while the body streams in; nothing is decoded or parsed before it holds.
+    unverified++;
+    let read: Awaited<ReturnType<typeof readSigned>>;
+    try {
+      read = await readSigned(req, opts.secret, Buffer.from(expected, 'hex'), maxBodyBytes, bodyTimeoutMs);
+    } finally {
+      unverified--;
+    }
+    if (read === 'too-large') return refuse(req, res, 413, 'payload too large');
+    if (read === 'timeout') return refuse(req, res, 408, 'body took too long');
+    if (read === 'bad-signature') {
       log.warn({ deliveryId: id, event: name }, 'webhook signature does not match WEBHOOK_SECRET; rejected');
       return reply(res, 401, 'signature does not match');
+    }
+    // GitHub sends UTF-8; anything else cannot be read faithfully.
+    let body: string;
+    try {
+      body = new TextDecoder('utf-8', { fatal: true }).decode(read);
+    } catch {
+      return reply(res, 400, 'body is not UTF-8');
     }
     let payload: unknown;
     try {
@@ -122,15 +153,41 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/**
+ * Reads the body while computing its HMAC-SHA256; the bytes only once the signature matched (compared in
+ * constant time). Stops reading at the size cap or the deadline.
+ */
+function readSigned(req: IncomingMessage, secret: string, expected: Buffer, maxBytes: number, timeoutMs: number): Promise<Buffer | 'too-large' | 'timeout' | 'bad-signature'> {
+  return new Promise((resolve) => {
+    const hmac = createHmac('sha256', secret);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (result: Buffer | 'too-large' | 'timeout' | 'bad-signature') => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onGone).off('aborted', onGone);
+      if (typeof result === 'string') req.pause();
+      resolve(result);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) return done('too-large');
+      hmac.update(chunk);
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      const actual = hmac.digest();
+      done(actual.length === expected.length && timingSafeEqual(actual, expected) ? Buffer.concat(chunks) : 'bad-signature');
+    };
+    // A sender that went away cannot be answered; its slot is freed all the same.
+    const onGone = () => done('timeout');
+    const timer = setTimeout(() => done('timeout'), timeoutMs);
+    req.on('data', onData).on('end', onEnd).on('error', onGone).on('aborted', onGone);
+  });
+}
+
+/** Answers before the body was read in full: the connection closes, so the rest is never read. */
+function refuse(req: IncomingMessage, res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' }).end(`${text}\n`, () => req.destroy());
 }
 
 function reply(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {

@@ -284,6 +284,14 @@ export async function startGithubStandin(opts: StandinOptions = {}): Promise<Git
     },
     {
       method: 'GET',
+      name: 'GET /repos/:owner/:repo/pulls/:pull_number/commits',
+      pattern: /^\/repos\/([^/]+)\/([^/]+)\/pulls\/(\d+)\/commits$/,
+      auth: 'token',
+      // The stand-in keeps no commits: a PR's only author is whoever opened it.
+      handle: () => ({ status: 200, body: [] }),
+    },
+    {
+      method: 'GET',
       name: 'GET /repos/:owner/:repo/collaborators/:username/permission',
       pattern: /^\/repos\/([^/]+)\/([^/]+)\/collaborators\/([^/]+)\/permission$/,
       auth: 'token',

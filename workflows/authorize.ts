@@ -4,6 +4,7 @@ import type { CommandPermissions, CommandRule } from '../activities/repo-config/
 import { github, workspace } from './pr-activities.ts';
 import { DEFAULT_PERMISSIONS, mayRun, type Verdict } from './permissions.ts';
 import type { RepoRef } from './types.ts';
+import type { Permission } from '../activities/github.ts';
 
 export interface ActorContext {
   login: string;
@@ -12,10 +13,12 @@ export interface ActorContext {
   number: number;
   headSha: string;
   baseRef?: string;
+  /** Their permission on the repository when the caller already asked GitHub for it. */
+  permission?: Permission;
 }
 
 export async function judgeActor(repo: RepoRef, rule: CommandRule, actor: ActorContext): Promise<Verdict> {
-  const permission = await github.getPermission({ repo, login: actor.login });
+  const permission = actor.permission ?? (await github.getPermission({ repo, login: actor.login }));
   const teams =
     rule.teams.length > 0 && permission !== 'none'
       ? ((

@@ -22,7 +22,9 @@ import {
 } from '@temporalio/workflow';
 import type { ApplyResult, OutputInput, PlanResult } from '../activities/contracts.ts';
 import type { PlanComparison } from '../activities/plan-compare.ts';
-import type { ResolvedProject } from '../activities/repo-config/types.ts';
+import type { ApplyRequirement, CommandRule, ResolvedProject } from '../activities/repo-config/types.ts';
+import { DEFAULT_PERMISSIONS } from './permissions.ts';
+import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
 import { applier, github, temporalCalls, workspace } from './pr-activities.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
 import { searchAttributePairs, type RunRecord } from './search-attributes.ts';
@@ -40,7 +42,12 @@ export interface DeployRevision {
   trigger: 'merge' | 'push';
   /** Who merged or pushed. */
   actor: string;
-  pr?: { number: number; author: string };
+  pr?: {
+    number: number;
+    author: string;
+    /** The opener and whoever pushed to the PR's head; its commits' authors and committers are read when approving. */
+    authors?: string[];
+  };
   approved?: ApprovedPlan;
   /** Projects of the same revision this one depends on: they deploy first, and their outputs are read after. */
   upstreams: string[];
@@ -53,7 +60,7 @@ export type DeployOutcome = 'deployed' | 'unchanged' | 'failed' | 'rolled-back' 
 export type DeployEvent =
   | { type: 'revision'; revision: DeployRevision }
   | { type: 'upstream'; sha: string; project: string; outcome: DeployOutcome }
-  | { type: 'approve'; deliveryId: string; actor: string; sha?: string; prNumber?: number };
+  | { type: 'approve'; deliveryId: string; actor: string; sha?: string; prNumber?: number; createdAt?: string };
 
 type Approval = Extract<DeployEvent, { type: 'approve' }>;
 
@@ -244,7 +251,7 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
       const answer = await askForApproval(rev, planned, comparison, checkRunId, checkName, facts.parentSha ?? sha);
       if (answer === 'superseded') return finish('superseded', { reason: 'newer' });
       if (answer === 'expired') return finish('expired', { window: APPROVAL_WINDOW });
-      approvedBy = [answer];
+      approvedBy = answer;
     }
 
     phase('applying');
@@ -291,7 +298,7 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     checkRunId: number,
     checkName: string,
     rulesSha: string,
-  ): Promise<string | 'superseded' | 'expired'> {
+  ): Promise<string[] | 'superseded' | 'expired'> {
     const { sha } = rev;
     const d = { sha, shortSha: sha.slice(0, 7), hadApproval: Boolean(rev.approved), missing: comparison?.missing, changes: comparison?.changes ?? [], summaryLine: planned.summary.line, pr: rev.pr?.number };
     // Approvals sent before this question was asked did not see it.
@@ -304,8 +311,17 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     const waiting = (data: Record<string, unknown> = {}) =>
       github.upsertCheckRun({ repo, headSha: sha, name: checkName, checkRunId, status: 'queued', output: { template: 'deploy/check', data: { ...d, ...data, state: 'waiting' }, files: checkFiles }, actions: ['approve'] });
     await waiting();
+    // Approvals written before this point never saw the plan above.
+    const askedAt = Date.now();
     await tellPr(rev, { status: 'waiting' });
     let checkedQueue = 0;
+    /** Who approved this revision so far (each once), and what the approvals are judged by (read once). */
+    const approvers: string[] = [];
+    let rules: { approve: CommandRule; requirements: readonly ApplyRequirement[] } | undefined;
+    let committers: string[] | undefined;
+    // Who made the change, none of whom may approve its deploy: the pusher of a direct push, or the PR's
+    // opener and pushers (its commits' authors and committers are asked for once someone is allowed).
+    const authors = rev.pr ? [rev.pr.author, ...(rev.pr.authors ?? [])] : [rev.actor];
     for (;;) {
       const arrived = await condition(() => s.approvals.length > 0 || s.queue.length > checkedQueue, APPROVAL_WINDOW);
       if (!arrived) return 'expired';
@@ -323,13 +339,46 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
         await reply('nothing-waiting');
         continue;
       }
+      // Versioned: deploys recorded before this took the first allowed approval, whatever the requirements.
+      if (patched('deploy-apply-requirements')) {
+        if (approval.createdAt && Date.parse(approval.createdAt) < Math.floor(askedAt / 1000) * 1000) {
+          await reply('approval-outdated');
+          continue;
+        }
+        // The rules in force before this revision (its first parent): a change cannot loosen who approves it.
+        rules ??= await rulesAt(rulesSha);
+        const isAuthor = authors.some((a) => sameLogin(a, approval.actor));
+        let verdict = await judgeActor(repo, rules.approve, { login: approval.actor, isAuthor, number: rev.pr?.number ?? 0, headSha: sha });
+        if (verdict.allowed && rev.pr && !rules.approve.allowAuthor) {
+          committers ??= await github.pullRequestCommitLogins({ repo, number: rev.pr.number });
+          if (committers.some((a) => sameLogin(a, approval.actor))) verdict = { allowed: false, because: 'author' };
+        }
+        if (!verdict.allowed) {
+          const opener = Boolean(rev.pr) && sameLogin(approval.actor, rev.pr!.author);
+          const [template, data] =
+            verdict.because === 'level' ? ['not-allowed', { required: verdict.required }]
+            : verdict.because === 'not-listed' ? ['not-listed', { users: verdict.users, teams: verdict.teams, rulesSha: rulesSha.slice(0, 7) }]
+            : opener ? ['own-pr', {}]
+            : ['own-change', { pushed: rev.trigger === 'push' }];
+          if (approval.prNumber ?? rev.pr?.number) await reply(template, data);
+          else await waiting({ refusal: { template: `deploy/${template}`, project, actor: approval.actor, shortSha: sha.slice(0, 7), ...data } });
+          continue;
+        }
+        if (!approvers.some((a) => sameLogin(a, approval.actor))) approvers.push(approval.actor);
+        const unmet = await unmetRequirements(rules.requirements, approvers, [...authors, ...(committers ?? [])], rev, planned.summary.destroy);
+        if (unmet.length === 0) return approvers;
+        const data = { unmet };
+        if (approval.prNumber ?? rev.pr?.number) await reply('needs-more', data);
+        else await waiting({ refusal: { template: 'deploy/needs-more', project, actor: approval.actor, shortSha: sha.slice(0, 7), ...data } });
+        continue;
+      }
       // Versioned: deploys recorded before this asked for write and not the PR's author.
       if (patched('deploy-approval-permissions')) {
         // The rule in force before this revision (its first parent): a change cannot loosen who approves it.
         const rule = (await permissionsAt(repo, rulesSha)).approve;
         const isAuthor = Boolean(rev.pr) && approval.actor === rev.pr!.author;
         const verdict = await judgeActor(repo, rule, { login: approval.actor, isAuthor, number: rev.pr?.number ?? 0, headSha: sha });
-        if (verdict.allowed) return approval.actor;
+        if (verdict.allowed) return [approval.actor];
         const [template, data] =
           verdict.because === 'level' ? ['not-allowed', { required: verdict.required }]
           : verdict.because === 'not-listed' ? ['not-listed', { users: verdict.users, teams: verdict.teams, rulesSha: rulesSha.slice(0, 7) }]
@@ -347,8 +396,41 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
         await reply('own-pr');
         continue;
       }
-      return approval.actor;
+      return [approval.actor];
     }
+  }
+
+  /**
+   * `permissions.approve` and this project's apply requirements as the default branch had them at `sha`
+   * (defaults when the file is broken or the project is new there).
+   */
+  async function rulesAt(sha: string): Promise<{ approve: CommandRule; requirements: readonly ApplyRequirement[] }> {
+    const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true });
+    const requirements = checkout.configErrors?.length ? undefined : checkout.allProjects?.find((x) => x.name === project)?.applyRequirements;
+    return { approve: (checkout.permissions ?? DEFAULT_PERMISSIONS).approve, requirements: requirements ?? DEFAULT_REQUIREMENTS };
+  }
+
+  /**
+   * The project's apply requirements over every approval this revision collected. `mergeable` and
+   * `undiverged` are about an open PR: a merged commit meets them.
+   */
+  async function unmetRequirements(config: readonly ApplyRequirement[], approvers: string[], authors: string[], rev: DeployRevision, destroy: number): Promise<RequirementResult[]> {
+    const counted = config.filter((r) => r.kind === 'approved' || r.kind === 'destroyNeeds');
+    const { teams } = factsNeeded(counted);
+    const teamsOf =
+      teams.length > 0
+        ? (await github.requirementFacts({ repo, number: rev.pr?.number ?? 0, headSha: rev.sha, baseRef: '', mergeable: false, divergence: false, approvers, teams })).teamsOf
+        : {};
+    const results = evaluate(requirementsFrom(counted), {
+      author: rev.pr?.author ?? rev.actor,
+      authors,
+      approvals: approvers.map((login) => ({ login, teams: teamsOf[login] ?? [] })),
+      mergeable: true,
+      baseSha: '',
+      mergeBaseSha: '',
+      plan: { destroy },
+    });
+    return results.filter((r) => r.status === 'unmet');
   }
 
   /** Applies `sha` of the project again, with its upstreams' current outputs. */
@@ -398,6 +480,8 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     }
   }
 }
+
+const sameLogin = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 
 function message(err: unknown): string {
   if (err instanceof ActivityFailure && err.cause) return err.cause.message;

@@ -19,7 +19,7 @@ export type ReconcileEvent =
       planSha256: string;
       env?: Record<string, string>;
     }
-  | { type: 'approve' | 'drift'; deliveryId: string; actor: string; commentId: number; issueNumber: number };
+  | { type: 'approve' | 'drift'; deliveryId: string; actor: string; commentId: number; issueNumber: number; createdAt?: string };
 
 export const reconcileSignal = defineSignal<[ReconcileEvent]>(RECONCILE_SIGNAL);
 
@@ -30,14 +30,22 @@ export interface ReconcileInput {
 
 export async function driftReconcileWorkflow({ repo, project }: ReconcileInput): Promise<'applied' | 'failed' | 'lapsed'> {
   let offer: Extract<ReconcileEvent, { type: 'offer' }> | undefined;
+  /** When the current offer arrived (workflow time): an `/approve` written before it never saw its plan. */
+  let offeredAt = 0;
   const approvals: Array<Extract<ReconcileEvent, { type: 'approve' | 'drift' }>> = [];
   const seen = new Set<string>();
   setHandler(reconcileSignal, (event) => {
-    if (event.type === 'offer') offer = event;
-    else if (!seen.has(event.deliveryId)) {
-      seen.add(event.deliveryId);
-      approvals.push(event);
+    if (event.type === 'offer') {
+      offer = event;
+      offeredAt = Date.now();
+      return;
     }
+    // A comment counts once: the delivery id is unsigned, so a re-sent body carries a new one.
+    const key = `comment:${event.commentId}`;
+    if (seen.has(event.deliveryId) || seen.has(key)) return;
+    seen.add(event.deliveryId);
+    seen.add(key);
+    approvals.push(event);
   });
 
   const reply = (issueNumber: number, key: string, template: string, data: Record<string, unknown>, files?: Record<string, string>) =>
@@ -72,6 +80,10 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
     }
     if (!offer) {
       await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-nothing', {});
+      continue;
+    }
+    if (approval.createdAt && Date.parse(approval.createdAt) < Math.floor(offeredAt / 1000) * 1000 && patched('reconcile-approval-after-offer')) {
+      await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-approval-outdated', { actor: approval.actor, shortSha: offer.sha.slice(0, 7) });
       continue;
     }
     const chosen = offer;

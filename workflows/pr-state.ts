@@ -31,6 +31,8 @@ export interface PlanRecord {
   clock?: number;
   /** Every project is approved to deploy after merge: the apply check already passed. */
   awaitingMerge?: boolean;
+  /** Workflow time (ms) once the plan was reported: approvals written before it never saw it. */
+  postedAt?: number;
 }
 
 export interface DeployTracking {
@@ -76,4 +78,10 @@ export interface PrState {
   baseRefusal?: { baseRef: string; sha: string };
   /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */
   locks?: string[];
+  /** Comment and review ids already handled (`commandKey`): a command counts once, whatever its delivery id. */
+  commandKeys?: string[];
+  /** Who pushed to the head (senders of opened / reopened / synchronize): authors of the change, never its approvers. */
+  pushers?: string[];
+  /** Logins without the permission to run any command that were answered once on this PR; later, silence. */
+  outsidersAnswered?: string[];
 }

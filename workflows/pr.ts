@@ -34,6 +34,7 @@ import {
   CHECK_APPLY,
   CHECK_PLAN,
   PR_EVENT_SIGNAL,
+  commandKey,
   type CheckAction,
   type PrEvent,
   type PrWorkflowInput,
@@ -62,6 +63,8 @@ export interface PrStatus {
 
 export interface PrOutcome {
   merged: boolean;
+  /** The PR was already closed when this run started (a comment on a closed PR): it answered and ended. */
+  closedBefore?: boolean;
   lastPlan?: { sha: string; status: PlanStatus };
 }
 
@@ -83,7 +86,21 @@ interface ApprovedAtMerge {
 }
 
 const SEEN_LIMIT = 500;
+/** Logins remembered as answered outsiders / pushers per PR: bounded like `seen`. */
+const LOGINS_LIMIT = 200;
 const WRITE: Permission[] = ['write', 'admin'];
+const RANK: Record<Permission, number> = { none: 0, read: 1, write: 2, admin: 3 };
+const sameLogin = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
+
+/** Appends to a bounded list, oldest forgotten first. */
+function remember(list: string[], value: string, limit: number): void {
+  list.push(value);
+  if (list.length > limit) list.splice(0, list.length - limit);
+}
+
+/** GitHub timestamps have whole seconds: a command counts as written before `ms` only if its second is earlier. */
+const writtenBefore = (createdAt: string | undefined, ms: number | undefined) =>
+  createdAt !== undefined && ms !== undefined && Date.parse(createdAt) < Math.floor(ms / 1000) * 1000;
 
 export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   const { repo, number } = input.pr;
@@ -214,6 +231,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       // Versioned: runs started before the project model plan their single root project below.
       if (patched('multi-project')) {
         await planProjects(projectRuns, planId, sha, scope ?? {}, scope?.extraArgs ?? []);
+        // The plan's comment and checks are out: approvals must come after this.
+        if (s.plan?.id === planId) s.plan.postedAt ??= Date.now();
         return;
       }
       const snapshot = s.snapshot!;
@@ -282,6 +301,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
             ? await check(CHECK_APPLY, sha, 'queued', { template: 'checks/apply-waiting', data: summaryData }, { actions: ['approve', 'apply'] })
             : await check(CHECK_APPLY, sha, 'completed', { template: 'checks/apply-nothing', data: summaryData }, { conclusion: 'success' });
           // Approvable only once every surface shows it: a plan whose reporting failed is not.
+          plan.postedAt = Date.now();
           s.plan = plan;
         });
       } catch (err) {
@@ -375,7 +395,89 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
 
   // ---- commands ---------------------------------------------------------------------------------
 
-  const hasWrite = async (actor: string) => WRITE.includes(await github.getPermission({ repo, login: actor }));
+  /** The permission of the event's actor, asked once per event (the outsider gate and the rules share it). */
+  let eventPermission: { actor: string; permission: Permission } | undefined;
+  async function permissionOf(actor: string): Promise<Permission> {
+    if (eventPermission?.actor === actor) return eventPermission.permission;
+    const permission = await github.getPermission({ repo, login: actor });
+    eventPermission = { actor, permission };
+    return permission;
+  }
+
+  const hasWrite = async (actor: string) => WRITE.includes(await permissionOf(actor));
+
+  /**
+   * A comment or review counts once, by its id: `X-GitHub-Delivery` is unsigned, so a captured signed
+   * body re-sent with a new delivery id must do nothing more. False for a command already handled.
+   */
+  function countsOnce(event: PrEvent): boolean {
+    const key = commandKey(event);
+    if (!key) return true;
+    s.commandKeys ??= [];
+    // Versioned where it matters only: runs recorded before this never saw a repeated id.
+    if (s.commandKeys.includes(key) && patched('command-counts-once')) {
+      log.info('command already handled; ignored', { key, deliveryId: event.deliveryId });
+      return false;
+    }
+    remember(s.commandKeys, key, SEEN_LIMIT);
+    return true;
+  }
+
+  /**
+   * On public repositories anyone can comment. Someone who may run no command at all is answered once per
+   * PR and then ignored, gets nothing (not even 👀) for words that are no command, and nothing runs: an
+   * outsider cannot make the bot spend the installation's rate limit. True when the event goes no further.
+   */
+  async function turnedAway(event: Extract<PrEvent, { type: 'command' | 'bad-command' }>): Promise<boolean> {
+    // Versioned: runs recorded before this reacted to every command at once.
+    if (!patched('outsider-gate')) return false;
+    const { actor } = event;
+    const permission = await permissionOf(actor);
+    if (WRITE.includes(permission)) return false;
+    // A reader may still be let in by a rule that asks for read only.
+    const lowest = permission === 'none' ? 'write' : lowestLevel(await basePermissions());
+    if (RANK[permission] >= RANK[lowest]) return false;
+    s.outsidersAnswered ??= [];
+    if (event.type === 'bad-command' || s.outsidersAnswered.some((l) => sameLogin(l, actor))) {
+      log.info('command from someone who may run none; ignored', { actor, deliveryId: event.deliveryId });
+      return true;
+    }
+    remember(s.outsidersAnswered, actor, LOGINS_LIMIT);
+    if (event.command.name === 'help') await reply(event.deliveryId, 'help', {});
+    else await reply(event.deliveryId, 'not-allowed', { actor, command: event.command.name, required: lowest, outsider: true });
+    return true;
+  }
+
+  /**
+   * Why the actor counts as an author though they did not open the PR: they pushed to its head, or wrote
+   * or committed one of its commits (GitHub's "most recent reviewable push" rule, and more). None may approve.
+   */
+  async function authorshipOf(actor: string): Promise<'pushed' | 'committed' | undefined> {
+    // Versioned: runs recorded before this knew only the PR's opener as its author.
+    if (!patched('author-set')) return undefined;
+    if ((s.pushers ?? []).some((l) => sameLogin(l, actor))) return 'pushed';
+    const logins = await github.pullRequestCommitLogins({ repo, number });
+    return logins.some((l) => sameLogin(l, actor)) ? 'committed' : undefined;
+  }
+
+  /** The opener and whoever pushed to the head: the authors a deploy of the merge knows without asking GitHub. */
+  const knownAuthors = () => [s.snapshot!.author, ...(s.pushers ?? []).filter((l) => !sameLogin(l, s.snapshot!.author))];
+
+  /** A button on the check run of another commit than the current plan's does nothing (replied why). */
+  async function buttonOutdated(event: Extract<PrEvent, { type: 'command' }>): Promise<boolean> {
+    const sha = event.checkHeadSha;
+    if (event.source !== 'button' || !sha || sha === s.snapshot!.headSha || !patched('button-on-plan-commit')) return false;
+    const button = event.command.name === 'approve' ? 'Approve' : 'Apply';
+    await reply(event.deliveryId, 'button-outdated', { actor: event.actor, button, command: event.command.name, shortSha: shortSha(sha), currentShortSha: s.plan?.sha === s.snapshot!.headSha ? shortSha(s.plan.sha) : undefined });
+    return true;
+  }
+
+  /** A command written before the plan was posted never saw it: it neither approves nor applies it (replied why). */
+  async function predatesPlan(event: Extract<PrEvent, { type: 'command' }>, plan: PlanRecord): Promise<boolean> {
+    if (!writtenBefore(event.createdAt, plan.postedAt) || !patched('approval-after-plan')) return false;
+    await reply(event.deliveryId, 'approval-outdated', { actor: event.actor, command: event.command.name, review: event.source === 'review', shortSha: shortSha(plan.sha) });
+    return true;
+  }
 
   /**
    * Whether the actor may run the command under `permissions` in the base branch's .terrapin.yml (the PR's
@@ -401,8 +503,14 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       return false;
     }
     const rule = policy.rules[command];
-    const verdict = await judgeActor(repo, rule, { login: actor, isAuthor: actor === author, number, headSha: s.snapshot!.headSha, baseRef: s.snapshot!.baseRef });
-    if (verdict.allowed) return true;
+    const verdict = await judgeActor(repo, rule, { login: actor, isAuthor: actor === author, number, headSha: s.snapshot!.headSha, baseRef: s.snapshot!.baseRef, permission: await permissionOf(actor) });
+    if (verdict.allowed) {
+      const authorship = rule.allowAuthor ? undefined : await authorshipOf(actor);
+      if (!authorship) return true;
+      if (command === 'approve') await reply(deliveryId, 'approve-own-commits', { actor, pushed: authorship === 'pushed' });
+      else await reply(deliveryId, 'not-for-author', { actor, command });
+      return false;
+    }
     if (verdict.because === 'level') await reply(deliveryId, 'not-allowed', { actor, command, required: verdict.required });
     else if (verdict.because === 'not-listed') await reply(deliveryId, 'not-listed', { actor, command, users: verdict.users, teams: verdict.teams, baseRef: s.snapshot!.baseRef });
     else if (command === 'approve') await reply(deliveryId, 'approve-own-pr', { actor });
@@ -460,9 +568,10 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       await reply(deliveryId, 'review-outdated', { actor, shortSha: shortSha(event.reviewCommitSha) });
       return;
     }
+    if (await buttonOutdated(event)) return;
     if (!(await authorized('approve', actor, deliveryId))) return;
     const plan = await currentPlan(deliveryId, 'approve');
-    if (!plan) return;
+    if (!plan || (await predatesPlan(event, plan))) return;
     if (plan.projects) {
       const chosen = await chosenProjects(plan, event, 'approve');
       if (!chosen) return;
@@ -594,9 +703,10 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
 
   async function onApply(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
     const { actor, deliveryId } = event;
+    if (await buttonOutdated(event)) return;
     if (!(await authorized('apply', actor, deliveryId))) return;
     const plan = await currentPlan(deliveryId, 'apply');
-    if (!plan) return;
+    if (!plan || (await predatesPlan(event, plan))) return;
     if (plan.projects) {
       // apply: afterMerge projects (approved or not) are applied by the merge, never by `/apply`.
       const named = (p: ProjectPlan) => !event.command.project || p.name === event.command.project;
@@ -644,9 +754,12 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
 
   async function onCommand(event: Extract<PrEvent, { type: 'command' }>): Promise<void> {
     const { actor, deliveryId, command } = event;
+    if (await turnedAway(event)) return;
     if (event.commentId) await github.reactToComment({ repo, commentId: event.commentId });
     const snapshot = s.snapshot!;
     if (snapshot.state === 'closed') {
+      // A drift check runs at the default branch: a closed PR names its projects as well as an open one.
+      if (command.name === 'drift' && patched('drift-on-closed-pr')) return onDrift(event);
       await reply(deliveryId, 'pr-closed', { command: command.name });
       return;
     }
@@ -700,8 +813,15 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   // ---- events -----------------------------------------------------------------------------------
 
   async function onEvent(event: PrEvent): Promise<void> {
+    eventPermission = undefined;
+    if (!countsOnce(event)) return;
     switch (event.type) {
       case 'pr-updated': {
+        // Whoever pushed to the head is an author of the change (even when the event itself is late).
+        if (event.action === 'opened' || event.action === 'reopened' || event.action === 'synchronize') {
+          s.pushers ??= [];
+          if (!s.pushers.some((l) => sameLogin(l, event.actor))) remember(s.pushers, event.actor, LOGINS_LIMIT);
+        }
         // A delivery older than what the workflow knows (opened arriving after synchronize) changes nothing.
         const known = Date.parse(s.snapshot?.updatedAt ?? '');
         if (Date.parse(event.pr.updatedAt ?? '') < known && patched('ordered-pr-events')) {
@@ -725,6 +845,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
         // Only a merged PR's workflow follows deploys; an open one has none.
         return;
       case 'bad-command':
+        if (await turnedAway(event)) return;
         await github.reactToComment({ repo, commentId: event.commentId });
         if (event.parse.kind === 'unknown') {
           await reply(event.deliveryId, 'unknown-command', { word: event.parse.word, suggestion: event.parse.suggestion });
@@ -740,6 +861,10 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   // ---- main loop --------------------------------------------------------------------------------
 
   if (!s.snapshot) s.snapshot = await github.getPullRequest({ repo, number });
+  // A comment on a closed PR starts a run that no `closed` event will ever end: it answers, then ends
+  // (unless the PR is reopened meanwhile).
+  const startedClosed = !s.closed && s.snapshot.state === 'closed' && patched('closed-pr-run-ends');
+  const idleWhileClosed = () => startedClosed && s.snapshot?.state === 'closed' && s.queue.length === 0 && !job && s.wantPlan === undefined;
 
   while (!s.closed) {
     await condition(
@@ -747,7 +872,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
         s.queue.length > 0 ||
         jobError !== undefined ||
         (s.wantPlan !== undefined && !job) ||
-        (!job && workflowInfo().continueAsNewSuggested),
+        (!job && workflowInfo().continueAsNewSuggested) ||
+        idleWhileClosed(),
     );
     if (jobError) throw jobError;
     const event = s.queue.shift();
@@ -764,11 +890,15 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       s.wantPlan = undefined;
       s.wantPlanScope = undefined;
       startPlan(sha, scope);
+    } else if (idleWhileClosed()) {
+      break;
     } else {
       log.info('continuing as new', { queued: s.queue.length });
       await continueAsNew<typeof prWorkflow>({ pr: input.pr, carried: s });
     }
   }
+
+  if (!s.closed) return { merged: false, closedBefore: true };
 
   // Closed or merged: stop planning, let a running apply finish, then clean up. A run continued as new
   // while following deploys did all this already.
@@ -853,7 +983,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       const names = await queueDeploys(repo, merged.projects ?? [], async (p) => {
         const ok = approved.find((x) => x.name === p.name);
         const kept = ok && (await workspace.keepApprovedPlan({ repo, prNumber: number, project: p.name, sha: ok.planSha, showJsonFile: ok.showJsonFile, planTextFile: ok.planTextFile }));
-        return { sha: mergeSha, trigger: 'merge', actor, pr: { number, author: s.snapshot!.author }, approved: kept ? { ...kept, approvers: ok!.approvers } : undefined };
+        return { sha: mergeSha, trigger: 'merge', actor, pr: { number, author: s.snapshot!.author, authors: knownAuthors() }, approved: kept ? { ...kept, approvers: ok!.approvers } : undefined };
       });
       if (names.length > 0) await post(`deploy-${mergeSha}`, 'deploy/queued', { ...data, names });
       return names.map((project) => ({ project, sha: mergeSha, status: 'queued' }));
@@ -874,6 +1004,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       const event = s.queue.shift();
       if (!event) await continueAsNew<typeof prWorkflow>({ pr: input.pr, carried: s });
       try {
+        eventPermission = undefined;
         await onMergedEvent(event!, deploys);
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
@@ -889,8 +1020,10 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       return;
     }
     if (event.type === 'bad-command') return onEvent(event);
-    if (event.type !== 'command') return;
+    if (event.type !== 'command' || !countsOnce(event)) return;
+    if (await turnedAway(event)) return;
     if (event.commentId) await github.reactToComment({ repo, commentId: event.commentId });
+    if (event.command.name === 'drift' && patched('drift-on-closed-pr')) return onDrift(event);
     if (event.command.name !== 'approve') {
       await reply(event.deliveryId, 'pr-closed', { command: event.command.name });
       return;
@@ -901,9 +1034,15 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       return;
     }
     for (const d of waiting) {
-      await temporalCalls.enqueueDeploy({ repo, project: d.project, event: { type: 'approve', deliveryId: event.deliveryId, actor: event.actor, sha: d.sha, prNumber: number } });
+      await temporalCalls.enqueueDeploy({ repo, project: d.project, event: { type: 'approve', deliveryId: event.deliveryId, actor: event.actor, sha: d.sha, prNumber: number, ...(event.createdAt ? { createdAt: event.createdAt } : {}) } });
     }
   }
+}
+
+/** The lowest permission level any guarded command asks for: below it, someone may run no command. */
+function lowestLevel(rules: CommandPermissions): Permission {
+  const levels = Object.values(rules).map((r) => r.level);
+  return levels.reduce<Permission>((low, level) => (RANK[level] < RANK[low] ? level : low), 'admin');
 }
 
 function failureType(err: unknown): string | undefined {

@@ -12,6 +12,11 @@ export interface Approval {
 export interface RequirementContext {
   /** The PR author's login. */
   author: string;
+  /**
+   * Everyone who counts as an author of the change (the opener, whoever pushed to its head, its commits'
+   * authors and committers): none of their approvals count. Absent: the opener alone.
+   */
+  authors?: string[];
   /** Approvals from users with write permission (already filtered by the workflow). */
   approvals: Approval[];
   /** GitHub's PR.mergeable: null while GitHub is still computing it. */
@@ -36,12 +41,13 @@ export type Requirement = (ctx: RequirementContext) => RequirementResult;
 const sameLogin = (a: string, b: string) => a.toLowerCase() === b.toLowerCase();
 const stripAt = (login: string) => login.replace(/^@/, '');
 
-/** Approvals other than the author's, one per login (GitHub logins are case-insensitive). */
+/** Approvals other than the authors', one per login (GitHub logins are case-insensitive). */
 function approvalsByOthers(ctx: RequirementContext): Approval[] {
   const seen = new Set<string>();
+  const authors = [ctx.author, ...(ctx.authors ?? [])];
   return ctx.approvals.filter((a) => {
     const key = a.login.toLowerCase();
-    if (sameLogin(a.login, ctx.author) || seen.has(key)) return false;
+    if (authors.some((author) => sameLogin(a.login, author)) || seen.has(key)) return false;
     seen.add(key);
     return true;
   });

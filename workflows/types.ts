@@ -58,6 +58,17 @@ export type CommandParse =
 
 export type CommandSource = 'comment' | 'review' | 'button';
 
+/**
+ * The key a command counts once under: its comment or review id. `X-GitHub-Delivery` is not signed, so a
+ * captured signed body re-sent with a new delivery id must still be recognised. Buttons carry no such id.
+ */
+export function commandKey(event: { type: string; commentId?: number; reviewId?: number }): string | undefined {
+  if (event.type !== 'command' && event.type !== 'bad-command') return undefined;
+  if (event.commentId !== undefined) return `comment:${event.commentId}`;
+  if (event.reviewId !== undefined) return `review:${event.reviewId}`;
+  return undefined;
+}
+
 /** Every webhook the app forwards becomes one of these, delivered with signalWithStart. */
 export type PrEvent =
   | {
@@ -78,12 +89,19 @@ export type PrEvent =
       commentId?: number;
       /** For approving reviews: the commit the review was made on. */
       reviewCommitSha?: string;
+      /** For approving reviews: its id (a review counts once, whatever the delivery id). */
+      reviewId?: number;
+      /** When GitHub says the comment was created / the review submitted: an approval predates a plan it never saw. */
+      createdAt?: string;
+      /** For buttons: the commit of the check run the button was on. */
+      checkHeadSha?: string;
     }
   | {
       type: 'bad-command';
       deliveryId: string;
       actor: string;
       commentId: number;
+      createdAt?: string;
       parse: Extract<CommandParse, { kind: 'unknown' | 'invalid' }>;
     }
   /** From a deploy workflow to the merged PR's: a deploy of its merge commit waits for approval, or ended. */

@@ -55,7 +55,7 @@ export function onCheckRunRequestedAction(deliver: Deliver, logger: Logger, deli
     };
     await deliver({
       pr: { repo, number: target.number },
-      event: { type: 'command', deliveryId: context.id, source: 'button', actor: payload.sender.login, command },
+      event: { type: 'command', deliveryId: context.id, source: 'button', actor: payload.sender.login, command, checkHeadSha: payload.check_run.head_sha },
     });
   };
 }

@@ -26,7 +26,7 @@ export function onIssueCommentCreated(deliver: Deliver, logger: Logger, deliverR
       if (!project || !deliverReconcile || !repo || parsed?.kind !== 'command') return;
       const name = parsed.command.name;
       if (name !== 'approve' && name !== 'drift') return;
-      await deliverReconcile(repo, project, { type: name, deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, issueNumber: payload.issue.number });
+      await deliverReconcile(repo, project, { type: name, deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, issueNumber: payload.issue.number, ...createdAt(payload.comment.created_at) });
       return;
     }
     const parse = parseComment(payload.comment.body);
@@ -37,11 +37,17 @@ export function onIssueCommentCreated(deliver: Deliver, logger: Logger, deliverR
       return;
     }
     const pr = { repo, number: payload.issue.number };
-    const base = { deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id };
+    const base = { deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, ...createdAt(payload.comment.created_at) };
     if (parse.kind === 'command') {
       await deliver({ pr, event: { type: 'command', ...base, source: 'comment', command: parse.command } });
     } else {
       await deliver({ pr, event: { type: 'bad-command', ...base, parse } });
     }
   };
+}
+
+/** GitHub's timestamp, normalised to ISO (absent or unreadable: left out, and the workflow cannot date the comment). */
+export function createdAt(value: string | null | undefined): { createdAt?: string } {
+  const ms = Date.parse(value ?? '');
+  return Number.isFinite(ms) ? { createdAt: new Date(ms).toISOString() } : {};
 }

@@ -4,6 +4,7 @@ import type { Deliver } from '../deliver.ts';
 import type { Logger } from '../logger.ts';
 import { snapshotFrom } from './pull-request.ts';
 import { repoRefFrom } from './repo-ref.ts';
+import { createdAt } from './issue-comment-created.ts';
 
 export const PULL_REQUEST_REVIEW_SUBMITTED_EVENT = 'pull_request_review.submitted';
 
@@ -26,6 +27,8 @@ export function onPullRequestReviewSubmitted(deliver: Deliver, logger: Logger) {
         actor: payload.sender.login,
         command: { name: 'approve', extraArgs: [] },
         reviewCommitSha: payload.review.commit_id,
+        reviewId: payload.review.id,
+        ...createdAt(payload.review.submitted_at),
       },
     });
   };

@@ -1,5 +1,6 @@
 import { createLogger } from '../../app/logger.ts';
 import { Writable } from 'node:stream';
+import { connect } from 'node:net';
 import { createHmac } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -161,5 +162,131 @@ describe('webhook endpoint', () => {
     expect(network.unexpected.length).toBeGreaterThan(0);
     expect(network.unexpected.every((r) => r === 'GET https://ghe.example.com/api/v3/app')).toBe(true);
     network.unexpected.length = 0;
+  });
+});
+
+/**
+ * A POST written on a raw socket, its body in chunked pieces `gapMs` apart (or left open when `hold`):
+ * the server really sees a slow sender (an HTTP client library, or nock, could buffer the body).
+ */
+function stream(
+  port: number,
+  headers: Record<string, string>,
+  pieces: Array<string | Buffer>,
+  opts: { gapMs?: number; hold?: boolean } = {},
+): { done: Promise<{ status: number; text: string }>; finish: () => void; written: Promise<void> } {
+  const socket = connect(port, '127.0.0.1');
+  let raw = '';
+  const done = new Promise<{ status: number; text: string }>((resolve) => {
+    socket.on('data', (c) => (raw += c));
+    // A refused request closes the connection, possibly while we are still writing: that is the point.
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      const [head = '', ...rest] = raw.split('\r\n\r\n');
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
+      const body = rest.join('\r\n\r\n');
+      // The reply is either chunked or has a content-length; small either way.
+      const text = /transfer-encoding: chunked/i.test(head) ? body.split('\r\n').filter((_, i) => i % 2 === 1).join('') : body;
+      resolve({ status, text });
+    });
+  });
+  const write = (data: string | Buffer) => {
+    if (!socket.destroyed) socket.write(data);
+  };
+  const end = () => write('0\r\n\r\n');
+  const lines = Object.entries({ 'content-type': 'application/json', 'transfer-encoding': 'chunked', connection: 'close', ...headers }).map(([k, v]) => `${k}: ${v}`);
+  const written = (async () => {
+    await new Promise((r) => socket.once('connect', r));
+    write(`POST /api/github/webhooks HTTP/1.1\r\nhost: 127.0.0.1\r\n${lines.join('\r\n')}\r\n\r\n`);
+    for (const piece of pieces) {
+      const bytes = Buffer.from(piece);
+      write(`${bytes.length.toString(16)}\r\n`);
+      write(bytes);
+      write('\r\n');
+      if (opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
+    }
+    if (!opts.hold) end();
+  })();
+  return { done, written, finish: end };
+}
+
+describe('webhook endpoint: signature while streaming, bounded', () => {
+  // nock's interceptors hold a socket's bytes until the request is complete: a slow sender would not be slow.
+  beforeAll(() => void network.nock().restore());
+  afterAll(() => void network.nock().activate());
+  const headersFor = (body: string, signature = sign(body)) => ({ 'x-github-event': 'pull_request', 'x-github-delivery': deliveryId(), 'x-hub-signature-256': signature });
+
+  it('verifies a body streamed in pieces and signals it', async () => {
+    const { payload, workflowId } = openedPr();
+    const body = JSON.stringify(payload);
+    const pieces = [body.slice(0, 100), body.slice(100, 2000), body.slice(2000)];
+    const { done } = stream(web.port, headersFor(body), pieces, { gapMs: 50 });
+    expect((await done).status).toBe(200);
+    expect(await workflowExists(client, workflowId)).toBe(true);
+  });
+
+  it('rejects a slowly streamed body whose signature does not match with 401, and signals nothing', async () => {
+    const { payload, workflowId } = openedPr();
+    const body = JSON.stringify(payload);
+    const pieces = Array.from({ length: 5 }, (_, i) => body.slice((i * body.length) / 5, ((i + 1) * body.length) / 5));
+    const { done } = stream(web.port, headersFor(body, sign(body, 'not-the-secret')), pieces, { gapMs: 150 });
+    expect(await done).toEqual({ status: 401, text: 'signature does not match\n' });
+    expect(await workflowExists(client, workflowId)).toBe(false);
+  });
+
+  it('answers 413 to a body over the cap, declared or streamed, and signals nothing', async () => {
+    const small = await startWebhookServer({ config, client, logger: silentLogger, port: 0, limits: { maxBodyBytes: 4096 } });
+    try {
+      const { payload, workflowId } = openedPr();
+      const body = JSON.stringify({ ...payload, padding: 'x'.repeat(8192) });
+      // Chunked: no content-length, so the cap is found while reading.
+      const chunked = stream(small.port, headersFor(body), [body.slice(0, 3000), body.slice(3000)], { gapMs: 20 });
+      expect((await chunked.done).status).toBe(413);
+      const declared = await post(small.port, 'pull_request', { ...payload, padding: 'x'.repeat(8192) });
+      expect(declared.status).toBe(413);
+      expect(await workflowExists(client, workflowId)).toBe(false);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('answers 408 to a body that does not arrive in time, and frees its slot', async () => {
+    const impatient = await startWebhookServer({ config, client, logger: silentLogger, port: 0, limits: { maxUnverified: 1, bodyTimeoutMs: 300 } });
+    try {
+      const { payload, workflowId } = openedPr();
+      const body = JSON.stringify(payload);
+      const stalled = stream(impatient.port, headersFor(body), [body.slice(0, 10)], { hold: true });
+      expect((await stalled.done).status).toBe(408);
+      expect((await post(impatient.port, 'pull_request', payload)).status).toBe(200);
+      expect(await workflowExists(client, workflowId)).toBe(true);
+    } finally {
+      await impatient.close();
+    }
+  });
+
+  it('answers 503 at once beyond the unverified bodies in flight; the slots free up afterwards', async () => {
+    const narrow = await startWebhookServer({ config, client, logger: silentLogger, port: 0, limits: { maxUnverified: 2 } });
+    try {
+      const { payload, workflowId } = openedPr();
+      const body = JSON.stringify(payload);
+      // Two senders that never finish their bodies hold both slots.
+      const held = [0, 1].map(() => stream(narrow.port, headersFor(body), [body.slice(0, 10)], { hold: true }));
+      await Promise.all(held.map((h) => h.written));
+      // Both are inside the server once a probe (a bad signature: never signalled) is turned away unread.
+      const deadline = Date.now() + 10_000;
+      while ((await post(narrow.port, 'pull_request', {}, { signature: sign('{}', 'wrong') })).status !== 503) {
+        if (Date.now() > deadline) throw new Error('the held bodies never reached the server');
+      }
+      const third = await post(narrow.port, 'pull_request', payload);
+      expect(third.status).toBe(503);
+      expect(await third.text()).toBe('busy, please retry\n');
+      expect(await workflowExists(client, workflowId)).toBe(false);
+      for (const h of held) h.finish();
+      for (const h of held) expect((await h.done).status).toBe(401);
+      expect((await post(narrow.port, 'pull_request', payload)).status).toBe(200);
+      expect(await workflowExists(client, workflowId)).toBe(true);
+    } finally {
+      await narrow.close();
+    }
   });
 });

@@ -33,7 +33,8 @@ function matches(m: Matcher | undefined, text: string | undefined): boolean {
 
 let unexpected: string[] = [];
 nock.emitter.on('no match', (req: any) => {
-  const host = req.host ?? req.options?.host ?? req.options?.hostname ?? '';
+  // fetch requests (the webhook endpoint in some tests) carry only their URL.
+  const host = req.host ?? req.options?.host ?? req.options?.hostname ?? (typeof req.url === 'string' && /^https?:/.test(req.url) ? new URL(req.url).host : '');
   // Allowed loopback traffic (the webhook endpoint in some tests) is reported as "no match" too.
   if (/^(127\.0\.0\.1|localhost)/.test(String(host))) return;
   unexpected.push(`${req.method ?? req.options?.method} ${host}${req.path ?? req.options?.path}`);
@@ -126,6 +127,23 @@ export class GithubMock {
     return this;
   }
 
+  /** GET pulls/:n/commits: the PR's commits, by author and committer login (null: no linked account). */
+  prCommits(number: number, commits: Array<{ author?: string | null; committer?: string | null }> = []): this {
+    this.scope
+      .get(`${this.repoPath}/pulls/${number}/commits`)
+      .query(true)
+      .reply(200, async (req: Request) => {
+        const [path] = await this.read(req);
+        this.record('GET', path, undefined);
+        return commits.map((c, i) => ({
+          sha: String(i).padStart(40, '0'),
+          author: c.author ? { login: c.author, type: 'User' } : null,
+          committer: c.committer ? { login: c.committer, type: 'User' } : null,
+        }));
+      });
+    return this;
+  }
+
   /** GET issues (open, one label): the drift issues that exist. */
   openIssues(issues: Array<{ number: number; title: string; body: string }>): this {
     this.scope
@@ -167,13 +185,13 @@ export class GithubMock {
   }
 
   /** GET pulls/:n in full, as a workflow started by a comment reads its PR. */
-  pullRequest(number: number, pr: { headSha: string; headRef: string; baseSha: string; baseRef: string; cloneUrl: string; author: string }): this {
+  pullRequest(number: number, pr: { headSha: string; headRef: string; baseSha: string; baseRef: string; cloneUrl: string; author: string; state?: 'open' | 'closed' }): this {
     this.scope.get(`${this.repoPath}/pulls/${number}`).reply(200, async (req: Request) => {
       const [path] = await this.read(req);
       this.record('GET', path, undefined);
       return {
         number,
-        state: 'open',
+        state: pr.state ?? 'open',
         draft: false,
         mergeable: true,
         labels: [],

@@ -45,9 +45,9 @@ function pointAt(payload: Record<string, any>, pr: TestPr, sender: string): Reco
 export function pullRequestEvent(
   action: 'opened' | 'reopened' | 'ready_for_review' | 'synchronize' | 'converted_to_draft' | 'closed',
   pr: TestPr,
-  opts: { merged?: boolean; mergeCommitSha?: string; updatedAt?: string } = {},
+  opts: { merged?: boolean; mergeCommitSha?: string; updatedAt?: string; sender?: string } = {},
 ): Record<string, any> {
-  const payload = pointAt(example('pull_request', action), pr, pr.author);
+  const payload = pointAt(example('pull_request', action), pr, opts.sender ?? pr.author);
   payload.number = pr.number;
   const p = payload.pull_request;
   p.number = pr.number;
@@ -67,7 +67,8 @@ export function pullRequestEvent(
   return payload;
 }
 
-export function issueCommentEvent(pr: TestPr, body: string, opts: { login: string; commentId: number }): Record<string, any> {
+/** `createdAt` defaults to now: a command written before the plan it acts on is refused (as GitHub dates it). */
+export function issueCommentEvent(pr: TestPr, body: string, opts: { login: string; commentId: number; createdAt?: string }): Record<string, any> {
   const payload = pointAt(example('issue_comment', 'created'), pr, opts.login);
   payload.issue.number = pr.number;
   payload.issue.pull_request = { url: `https://api.github.com/repos/${pr.owner}/${pr.repo}/pulls/${pr.number}` };
@@ -75,11 +76,17 @@ export function issueCommentEvent(pr: TestPr, body: string, opts: { login: strin
   payload.comment.id = opts.commentId;
   payload.comment.body = body;
   payload.comment.user = { ...payload.comment.user, login: opts.login, type: 'User' };
+  payload.comment.created_at = opts.createdAt ?? new Date().toISOString();
   return payload;
 }
 
-export function reviewSubmittedEvent(pr: TestPr, opts: { login: string; state: 'approved' | 'commented' | 'changes_requested'; commitId: string }): Record<string, any> {
+let nextReviewId = 80_000;
+
+export function reviewSubmittedEvent(pr: TestPr, opts: { login: string; state: 'approved' | 'commented' | 'changes_requested'; commitId: string; reviewId?: number; submittedAt?: string }): Record<string, any> {
   const payload = pointAt(example('pull_request_review', 'submitted'), pr, opts.login);
+  payload.review.submitted_at = opts.submittedAt ?? new Date().toISOString();
+  // Each review its own id, as on GitHub: a review counts once.
+  payload.review.id = opts.reviewId ?? nextReviewId++;
   payload.review.state = opts.state;
   payload.review.commit_id = opts.commitId;
   payload.review.user = { ...payload.review.user, login: opts.login };
@@ -89,11 +96,12 @@ export function reviewSubmittedEvent(pr: TestPr, opts: { login: string; state: '
   return payload;
 }
 
-export function checkRunActionEvent(pr: TestPr, identifier: string, opts: { login: string; externalId: string }): Record<string, any> {
+export function checkRunActionEvent(pr: TestPr, identifier: string, opts: { login: string; externalId: string; headSha?: string; checkName?: string }): Record<string, any> {
   const payload = pointAt(example('check_run', 'requested_action'), pr, opts.login);
   payload.requested_action = { identifier };
   payload.check_run.external_id = opts.externalId;
-  payload.check_run.head_sha = pr.headSha;
+  payload.check_run.head_sha = opts.headSha ?? pr.headSha;
+  if (opts.checkName) payload.check_run.name = opts.checkName;
   return payload;
 }
 
@@ -112,6 +120,7 @@ export function issueOnlyCommentEvent(
   payload.comment.id = opts.commentId;
   payload.comment.body = body;
   payload.comment.user = { ...payload.comment.user, login: opts.login, type: 'User' };
+  payload.comment.created_at = new Date().toISOString();
   return payload;
 }
 

@@ -38,6 +38,8 @@ afterAll(async () => {
 
 test(`${PRS * PER_PR} concurrent commands over ${PRS} PRs (${TRIPLED} delivered three times): each answered exactly once`, async () => {
   const deliveries: Array<{ id: string; event: string; payload: unknown; times: number }> = [];
+  // A writer: someone who may run no command is answered once per PR, not once per command.
+  standin.setPermission('carol', 'write');
   for (let n = 1; n <= PRS; n++) {
     const pr: TestPr = { owner: 'acme', repo: 'busy', number: n, installationId: 42, cloneUrl: 'https://github.invalid/acme/busy.git', headSha: 'a'.repeat(40), headRef: `f${n}`, baseRef: 'main', baseSha: 'b'.repeat(40), author: 'alice' };
     standin.setPullRequest('acme', 'busy', n, { number: n, state: 'open', head: { sha: pr.headSha, ref: pr.headRef }, base: { sha: pr.baseSha, ref: 'main' }, user: { login: 'alice' } });

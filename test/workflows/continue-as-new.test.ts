@@ -44,7 +44,7 @@ test('the workflow continues as new when suggested and keeps the plan, its hash 
   const firstRun = (await handle.describe()).runId;
 
   // Commands grow the history past the threshold; the workflow continues as new once idle.
-  for (let i = 0; i < 4; i++) gh.reaction(9000 + i).comment(1, /Terrapin commands/);
+  for (let i = 0; i < 4; i++) gh.permission('carol', 'write').reaction(9000 + i).comment(1, /Terrapin commands/);
   for (let i = 0; i < 4; i++) await h.receive('issue_comment', issueCommentEvent(pr, '/help', { login: 'carol', commentId: 9000 + i }), `help-${i}`);
   await gh.settled();
   const deadline = Date.now() + 30_000;
@@ -57,7 +57,7 @@ test('the workflow continues as new when suggested and keeps the plan, its hash 
   // A delivery seen by the first run is still recognised as a duplicate by the new one.
   await handle.signal('prEvent', { type: 'command', deliveryId: 'help-0', source: 'comment', actor: 'carol', commentId: 9000, command: { name: 'help', extraArgs: [] } });
 
-  gh.reaction(9100).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress').comment(1, /Applied/).updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success' });
+  gh.reaction(9100).permission('bob', 'write').prCommits(1).updateCheckRun(CHECK_APPLY, 'in_progress').comment(1, /Applied/).updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success' });
   await h.receive('issue_comment', issueCommentEvent(pr, '/approve', { login: 'bob', commentId: 9100 }));
   await gh.settled();
   const state = JSON.parse(await readFile(stateFile, 'utf8'));

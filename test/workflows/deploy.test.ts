@@ -93,6 +93,7 @@ async function planAndApprove(gh: GithubMock, pr: TestPr, commentId: number): Pr
   await h.waitFor('acme', 'deploys', pr.number, (s) => s.plan?.status === 'ready');
   gh.reaction(commentId)
     .permission(WRITER, 'write')
+    .prCommits(pr.number)
     .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' })
     .comment(pr.number, (b) => b.includes('**Approved by @bob: will apply after merge.**'));
   await comment(pr, '/approve', WRITER, commentId);
@@ -204,16 +205,19 @@ describe('deploys after merge', () => {
     worker = await h.startWorker();
 
     // A reader and the author are refused on the merged PR; nothing is applied.
-    gh.reaction(602).permission('carol', 'read').comment(6, /approving the deploy of `web` needs write permission/);
+    // A reader may run no command: answered once on the PR, without 👀, and nothing reaches the deploy.
+    gh.permission('carol', 'read').comment(6, /`\/approve` needs write permission on this repository/);
     await comment(pr, '/approve', 'carol', 602);
     await gh.settled();
-    gh.reaction(603).permission(AUTHOR, 'write').comment(6, /you opened this pull request, so you cannot approve the deploy/);
+    // Asked twice: by the merged PR (may they run any command?) and by the deploy (may they approve it?).
+    gh.reaction(603).permission(AUTHOR, 'write').permission(AUTHOR, 'write').comment(6, /you opened this pull request, so you cannot approve the deploy/);
     await comment(pr, '/approve', AUTHOR, 603);
     await gh.settled();
     expect(await inputs()).toEqual({ a: 'a4', b: 'b2' });
 
     // A writer presses Approve on the merge commit's deploy check.
     gh.permission(WRITER, 'write')
+      .prCommits(6)
       .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
       .comment(6, (b) => b.includes('**Deployed.**') && b.includes('approved by @bob'))
       .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
@@ -318,6 +322,8 @@ describe('deploys after merge', () => {
     const deploysAfterApproval = (number: number, commentId: number, approver: string) =>
       gh.reaction(commentId)
         .permission(approver, 'write')
+        .permission(approver, 'write')
+        .prCommits(number)
         .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
         .comment(number, (b) => b.includes('**Deployed.**') && b.includes(`approved by @${approver}`))
         .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
@@ -352,6 +358,7 @@ describe('deploys after merge', () => {
     // PR 10 deploys under PR 9's rule: bob, a writer but not listed, is refused; dave approves.
     const { pr: pr10, sha: m10 } = await mergeUnapproved(10, web({ b: 'b5' }));
     gh.reaction(1001)
+      .permission(WRITER, 'write')
       .permission(WRITER, 'write')
       .comment(10, /^@bob, `\.terrapin\.yml` as it was before this change \(`[0-9a-f]{7}`\) lets only @dave approve the deploy of `web`\.\n/);
     await comment(pr10, '/approve', WRITER, 1001);
@@ -430,7 +437,7 @@ describe('deploys of several projects from one merge', () => {
       await gh.settled();
       await h.waitFor('acme', 'dag', 1, (s) => s.plan?.status === 'ready');
 
-      gh.reaction(11).permission(WRITER, 'write');
+      gh.reaction(11).permission(WRITER, 'write').prCommits(1);
       for (const name of ['net', 'app']) gh.createCheckRun(`${CHECK_APPLY}: ${name}`, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' });
       gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' }).comment(1, /will apply after merge/);
       await h.receive('issue_comment', issueCommentEvent(pr, '/approve', { login: WRITER, commentId: 11 }));

@@ -144,7 +144,8 @@ describe('PR loop', () => {
     await comment(s, '/approve', AUTHOR, 7002);
     await s.gh.settled(20_000);
 
-    s.gh.reaction(7003).permission(READER, 'read').comment(1, /needs write permission/);
+    // A reader may run no command: one reply on this PR (no 👀), then silence.
+    s.gh.permission(READER, 'read').comment(1, /needs write permission/);
     await comment(s, '/approve', READER, 7003);
     await s.gh.settled(20_000);
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
@@ -152,6 +153,7 @@ describe('PR loop', () => {
     s.gh
       .reaction(7004)
       .permission(WRITER, 'write')
+      .prCommits(1)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(1, /Applied/)
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
@@ -184,6 +186,7 @@ describe('PR loop', () => {
     s.gh
       .reaction(7101)
       .permission(WRITER, 'write')
+      .prCommits(2)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(2, /Applied/)
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
@@ -208,13 +211,14 @@ describe('PR loop', () => {
     const pushed = await h.waitFor(OWNER, 'push', 3, (st) => st.plan?.sha === s.pr.headSha && st.plan.status === 'ready');
     expect(pushed.approvals).toEqual([]);
 
-    s.gh.comment(3, /no longer the head of this pull request/);
+    s.gh.permission(WRITER, 'write').comment(3, /no longer the head of this pull request/);
     await h.receive('pull_request_review', reviewSubmittedEvent(s.pr, { login: WRITER, state: 'approved', commitId: oldSha }));
     await s.gh.settled();
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
 
     s.gh
       .permission(WRITER, 'write')
+      .prCommits(3)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(3, /Applied/)
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
@@ -234,6 +238,7 @@ describe('PR loop', () => {
     s.gh
       .reaction(7401)
       .permission(WRITER, 'write')
+      .prCommits(4)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(4, (b) => b.includes('rolled back') && b.includes(FAIL_ON_APPLY_MESSAGE))
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'failure', title: 'Apply failed — rolled back' });
@@ -261,6 +266,7 @@ describe('PR loop', () => {
     s.gh
       .reaction(7501)
       .permission(WRITER, 'write')
+      .prCommits(5)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(5, /rollback disabled/i)
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'failure', title: 'Apply failed — rollback disabled' });
@@ -317,6 +323,7 @@ describe('PR loop', () => {
     bytes.gh
       .reaction(8101)
       .permission(WRITER, 'write')
+      .prCommits(23)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(23, (b) => b.includes('Applied') && b.includes('caf\uFFFD'))
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
@@ -358,18 +365,19 @@ describe('PR loop', () => {
     await h.receive('pull_request', pullRequestEvent('ready_for_review', s.pr));
     await s.gh.settled();
 
-    s.gh.reaction(7801).comment(8, (b) => b.includes('**Terrapin commands**'));
+    // A reader may run no command: /help is their one reply on this PR, without 👀.
+    s.gh.permission(READER, 'read').comment(8, (b) => b.includes('**Terrapin commands**'));
     await comment(s, '/help', READER, 7801);
     await s.gh.settled();
 
-    s.gh.reaction(7802).comment(8, /`\/aply` is not a Terrapin command\. Did you mean `\/apply`\?/);
+    s.gh.permission(WRITER, 'write').reaction(7802).comment(8, /`\/aply` is not a Terrapin command\. Did you mean `\/apply`\?/);
     await comment(s, '/aply', WRITER, 7802);
     await s.gh.settled();
 
     // The same delivery signalled twice reaches the workflow once (the app dedupes too; this is the
     // workflow's own, durable guard).
-    s.gh.reaction(7803).comment(8, (b) => b.includes('**Terrapin commands**'));
-    const event = { type: 'command', deliveryId: 'dup-1', source: 'comment', actor: READER, commentId: 7803, command: { name: 'help', extraArgs: [] } };
+    s.gh.permission(WRITER, 'write').reaction(7803).comment(8, (b) => b.includes('**Terrapin commands**'));
+    const event = { type: 'command', deliveryId: 'dup-1', source: 'comment', actor: WRITER, commentId: 7803, command: { name: 'help', extraArgs: [] } };
     const handle = h.env.client.workflow.getHandle(prWorkflowId(OWNER, 'misc', 8));
     await handle.signal('prEvent', event);
     await handle.signal('prEvent', event);
@@ -378,6 +386,7 @@ describe('PR loop', () => {
 
     s.gh
       .permission(WRITER, 'write')
+      .prCommits(8)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(8, /Applied/)
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
@@ -443,7 +452,7 @@ describe('PR loop', () => {
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
 
-    s.gh.reaction(7111).permission(WRITER, 'write').comment(11, /There is no current plan to `\/approve`/);
+    s.gh.reaction(7111).permission(WRITER, 'write').prCommits(11).comment(11, /There is no current plan to `\/approve`/);
     await comment(s, '/approve', WRITER, 7111);
     await s.gh.settled();
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
@@ -529,7 +538,7 @@ describe('PR loop', () => {
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
 
-    s.gh.reaction(7301).permission(WRITER, 'write').comment(15, (b) => b.includes('Approval by @bob recorded.') && b.includes('needs 2 approvals from writers other than @alice; has 1 (@bob)'));
+    s.gh.reaction(7301).permission(WRITER, 'write').prCommits(15).comment(15, (b) => b.includes('Approval by @bob recorded.') && b.includes('needs 2 approvals from writers other than @alice; has 1 (@bob)'));
     await comment(s, '/approve', WRITER, 7301);
     await s.gh.settled();
     expect(await stateResources(s.stateFile)).toEqual({ a: 'base' });
@@ -537,6 +546,7 @@ describe('PR loop', () => {
     s.gh
       .reaction(7302)
       .permission('erin', 'admin')
+      .prCommits(15)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(15, /Applied/)
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
@@ -558,6 +568,7 @@ describe('PR loop', () => {
     s.gh
       .reaction(7401)
       .permission(WRITER, 'write')
+      .prCommits(16)
       .pull(16, { mergeable: false })
       .compare(basehead, { base: 'b'.repeat(40), mergeBase: 'm'.repeat(40) })
       .teamMembership('acme/platform', WRITER, false)
@@ -615,7 +626,7 @@ describe('PR loop', () => {
     const opened = { ...s.pr };
     s.pr.headSha = await s.repo.commit({ 'main.tf': terraformFixture({ stateFile: s.stateFile, resources: { a: { input: 'base' }, b: { input: 'two' }, c: {} } }) }, { branch: 'feature' });
     expectPlan(s, 'Plan: 2 to add, 0 to change, 0 to destroy.');
-    s.gh.reaction(7991).comment(19, /Terrapin commands/);
+    s.gh.permission('carol', 'read').comment(19, /Terrapin commands/);
     await h.receive('pull_request', pullRequestEvent('synchronize', s.pr, { updatedAt: '2026-11-21T10:00:05Z' }));
     await comment(s, '/help', 'carol', 7991);
     await h.receive('pull_request', pullRequestEvent('opened', opened, { updatedAt: '2026-11-21T10:00:00Z' }));
@@ -649,6 +660,7 @@ describe('PR loop', () => {
     s.gh
       .reaction(8004)
       .permission('carol', 'write')
+      .prCommits(20)
       .teamMembership('acme/sre', 'carol', false)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(20, /Applied/)
@@ -672,6 +684,7 @@ describe('PR loop', () => {
     s.gh
       .reaction(7901)
       .permission(WRITER, 'write')
+      .prCommits(18)
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
       .comment(18, /Nothing was applied/)
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'failure', title: 'Plan must be re-approved' })

@@ -147,7 +147,7 @@ describe('several projects in one PR', () => {
       ['app', 'planned'],
     ]);
 
-    s.gh.reaction(101).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / });
+    s.gh.reaction(101).permission('bob', 'write').prCommits(1).updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / });
     for (const name of PROJECTS) s.gh.createCheckRun(`${CHECK_APPLY}: ${name}`, 'in_progress', { title: /^Applying / });
     s.gh.comment(1, (b) => PROJECTS.every((n) => b.includes(`| \`${n}\` | applied |`)));
     for (const name of PROJECTS) s.gh.updateCheckRun(`${CHECK_APPLY}: ${name}`, 'completed', { conclusion: 'success', title: 'Applied' });
@@ -171,7 +171,7 @@ describe('several projects in one PR', () => {
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
 
-    s.gh.reaction(201).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / });
+    s.gh.reaction(201).permission('bob', 'write').prCommits(2).updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / });
     for (const name of PROJECTS) s.gh.createCheckRun(`${CHECK_APPLY}: ${name}`, 'in_progress', { title: /^Applying / });
     s.gh.comment(
       2,
@@ -206,7 +206,7 @@ describe('several projects in one PR', () => {
     await s.gh.settled();
 
     // network applies (its vpc_id output changes); database's fresh plan now also updates db: it stops.
-    s.gh.reaction(301).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress');
+    s.gh.reaction(301).permission('bob', 'write').prCommits(3).updateCheckRun(CHECK_APPLY, 'in_progress');
     for (const name of PROJECTS) s.gh.createCheckRun(`${CHECK_APPLY}: ${name}`, 'in_progress');
     s.gh
       .comment(3, (b) => b.includes('| `network` | applied |') && b.includes('| `database` | not applied |') && b.includes('| `app` | skipped'))
@@ -220,7 +220,7 @@ describe('several projects in one PR', () => {
     expect(await resources(s.states)).toEqual({ network: { vpc: 'vpc-2' }, database: { db: 'vpc-1/db' }, app: { app: 'db.vpc-1' } });
 
     // Approving database's new plan applies it; app's approval still stands but its plan is stale now.
-    s.gh.reaction(302).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress');
+    s.gh.reaction(302).permission('bob', 'write').prCommits(3).updateCheckRun(CHECK_APPLY, 'in_progress');
     s.gh.createCheckRun(`${CHECK_APPLY}: database`, 'in_progress');
     s.gh
       .comment(3, (b) => b.includes('| `database` | applied |'))

@@ -91,7 +91,7 @@ test('an approval after Temporal and the worker restarted on the same SQLite fil
   expect((await execa(temporalCliPath()!, ['workflow', 'list', '--address', `127.0.0.1:${port}`], { reject: false, timeout: 10_000 })).exitCode).not.toBe(0);
 
   probot = await start(port);
-  gh.reaction(501).permission('bob', 'write').updateCheckRun(CHECK_APPLY, 'in_progress').comment(1, /Applied/).updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
+  gh.reaction(501).permission('bob', 'write').prCommits(1).updateCheckRun(CHECK_APPLY, 'in_progress').comment(1, /Applied/).updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
   await probot.receive({ id: randomUUID(), name: 'issue_comment', payload: issueCommentEvent(pr, '/approve', { login: 'bob', commentId: 501 }) } as Parameters<Probot['receive']>[0]);
   await gh.settled();
   const state = JSON.parse(await readFile(stateFile, 'utf8'));

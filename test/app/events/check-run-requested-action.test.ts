@@ -41,7 +41,8 @@ describe('check_run.requested_action', () => {
     expect(signals).toEqual([
       {
         name: PR_EVENT_SIGNAL,
-        event: { type: 'command', deliveryId, source: 'button', actor: payload.sender.login, command: { name: command, extraArgs: [] } },
+        // The check run's commit travels with the click: a button of an older plan does nothing.
+        event: { type: 'command', deliveryId, source: 'button', actor: payload.sender.login, command: { name: command, extraArgs: [] }, checkHeadSha: payload.check_run.head_sha },
       },
     ]);
   });

@@ -64,6 +64,7 @@ describe('issue_comment.created', () => {
           deliveryId,
           actor: payload.sender.login,
           commentId: payload.comment.id,
+          createdAt: new Date(payload.comment.created_at).toISOString(),
           parse: { kind: 'unknown', word: 'aply', suggestion: 'apply' },
         },
       },

@@ -27,6 +27,9 @@ describe('pull_request_review.submitted', () => {
           actor: payload.sender.login,
           command: { name: 'approve', extraArgs: [] },
           reviewCommitSha: payload.review.commit_id,
+          // A review counts once by its id, and never approves a plan posted after it.
+          reviewId: payload.review.id,
+          createdAt: new Date(payload.review.submitted_at!).toISOString(),
         },
       },
     ]);
