@@ -405,7 +405,8 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
    * (defaults when the file is broken or the project is new there).
    */
   async function rulesAt(sha: string): Promise<{ approve: CommandRule; requirements: readonly ApplyRequirement[] }> {
-    const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true });
+    // The commit's own copy: the default branch as it was then, not as it is now (this very merge changed it).
+    const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true, policyFrom: 'commit' });
     const requirements = checkout.configErrors?.length ? undefined : checkout.allProjects?.find((x) => x.name === project)?.applyRequirements;
     return { approve: (checkout.permissions ?? DEFAULT_PERMISSIONS).approve, requirements: requirements ?? DEFAULT_REQUIREMENTS };
   }

@@ -239,7 +239,7 @@ describe('policy from a base branch the PR chose', () => {
 
     // The same push: /apply and /approve are refused without another reply (the reply above says why).
     const [apply, approve, help] = [commentSeq++, commentSeq++, commentSeq++];
-    a.gh.reaction(apply).reaction(approve).reaction(help).comment(10, /^\*\*Terrapin commands\*\*/);
+    a.gh.reaction(apply).reaction(approve).reaction(help).permission(WRITER, 'write').permission(AUTHOR, 'write').permission(WRITER, 'write').comment(10, /^\*\*Terrapin commands\*\*/);
     await comment(a, '/apply', WRITER, apply);
     await comment(a, '/approve', AUTHOR, approve);
     // Events are handled in order: /help's reply proves the two before it were handled.
@@ -255,7 +255,7 @@ describe('policy from a base branch the PR chose', () => {
     await h.receive('pull_request', pullRequestEvent('synchronize', a.pr));
     await a.gh.settled();
     const [again, twice, help2] = [commentSeq++, commentSeq++, commentSeq++];
-    a.gh.reaction(again).comment(10, (b) => b.includes('targets `loose`')).reaction(twice).reaction(help2).comment(10, /^\*\*Terrapin commands\*\*/);
+    a.gh.reaction(again).comment(10, (b) => b.includes('targets `loose`')).reaction(twice).reaction(help2).permission(WRITER, 'write').permission(WRITER, 'write').permission(WRITER, 'write').comment(10, /^\*\*Terrapin commands\*\*/);
     await comment(a, '/apply', WRITER, again);
     await comment(a, '/apply', WRITER, twice);
     await comment(a, '/help', WRITER, help2);
@@ -280,6 +280,7 @@ describe('policy from a base branch the PR chose', () => {
     a.gh
       .reaction(id)
       .permission(WRITER, 'write')
+      .prCommits(11)
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' })
       .comment(11, (b) => b.includes('**Approved by @bob: will apply after merge.**'));
     await comment(a, '/approve', WRITER, id);
@@ -313,6 +314,7 @@ describe('policy from a base branch the PR chose', () => {
     a.gh
       .reaction(id)
       .permission(WRITER, 'write')
+      .prCommits(18)
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' })
       .comment(18, (b) => b.includes('**Approved by @bob: will apply after merge.**'));
     await comment(a, '/approve', WRITER, id);
