@@ -55,8 +55,25 @@ export function heartbeatIfActivity(details?: unknown): void {
   currentActivity()?.heartbeat(details);
 }
 
+/**
+ * The sandbox could not set itself up, so the command never started: bubblewrap's loopback setup in a new
+ * network namespace, or slirp4netns, now and then loses a race when many sandboxes start at once.
+ */
+const SANDBOX_SETUP_FAILED = /^(bwrap: loopback: [^\n]*|terrapin: could not give the sandbox its network[^\n]*)\n?$/;
+const SANDBOX_SETUP_ATTEMPTS = 3;
+
 /** Never throws for a failing command; throws only when the activity is cancelled. */
 export async function runCommand(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await runOnce(file, args, opts);
+    // Safe to run again: nothing of the command ran. (Only the sandbox's own one-line message counts: a
+    // command that printed exactly that and failed can only be a repository's hook, run once more.)
+    const setupFailed = (result.exitCode === 1 || result.exitCode === 125) && SANDBOX_SETUP_FAILED.test(result.output.trim());
+    if (!opts.wrap || attempt >= SANDBOX_SETUP_ATTEMPTS || !setupFailed) return result;
+  }
+}
+
+async function runOnce(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const activity = currentActivity();
   const started = Date.now();
   const beat = () => activity?.heartbeat({ command: file, elapsedMs: Date.now() - started });

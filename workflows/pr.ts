@@ -59,6 +59,8 @@ export interface PrStatus {
   approvals: string[];
   job?: 'plan' | 'apply';
   queued: number;
+  /** After a merge: the deploys this PR follows (a waiting one takes `/approve` here). */
+  deploys?: Array<{ project: string; status: string }>;
 }
 
 export interface PrOutcome {
@@ -163,6 +165,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     approvals: s.approvals.map((a) => a.actor),
     job: job?.kind,
     queued: s.queue.length,
+    deploys: s.deploys?.map((d) => ({ project: d.project, status: d.status })),
   }));
 
   const shortSha = (sha: string) => sha.slice(0, 7);

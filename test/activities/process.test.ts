@@ -1,3 +1,5 @@
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -81,5 +83,31 @@ describe('runCommand in an activity', () => {
     setTimeout(() => env.cancel(), 300);
     await expect(running).rejects.toBeInstanceOf(CancelledFailure);
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});
+
+describe('runCommand through a sandbox wrapper', () => {
+  /** A stand-in for bubblewrap: fails its own set-up (as bwrap does when it loses a race) for the first `failures` runs. */
+  const flakySandbox = (counter: string, failures: number, message: string) => (command: { file: string; args: readonly string[]; env: Record<string, string> }) => ({
+    file: 'sh',
+    args: ['-c', `n=$(cat "${counter}" 2>/dev/null || echo 0); echo $((n+1)) > "${counter}"; if [ "$n" -lt ${failures} ]; then echo '${message}' >&2; exit 1; fi; exec "$@"`, 'sandbox', command.file, ...command.args],
+    env: command.env,
+  });
+
+  it('runs the command again when the sandbox failed to set itself up (the command never started)', async () => {
+    const counter = join(await mkdtemp(join(tmpdir(), 'terrapin-retry-')), 'runs');
+    const r = await runCommand('sh', ['-c', 'echo ran'], { cwd, wrap: flakySandbox(counter, 2, 'bwrap: loopback: Failed RTM_NEWADDR: No child processes') });
+    expect(r).toMatchObject({ exitCode: 0, output: 'ran' });
+    expect((await readFile(counter, 'utf8')).trim()).toBe('3');
+  });
+
+  it('gives up after three set-up failures, and never repeats a command that failed by itself', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'terrapin-retry-'));
+    const setup = await runCommand('sh', ['-c', 'echo ran'], { cwd, wrap: flakySandbox(join(dir, 'a'), 5, 'terrapin: could not give the sandbox its network: slirp4netns exited') });
+    expect(setup.exitCode).toBe(1);
+    expect((await readFile(join(dir, 'a'), 'utf8')).trim()).toBe('3');
+    const own = await runCommand('sh', ['-c', 'echo Initializing; echo bwrap: loopback: said by the command itself; exit 1'], { cwd, wrap: flakySandbox(join(dir, 'b'), 0, '') });
+    expect(own.exitCode).toBe(1);
+    expect((await readFile(join(dir, 'b'), 'utf8')).trim()).toBe('1');
   });
 });

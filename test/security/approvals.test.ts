@@ -31,6 +31,7 @@ beforeAll(async () => {
   h = await startHarness();
   await h.startWorker();
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-sec-approvals-'));
+  h.allowRunnerPath(tmp);
 });
 afterAll(async () => {
   await h?.teardown();
@@ -334,6 +335,8 @@ describe('deploy approvals', () => {
     await h.receive('pull_request', pullRequestEvent('closed', pr, { merged: true, mergeCommitSha: sha }));
     await d.gh.settled();
     await waitForPhase(d, 'waiting-approval');
+    // The PR routes `/approve` to a deploy only once the deploy has told it that it waits.
+    await h.waitFor(OWNER, d.name, number, (st) => st.deploys?.some((x) => x.status === 'waiting') ?? false);
     return pr;
   }
 

@@ -199,6 +199,7 @@ describe('deploys after merge', () => {
     await merged(pr, m6);
     await gh.settled();
     await waitForPhase('waiting-approval');
+    await h.waitFor('acme', 'deploys', 6, (st) => st.deploys?.some((x) => x.status === 'waiting') ?? false);
     expect(await inputs()).toEqual({ a: 'a4', b: 'b2' });
 
     await worker.stop();
@@ -343,6 +344,8 @@ describe('deploys after merge', () => {
       await merged(pr, sha);
       await gh.settled();
       await waitForPhase('waiting-approval');
+      // The PR routes `/approve` to a deploy only once the deploy has told it that it waits.
+      await h.waitFor('acme', 'deploys', number, (st) => st.deploys?.some((x) => x.status === 'waiting') ?? false);
       return { pr, sha };
     }
 
