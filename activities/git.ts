@@ -55,6 +55,8 @@ function authEnv(token: string | undefined): Record<string, string> {
   };
 }
 
+const SAFE_GIT = ['-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null'];
+
 interface GitRunner {
   (cwd: string, ...args: string[]): Promise<RunResult>;
 }
@@ -62,7 +64,9 @@ interface GitRunner {
 function gitRunner(token: string | undefined): GitRunner {
   const env = authEnv(token);
   const secrets = token ? [token, env.GIT_CONFIG_VALUE_0!.slice('Authorization: Basic '.length)] : [];
-  return (cwd, ...args) => runCommand('git', args, { cwd, env, secrets });
+  // A work dir's .git is the repository's, and git runs outside the sandbox holding the token: nothing in
+  // it (an fsmonitor command, hooks) may ever run.
+  return (cwd, ...args) => runCommand('git', [...SAFE_GIT, ...args], { cwd, env, secrets });
 }
 
 function gitFailure(what: string, r: RunResult, type = 'GitFailed'): ApplicationFailure {
