@@ -9,6 +9,7 @@
 // killing its process group ends bubblewrap and slirp4netns with it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,7 +70,17 @@ function childPid(info: NodeJS.ReadableStream): Promise<number> {
       }
     });
     info.on('end', () => reject(new Error('bubblewrap exited before its sandbox was set up')));
+    info.on('error', () => reject(new Error('bubblewrap exited before its sandbox was set up')));
   });
+}
+
+async function loopbackUp(pid: number, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const routes = await readFile(`/proc/${pid}/net/fib_trie`, 'utf8').catch(() => '');
+    if (routes.includes('127.0.0.1')) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }
 
 function ready(slirp: ChildProcess): Promise<void> {
@@ -88,9 +99,14 @@ async function launch(bwrapArgv: string[]): Promise<number> {
     bwrap.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))),
   );
   bwrap.once('error', () => undefined);
+  // A bubblewrap that dies early closes these under us: that is reported through its exit, not a crash here.
+  for (const stream of [bwrap.stdio[3], bwrap.stdio[4]]) stream?.on('error', () => undefined);
   let slirp: ChildProcess | undefined;
   try {
     const pid = await childPid(bwrap.stdio[3] as NodeJS.ReadableStream);
+    // bubblewrap brings up the namespace's loopback itself: slirp4netns configuring tap0 at the same time
+    // makes that fail now and then ("Failed RTM_NEWADDR"), so it waits for lo's address.
+    await loopbackUp(pid);
     // By path, not pid: given a pid, slirp4netns also joins the process's user namespace, which bubblewrap
     // replaces with a nested one (when the sandbox uid differs) that does not own the network namespace.
     // Without root, slirp4netns must first join the sandbox's user namespace to be allowed into its
@@ -100,6 +116,7 @@ async function launch(bwrapArgv: string[]): Promise<number> {
       stdio: ['ignore', 'ignore', 'pipe', 'ignore', 'pipe'],
       env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
     });
+    for (const stream of [slirp.stdio[2], slirp.stdio[4]]) stream?.on('error', () => undefined);
     let slirpErrors = '';
     slirp.stderr!.on('data', (c: Buffer) => (slirpErrors += c.toString('utf8')));
     await ready(slirp).catch((err: Error) => {
