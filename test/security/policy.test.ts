@@ -268,29 +268,9 @@ describe('policy from a base branch the PR chose', () => {
   test('a PR merged into a branch other than the default branch queues no deploy (even where the operator lets PRs target it)', async () => {
     h.config.operatorPolicy.repositories.push({ match: [`${OWNER}/sec-release`], allowedBaseBranches: ['main', 'release'] });
     const a = await attack('sec-release', 11, { base: { branch: 'release' }, main: { '.terrapin.yml': 'defaults:\n  apply: afterMerge\n' } });
-    a.gh
-      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
-      .comment(11, (b) => b.includes('**Terrapin plan**'))
-      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' })
-      .createCheckRun(CHECK_APPLY, 'queued', { title: 'Will apply after merge: waiting for approval' });
-    await h.receive('pull_request', pullRequestEvent('opened', a.pr));
-    await a.gh.settled();
-    await h.waitFor(OWNER, a.name, 11, (s) => s.plan?.status === 'ready');
-    const id = commentSeq++;
-    a.gh
-      .reaction(id)
-      .permission(WRITER, 'write')
-      .prCommits(11)
-      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' })
-      .comment(11, (b) => b.includes('**Approved by @bob: will apply after merge.**'));
-    await comment(a, '/approve', WRITER, id);
-    await a.gh.settled();
+    await approvedForMerge(a);
 
-    const git = (...args: string[]) => execa('git', args, { cwd: a.repo.dir, env: GIT_IDENTITY });
-    await git('checkout', '-q', 'release');
-    await git('merge', '-q', '--no-ff', '-m', 'Merge attack into release', 'attack');
-    const mergeSha = (await git('rev-parse', 'HEAD')).stdout.trim();
-    await git('checkout', '-q', 'main');
+    const mergeSha = await mergeInto(a, 'release');
     await h.receive('pull_request', pullRequestEvent('closed', a.pr, { merged: true, mergeCommitSha: mergeSha }));
     // The PR's workflow ends at once: it queued no deploy to follow (and GitHub saw no deploy comment).
     expect(await h.env.client.workflow.getHandle(prWorkflowId(OWNER, a.name, 11)).result()).toMatchObject({ merged: true });
@@ -302,30 +282,10 @@ describe('policy from a base branch the PR chose', () => {
   test('a PR whose base changed without an event Terrapin saw, merged into another branch, queues no deploy either', async () => {
     const a = await attack('sec-retarget', 18, { main: { '.terrapin.yml': 'defaults:\n  apply: afterMerge\n' } });
     await a.repo.createBranch('release');
-    a.gh
-      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
-      .comment(18, (b) => b.includes('**Terrapin plan**'))
-      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' })
-      .createCheckRun(CHECK_APPLY, 'queued', { title: 'Will apply after merge: waiting for approval' });
-    await h.receive('pull_request', pullRequestEvent('opened', a.pr));
-    await a.gh.settled();
-    await h.waitFor(OWNER, a.name, 18, (s) => s.plan?.status === 'ready');
-    const id = commentSeq++;
-    a.gh
-      .reaction(id)
-      .permission(WRITER, 'write')
-      .prCommits(18)
-      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' })
-      .comment(18, (b) => b.includes('**Approved by @bob: will apply after merge.**'));
-    await comment(a, '/approve', WRITER, id);
-    await a.gh.settled();
+    await approvedForMerge(a);
 
     // Retargeted to `release` on GitHub (an `edited` event, which Terrapin does not act on), then merged there.
-    const git = (...args: string[]) => execa('git', args, { cwd: a.repo.dir, env: GIT_IDENTITY });
-    await git('checkout', '-q', 'release');
-    await git('merge', '-q', '--no-ff', '-m', 'Merge attack into release', 'attack');
-    const mergeSha = (await git('rev-parse', 'HEAD')).stdout.trim();
-    await git('checkout', '-q', 'main');
+    const mergeSha = await mergeInto(a, 'release');
     await h.receive('pull_request', pullRequestEvent('closed', a.pr, { merged: true, mergeCommitSha: mergeSha }));
     expect(await h.env.client.workflow.getHandle(prWorkflowId(OWNER, a.name, 18)).result()).toMatchObject({ merged: true });
     await expect(h.env.client.workflow.getHandle(`deploy:${OWNER}/sec-retarget:default`).describe()).rejects.toThrow(/not found/i);
@@ -333,6 +293,38 @@ describe('policy from a base branch the PR chose', () => {
     a.gh.assertNoUnexpected();
   });
 });
+
+/** Plans the PR (`apply: afterMerge`) and has a writer approve it to deploy after merge. */
+async function approvedForMerge(a: Awaited<ReturnType<typeof attack>>): Promise<void> {
+  const n = a.pr.number;
+  a.gh
+    .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+    .comment(n, (b) => b.includes('**Terrapin plan**'))
+    .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' })
+    .createCheckRun(CHECK_APPLY, 'queued', { title: 'Will apply after merge: waiting for approval' });
+  await h.receive('pull_request', pullRequestEvent('opened', a.pr));
+  await a.gh.settled();
+  await h.waitFor(OWNER, a.name, n, (s) => s.plan?.status === 'ready');
+  const id = commentSeq++;
+  a.gh
+    .reaction(id)
+    .permission(WRITER, 'write')
+    .prCommits(n)
+    .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' })
+    .comment(n, (b) => b.includes('**Approved by @bob: will apply after merge.**'));
+  await comment(a, '/approve', WRITER, id);
+  await a.gh.settled();
+}
+
+/** Merges the attack branch into `branch` with a merge commit, as GitHub's button does; returns its sha. */
+async function mergeInto(a: Awaited<ReturnType<typeof attack>>, branch: string): Promise<string> {
+  const git = (...args: string[]) => execa('git', args, { cwd: a.repo.dir, env: GIT_IDENTITY });
+  await git('checkout', '-q', branch);
+  await git('merge', '-q', '--no-ff', '-m', `Merge attack into ${branch}`, 'attack');
+  const sha = (await git('rev-parse', 'HEAD')).stdout.trim();
+  await git('checkout', '-q', 'main');
+  return sha;
+}
 
 describe('env cannot set the process’s plumbing', () => {
   test('PATH, LD_PRELOAD and TF_CLI_ARGS_plan in the PR’s env → config error with file:line:col; nothing runs', async () => {
