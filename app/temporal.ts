@@ -131,6 +131,8 @@ function isStartupTimeout(err: unknown): boolean {
  */
 export function unauthenticatedClusterWarning(settings: TemporalSettings): string | undefined {
   if (!settings.address || settings.apiKey || (settings.tls?.certPath && settings.tls.keyPath)) return undefined;
+  // This host's loopback (the embedded server of `npm run server`): repository code runs in a network without it.
+  if (/^(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d+$/i.test(settings.address)) return undefined;
   return (
     `Temporal at ${settings.address} is reached without a client certificate or API key: anyone who can reach it can ` +
     'signal Terrapin\'s workflows and so forge approvals. Use mTLS (TEMPORAL_TLS_CERT/KEY) or TEMPORAL_API_KEY, or ' +

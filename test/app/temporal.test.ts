@@ -108,7 +108,10 @@ describe('unauthenticatedClusterWarning', () => {
     expect(unauthenticatedClusterWarning({ ...base, address: 'temporal.internal:7233', tls: { caPath: '/ca.pem' } })).toBeDefined();
   });
 
-  it('is quiet with mTLS, with an API key, and for the embedded server', () => {
+  it('is quiet with mTLS, with an API key, for the embedded server, and on this host\'s loopback (out of the sandbox\'s reach)', () => {
+    expect(unauthenticatedClusterWarning({ ...base, address: '127.0.0.1:7233' })).toBeUndefined();
+    expect(unauthenticatedClusterWarning({ ...base, address: 'localhost:7233' })).toBeUndefined();
+    expect(unauthenticatedClusterWarning({ ...base, address: '10.0.0.5:7233' })).toBeDefined();
     expect(unauthenticatedClusterWarning({ ...base, address: 't:7233', tls: { certPath: '/c.pem', keyPath: '/k.pem' } })).toBeUndefined();
     expect(unauthenticatedClusterWarning({ ...base, address: 't:7233', apiKey: 'k' })).toBeUndefined();
     expect(unauthenticatedClusterWarning(base)).toBeUndefined();
