@@ -309,6 +309,10 @@ async function reportPlans(
   const { sha, key, checkRunId, projects } = run;
   const data = { sha, shortSha: shortSha(sha) };
   const single = projects.length === 1;
+  // Approvals must be written after this plan was shown. Taken before its comment is posted, not once the
+  // reports are done: when that is recorded depends on when a worker next runs this workflow, and an
+  // approval written in between is about this plan.
+  const shownFrom = Date.now();
   let comment: PostedComment;
   if (single) {
     // One project: the same comment and checks as the single-project loop.
@@ -373,6 +377,7 @@ async function reportPlans(
     summary: single && first.summary ? first.summary : { ...total, import: 0, outputsChanged: false, hasChanges },
     onFailure: first.onFailure,
     commentNodeIds: comment.nodeIds,
+    postedAt: shownFrom,
     applyCheckId,
     status: 'ready',
     requirements: single ? first.requirements : undefined,
