@@ -303,6 +303,9 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     const d = { sha, shortSha: sha.slice(0, 7), hadApproval: Boolean(rev.approved), missing: comparison?.missing, changes: comparison?.changes ?? [], summaryLine: planned.summary.line, pr: rev.pr?.number };
     // Approvals sent before this question was asked did not see it.
     await answerStaleApprovals();
+    // Approvals written from here on saw the question below (taken before it is posted: when a worker gets
+    // to record a later time depends on the worker, not on what the approver saw).
+    const askedAt = Date.now();
     const files: Record<string, string> = { planText: planned.planTextFile };
     if (comparison?.diffFile) files.diff = comparison.diffFile;
     await comment(rev, `deploy-ask-${project}-${sha}`, 'needs-approval', d, files);
@@ -311,8 +314,6 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     const waiting = (data: Record<string, unknown> = {}) =>
       github.upsertCheckRun({ repo, headSha: sha, name: checkName, checkRunId, status: 'queued', output: { template: 'deploy/check', data: { ...d, ...data, state: 'waiting' }, files: checkFiles }, actions: ['approve'] });
     await waiting();
-    // Approvals written before this point never saw the plan above.
-    const askedAt = Date.now();
     await tellPr(rev, { status: 'waiting' });
     let checkedQueue = 0;
     /** Who approved this revision so far (each once), and what the approvals are judged by (read once). */

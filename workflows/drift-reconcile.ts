@@ -18,6 +18,8 @@ export type ReconcileEvent =
       planFile: string;
       planSha256: string;
       env?: Record<string, string>;
+      /** Workflow time just before the drift issue showed this plan. */
+      shownFrom?: number;
     }
   | { type: 'approve' | 'drift'; deliveryId: string; actor: string; commentId: number; issueNumber: number; createdAt?: string };
 
@@ -37,7 +39,9 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
   setHandler(reconcileSignal, (event) => {
     if (event.type === 'offer') {
       offer = event;
-      offeredAt = Date.now();
+      // From when the drift issue showed this plan, not when this workflow heard of it: an approval written in
+      // between is about this plan.
+      offeredAt = event.shownFrom ?? Date.now();
       return;
     }
     // A comment counts once: the delivery id is unsigned, so a re-sent body carries a new one.

@@ -56,6 +56,8 @@ async function checkDrift({ repo, project }: DriftRunInput, checkedOut: (sha: st
   if (!('plan' in report)) return { status: 'error', sha, step: 'plan' };
 
   if (report.drifted) {
+    // Approvals of the fix-plan must be written after the issue shows it.
+    const shownFrom = Date.now();
     const issue = await github.reportDrift({
       repo,
       project,
@@ -74,6 +76,7 @@ async function checkDrift({ repo, project }: DriftRunInput, checkedOut: (sha: st
           type: 'offer',
           sha,
           issueNumber: issue.number,
+          shownFrom,
           // detectDrift keeps the normal plan under `<label>-plan`: apply it with the same files.
           target: { workDir, projectDir: p.dir, workspace: p.workspace, binary: p.terraform, label: `${label}-plan` },
           planFile: report.plan.planFile,
