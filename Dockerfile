@@ -59,7 +59,8 @@ RUN set -eux; \
 # ---- runtime ---------------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}
 # git for checkouts, ssh for git+ssh module sources, tini to reap terraform's children and forward signals,
-# bubblewrap to run terraform and hooks sandboxed (activities/sandbox.ts).
+# bubblewrap to run terraform and hooks sandboxed (activities/sandbox.ts), slirp4netns to give the sandbox
+# a network of its own without this host's loopback (activities/sandbox-network.ts).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates git openssh-client tini bubblewrap slirp4netns \
  && rm -rf /var/lib/apt/lists/*
