@@ -1,6 +1,7 @@
 import { createLogger } from '../../app/logger.ts';
 import { Writable } from 'node:stream';
 import { connect } from 'node:net';
+import { chunkedPost } from '../helpers/chunked-post.ts';
 import { createHmac } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -165,50 +166,8 @@ describe('webhook endpoint', () => {
   });
 });
 
-/**
- * A POST written on a raw socket, its body in chunked pieces `gapMs` apart (or left open when `hold`):
- * the server really sees a slow sender (an HTTP client library, or nock, could buffer the body).
- */
-function stream(
-  port: number,
-  headers: Record<string, string>,
-  pieces: Array<string | Buffer>,
-  opts: { gapMs?: number; hold?: boolean } = {},
-): { done: Promise<{ status: number; text: string }>; finish: () => void; written: Promise<void> } {
-  const socket = connect(port, '127.0.0.1');
-  let raw = '';
-  const done = new Promise<{ status: number; text: string }>((resolve) => {
-    socket.on('data', (c) => (raw += c));
-    // A refused request closes the connection, possibly while we are still writing: that is the point.
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      const [head = '', ...rest] = raw.split('\r\n\r\n');
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0);
-      const body = rest.join('\r\n\r\n');
-      // The reply is either chunked or has a content-length; small either way.
-      const text = /transfer-encoding: chunked/i.test(head) ? body.split('\r\n').filter((_, i) => i % 2 === 1).join('') : body;
-      resolve({ status, text });
-    });
-  });
-  const write = (data: string | Buffer) => {
-    if (!socket.destroyed) socket.write(data);
-  };
-  const end = () => write('0\r\n\r\n');
-  const lines = Object.entries({ 'content-type': 'application/json', 'transfer-encoding': 'chunked', connection: 'close', ...headers }).map(([k, v]) => `${k}: ${v}`);
-  const written = (async () => {
-    await new Promise((r) => socket.once('connect', r));
-    write(`POST /api/github/webhooks HTTP/1.1\r\nhost: 127.0.0.1\r\n${lines.join('\r\n')}\r\n\r\n`);
-    for (const piece of pieces) {
-      const bytes = Buffer.from(piece);
-      write(`${bytes.length.toString(16)}\r\n`);
-      write(bytes);
-      write('\r\n');
-      if (opts.gapMs) await new Promise((r) => setTimeout(r, opts.gapMs));
-    }
-    if (!opts.hold) end();
-  })();
-  return { done, written, finish: end };
-}
+const stream = (port: number, headers: Record<string, string>, pieces: Array<string | Buffer>, opts: { gapMs?: number; hold?: boolean } = {}) =>
+  chunkedPost(port, '/api/github/webhooks', headers, pieces, opts);
 
 describe('webhook endpoint: signature while streaming, bounded', () => {
   // nock's interceptors hold a socket's bytes until the request is complete: a slow sender would not be slow.
