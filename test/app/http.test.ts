@@ -1,6 +1,5 @@
 import { createLogger } from '../../app/logger.ts';
 import { Writable } from 'node:stream';
-import { connect } from 'node:net';
 import { chunkedPost } from '../helpers/chunked-post.ts';
 import { createHmac } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
