@@ -438,7 +438,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     const permission = await permissionOf(actor);
     if (WRITE.includes(permission)) return false;
     // A reader may still be let in by a rule that asks for read only.
-    const lowest = permission === 'none' ? 'write' : lowestLevel(await basePermissions());
+    // The reviewed rules (the default branch's), as for the command itself.
+    const lowest = permission === 'none' ? 'write' : lowestLevel((await commandPolicy()).rules);
     if (RANK[permission] >= RANK[lowest]) return false;
     s.outsidersAnswered ??= [];
     if (event.type === 'bad-command' || s.outsidersAnswered.some((l) => sameLogin(l, actor))) {
