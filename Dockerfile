@@ -73,6 +73,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY app ./app
 COPY activities ./activities
+COPY shared ./shared
 COPY workflows ./workflows
 COPY comment-templates ./comment-templates
 

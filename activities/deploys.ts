@@ -6,9 +6,8 @@ import { join } from 'node:path';
 import { activityInfo, ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../app/logger.ts';
-import type { DeployEvent } from '../workflows/deploy.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
-import { DEPLOY_SIGNAL, DEPLOY_WORKFLOW_TYPE, deployWorkflowId, type RepoRef } from '../workflows/types.ts';
+import { SEARCH_ATTRIBUTES } from '../shared/records.ts';
+import { DEPLOY_SIGNAL, DEPLOY_WORKFLOW_TYPE, deployWorkflowId, type RepoRef, type DeployEvent } from '../shared/contracts.ts';
 import { prWorkRoot } from './git.ts';
 import { readBotFile, writeBotFile } from './checkout-files.ts';
 

@@ -9,10 +9,10 @@ import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { GithubClients } from './github-client.ts';
 import { render } from './render.ts';
-import type { RepoRef } from '../workflows/types.ts';
+import type { RepoRef } from '../shared/contracts.ts';
 import { rethrowClassified } from './github.ts';
 
-import { DRIFT_LABEL } from '../workflows/types.ts';
+import { DRIFT_LABEL } from '../shared/contracts.ts';
 
 export { DRIFT_LABEL };
 const LABEL_COLOR = 'd93f0b';

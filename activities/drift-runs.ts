@@ -2,9 +2,8 @@
 // a check of that project still running is left alone rather than started twice.
 import { activityInfo } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { DRIFT_RECONCILE_WORKFLOW_TYPE, RECONCILE_SIGNAL, driftReconcileId, type RepoRef } from '../workflows/types.ts';
-import type { ReconcileEvent } from '../workflows/drift-reconcile.ts';
-import type { CheckoutInput, CheckoutResult } from './contracts.ts';
+import { DRIFT_RECONCILE_WORKFLOW_TYPE, RECONCILE_SIGNAL, driftReconcileId, type RepoRef, type ReconcileEvent } from '../shared/contracts.ts';
+import type { CheckoutInput, CheckoutResult } from '../shared/activity-contracts.ts';
 import { syncDriftSchedules, type SyncDriftSchedulesResult } from './drift-schedules.ts';
 
 export const DRIFT_WORKFLOW_TYPE = 'driftWorkflow';

@@ -12,7 +12,7 @@ import {
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
 import type { DriftSettings } from './repo-config/types.ts';
-import type { RepoRef } from '../workflows/types.ts';
+import type { RepoRef } from '../shared/contracts.ts';
 
 export interface SyncDriftSchedulesInput {
   repo: RepoRef;

@@ -4,7 +4,7 @@
 // as a change in a normal plan. Both go through plan(), each with its own label, so their files, locks on
 // .terraform and plan files stay apart and the normal plan can later be applied to reconcile.
 import { readBotFile } from './checkout-files.ts';
-import type { OutputInput, PlanResult, PlanStep, PlanSummary, ProjectTarget } from './contracts.ts';
+import type { OutputInput, PlanResult, PlanStep, PlanSummary, ProjectTarget } from '../shared/activity-contracts.ts';
 import { plan, type TerraformDeps } from './terraform.ts';
 
 export interface DriftInput extends ProjectTarget {

@@ -6,14 +6,14 @@ import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
-import type { CheckoutInput, CheckoutResult, CleanupInput, OnFailure } from './contracts.ts';
+import type { CheckoutInput, CheckoutResult, CleanupInput, OnFailure } from '../shared/activity-contracts.ts';
 import { runCommand, type RunResult } from './process.ts';
 import { CONFIG_FILE, formatConfigError, parseRepoConfigFile, projectsFromDetection, resolveProject, type ParseResult, type PullRequestFacts } from './repo-config/index.ts';
 import type { ApplyRequirement, ConfigError, RepoConfig } from './repo-config/types.ts';
 import { capByOperator, combineConfigs, operatorRuleErrors, policyChanges as policyChangesOf } from './repo-config/policy.ts';
 import { baseBranchAllowed, DEFAULT_OPERATOR_POLICY, effectiveRules, type EffectiveRules, type OperatorPolicy } from './operator-policy.ts';
 import { selectProjects } from './project-selection.ts';
-import type { RepoRef } from '../workflows/types.ts';
+import type { RepoRef } from '../shared/contracts.ts';
 
 export interface GitDeps {
   dataDir: string;

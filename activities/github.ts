@@ -4,11 +4,11 @@
 import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { snapshotFrom } from '../app/events/pull-request.ts';
-import type { RenderRequest } from './contracts.ts';
+import type { RenderRequest } from '../shared/activity-contracts.ts';
 import type { GithubClients } from './github-client.ts';
 import { render, splitComment, truncateForCheckRun } from './render.ts';
 import { renderApplyComment, renderPlanComment } from './multi-project-comment.ts';
-import type { CheckAction, PrSnapshot, RepoRef } from '../workflows/types.ts';
+import type { CheckAction, PrSnapshot, RepoRef } from '../shared/contracts.ts';
 
 export type Permission = 'admin' | 'write' | 'read' | 'none';
 

@@ -2,7 +2,7 @@
 // first request starts it, atomically), and a held lock asks whether its holder still runs.
 import { activityInfo } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { LOCK_REQUEST_SIGNAL, LOCK_WORKFLOW_TYPE, type LockInput, type LockRequest } from '../workflows/lock.ts';
+import { LOCK_REQUEST_SIGNAL, LOCK_WORKFLOW_TYPE, type LockInput, type LockRequest } from '../shared/contracts.ts';
 
 export function createLockActivities({ client }: { client: Client }) {
   return {

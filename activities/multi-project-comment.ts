@@ -2,7 +2,7 @@
 // first and a collapsed section per project. Words live in comment-templates/multi-*.md.hbs; this file
 // reads the files the activities left and works out what the templates show.
 import { readBotFile } from './checkout-files.ts';
-import type { PlanSummary } from './contracts.ts';
+import type { PlanSummary } from '../shared/activity-contracts.ts';
 import { diffPlans } from './plan-diff.ts';
 import { render } from './render.ts';
 

@@ -1,5 +1,5 @@
 // Pure helpers over terraform plan output: counts from `show -json`, and the human text reshaped for ```diff.
-import type { PlanSummary } from './contracts.ts';
+import type { PlanSummary } from '../shared/activity-contracts.ts';
 
 interface ShowJson {
   resource_changes?: Array<{ change?: { actions?: string[]; importing?: unknown } }>;

@@ -2,7 +2,7 @@
 // it holds sensitive values), and a downstream reads the outputs it names as TF_VAR_<variable>.
 // Sensitive values come back as secrets to scrub from everything terraform prints.
 import { readBotFile, writeBotFile } from './checkout-files.ts';
-import type { OutputInput } from './contracts.ts';
+import type { OutputInput } from '../shared/activity-contracts.ts';
 
 interface TerraformOutput {
   value: unknown;

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { readBotFile } from './checkout-files.ts';
 import Handlebars from 'handlebars';
-import type { RenderRequest } from './contracts.ts';
+import type { RenderRequest } from '../shared/activity-contracts.ts';
 
 const TEMPLATES_DIR = fileURLToPath(new URL('../comment-templates/', import.meta.url));
 const TEMPLATE_NAME = /^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/i;

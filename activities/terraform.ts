@@ -19,7 +19,7 @@ import type {
   PlanStep,
   ProjectTarget,
   TerraformBinary,
-} from './contracts.ts';
+} from '../shared/activity-contracts.ts';
 import { secretEnvValues } from './terraform-env.ts';
 import { checkout, removeWorkDirs, revisionFacts, type GitDeps, type RevisionFactsInput } from './git.ts';
 import { detectDrift, type DriftInput } from './drift.ts';

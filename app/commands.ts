@@ -1,7 +1,7 @@
 // Reads a PR comment's first line as a Terrapin command. Pure: no I/O, no GitHub, no Temporal.
 import { distance } from 'fastest-levenshtein';
 import { checkDir, checkExtraArgs } from './extra-args.ts';
-import { COMMAND_NAMES, type CommandName, type CommandParse, type ParsedCommand } from '../workflows/types.ts';
+import { COMMAND_NAMES, type CommandName, type CommandParse, type ParsedCommand } from '../shared/contracts.ts';
 
 type Flag = '-p' | '-d' | '-w';
 

@@ -10,7 +10,7 @@ import {
   type PrRef,
   type PrSnapshot,
   type PrWorkflowInput,
-} from '../workflows/types.ts';
+} from '../shared/contracts.ts';
 
 export interface Delivery {
   pr: PrRef;

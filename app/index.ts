@@ -2,7 +2,7 @@
 import type { ApplicationFunction } from 'probot';
 import { createDeliverer, repoAllowed } from './deliver.ts';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
-import { DEPLOY_SIGNAL, DEPLOY_WORKFLOW_TYPE, DRIFT_RECONCILE_WORKFLOW_TYPE, PUSH_WORKFLOW_TYPE, RECONCILE_SIGNAL, deployWorkflowId, driftReconcileId, pushWorkflowId, type RepoRef } from '../workflows/types.ts';
+import { DEPLOY_SIGNAL, DEPLOY_WORKFLOW_TYPE, DRIFT_RECONCILE_WORKFLOW_TYPE, PUSH_WORKFLOW_TYPE, RECONCILE_SIGNAL, deployWorkflowId, driftReconcileId, pushWorkflowId, type RepoRef } from '../shared/contracts.ts';
 import { PUSH_EVENT, onPush, type StartPush } from './events/push.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { CHECK_RUN_REQUESTED_ACTION_EVENT, onCheckRunRequestedAction, type DeliverDeploy } from './events/check-run-requested-action.ts';

@@ -12,9 +12,9 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Runtime, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import { ConfigError, type TemporalSettings } from './config.ts';
 import type { Logger } from './logger.ts';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+import { SEARCH_ATTRIBUTES } from '../shared/records.ts';
 
-export { SEARCH_ATTRIBUTES } from '../workflows/search-attributes.ts';
+export { SEARCH_ATTRIBUTES } from '../shared/records.ts';
 
 export const DEFAULT_EMBEDDED_PORT = 7233;
 

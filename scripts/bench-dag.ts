@@ -11,7 +11,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { plan } from '../activities/terraform.ts';
 import { createFixtureRepo, terraformFixture } from '../test/helpers/fixture-repo.ts';
-import { runDag, type DagNode } from '../workflows/dag.ts';
+import { runDag, type DagNode } from '../shared/dag.ts';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PARALLELISM = Number(process.env.BENCH_PARALLELISM ?? 2);

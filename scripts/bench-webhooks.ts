@@ -13,7 +13,7 @@ import { loadConfig } from '../app/config.ts';
 import { startWebhookServer, WEBHOOK_PATH } from '../app/http.ts';
 import { createLogger } from '../app/logger.ts';
 import { connectTemporal, DEFAULT_EMBEDDED_PORT, isPortFree } from '../app/temporal.ts';
-import { PR_EVENT_SIGNAL, prWorkflowId } from '../workflows/types.ts';
+import { PR_EVENT_SIGNAL, prWorkflowId } from '../shared/contracts.ts';
 import { startGithubStandin } from './github-standin.ts';
 import { issueCommentEvent, sendWebhook, type Delivery, type DemoRepository, type PullRequestSpec } from './webhook-deliveries.ts';
 

@@ -17,8 +17,7 @@ import { startWebhookServer, WEBHOOK_PATH } from '../app/http.ts';
 import { createLogger } from '../app/logger.ts';
 import { connectTemporal, DEFAULT_EMBEDDED_PORT, installTemporalRuntime, isPortFree } from '../app/temporal.ts';
 import { runTerrapinWorker } from '../app/worker.ts';
-import type { PrStatus } from '../workflows/pr.ts';
-import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../workflows/types.ts';
+import { CHECK_APPLY, CHECK_PLAN, prWorkflowId, type PrStatus } from '../shared/contracts.ts';
 import { startGithubStandin, type GithubStandin, type RecordedCall, type StoredCheckRun } from './github-standin.ts';
 import { issueCommentEvent, pullRequestEvent, pullRequestJson, sendWebhook, type DemoRepository, type PullRequestSpec } from './webhook-deliveries.ts';
 

@@ -3,7 +3,7 @@
 import type { CommandPermissions, CommandRule } from '../activities/repo-config/types.ts';
 import { github, workspace } from './pr-activities.ts';
 import { DEFAULT_PERMISSIONS, mayRun, type Verdict } from './permissions.ts';
-import type { RepoRef } from './types.ts';
+import type { RepoRef } from '../shared/contracts.ts';
 import type { Permission } from '../activities/github.ts';
 
 export interface ActorContext {

@@ -1,9 +1,9 @@
 // Hands one commit to the deploy queues of the `apply: afterMerge` projects it changed (from a merged PR's
 // workflow or a push's), each revision told which of those projects it waits for and which wait for it.
 import type { ResolvedProject } from '../activities/repo-config/types.ts';
-import type { DeployRevision } from './deploy.ts';
 import { temporalCalls } from './pr-activities.ts';
-import type { RepoRef } from './types.ts';
+import type { RepoRef } from '../shared/contracts.ts';
+import { type DeployRevision } from '../shared/contracts.ts';
 
 export async function queueDeploys(
   repo: RepoRef,

@@ -20,76 +20,18 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ApplyResult, OutputInput, PlanResult } from '../activities/contracts.ts';
+import type { ApplyResult, OutputInput, PlanResult } from '../shared/activity-contracts.ts';
 import type { PlanComparison } from '../activities/plan-compare.ts';
 import type { ApplyRequirement, CommandRule, ResolvedProject } from '../activities/repo-config/types.ts';
 import { DEFAULT_PERMISSIONS } from './permissions.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
 import { applier, github, temporalCalls, workspace } from './pr-activities.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
-import { searchAttributePairs, type RunRecord } from './search-attributes.ts';
-import { CHECK_DEPLOY, DEPLOY_SIGNAL, PR_EVENT_SIGNAL, prWorkflowId, type PrEvent, type RepoRef } from './types.ts';
+import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
+import { CHECK_DEPLOY, DEPLOY_SIGNAL, PR_EVENT_SIGNAL, prWorkflowId, type PrEvent, type RepoRef, type ApprovedPlan, type DeployInput, type DeployOutcome, type DeployRevision, type DeployState, type DeployStatus, deploySignal, deployStateQuery } from '../shared/contracts.ts';
 
-/** The plan approved on the PR, kept outside the PR's work dir (deleted at merge). */
-export interface ApprovedPlan {
-  showJsonFile: string;
-  planTextFile: string;
-  approvers: string[];
-}
 
-export interface DeployRevision {
-  sha: string;
-  trigger: 'merge' | 'push';
-  /** Who merged or pushed. */
-  actor: string;
-  pr?: {
-    number: number;
-    author: string;
-    /** The opener and whoever pushed to the PR's head; its commits' authors and committers are read when approving. */
-    authors?: string[];
-  };
-  approved?: ApprovedPlan;
-  /** Projects of the same revision this one depends on: they deploy first, and their outputs are read after. */
-  upstreams: string[];
-  /** Projects of the same revision waiting for this one. */
-  downstreams: string[];
-}
 
-export type DeployOutcome = 'deployed' | 'unchanged' | 'failed' | 'rolled-back' | 'rollback-failed' | 'unknown' | 'skipped' | 'superseded' | 'expired';
-
-export type DeployEvent =
-  | { type: 'revision'; revision: DeployRevision }
-  | { type: 'upstream'; sha: string; project: string; outcome: DeployOutcome }
-  | { type: 'approve'; deliveryId: string; actor: string; sha?: string; prNumber?: number; createdAt?: string };
-
-type Approval = Extract<DeployEvent, { type: 'approve' }>;
-
-export interface DeployState {
-  queue: DeployRevision[];
-  /** The revision the project was last deployed from. */
-  deployed?: string;
-  /** Revision shas and approval delivery ids already taken: duplicates have no effect. */
-  seen: string[];
-  upstreamDone: Array<{ sha: string; project: string; outcome: DeployOutcome }>;
-  approvals: Approval[];
-  history: Array<{ sha: string; outcome: DeployOutcome; pr?: number }>;
-}
-
-export interface DeployInput {
-  repo: RepoRef;
-  project: string;
-  carried?: DeployState;
-}
-
-export interface DeployStatus {
-  deployed?: string;
-  queued: string[];
-  current?: { sha: string; phase: 'starting' | 'waiting-upstream' | 'planning' | 'waiting-approval' | 'applying' | 'reporting' };
-  history: DeployState['history'];
-}
-
-export const deploySignal = defineSignal<[DeployEvent]>(DEPLOY_SIGNAL);
-export const deployStateQuery = defineQuery<DeployStatus>('deployState');
 
 const KEEP = 100;
 /** Quiet time before a deploy starts, so that merges made together are taken in merge order. */

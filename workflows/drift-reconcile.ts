@@ -4,31 +4,11 @@
 // One workflow per project: drift-reconcile:{owner}/{repo}:{project}. A newer check's offer replaces an
 // older one; with no approval for 30 days the offer lapses.
 import { ActivityFailure, ApplicationFailure, condition, defineSignal, log, patched, setHandler } from '@temporalio/workflow';
-import type { TerraformBinary } from '../activities/contracts.ts';
+import type { TerraformBinary } from '../shared/activity-contracts.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
 import { applier, github } from './pr-activities.ts';
-import { RECONCILE_SIGNAL, type RepoRef } from './types.ts';
+import { RECONCILE_SIGNAL, type RepoRef, type ReconcileEvent, type ReconcileInput, reconcileSignal } from '../shared/contracts.ts';
 
-export type ReconcileEvent =
-  | {
-      type: 'offer';
-      sha: string;
-      issueNumber: number;
-      target: { workDir: string; projectDir: string; workspace: string; binary: TerraformBinary; label: string };
-      planFile: string;
-      planSha256: string;
-      env?: Record<string, string>;
-      /** Workflow time just before the drift issue showed this plan. */
-      shownFrom?: number;
-    }
-  | { type: 'approve' | 'drift'; deliveryId: string; actor: string; commentId: number; issueNumber: number; createdAt?: string };
-
-export const reconcileSignal = defineSignal<[ReconcileEvent]>(RECONCILE_SIGNAL);
-
-export interface ReconcileInput {
-  repo: RepoRef;
-  project: string;
-}
 
 export async function driftReconcileWorkflow({ repo, project }: ReconcileInput): Promise<'applied' | 'failed' | 'lapsed'> {
   let offer: Extract<ReconcileEvent, { type: 'offer' }> | undefined;

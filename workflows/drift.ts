@@ -2,23 +2,10 @@
 // found opens or updates the project's drift issue, none closes it. Started by the project's schedule
 // (drift:{owner}/{repo}:{project}) or by `/drift`.
 import { ApplicationFailure, patched, upsertSearchAttributes } from '@temporalio/workflow';
-import type { OutputInput } from '../activities/contracts.ts';
+import type { OutputInput } from '../shared/activity-contracts.ts';
 import { github, temporalCalls, workspace } from './pr-activities.ts';
-import { searchAttributePairs, type RunRecord } from './search-attributes.ts';
-import type { RepoRef } from './types.ts';
-
-export interface DriftRunInput {
-  repo: RepoRef;
-  project: string;
-  trigger?: 'schedule' | 'manual';
-  /** Who asked (`/drift`); absent for scheduled runs. */
-  actor?: string;
-}
-
-export type DriftOutcome =
-  | { status: 'drifted' | 'clean'; sha: string; resources: string[] }
-  | { status: 'error'; sha: string; step: string }
-  | { status: 'no-project'; sha: string };
+import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
+import { type RepoRef, type DriftOutcome, type DriftRunInput } from '../shared/contracts.ts';
 
 export async function driftWorkflow(input: DriftRunInput): Promise<DriftOutcome> {
   // Versioned: runs started before drift runs were recorded with search attributes replay without them.

@@ -2,7 +2,7 @@
 // then wait for the lock's answer signal. Create one client per workflow run (it installs the handler).
 import { condition, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
-import { lockAnswerSignal, type LockAnswer, type LockHolder, type LockInput } from './lock.ts';
+import { lockAnswerSignal, type LockAnswer, type LockHolder, type LockInput } from '../shared/contracts.ts';
 
 const { requestLock } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',

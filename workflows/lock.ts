@@ -15,46 +15,8 @@ import {
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
 import type { Activities } from '../activities/index.ts';
+import { type LockInput, type LockRequest, lockAnswerSignal, lockHolderQuery, lockRequestSignal } from '../shared/contracts.ts';
 
-export interface LockHolder {
-  /** The holding PR workflow's id; answers are signalled to it. */
-  workflowId: string;
-  pr: number;
-}
-
-export interface LockRequest {
-  kind: 'acquire' | 'release';
-  /** Chosen by the requester; echoed in the answer so it can match it. */
-  requestId: string;
-  holder: LockHolder;
-}
-
-export interface LockAnswer {
-  requestId: string;
-  lockId: string;
-  /** acquire: granted or not; release: released (false when the requester did not hold it). */
-  granted: boolean;
-  /** Who holds the lock after the request (undefined: nobody). */
-  holder?: LockHolder;
-}
-
-export interface LockInput {
-  /** Carried across continue-as-new. */
-  holder?: LockHolder;
-  /** How often a held lock checks that its holder still runs. */
-  holderCheckInterval?: Duration;
-}
-
-export const LOCK_WORKFLOW_TYPE = 'lockWorkflow';
-export const LOCK_REQUEST_SIGNAL = 'lockRequest';
-export const LOCK_ANSWER_SIGNAL = 'lockAnswer';
-
-export const lockRequestSignal = defineSignal<[LockRequest]>(LOCK_REQUEST_SIGNAL);
-export const lockAnswerSignal = defineSignal<[LockAnswer]>(LOCK_ANSWER_SIGNAL);
-export const lockHolderQuery = defineQuery<LockHolder | undefined>('lockHolder');
-
-export const lockWorkflowId = (owner: string, repo: string, dir: string, workspace: string): string =>
-  `lock:${owner}/${repo}:${dir}:${workspace}`;
 
 const { workflowRunning } = proxyActivities<Activities>({
   startToCloseTimeout: '30 seconds',

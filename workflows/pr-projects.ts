@@ -4,19 +4,18 @@
 // apply compensates the projects of the run newest first. With one project, everything the PR sees is
 // what the single-project loop has always shown.
 import { CancellationScope, isCancellation, patched } from '@temporalio/workflow';
-import type { ApplyResult, OutputInput, PlanResult, RenderRequest } from '../activities/contracts.ts';
+import type { ApplyResult, OutputInput, PlanResult, RenderRequest } from '../shared/activity-contracts.ts';
 import type { PostedComment } from '../activities/github.ts';
 import type { PlanComparison } from '../activities/plan-compare.ts';
 import type { ProjectApplyReport } from '../activities/multi-project-comment.ts';
-import { runDag } from './dag.ts';
+import { runDag } from '../shared/dag.ts';
 import type { LockClient } from './lock-client.ts';
-import { lockWorkflowId } from './lock.ts';
 import { applier, github, workspace } from './pr-activities.ts';
 import { defaultBranchPolicy, type DefaultBranchPolicy } from './authorize.ts';
 import type { KnownProject, PlanRecord, PrState } from './pr-state.ts';
 import { chooseProjects, pending, planReport, toProjectPlan, totalSummary, upstreamAppliedSincePlan, type PlanTarget, type ProjectPlan } from './projects.ts';
 import { Saga } from './saga.ts';
-import { CHECK_APPLY, CHECK_PLAN, type CheckAction, type RepoRef } from './types.ts';
+import { CHECK_APPLY, CHECK_PLAN, type CheckAction, type RepoRef, lockWorkflowId } from '../shared/contracts.ts';
 
 type Conclusion = 'success' | 'failure' | 'neutral' | 'cancelled' | 'skipped';
 

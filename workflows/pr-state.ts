@@ -1,10 +1,9 @@
 // The state a PR workflow keeps (and carries across continue-as-new).
-import type { OnFailure, PlanSummary, TerraformBinary } from '../activities/contracts.ts';
+import type { OnFailure, PlanSummary, TerraformBinary } from '../shared/activity-contracts.ts';
 import type { ApplyRequirement, CommandPermissions } from '../activities/repo-config/types.ts';
 import type { ProjectPlan } from './projects.ts';
-import type { PrEvent, PrSnapshot } from './types.ts';
+import { type PrEvent, type PrSnapshot, type PlanStatus, commandKey } from '../shared/contracts.ts';
 
-export type PlanStatus = 'ready' | 'applying' | 'applied' | 'apply-failed' | 'unknown' | 'discarded';
 
 export interface PlanRecord {
   id: number;
@@ -62,6 +61,8 @@ export interface PrState {
   queue: PrEvent[];
   /** Recent delivery ids: GitHub redeliveries and duplicate signals have one effect. */
   seen: string[];
+  /** Delivery ids whose handling finished, newest last (bounded like `seen`). */
+  handled?: string[];
   planSeq: number;
   plan?: PlanRecord;
   approvals: Approval[];

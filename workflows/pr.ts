@@ -17,58 +17,20 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { RenderRequest, TerraformBinary } from '../activities/contracts.ts';
+import type { RenderRequest, TerraformBinary } from '../shared/activity-contracts.ts';
 import type { CommandPermissions, GuardedCommand } from '../activities/repo-config/types.ts';
 import type { Permission } from '../activities/github.ts';
 import { Saga } from './saga.ts';
 import { applier, github, temporalCalls, workspace } from './pr-activities.ts';
 import { queueDeploys } from './deploy-queue.ts';
-import type { DeployTracking, PlanRecord, PlanStatus, PrState } from './pr-state.ts';
+import type { DeployTracking, PlanRecord, PrState } from './pr-state.ts';
 import { applyProjects, planProjects, refuseBase, type ProjectRunContext } from './pr-projects.ts';
 import { approvedForDeploy, mustApplyFirst, pending, type ProjectPlan } from './projects.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
 import { createLockClient } from './lock-client.ts';
 import { defaultBranchPolicy, judgeActor, permissionsAt } from './authorize.ts';
-import { lockWorkflowId } from './lock.ts';
-import {
-  CHECK_APPLY,
-  CHECK_PLAN,
-  PR_EVENT_SIGNAL,
-  commandKey,
-  type CheckAction,
-  type PrEvent,
-  type PrWorkflowInput,
-} from './types.ts';
+import { CHECK_APPLY, CHECK_PLAN, PR_EVENT_SIGNAL, commandKey, type CheckAction, type PrEvent, type PrWorkflowInput, type PlanStatus, lockWorkflowId, type PrOutcome, prEventSignal, prStateQuery } from '../shared/contracts.ts';
 
-export const prEventSignal = defineSignal<[PrEvent]>(PR_EVENT_SIGNAL);
-export const prStateQuery = defineQuery<PrStatus>('prState');
-
-/** The single Terraform root this issue supports; the project model (issue 3) replaces it. */
-const ROOT_PROJECT = { name: 'default', dir: '.', workspace: 'default', binary: 'terraform' as TerraformBinary };
-
-export interface PrStatus {
-  headSha?: string;
-  plan?: {
-    id: number;
-    sha: string;
-    status: PlanStatus;
-    summary: string;
-    planSha256: string;
-    projects?: Array<{ name: string; status: string; planSha256?: string }>;
-  };
-  approvals: string[];
-  job?: 'plan' | 'apply';
-  queued: number;
-  /** After a merge: the deploys this PR follows (a waiting one takes `/approve` here). */
-  deploys?: Array<{ project: string; status: string }>;
-}
-
-export interface PrOutcome {
-  merged: boolean;
-  /** The PR was already closed when this run started (a comment on a closed PR): it answered and ended. */
-  closedBefore?: boolean;
-  lastPlan?: { sha: string; status: PlanStatus };
-}
 
 type RollbackStatus = 'rolled-back' | 'rollback-failed' | 'disabled';
 interface RollbackReport {
@@ -86,6 +48,9 @@ interface ApprovedAtMerge {
   planTextFile: string;
   approvers: string[];
 }
+
+/** The single Terraform root this issue supports; the project model (issue 3) replaces it. */
+const ROOT_PROJECT = { name: 'default', dir: '.', workspace: 'default', binary: 'terraform' as TerraformBinary };
 
 const SEEN_LIMIT = 500;
 /** Logins remembered as answered outsiders / pushers per PR: bounded like `seen`. */
@@ -141,6 +106,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     s.locks = [];
   }
 
+  const handled = (event: PrEvent) => remember((s.handled ??= []), event.deliveryId, SEEN_LIMIT);
+
   setHandler(prEventSignal, (event) => {
     if (s.seen.includes(event.deliveryId)) return;
     s.seen.push(event.deliveryId);
@@ -165,6 +132,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     approvals: s.approvals.map((a) => a.actor),
     job: job?.kind,
     queued: s.queue.length,
+    handled: [...(s.handled ?? [])],
     deploys: s.deploys?.map((d) => ({ project: d.project, status: d.status })),
   }));
 
@@ -888,6 +856,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
         if (!(err instanceof ActivityFailure)) throw err;
         log.error('event handling failed', { type: event.type, deliveryId: event.deliveryId, error: failureMessage(err) });
       }
+      handled(event);
     } else if (s.wantPlan !== undefined && !job) {
       const sha = s.wantPlan;
       const scope = s.wantPlanScope;
@@ -1014,6 +983,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
         if (!(err instanceof ActivityFailure)) throw err;
         log.error('event handling failed', { type: event!.type, deliveryId: event!.deliveryId, error: failureMessage(err) });
       }
+      handled(event!);
     }
   }
 

@@ -1,6 +1,6 @@
 // The projects of one plan, and the pure decisions about them: which to plan for a command, what a
 // plan run adds up to, and whether a set of projects may be applied in the order asked.
-import type { PlanSummary, TerraformBinary } from '../activities/contracts.ts';
+import type { PlanSummary, TerraformBinary } from '../shared/activity-contracts.ts';
 import type { ProjectPlanReport } from '../activities/multi-project-comment.ts';
 import type { ApplyMode, ApplyRequirement, Hooks, InputRef, LockMode, OnFailure, ResolvedProject } from '../activities/repo-config/types.ts';
 

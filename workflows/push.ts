@@ -5,18 +5,7 @@
 import { ActivityFailure, log } from '@temporalio/workflow';
 import { queueDeploys } from './deploy-queue.ts';
 import { github, workspace } from './pr-activities.ts';
-import type { RepoRef } from './types.ts';
-
-export interface PushInput {
-  repo: RepoRef;
-  /** The branch head before the push (all zeros for a new branch). */
-  before: string;
-  after: string;
-  /** Who pushed. */
-  actor: string;
-}
-
-export type PushOutcome = { queued: string[] } | { skipped: 'merged-pr' | 'config-error' | 'not-enabled'; pr?: number };
+import { type RepoRef, type PushInput, type PushOutcome } from '../shared/contracts.ts';
 
 export async function pushWorkflow({ repo, before, after, actor }: PushInput): Promise<PushOutcome> {
   try {

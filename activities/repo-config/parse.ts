@@ -6,7 +6,7 @@ import { fillDefaults, inheritedDefaults, mergeSettings } from './merge.ts';
 import { fileSchema, PROJECT_NAME, type WrittenFile, type WrittenProject } from './schema.ts';
 import type { CommandPermissions, CommandRule, ConfigError, GuardedCommand, RepoConfig, ResolvedProject, WrittenSettings } from './types.ts';
 import { report, type CheckContext } from './yaml-checks.ts';
-import { buildDag } from '../../workflows/dag.ts';
+import { buildDag } from '../../shared/dag.ts';
 
 export const CONFIG_FILE = '.terrapin.yml';
 

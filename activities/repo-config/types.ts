@@ -1,5 +1,5 @@
 // The shapes `.terrapin.yml` resolves to. Every default is filled in, so callers never guess.
-import type { OnFailure, TerraformBinary } from '../contracts.ts';
+import type { OnFailure, TerraformBinary } from '../../shared/activity-contracts.ts';
 
 export type { OnFailure, TerraformBinary };
 export type LockMode = 'onPlan' | 'onApply' | 'off';

@@ -4,8 +4,7 @@
 import type { Context } from 'probot';
 import type { Deliver } from '../deliver.ts';
 import type { Logger } from '../logger.ts';
-import { parseDeployWorkflowId, parsePrWorkflowId, type CheckAction, type CommandName, type ParsedCommand, type RepoRef } from '../../workflows/types.ts';
-import type { DeployEvent } from '../../workflows/deploy.ts';
+import { parseDeployWorkflowId, parsePrWorkflowId, type CheckAction, type CommandName, type ParsedCommand, type RepoRef, type DeployEvent } from '../../shared/contracts.ts';
 import { repoRefFrom } from './repo-ref.ts';
 
 export const CHECK_RUN_REQUESTED_ACTION_EVENT = 'check_run.requested_action';

@@ -4,8 +4,7 @@ import { parseComment } from '../commands.ts';
 import type { Deliver } from '../deliver.ts';
 import type { Logger } from '../logger.ts';
 import { repoRefFrom } from './repo-ref.ts';
-import { driftIssueProject, type RepoRef } from '../../workflows/types.ts';
-import type { ReconcileEvent } from '../../workflows/drift-reconcile.ts';
+import { driftIssueProject, type RepoRef, type ReconcileEvent } from '../../shared/contracts.ts';
 
 export const ISSUE_COMMENT_CREATED_EVENT = 'issue_comment.created';
 

@@ -2,7 +2,7 @@
 import type { Context } from 'probot';
 import type { Deliver } from '../deliver.ts';
 import type { Logger } from '../logger.ts';
-import type { PrSnapshot } from '../../workflows/types.ts';
+import type { PrSnapshot } from '../../shared/contracts.ts';
 import { repoRefFrom } from './repo-ref.ts';
 
 export const PR_UPDATE_EVENTS = [

@@ -2,8 +2,8 @@
 // branches, tags and branch deletions are ignored.
 import type { Context } from 'probot';
 import type { Logger } from '../logger.ts';
-import type { PushInput } from '../../workflows/push.ts';
 import { repoRefFrom } from './repo-ref.ts';
+import { type PushInput } from '../../shared/contracts.ts';
 
 export const PUSH_EVENT = 'push';
 

@@ -1,5 +1,5 @@
 // Builds the workflow's view of a repository from any webhook payload that names one.
-import type { RepoRef } from '../../workflows/types.ts';
+import type { RepoRef } from '../../shared/contracts.ts';
 
 interface RepoPayload {
   repository?: { name: string; owner: { login: string }; clone_url: string };

@@ -9,7 +9,7 @@ import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { createDriftIssueActivities, type DriftIssueReport } from '../../activities/drift-issues.ts';
 import { createGithubClients } from '../../activities/github-client.ts';
-import type { RepoRef } from '../../workflows/types.ts';
+import type { RepoRef } from '../../shared/contracts.ts';
 
 const { privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,

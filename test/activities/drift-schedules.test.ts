@@ -3,7 +3,7 @@ import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncDriftSchedules, type SyncDriftSchedulesInput } from '../../activities/drift-schedules.ts';
-import type { RepoRef } from '../../workflows/types.ts';
+import type { RepoRef } from '../../shared/contracts.ts';
 import { startTestServer } from '../helpers/temporal-cli.ts';
 
 let env: TestWorkflowEnvironment;

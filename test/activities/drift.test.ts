@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DriftReport } from '../../activities/drift.ts';
 import { createTerraformActivities } from '../../activities/terraform.ts';
 import { testSandbox } from '../helpers/sandbox.ts';
-import type { RepoRef } from '../../workflows/types.ts';
+import type { RepoRef } from '../../shared/contracts.ts';
 import { createFixtureRepo, readState, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 
 let root: string;

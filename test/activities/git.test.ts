@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkout, removeWorkDirs, revisionFacts, type GitDeps } from '../../activities/git.ts';
-import type { RepoRef } from '../../workflows/types.ts';
+import type { RepoRef } from '../../shared/contracts.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 
 let dataDir: string;

@@ -8,7 +8,7 @@ import { createGithubActivities, rethrowClassified, retryTransient } from '../..
 import { ApplicationFailure } from '@temporalio/common';
 import { createGithubClients } from '../../activities/github-client.ts';
 import { githubBaseUrl } from '../../app/config.ts';
-import type { RepoRef } from '../../workflows/types.ts';
+import type { RepoRef } from '../../shared/contracts.ts';
 
 const { privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PlanSummary } from '../../activities/contracts.ts';
+import type { PlanSummary } from '../../shared/activity-contracts.ts';
 import {
   renderApplyComment,
   renderPlanComment,

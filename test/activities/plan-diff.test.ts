@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PlanResult } from '../../activities/contracts.ts';
+import type { PlanResult } from '../../shared/activity-contracts.ts';
 import { describeActionChanges, diffPlans, sameResourceActions, type PlanJson } from '../../activities/plan-diff.ts';
 import { apply, plan } from '../../activities/terraform.ts';
 import { terraformFixture, type FixtureResource } from '../helpers/fixture-repo.ts';

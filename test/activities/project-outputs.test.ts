@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { OutputInput, ProjectTarget } from '../../activities/contracts.ts';
+import type { OutputInput, ProjectTarget } from '../../shared/activity-contracts.ts';
 import { apply, plan, readOutputs, type TerraformDeps } from '../../activities/terraform.ts';
 import { testSandbox } from '../helpers/sandbox.ts';
 

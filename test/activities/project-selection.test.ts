@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkout } from '../../activities/git.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
-import type { RepoRef } from '../../workflows/types.ts';
+import type { RepoRef } from '../../shared/contracts.ts';
 
 let dataDir: string;
 const repos: FixtureRepo[] = [];

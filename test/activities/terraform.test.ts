@@ -2,9 +2,9 @@ import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PlanInput, PlanResult } from '../../activities/contracts.ts';
+import type { PlanInput, PlanResult } from '../../shared/activity-contracts.ts';
 import { createTerraformActivities } from '../../activities/terraform.ts';
-import type { RepoRef } from '../../workflows/types.ts';
+import type { RepoRef } from '../../shared/contracts.ts';
 import { testSandbox } from '../helpers/sandbox.ts';
 import { createFixtureRepo, FAIL_ON_APPLY_MESSAGE, readState, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseComment, tokenize } from '../../app/commands.ts';
-import type { CommandParse } from '../../workflows/types.ts';
+import type { CommandParse } from '../../shared/contracts.ts';
 
 const cmd = (name: string, rest: Record<string, unknown> = {}): CommandParse =>
   ({ kind: 'command', command: { name, extraArgs: [], ...rest } }) as CommandParse;

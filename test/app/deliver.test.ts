@@ -3,7 +3,7 @@ import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RecentIds, createDeliverer, type Delivery } from '../../app/deliver.ts';
-import { PR_EVENT_SIGNAL, prWorkflowId } from '../../workflows/types.ts';
+import { PR_EVENT_SIGNAL, prWorkflowId } from '../../shared/contracts.ts';
 import { temporalCliPath } from '../helpers/temporal-cli.ts';
 import { TASK_QUEUE, deliveryId, freshPrNumber, silentLogger, startTemporal, workflowExists, workflowRecord } from './support.ts';
 

@@ -7,7 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type ServerConfig } from '../../app/config.ts';
 import { startWebhookServer, type WebhookServer } from '../../app/http.ts';
-import { PR_EVENT_SIGNAL, prWorkflowId } from '../../workflows/types.ts';
+import { PR_EVENT_SIGNAL, prWorkflowId } from '../../shared/contracts.ts';
 import { fixtures, withPrNumber } from './fixtures/webhooks.ts';
 import {
   TASK_QUEUE,

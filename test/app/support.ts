@@ -11,7 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createApp } from '../../app/index.ts';
 import { createLogger } from '../../app/logger.ts';
 import { startTestServer } from '../helpers/temporal-cli.ts';
-import type { PrEvent, PrWorkflowInput } from '../../workflows/types.ts';
+import type { PrEvent, PrWorkflowInput } from '../../shared/contracts.ts';
 
 export const TASK_QUEUE = 'terrapin-test';
 export const WEBHOOK_SECRET = 'test-webhook-secret';

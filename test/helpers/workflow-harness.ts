@@ -13,9 +13,8 @@ import { createActivities } from '../../activities/index.ts';
 import type { ServerConfig } from '../../app/config.ts';
 import { createApp } from '../../app/index.ts';
 import { HEARTBEAT_TUNING, WORKFLOWS_PATH } from '../../app/worker.ts';
-import { prStateQuery, type PrStatus } from '../../workflows/pr.ts';
-import { prWorkflowId } from '../../workflows/types.ts';
-import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.ts';
+import { prWorkflowId, prStateQuery, type PrStatus } from '../../shared/contracts.ts';
+import { SEARCH_ATTRIBUTES } from '../../shared/records.ts';
 import { startTestServer } from './temporal-cli.ts';
 import { quietBundlerLogger } from './bundler-logger.ts';
 

@@ -12,7 +12,7 @@ import nock from 'nock';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startWebhookServer, WEBHOOK_PATH, type WebhookServer } from '../../app/http.ts';
-import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../../workflows/types.ts';
+import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../../shared/contracts.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';

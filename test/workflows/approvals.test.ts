@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { commitLogins } from '../../activities/github.ts';
 import { createdAt } from '../../app/events/issue-comment-created.ts';
 import { approved, destroyNeeds, evaluate } from '../../workflows/requirements.ts';
-import { commandKey } from '../../workflows/types.ts';
+import { commandKey } from '../../shared/contracts.ts';
 
 describe('commandKey', () => {
   it('keys comments and reviews by their own id, whatever the delivery id', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildDag, runDag, type DagNode, type NodeOutcome } from '../../workflows/dag.ts';
+import { buildDag, runDag, type DagNode, type NodeOutcome } from '../../shared/dag.ts';
 
 const graph = (spec: Record<string, string[]>): DagNode[] =>
   Object.entries(spec).map(([name, dependsOn]) => ({ name, dependsOn }));

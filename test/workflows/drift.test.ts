@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { DriftOutcome } from '../../workflows/drift.ts';
-import type { RepoRef } from '../../workflows/types.ts';
-import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.ts';
+import type { RepoRef } from '../../shared/contracts.ts';
+import { SEARCH_ATTRIBUTES } from '../../shared/records.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, issueOnlyCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+import { type DriftOutcome } from '../../shared/contracts.ts';
 
 let h: Harness;
 let tmp: string;

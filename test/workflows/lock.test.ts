@@ -8,9 +8,9 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createActivities } from '../../activities/index.ts';
 import { loadConfig } from '../../app/config.ts';
-import { lockHolderQuery, lockWorkflowId, type LockAnswer } from '../../workflows/lock.ts';
 import { answersQuery, requestSignal } from './fixtures/lock-requester.ts';
 import { startTestServer } from '../helpers/temporal-cli.ts';
+import { lockHolderQuery, lockWorkflowId, type LockAnswer } from '../../shared/contracts.ts';
 
 const taskQueue = 'locks';
 let env: TestWorkflowEnvironment;

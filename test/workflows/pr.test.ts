@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { writeFile } from 'node:fs/promises';
 import { temporalCliPath } from '../helpers/temporal-cli.ts';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../../workflows/types.ts';
+import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../../shared/contracts.ts';
 import { FAIL_ON_APPLY_MESSAGE, createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { expectGolden } from '../helpers/golden.ts';

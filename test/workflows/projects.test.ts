@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CHECK_APPLY, CHECK_PLAN } from '../../workflows/types.ts';
+import { CHECK_APPLY, CHECK_PLAN } from '../../shared/contracts.ts';
 import { FAIL_ON_APPLY_MESSAGE, createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';

@@ -14,7 +14,7 @@ import { loadConfig } from '../../app/config.ts';
 import { createApp } from '../../app/index.ts';
 import { connectTemporal, type TemporalHandle } from '../../app/temporal.ts';
 import { runTerrapinWorker } from '../../app/worker.ts';
-import { CHECK_APPLY, CHECK_PLAN } from '../../workflows/types.ts';
+import { CHECK_APPLY, CHECK_PLAN } from '../../shared/contracts.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { GithubMock } from '../helpers/github-mock.ts';

@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkout, CONFIG_SIZE_LIMIT, type GitDeps } from '../../../activities/git.ts';
 import { createFixtureRepo, type FixtureRepo } from '../../helpers/fixture-repo.ts';
-import type { RepoRef } from '../../../workflows/types.ts';
+import type { RepoRef } from '../../../shared/contracts.ts';
 
 const ID = { GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x.invalid' };
 const APPROVED = { kind: 'approved', count: 1, users: [], teams: [] };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PR_EVENT_SIGNAL, prWorkflowId } from '../../../workflows/types.ts';
+import { PR_EVENT_SIGNAL, prWorkflowId } from '../../../shared/contracts.ts';
 import { fixtures, withPrNumber } from '../fixtures/webhooks.ts';
 import {
   freshPrNumber,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PR_EVENT_SIGNAL, PR_WORKFLOW_TYPE, prWorkflowId } from '../../../workflows/types.ts';
+import { PR_EVENT_SIGNAL, PR_WORKFLOW_TYPE, prWorkflowId } from '../../../shared/contracts.ts';
 import { fixtures, withPrNumber } from '../fixtures/webhooks.ts';
 import {
   TASK_QUEUE,

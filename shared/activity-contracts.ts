@@ -1,8 +1,8 @@
 // Inputs and results of the activities, shared with the workflow (types only).
 // Large text (plan output, apply logs) never travels through workflow history: activities write it to
 // files under the data dir and pass paths; the comment activity reads them when rendering.
-import type { RepoRef } from '../workflows/types.ts';
-import type { ApplyRequirement, CommandPermissions, ResolvedProject } from './repo-config/types.ts';
+import type { RepoRef } from './contracts.ts';
+import type { ApplyRequirement, CommandPermissions, ResolvedProject } from '../activities/repo-config/types.ts';
 
 export type TerraformBinary = 'terraform' | 'tofu';
 export type OnFailure = 'rollback' | 'none';

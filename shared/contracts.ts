@@ -1,5 +1,8 @@
 // Contracts shared by the app (webhooks → signals), the PR workflow and the activities.
 // Types and pure helpers only: this file is bundled into the deterministic workflow sandbox.
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
+import type { TerraformBinary } from './activity-contracts.ts';
 
 /** Name of the PR workflow type and of the one signal that carries every webhook to it. */
 export const PR_WORKFLOW_TYPE = 'prWorkflow';
@@ -158,3 +161,196 @@ export function parseDeployWorkflowId(id: string): { owner: string; repo: string
 /** Pushes to the default branch: one short workflow per pushed commit. */
 export const PUSH_WORKFLOW_TYPE = 'pushWorkflow';
 export const pushWorkflowId = (repo: { owner: string; name: string }, sha: string): string => `push:${repo.owner}/${repo.name}:${sha}`;
+
+
+// ---- locks: one durable lock per project ----------------------------------------------------
+
+export interface LockHolder {
+  /** The holding PR workflow's id; answers are signalled to it. */
+  workflowId: string;
+  pr: number;
+}
+
+export interface LockRequest {
+  kind: 'acquire' | 'release';
+  /** Chosen by the requester; echoed in the answer so it can match it. */
+  requestId: string;
+  holder: LockHolder;
+}
+
+export interface LockAnswer {
+  requestId: string;
+  lockId: string;
+  /** acquire: granted or not; release: released (false when the requester did not hold it). */
+  granted: boolean;
+  /** Who holds the lock after the request (undefined: nobody). */
+  holder?: LockHolder;
+}
+
+export interface LockInput {
+  /** Carried across continue-as-new. */
+  holder?: LockHolder;
+  /** How often a held lock checks that its holder still runs. */
+  holderCheckInterval?: Duration;
+}
+
+export const LOCK_WORKFLOW_TYPE = 'lockWorkflow';
+export const LOCK_REQUEST_SIGNAL = 'lockRequest';
+export const LOCK_ANSWER_SIGNAL = 'lockAnswer';
+
+export const lockRequestSignal = defineSignal<[LockRequest]>(LOCK_REQUEST_SIGNAL);
+export const lockAnswerSignal = defineSignal<[LockAnswer]>(LOCK_ANSWER_SIGNAL);
+export const lockHolderQuery = defineQuery<LockHolder | undefined>('lockHolder');
+
+export const lockWorkflowId = (owner: string, repo: string, dir: string, workspace: string): string =>
+  `lock:${owner}/${repo}:${dir}:${workspace}`;
+
+// ---- deploys after merge ---------------------------------------------------------------------
+
+/** The plan approved on the PR, kept outside the PR's work dir (deleted at merge). */
+export interface ApprovedPlan {
+  showJsonFile: string;
+  planTextFile: string;
+  approvers: string[];
+}
+
+export interface DeployRevision {
+  sha: string;
+  trigger: 'merge' | 'push';
+  /** Who merged or pushed. */
+  actor: string;
+  pr?: {
+    number: number;
+    author: string;
+    /** The opener and whoever pushed to the PR's head; its commits' authors and committers are read when approving. */
+    authors?: string[];
+  };
+  approved?: ApprovedPlan;
+  /** Projects of the same revision this one depends on: they deploy first, and their outputs are read after. */
+  upstreams: string[];
+  /** Projects of the same revision waiting for this one. */
+  downstreams: string[];
+}
+
+export type DeployOutcome = 'deployed' | 'unchanged' | 'failed' | 'rolled-back' | 'rollback-failed' | 'unknown' | 'skipped' | 'superseded' | 'expired';
+
+export type DeployEvent =
+  | { type: 'revision'; revision: DeployRevision }
+  | { type: 'upstream'; sha: string; project: string; outcome: DeployOutcome }
+  | { type: 'approve'; deliveryId: string; actor: string; sha?: string; prNumber?: number; createdAt?: string };
+
+type Approval = Extract<DeployEvent, { type: 'approve' }>;
+
+export interface DeployState {
+  queue: DeployRevision[];
+  /** The revision the project was last deployed from. */
+  deployed?: string;
+  /** Revision shas and approval delivery ids already taken: duplicates have no effect. */
+  seen: string[];
+  upstreamDone: Array<{ sha: string; project: string; outcome: DeployOutcome }>;
+  approvals: Approval[];
+  history: Array<{ sha: string; outcome: DeployOutcome; pr?: number }>;
+}
+
+export interface DeployInput {
+  repo: RepoRef;
+  project: string;
+  carried?: DeployState;
+}
+
+export interface DeployStatus {
+  deployed?: string;
+  queued: string[];
+  current?: { sha: string; phase: 'starting' | 'waiting-upstream' | 'planning' | 'waiting-approval' | 'applying' | 'reporting' };
+  history: DeployState['history'];
+}
+
+export const deploySignal = defineSignal<[DeployEvent]>(DEPLOY_SIGNAL);
+export const deployStateQuery = defineQuery<DeployStatus>('deployState');
+
+// ---- drift checks and reconciling ------------------------------------------------------------
+
+export interface DriftRunInput {
+  repo: RepoRef;
+  project: string;
+  trigger?: 'schedule' | 'manual';
+  /** Who asked (`/drift`); absent for scheduled runs. */
+  actor?: string;
+}
+
+export type DriftOutcome =
+  | { status: 'drifted' | 'clean'; sha: string; resources: string[] }
+  | { status: 'error'; sha: string; step: string }
+  | { status: 'no-project'; sha: string };
+
+export type ReconcileEvent =
+  | {
+      type: 'offer';
+      sha: string;
+      issueNumber: number;
+      target: { workDir: string; projectDir: string; workspace: string; binary: TerraformBinary; label: string };
+      planFile: string;
+      planSha256: string;
+      env?: Record<string, string>;
+      /** Workflow time just before the drift issue showed this plan. */
+      shownFrom?: number;
+    }
+  | { type: 'approve' | 'drift'; deliveryId: string; actor: string; commentId: number; issueNumber: number; createdAt?: string };
+
+export const reconcileSignal = defineSignal<[ReconcileEvent]>(RECONCILE_SIGNAL);
+
+export interface ReconcileInput {
+  repo: RepoRef;
+  project: string;
+}
+
+// ---- pushes to the default branch ------------------------------------------------------------
+
+export interface PushInput {
+  repo: RepoRef;
+  /** The branch head before the push (all zeros for a new branch). */
+  before: string;
+  after: string;
+  /** Who pushed. */
+  actor: string;
+}
+
+export type PushOutcome = { queued: string[] } | { skipped: 'merged-pr' | 'config-error' | 'not-enabled'; pr?: number };
+
+
+export type PlanStatus = 'ready' | 'applying' | 'applied' | 'apply-failed' | 'unknown' | 'discarded';
+
+// ---- the PR workflow's signal, query and result ----------------------------------------------
+
+export const prEventSignal = defineSignal<[PrEvent]>(PR_EVENT_SIGNAL);
+export const prStateQuery = defineQuery<PrStatus>('prState');
+
+
+export interface PrStatus {
+  headSha?: string;
+  plan?: {
+    id: number;
+    sha: string;
+    status: PlanStatus;
+    summary: string;
+    planSha256: string;
+    projects?: Array<{ name: string; status: string; planSha256?: string }>;
+  };
+  approvals: string[];
+  job?: 'plan' | 'apply';
+  queued: number;
+  /**
+   * Delivery ids of the latest events this run has finished handling (newest last, bounded): a test or tool
+   * proves that an event changed nothing only after it shows up here.
+   */
+  handled: string[];
+  /** After a merge: the deploys this PR follows (a waiting one takes `/approve` here). */
+  deploys?: Array<{ project: string; status: string }>;
+}
+
+export interface PrOutcome {
+  merged: boolean;
+  /** The PR was already closed when this run started (a comment on a closed PR): it answered and ended. */
+  closedBefore?: boolean;
+  lastPlan?: { sha: string; status: PlanStatus };
+}
