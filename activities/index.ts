@@ -57,6 +57,8 @@ export function createActivities({ config, logger, temporal, github = createGith
       namespace: config.temporal.namespace,
     }),
     ...terraform,
+    // Until the checkout split lands: project selection is today's checkout.
+    selectProjects: terraform.checkout,
   };
 }
 

@@ -1,7 +1,7 @@
 // Whether an actor may run a command under a `permissions` rule: the facts (their permission on the
 // repository, the rule's teams they are in) come from GitHub through activities; mayRun decides.
 import type { CommandPermissions, CommandRule } from '../activities/repo-config/types.ts';
-import { github, workspace } from './pr-activities.ts';
+import { getPermission, requirementFacts, selectProjects } from './activities.ts';
 import { DEFAULT_PERMISSIONS, mayRun, type Verdict } from './permissions.ts';
 import type { RepoRef } from '../shared/contracts.ts';
 import type { Permission } from '../activities/github.ts';
@@ -18,11 +18,11 @@ export interface ActorContext {
 }
 
 export async function judgeActor(repo: RepoRef, rule: CommandRule, actor: ActorContext): Promise<Verdict> {
-  const permission = actor.permission ?? (await github.getPermission({ repo, login: actor.login }));
+  const permission = actor.permission ?? (await getPermission({ repo, login: actor.login }));
   const teams =
     rule.teams.length > 0 && permission !== 'none'
       ? ((
-          await github.requirementFacts({
+          await requirementFacts({
             repo,
             number: actor.number,
             headSha: actor.headSha,
@@ -43,7 +43,7 @@ export async function judgeActor(repo: RepoRef, rule: CommandRule, actor: ActorC
  * commands are judged by defaultBranchPolicy.
  */
 export async function permissionsAt(repo: RepoRef, sha: string, prNumber = 0): Promise<CommandPermissions> {
-  const checkout = await workspace.checkout({ repo, prNumber, cloneUrl: repo.cloneUrl, sha, policyFrom: 'commit' });
+  const checkout = await selectProjects({ repo, prNumber, cloneUrl: repo.cloneUrl, sha, policyFrom: 'commit' });
   return checkout.permissions ?? DEFAULT_PERMISSIONS;
 }
 
@@ -62,7 +62,7 @@ export interface DefaultBranchPolicy {
 
 /** Reads the policy at the default branch's head now (an activity: the workflow never guesses it). */
 export async function defaultBranchPolicy(repo: RepoRef, prNumber: number, pr: { baseBranch: string; labels: readonly string[] }): Promise<DefaultBranchPolicy> {
-  const c = await workspace.checkout({ repo, prNumber, cloneUrl: repo.cloneUrl, branch: 'HEAD', pr });
+  const c = await selectProjects({ repo, prNumber, cloneUrl: repo.cloneUrl, branch: 'HEAD', pr });
   return {
     sha: c.sha,
     branch: c.defaultBranch,
