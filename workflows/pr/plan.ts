@@ -47,7 +47,16 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
   const { repo, snapshot } = pr;
   const data = { sha, shortSha: shortSha(sha) };
   const key = `plan-${planId}`;
-  const checkRunId = await pr.check(CHECK_PLAN, sha, 'in_progress', { template: 'checks/plans-running', data });
+  const fromFork = snapshot.fromFork ?? snapshot.headCloneUrl !== repo.cloneUrl;
+  const select = () => selectProjects({ repo, prNumber: pr.number, cloneUrl: snapshot.headCloneUrl, sha, pr: { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] }, baseSha: snapshot.baseSha });
+  // What can go at once goes at once: the check, the policy and, for a branch of this repository, the
+  // checkout (a fork's code is not even fetched before the policy allows forks).
+  const [checkRunId, policy, selected] = await Promise.all([
+    pr.check(CHECK_PLAN, sha, 'in_progress', { template: 'checks/plans-running', data }),
+    defaultBranchPolicy(repo, pr.number, { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] }).catch((err: unknown) => err as Error),
+    fromFork ? undefined : select().catch((err: unknown) => err as Error),
+    pr.recorded(),
+  ]);
   let stage: 'checkout' | 'plan' | 'report' = 'checkout';
   let projects: ProjectPlan[] = [];
   const finish = (comment: { template: string; data?: Record<string, unknown> }, check: string, conclusion: 'failure' | 'neutral' | 'success', actions: Array<'replan'> = ['replan']) =>
@@ -58,7 +67,7 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
   try {
     // A fork's code never runs unless the default branch's .terrapin.yml (and the operator) allows it, nor
     // does anything run for a PR whose base branch the operator does not allow.
-    const policy = await defaultBranchPolicy(repo, pr.number, { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] });
+    if (policy instanceof Error) throw policy;
     if (!policy.baseAllowed) {
       await CancellationScope.nonCancellable(async () => {
         await refuseBase(pr, key, sha, policy, 'plan');
@@ -66,9 +75,9 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
       });
       return;
     }
-    const fromFork = snapshot.fromFork ?? snapshot.headCloneUrl !== repo.cloneUrl;
     if (fromFork && !policy.allowForks) return await finish({ template: 'fork-refused' }, 'checks/plan-fork', 'neutral', []);
-    const selection = await selectProjects({ repo, prNumber: pr.number, cloneUrl: snapshot.headCloneUrl, sha, pr: { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] }, baseSha: snapshot.baseSha });
+    const selection = selected ?? (await select());
+    if (selection instanceof Error) throw selection;
     if (selection.configErrors?.length) {
       const errors = selection.configErrors;
       await CancellationScope.nonCancellable(async () => {
@@ -82,15 +91,21 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
     if (choice.projects.length === 0) return await finish({ template: 'no-projects' }, 'checks/plan-no-projects', 'success');
     projects = choice.projects.map((p) => toProjectPlan(p, `p${planId}`));
     if (projects.length > 1) {
-      for (const p of projects) {
-        p.checkRunId = await pr.check(`${CHECK_PLAN}: ${p.name}`, sha, 'in_progress', { template: 'checks/plan-running', data: { ...data, ...projectData(p) } });
-      }
+      await Promise.all(
+        projects.map(async (p) => {
+          p.checkRunId = await pr.check(`${CHECK_PLAN}: ${p.name}`, sha, 'in_progress', { template: 'checks/plan-running', data: { ...data, ...projectData(p) } });
+        }),
+      );
     }
     // lock: onPlan — a project another PR holds is not planned.
-    for (const p of projects.filter((x) => x.lock === 'onPlan')) {
-      const answer = await pr.lock(p);
-      if (!answer.granted) Object.assign(p, { status: 'locked', lockedBy: answer.holder?.pr });
-    }
+    await Promise.all(
+      projects
+        .filter((x) => x.lock === 'onPlan')
+        .map(async (p) => {
+          const answer = await pr.lock(p);
+          if (!answer.granted) Object.assign(p, { status: 'locked', lockedBy: answer.holder?.pr });
+        }),
+    );
 
     stage = 'plan';
     const known = (selection.allProjects ?? []).map((p) => ({ name: p.name, dir: p.dir, workspace: p.workspace, binary: p.terraform }));
