@@ -16,6 +16,8 @@ export function normalize(text: string, known: Record<string, string> = {}): str
     .replace(/\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b/g, '<uuid>')
     .replace(/\b[0-9a-f]{40}\b/g, '<sha>')
     .replace(/after \d+s/g, 'after <n>s')
+    // A reconcile comment's key carries the fix-plan's hash: plan files hold a timestamp.
+    .replace(/(<!-- terrapin:reconcile-)[0-9a-f]{12}(:\d+ -->)/g, '$1<plan-sha256>$2')
     .replace(/\/tmp\/[\w./-]+/g, '<tmp>');
 }
 

@@ -82,6 +82,8 @@ interface Until {
   history?: number;
   /** The drift reconcile workflow of the project: its result. */
   reconcile?: string;
+  /** The drift check of the project started by `/drift` (drift-run:…): its result, matched with `result`. */
+  driftRun?: string;
   result?: unknown;
 }
 
@@ -377,9 +379,15 @@ class Runner {
       }
     }
 
-    await this.gh.settled(WAIT_MS);
-    await wait();
-    for (const u of [step.until ?? []].flat()) await this.until(u);
+    try {
+      await this.gh.settled(WAIT_MS);
+      // Without `until`, the step's own wait: its PR workflow handled the event (or ended, for a close).
+      if (step.until === undefined) await wait();
+      for (const u of [step.until ?? []].flat()) await this.until(u);
+    } finally {
+      // SCENARIO_TRACE=1 prints each step's GitHub calls: a help when writing a scenario's expectations.
+      if (process.env.SCENARIO_TRACE) console.log(`${this.scenario.name} ${action}:\n${this.gh.calls.slice(callsBefore).map(traceLine).join('\n')}`);
+    }
     this.gh.assertNoUnexpected();
     this.compareTexts(step, expected, callsBefore);
     for (const [stateName, resources] of Object.entries(step.state ?? {})) expect(await this.stateInputs(stateName), `state ${stateName}`).toEqual(resources);
@@ -521,6 +529,9 @@ class Runner {
     } else if (u.reconcile !== undefined) {
       const result = await client.workflow.getHandle(driftReconcileId(this.where, u.reconcile)).result();
       if (u.result !== undefined) expect(result).toEqual(u.result);
+    } else if (u.driftRun !== undefined) {
+      const result = await client.workflow.getHandle(`drift-run:${OWNER}/${this.repoName}:${u.driftRun}`).result();
+      if (u.result !== undefined) expect(result).toMatchObject(u.result as object);
     } else throw new Error(`unknown until: ${JSON.stringify(u)}`);
   }
 
@@ -544,6 +555,12 @@ class Runner {
     const state = await readState(join(this.stateDir, `${name}.tfstate`));
     return Object.fromEntries(state.resources.map((r) => [r.name, (r.instances[0]?.attributes.input as { value?: unknown } | undefined)?.value ?? null]));
   }
+}
+
+function traceLine(c: { method: string; path: string; body: any }): string {
+  const b = c.body ?? {};
+  const fields = [b.name, b.status, b.conclusion, b.output?.title, b.title, typeof b.body === 'string' ? JSON.stringify(b.body.slice(0, 80)) : undefined];
+  return `  ${c.method} ${c.path.replace(/^\/repos\/[^/]+\/[^/]+/, '')} ${fields.filter((f) => f !== undefined).join(' | ')}`;
 }
 
 /** `/…/` is a regular expression; any other string must appear in the text. */
