@@ -356,18 +356,23 @@ class Runner {
         const after = this.sha(p.sha ?? 'main-head');
         const before = p.before ? this.sha(p.before) : '0'.repeat(40);
         await this.h.receive('push', pushEvent({ owner: OWNER, repo: this.repoName, installationId: INSTALLATION_ID, cloneUrl: this.repo.cloneUrl }, { before, after, login: p.by }));
-        const result = await this.h.env.client.workflow.getHandle(pushWorkflowId(this.where, after)).result();
-        if (p.result !== undefined) expect(result).toEqual(p.result);
+        wait = async () => {
+          const result = await this.h.env.client.workflow.getHandle(pushWorkflowId(this.where, after)).result();
+          if (p.result !== undefined) expect(result).toEqual(p.result);
+        };
         break;
       }
       case 'drift': {
         const d = step.drift!;
-        const result = await this.h.env.client.workflow.execute('driftWorkflow', {
+        const run = await this.h.env.client.workflow.start('driftWorkflow', {
           workflowId: `drift-run:${OWNER}/${this.repoName}:${d.project}`,
           taskQueue: this.h.taskQueue,
           args: [{ repo: this.where, project: d.project }],
         });
-        if (d.result !== undefined) expect(result).toMatchObject(d.result as object);
+        wait = async () => {
+          const result = await run.result();
+          if (d.result !== undefined) expect(result).toMatchObject(d.result as object);
+        };
         break;
       }
       case 'applyByHand': {
@@ -380,10 +385,11 @@ class Runner {
     }
 
     try {
-      await this.gh.settled(WAIT_MS);
-      // Without `until`, the step's own wait: its PR workflow handled the event (or ended, for a close).
-      if (step.until === undefined) await wait();
-      for (const u of [step.until ?? []].flat()) await this.until(u);
+      await this.settle();
+      // The step's own wait (its PR workflow handled the event, a close ended it, a push or drift run
+      // finished), unless `until` says what to wait for instead.
+      if (step.until === undefined || action === 'push' || action === 'drift') await this.watch(wait());
+      for (const u of [step.until ?? []].flat()) await this.watch(this.until(u));
     } finally {
       // SCENARIO_TRACE=1 prints each step's GitHub calls: a help when writing a scenario's expectations.
       if (process.env.SCENARIO_TRACE) console.log(`${this.scenario.name} ${action}:\n${this.gh.calls.slice(callsBefore).map(traceLine).join('\n')}`);
@@ -493,6 +499,40 @@ class Runner {
 
   // ---- waiting until the workflows are done with the step ---------------------------------------
 
+  /** Waits for every expected call; a call nobody expected fails the step at once, not at the deadline. */
+  private async settle(): Promise<void> {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      try {
+        return await this.gh.settled(1000);
+      } catch (err) {
+        const message = (err as Error).message;
+        const unexpected = /\nunexpected: (.*)$/s.exec(message)?.[1]?.trim();
+        if (unexpected) throw new Error(`GitHub got calls this step does not expect: ${unexpected}\n${message}`);
+        if (Date.now() > deadline) throw err;
+      }
+    }
+  }
+
+  /** Waits for `p`; meanwhile any GitHub call nobody expected (a comment too many) fails at once. */
+  private async watch<T>(p: Promise<T>): Promise<T> {
+    let timer: ReturnType<typeof setInterval> | undefined;
+    const guard = new Promise<never>((_, reject) => {
+      timer = setInterval(() => {
+        try {
+          this.gh.assertNoUnexpected();
+        } catch (err) {
+          reject(err);
+        }
+      }, 200);
+    });
+    try {
+      return await Promise.race([p, guard]);
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
   private async poll<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean): Promise<T> {
     const deadline = Date.now() + WAIT_MS;
     let last: T | undefined;
@@ -510,7 +550,7 @@ class Runner {
 
   /** The PR workflow handled the delivery and has nothing running or queued. */
   private prQuiet(number: number, deliveryId: string): Promise<PrStatus> {
-    return this.h.waitFor(OWNER, this.repoName, number, (s) => s.handled.includes(deliveryId) && !s.job && s.queued === 0, WAIT_MS);
+    return this.poll(`PR #${number} to handle ${deliveryId}`, () => this.h.status(OWNER, this.repoName, number), (s) => s.handled.includes(deliveryId) && !s.job && s.queued === 0);
   }
 
   private async prDone(number: number): Promise<void> {
@@ -520,7 +560,7 @@ class Runner {
   private async until(u: Until): Promise<void> {
     const client = this.h.env.client;
     if (u.pr !== undefined && u.done) await this.prDone(u.pr);
-    else if (u.pr !== undefined && u.deploys) await this.h.waitFor(OWNER, this.repoName, u.pr, (s) => s.deploys?.some((d) => d.status === u.deploys) ?? false, WAIT_MS);
+    else if (u.pr !== undefined && u.deploys) await this.poll(`PR #${u.pr}'s deploys`, () => this.h.status(OWNER, this.repoName, u.pr!), (s) => s.deploys?.some((d) => d.status === u.deploys) ?? false);
     else if (u.deploy !== undefined) {
       const handle = client.workflow.getHandle(deployWorkflowId(this.where, u.deploy));
       await this.poll(`deploy ${u.deploy}`, () => handle.query(deployStateQuery), (s) =>
