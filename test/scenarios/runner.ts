@@ -54,7 +54,7 @@ export interface ExpectedCall {
   elide?: boolean;
   /** Lines the comment must contain (checked on the raw text, before normalizing or eliding). */
   lines?: string[];
-  /** A drift issue opened with this title and label; its body is compared with expected/<file>. */
+  /** A drift issue opened with the label and exactly `title`; its body is compared with expected/<file>. */
   createIssue?: string;
   number?: number;
   closeIssue?: number;
@@ -109,7 +109,7 @@ export interface Step extends StepBase {
   review?: { on: number; by: string; state: 'approved' | 'commented' | 'changes_requested' };
   /** A check-run button: `workflow` is the check's external id (e.g. deploy:web → deploy:acme/<repo>:web). */
   button?: { by: string; action: string; workflow: string; sha: string; pr?: number };
-  /** A push to main (by default of main's head, before = main's previous known commit). */
+  /** A push to main of `sha` (default: main's newest commit); `before` a known commit (default: all zeros). */
   push?: { by: string; sha?: string; before?: string; result?: unknown };
   /** A drift check of the project at main's head, as its schedule starts it; `result` is matched. */
   drift?: { project: string; result?: unknown };
@@ -196,6 +196,8 @@ class Runner {
   private readonly prs = new Map<number, TestPr>();
   private readonly issues = new Map<number, { title: string; body: string }>();
   private nextCommentId = 1001;
+  /** main's newest commit (an alias, not a placeholder of its own: texts name it by its own name). */
+  private mainHead = '';
 
   private readonly h: Harness;
   private readonly scenario: LoadedScenario;
@@ -216,7 +218,8 @@ class Runner {
   }
 
   async run(file: ScenarioFile): Promise<void> {
-    this.shas.set('main', await this.repo.head());
+    this.mainHead = await this.repo.head();
+    this.shas.set('main', this.mainHead);
     this.commitCounts.set('main', 1);
     for (const [n, pr] of Object.entries(file.prs ?? {})) {
       const number = Number(n);
@@ -247,7 +250,7 @@ class Runner {
   }
 
   private sha(name: string): string {
-    const sha = this.shas.get(name);
+    const sha = name === 'main-head' ? this.mainHead : this.shas.get(name);
     if (!sha) throw new Error(`no commit known as ${name}; known: ${[...this.shas.keys()].join(', ')}`);
     return sha;
   }
@@ -292,7 +295,7 @@ class Runner {
         const count = (this.commitCounts.get(branch) ?? 0) + 1;
         this.commitCounts.set(branch, count);
         this.shas.set(c.as ?? (count > 1 ? `${branch}-${count}` : branch), sha);
-        if (branch === 'main') this.shas.set('main-head', sha);
+        if (branch === 'main') this.mainHead = sha;
         break;
       }
       case 'open':
@@ -314,7 +317,7 @@ class Runner {
         const pr = await this.freshPr(step.merge!);
         const mergeSha = await this.repo.merge(pr.headRef);
         this.shas.set(`merge-${pr.number}`, mergeSha);
-        this.shas.set('main-head', mergeSha);
+        this.mainHead = mergeSha;
         await this.h.receive('pull_request', pullRequestEvent('closed', pr, { merged: true, mergeCommitSha: mergeSha, sender: 'bob' }));
         wait = () => this.prDone(pr.number);
         break;
@@ -439,14 +442,15 @@ class Runner {
           texts.push(e);
           break;
         case 'createIssue':
-          this.gh.createIssue((b) => /^Drift detected: /.test(b.title) && (b.labels ?? []).includes(DRIFT_LABEL), e.number!);
+          // `title` is the issue's exact title here (for check runs it is a matcher).
+          this.gh.createIssue((b) => b.title === e.title && (b.labels ?? []).includes(DRIFT_LABEL), e.number!);
           texts.push(e);
           break;
         case 'closeIssue':
           this.gh.closeIssue(e.closeIssue!);
           break;
         case 'openIssues':
-          // Read when the call is made: the bodies are those of issues opened by earlier steps.
+          // The issues opened by earlier steps, with the bodies the bot gave them.
           this.gh.openIssues(e.openIssues!.map((n) => ({ number: n, ...this.issues.get(n)! })));
           break;
         case 'label':
