@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, test } from 'vitest';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
-import { listScenarios, runScenario } from './runner.ts';
+import { OWNER, listScenarios, runScenario } from './runner.ts';
 
 let h: Harness;
 let tmp: string;
@@ -24,8 +24,26 @@ afterAll(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
+/**
+ * After a failed scenario, its workflows still running are terminated: an activity retrying a call the
+ * mock refused would otherwise keep reaching GitHub while the next scenario runs, and fail it too.
+ */
+async function stopWorkflowsOf(name: string): Promise<void> {
+  const mine = new RegExp(`^[\\w-]+:${OWNER}/${name}[:#]`);
+  for await (const w of h.env.client.workflow.list({ query: `ExecutionStatus = 'Running'` })) {
+    if (mine.test(w.workflowId)) await h.env.client.workflow.getHandle(w.workflowId, w.runId).terminate('scenario failed').catch(() => {});
+  }
+}
+
 describe('scenarios', () => {
   for (const scenario of listScenarios()) {
-    test(`${scenario.name}: ${scenario.file.description.trim().split('\n')[0]}`, () => runScenario(h, scenario, tmp), 300_000);
+    test(`${scenario.name}: ${scenario.file.description.trim().split('\n')[0]}`, async () => {
+      try {
+        await runScenario(h, scenario, tmp);
+      } catch (err) {
+        await stopWorkflowsOf(scenario.name);
+        throw err;
+      }
+    }, 300_000);
   }
 });
