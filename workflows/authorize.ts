@@ -5,6 +5,8 @@ import { github, workspace } from './pr-activities.ts';
 import { DEFAULT_PERMISSIONS, mayRun, type Verdict } from './permissions.ts';
 import type { RepoRef } from '../shared/contracts.ts';
 import type { Permission } from '../activities/github.ts';
+import type { DefaultBranchPolicy } from '../shared/activity-contracts.ts';
+import { checkoutBeforeSplit, checkoutSplit } from './checkout-split.ts';
 
 export interface ActorContext {
   login: string;
@@ -43,32 +45,25 @@ export async function judgeActor(repo: RepoRef, rule: CommandRule, actor: ActorC
  * commands are judged by defaultBranchPolicy.
  */
 export async function permissionsAt(repo: RepoRef, sha: string, prNumber = 0): Promise<CommandPermissions> {
-  const checkout = await workspace.checkout({ repo, prNumber, cloneUrl: repo.cloneUrl, sha, policyFrom: 'commit' });
-  return checkout.permissions ?? DEFAULT_PERMISSIONS;
-}
-
-/** What the default branch's (reviewed) `.terrapin.yml` and the operator decide for a PR. */
-export interface DefaultBranchPolicy {
-  /** The default branch's head the policy was read at. */
-  sha: string;
-  branch?: string;
-  permissions: CommandPermissions;
-  allowForks: boolean;
-  /** Whether the PR's base branch may be planned, applied and deployed at all. */
-  baseAllowed: boolean;
-  /** The branches (globs) PRs may target, for the refusal. */
-  allowedBaseBranches: string[];
+  if (!checkoutSplit()) {
+    const checkout = await checkoutBeforeSplit(workspace)({ repo, prNumber, cloneUrl: repo.cloneUrl, sha, policyFrom: 'commit' });
+    return checkout.permissions ?? DEFAULT_PERMISSIONS;
+  }
+  return workspace.permissionsAt({ repo, sha });
 }
 
 /** Reads the policy at the default branch's head now (an activity: the workflow never guesses it). */
 export async function defaultBranchPolicy(repo: RepoRef, prNumber: number, pr: { baseBranch: string; labels: readonly string[] }): Promise<DefaultBranchPolicy> {
-  const c = await workspace.checkout({ repo, prNumber, cloneUrl: repo.cloneUrl, branch: 'HEAD', pr });
-  return {
-    sha: c.sha,
-    branch: c.defaultBranch,
-    permissions: c.permissions ?? DEFAULT_PERMISSIONS,
-    allowForks: c.allowForks ?? false,
-    baseAllowed: c.baseAllowed ?? false,
-    allowedBaseBranches: c.allowedBaseBranches ?? [],
-  };
+  if (!checkoutSplit()) {
+    const c = await checkoutBeforeSplit(workspace)({ repo, prNumber, cloneUrl: repo.cloneUrl, branch: 'HEAD', pr });
+    return {
+      sha: c.sha,
+      branch: c.defaultBranch,
+      permissions: c.permissions ?? DEFAULT_PERMISSIONS,
+      allowForks: c.allowForks ?? false,
+      baseAllowed: c.baseAllowed ?? false,
+      allowedBaseBranches: c.allowedBaseBranches ?? [],
+    };
+  }
+  return workspace.policyAt({ repo, prNumber, pr });
 }

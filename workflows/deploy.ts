@@ -166,7 +166,7 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
     let p: ResolvedProject;
     let all: ResolvedProject[];
     try {
-      const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true });
+      const checkout = await workspace.selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true });
       if (checkout.configErrors?.length) return finish('failed', { reason: 'config', errors: checkout.configErrors });
       all = checkout.allProjects ?? [];
       const found = all.find((x) => x.name === project);
@@ -349,7 +349,7 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
    */
   async function rulesAt(sha: string): Promise<{ approve: CommandRule; requirements: readonly ApplyRequirement[] }> {
     // The commit's own copy: the default branch as it was then, not as it is now (this very merge changed it).
-    const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true, policyFrom: 'commit' });
+    const checkout = await workspace.selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true, policyFrom: 'commit' });
     const requirements = checkout.configErrors?.length ? undefined : checkout.allProjects?.find((x) => x.name === project)?.applyRequirements;
     return { approve: (checkout.permissions ?? DEFAULT_PERMISSIONS).approve, requirements: requirements ?? DEFAULT_REQUIREMENTS };
   }
@@ -380,7 +380,7 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
   /** Applies `sha` of the project again, with its upstreams' current outputs. */
   async function rollbackTo(sha: string, p: ResolvedProject, all: ResolvedProject[]): Promise<{ status: 'rolled-back' | 'rollback-failed'; sha: string; outputFile?: string; error?: string }> {
     try {
-      const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true });
+      const checkout = await workspace.selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha, listProjects: true });
       const then = checkout.allProjects?.find((x) => x.name === p.name) ?? p;
       const at = { workDir: checkout.workDir, projectDir: then.dir, workspace: then.workspace, binary: then.terraform, label: `rollback-${sha.slice(0, 7)}` };
       const inputs = await inputsOf(then, checkout.allProjects ?? all, at.workDir, at.label);

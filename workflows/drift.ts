@@ -21,7 +21,7 @@ export async function driftWorkflow(input: DriftRunInput): Promise<DriftOutcome>
 
 async function checkDrift({ repo, project }: DriftRunInput, checkedOut: (sha: string) => void): Promise<DriftOutcome> {
   // prNumber 0: these work dirs belong to no pull request.
-  const checkout = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, branch: 'HEAD', listProjects: true });
+  const checkout = await workspace.selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, branch: 'HEAD', listProjects: true });
   const { sha, workDir } = checkout;
   checkedOut(sha);
   if (checkout.configErrors?.length) {

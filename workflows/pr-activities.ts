@@ -2,6 +2,7 @@
 // retry policy that suit it.
 import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
+import { withCheckoutSplit } from './checkout-split.ts';
 
 /** GitHub calls: quick, retried with backoff; 4xx other than rate limits are non-retryable. */
 export const github = proxyActivities<Activities>({
@@ -13,12 +14,14 @@ export const github = proxyActivities<Activities>({
  * git and terraform plan: safe to retry; heartbeats notice a dead worker quickly. A cancelled plan is
  * waited for until terraform has really exited: otherwise the next plan races it for the state lock.
  */
-export const workspace = proxyActivities<Activities>({
-  startToCloseTimeout: '1 hour',
-  heartbeatTimeout: '30 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { maximumAttempts: 3, initialInterval: '2 seconds', nonRetryableErrorTypes: ['PlanMissing', 'PlanMismatch'] },
-});
+export const workspace = withCheckoutSplit(
+  proxyActivities<Activities>({
+    startToCloseTimeout: '1 hour',
+    heartbeatTimeout: '30 seconds',
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    retry: { maximumAttempts: 3, initialInterval: '2 seconds', nonRetryableErrorTypes: ['PlanMissing', 'PlanMismatch'] },
+  }),
+);
 /** terraform apply: never retried — an apply whose outcome is unknown must be looked at, not repeated. */
 export const applier = proxyActivities<Activities>({
   startToCloseTimeout: '2 hours',

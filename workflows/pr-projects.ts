@@ -11,7 +11,8 @@ import type { ProjectApplyReport } from '../activities/multi-project-comment.ts'
 import { runDag } from '../shared/dag.ts';
 import type { LockClient } from './lock-client.ts';
 import { applier, github, workspace } from './pr-activities.ts';
-import { defaultBranchPolicy, type DefaultBranchPolicy } from './authorize.ts';
+import { defaultBranchPolicy } from './authorize.ts';
+import type { DefaultBranchPolicy } from '../shared/activity-contracts.ts';
 import type { KnownProject, PlanRecord, PrState } from './pr-state.ts';
 import { chooseProjects, pending, planReport, toProjectPlan, totalSummary, upstreamAppliedSincePlan, type PlanTarget, type ProjectPlan } from './projects.ts';
 import { Saga } from './saga.ts';
@@ -86,7 +87,7 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
         return;
       }
     } else if (fromFork && patched('fork-gate')) {
-      const base = await workspace.checkout({ repo, prNumber: number, cloneUrl: repo.cloneUrl, sha: snapshot.baseSha });
+      const base = await workspace.selectProjects({ repo, prNumber: number, cloneUrl: repo.cloneUrl, sha: snapshot.baseSha });
       if (!base.allowForks) {
         await CancellationScope.nonCancellable(async () => {
           await ctx.post(key, 'fork-refused', data);
@@ -95,7 +96,7 @@ export async function planProjects(ctx: ProjectRunContext, planId: number, sha: 
         return;
       }
     }
-    const checkout = await workspace.checkout({
+    const checkout = await workspace.selectProjects({
       repo,
       prNumber: number,
       cloneUrl: snapshot.headCloneUrl,

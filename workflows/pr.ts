@@ -214,7 +214,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       try {
         // Versioned: runs recorded before project locks existed replay without them.
         if (patched('project-locks') && !(await takeLock(sha, checkRunId, data))) return;
-        const checkout = await workspace.checkout({
+        const checkout = await workspace.selectProjects({
           repo,
           prNumber: number,
           cloneUrl: snapshot.headCloneUrl,
@@ -948,7 +948,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   async function startDeploys(mergeSha: string, actor: string, approved: ApprovedAtMerge[]): Promise<DeployTracking[]> {
     const data = { sha: mergeSha, shortSha: shortSha(mergeSha) };
     try {
-      const merged = await workspace.checkout({ repo, prNumber: number, cloneUrl: repo.cloneUrl, sha: mergeSha, compareWithParent: true });
+      const merged = await workspace.selectProjects({ repo, prNumber: number, cloneUrl: repo.cloneUrl, sha: mergeSha, compareWithParent: true });
       if (merged.configErrors?.length) {
         await post(`deploy-${mergeSha}`, 'deploy/not-queued', { ...data, errors: merged.configErrors });
         return [];

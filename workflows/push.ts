@@ -17,7 +17,7 @@ export async function pushWorkflow({ repo, before, after, actor }: PushInput): P
   const pr = await github.mergedPrOf({ repo, sha: after });
   if (pr !== undefined) return { skipped: 'merged-pr', pr };
   const known = /^[0-9a-f]{40,64}$/.test(before) && !/^0+$/.test(before);
-  const pushed = await workspace.checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha: after, ...(known ? { baseSha: before } : { compareWithParent: true }) });
+  const pushed = await workspace.selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha: after, ...(known ? { baseSha: before } : { compareWithParent: true }) });
   if (pushed.configErrors?.length) return { skipped: 'config-error' };
   if (!pushed.deployOnPush) return { skipped: 'not-enabled' };
   const names = await queueDeploys(repo, pushed.projects ?? [], async () => ({ sha: after, trigger: 'push', actor }));
