@@ -57,7 +57,7 @@ export interface GitRunner {
   (cwd: string, ...args: string[]): Promise<RunResult>;
 }
 
-/** git without credentials: for commands that stay on this machine, and file:// remotes. */
+/** git with the installation token, if any, in its environment; `gitRunner(undefined)` for commands that stay on this machine. */
 export function gitRunner(token: string | undefined, extraEnv: Record<string, string> = {}): GitRunner {
   const env = { ...authEnv(token), ...extraEnv };
   const secrets = token ? [token, env.GIT_CONFIG_VALUE_0!.slice('Authorization: Basic '.length)] : [];

@@ -96,7 +96,7 @@ export interface FileAtRevision {
 
 export interface PolicyAtInput {
   repo: RepoRef;
-  /** The PR asking (for logs: the policy is the repository's, whoever asks). */
+  /** The PR asking, as Temporal shows the activity's input: the policy itself is the repository's, whoever asks. */
   prNumber: number;
   pr: { baseBranch: string; labels: readonly string[] };
 }
