@@ -170,7 +170,7 @@ export function createDeliverer(opts: DelivererOptions): Deliverer {
             await client.workflow.start(PUSH_WORKFLOW_TYPE, { workflowId, taskQueue, args: [input] });
             return 'started';
           } catch (err) {
-            // Another delivery of the same push (GitHub redelivers with a new id when asked to) started it.
+            // The push was started already: by a delivery this instance no longer remembers, or another instance.
             if (err instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
             throw err;
           }
