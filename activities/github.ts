@@ -125,56 +125,13 @@ export interface GithubActivityDeps {
   namespace: string;
 }
 
-export function createGithubActivities({ github, temporalUiUrl, namespace }: GithubActivityDeps) {
+export function createGithubActivities(deps: GithubActivityDeps) {
+  return { ...pullRequestReads(deps), ...pullRequestWrites(deps) };
+}
+
+/** What Terrapin reads of a pull request and its repository: the facts its decisions need. */
+function pullRequestReads({ github }: GithubActivityDeps) {
   const client = (repo: RepoRef) => github.forInstallation(repo.installationId);
-  const retried = () => activityInfo().attempt > 1;
-
-  /** Posts text as one or more comments; a retried attempt reuses the parts an earlier one posted. */
-  async function postText(repo: RepoRef, number: number, key: string, text: string): Promise<PostedComment> {
-    const parts = splitComment(text, GITHUB_COMMENT_LIMIT - MARKER_ROOM);
-    const octokit = client(repo);
-    const posted: PostedComment = { ids: [], nodeIds: [] };
-    const existing = new Map<string, { id: number; node_id: string }>();
-    try {
-      if (retried()) {
-        const comments = await octokit.paginate(octokit.issues.listComments, {
-          owner: repo.owner,
-          repo: repo.name,
-          issue_number: number,
-          per_page: 100,
-        });
-        for (const c of comments) {
-          // Only the app's own comments: a person could paste a marker to make Terrapin skip a post.
-          if (c.user?.type !== 'Bot') continue;
-          const m = /<!-- terrapin:(\S+:\d+) -->/.exec(c.body ?? '');
-          if (m) existing.set(m[1]!, c);
-        }
-      }
-      for (const [i, part] of parts.entries()) {
-        const found = existing.get(`${key}:${i}`);
-        const c =
-          found ??
-          (await octokit.issues.createComment({
-            owner: repo.owner,
-            repo: repo.name,
-            issue_number: number,
-            body: `${part}\n${marker(key, i)}`,
-          })).data;
-        posted.ids.push(c.id);
-        posted.nodeIds.push(c.node_id);
-      }
-      return posted;
-    } catch (err) {
-      rethrowClassified(err, `commenting on #${number}`);
-    }
-  }
-
-  function detailsUrl(): string | undefined {
-    if (!temporalUiUrl) return undefined;
-    const { workflowId, runId } = activityInfo().workflowExecution!;
-    return `${temporalUiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
-  }
-
   return {
     async getPullRequest({ repo, number }: { repo: RepoRef; number: number }): Promise<PrSnapshot> {
       try {
@@ -258,7 +215,14 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
         rethrowClassified(err, 'reading facts for apply requirements');
       }
     },
+  };
+}
 
+/** What Terrapin writes on a pull request: reactions, comments, minimized comments and check runs. */
+function pullRequestWrites({ github, temporalUiUrl, namespace }: GithubActivityDeps) {
+  const client = (repo: RepoRef) => github.forInstallation(repo.installationId);
+
+  return {
     async reactToComment({ repo, commentId }: { repo: RepoRef; commentId: number }): Promise<void> {
       try {
         // Reactions are idempotent on GitHub: a repeat returns the existing one.
@@ -275,16 +239,16 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
 
     /** Renders a template and posts it as one or more comments (split at GitHub's size limit). */
     async postComment({ repo, number, message, key }: { repo: RepoRef; number: number; message: RenderRequest; key: string }): Promise<PostedComment> {
-      return postText(repo, number, key, await render(message));
+      return postText(github, repo, number, key, await render(message));
     },
 
     /** The plan comment of a push that touches several projects (table + a section per project). */
     async postPlanReport({ repo, number, key, report }: { repo: RepoRef; number: number; key: string; report: Parameters<typeof renderPlanComment>[0] }): Promise<PostedComment> {
-      return postText(repo, number, key, await renderPlanComment(report));
+      return postText(github, repo, number, key, await renderPlanComment(report));
     },
 
     async postApplyReport({ repo, number, key, report }: { repo: RepoRef; number: number; key: string; report: Parameters<typeof renderApplyComment>[0] }): Promise<PostedComment> {
-      return postText(repo, number, key, await renderApplyComment(report));
+      return postText(github, repo, number, key, await renderApplyComment(report));
     },
 
     async minimizeComments({ repo, nodeIds }: { repo: RepoRef; nodeIds: string[] }): Promise<void> {
@@ -314,13 +278,13 @@ export function createGithubActivities({ github, temporalUiUrl, namespace }: Git
         status: req.status,
         ...(req.conclusion ? { conclusion: req.conclusion, completed_at: new Date().toISOString() } : {}),
         external_id: externalId,
-        details_url: detailsUrl(),
+        details_url: detailsUrl(temporalUiUrl, namespace),
         output: { title: title.slice(0, 255), summary: truncateForCheckRun(rest.join('\n').trim() || title) },
         actions: (req.actions ?? []).map((a) => ({ identifier: a, ...ACTION_BUTTONS[a] })),
       };
       try {
         let checkRunId = req.checkRunId;
-        if (!checkRunId && retried()) {
+        if (!checkRunId && activityInfo().attempt > 1) {
           const { data } = await octokit.checks.listForRef({
             owner: repo.owner,
             repo: repo.name,
@@ -354,4 +318,51 @@ export function commitLogins(commits: ReadonlyArray<{ author?: { login?: string 
     }
   }
   return [...logins.values()];
+}
+
+/** Posts text as one or more comments; a retried attempt reuses the parts an earlier one posted. */
+async function postText(github: GithubClients, repo: RepoRef, number: number, key: string, text: string): Promise<PostedComment> {
+  const parts = splitComment(text, GITHUB_COMMENT_LIMIT - MARKER_ROOM);
+  const octokit = github.forInstallation(repo.installationId);
+  const posted: PostedComment = { ids: [], nodeIds: [] };
+  const existing = new Map<string, { id: number; node_id: string }>();
+  try {
+    if (activityInfo().attempt > 1) {
+      const comments = await octokit.paginate(octokit.issues.listComments, {
+        owner: repo.owner,
+        repo: repo.name,
+        issue_number: number,
+        per_page: 100,
+      });
+      for (const c of comments) {
+        // Only the app's own comments: a person could paste a marker to make Terrapin skip a post.
+        if (c.user?.type !== 'Bot') continue;
+        const m = /<!-- terrapin:(\S+:\d+) -->/.exec(c.body ?? '');
+        if (m) existing.set(m[1]!, c);
+      }
+    }
+    for (const [i, part] of parts.entries()) {
+      const found = existing.get(`${key}:${i}`);
+      const c =
+        found ??
+        (await octokit.issues.createComment({
+          owner: repo.owner,
+          repo: repo.name,
+          issue_number: number,
+          body: `${part}\n${marker(key, i)}`,
+        })).data;
+      posted.ids.push(c.id);
+      posted.nodeIds.push(c.node_id);
+    }
+    return posted;
+  } catch (err) {
+    rethrowClassified(err, `commenting on #${number}`);
+  }
+}
+
+/** The check run's Details link: this workflow run in the Temporal UI, when its address is known. */
+function detailsUrl(temporalUiUrl: string | undefined, namespace: string): string | undefined {
+  if (!temporalUiUrl) return undefined;
+  const { workflowId, runId } = activityInfo().workflowExecution!;
+  return `${temporalUiUrl.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`;
 }

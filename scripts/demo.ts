@@ -5,9 +5,9 @@
 //   PR 1: opened → plan → /approve by a writer who is not the author → applied → merged
 //   PR 2: adds a provisioner that exits 1 → plan → /approve → apply fails → rolled back to main → closed
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import pino from 'pino';
@@ -158,146 +158,10 @@ async function main(): Promise<void> {
     say(`Terrapin demo — everything in ${tmp}`);
     const terraform = await execa('terraform', ['version'], { reject: false });
     if (terraform.exitCode !== 0) throw new DemoStepError('terraform is not installed (https://developer.hashicorp.com/terraform/install)');
-
-    // --- GitHub stand-in, the repository, Temporal, worker and webhook server -------------------------
-    const standin = await startGithubStandin();
-    stops.push(() => standin.close());
-    standin.onCall(narrate);
-    standin.setPermission(AUTHOR, 'write');
-    standin.setPermission(REVIEWER, 'write');
-
-    const repoDir = join(tmp, 'repo');
-    const stateFile = join(tmp, 'state', 'terraform.tfstate');
-    await createDemoRepo(repoDir, stateFile);
-    const repo: DemoRepository = {
-      owner: OWNER,
-      name: REPO,
-      cloneUrl: pathToFileURL(repoDir).href,
-      installationId: 77,
-      htmlOrigin: `http://${standin.host}`,
-      apiBaseUrl: standin.baseUrl,
-    };
-
-    const temporalPort = (await isPortFree(DEFAULT_EMBEDDED_PORT)) && (await isPortFree(DEFAULT_EMBEDDED_PORT + 1000)) ? DEFAULT_EMBEDDED_PORT : 17233;
-    const uiUrl = `http://127.0.0.1:${temporalPort + 1000}`;
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-    const config = loadConfig({
-      APP_ID,
-      PRIVATE_KEY: privateKey,
-      WEBHOOK_SECRET,
-      GHE_HOST: standin.host,
-      GHE_PROTOCOL: 'http',
-      PORT: '0',
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-      TERRAPIN_DATA_DIR: join(tmp, 'data'),
-      TEMPORAL_TASK_QUEUE: 'terrapin-demo',
-      TEMPORAL_UI_URL: uiUrl,
-    });
-    // App logs (warnings and errors only, by default) go to stderr so the narrative on stdout stays readable.
-    const logger = createLogger(config.logLevel as pino.LevelWithSilent, pino.destination({ fd: 2, sync: true }));
-    installTemporalRuntime(logger);
-    const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger, port: temporalPort });
-    stops.push(() => temporal.close());
-    stops.push(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => logger.error({ err }, 'worker stopped') }));
-    const web = await startWebhookServer({ config, client: temporal.client, logger, port: 0 });
-    stops.push(() => web.close());
-    const webhookUrl = `http://127.0.0.1:${web.port}${WEBHOOK_PATH}`;
-    say(`GitHub stand-in ${standin.baseUrl} · webhooks ${webhookUrl} · Temporal UI ${uiUrl}`);
-
-    const deliver = async (event: string, payload: Record<string, unknown>, description: string) => {
-      say(`▶ ${description}`);
-      const res = await sendWebhook({ url: webhookUrl, secret: WEBHOOK_SECRET, event, payload, appId: APP_ID });
-      if (res.status >= 300) throw new DemoStepError(`webhook ${event} was answered ${res.status}: ${res.body}`);
-    };
-    const comment = async (pr: PullRequestSpec, login: string, body: string) => {
-      const stored = standin.addIssueComment(OWNER, REPO, pr.number, { body, login });
-      await deliver('issue_comment', issueCommentEvent(pr, { id: stored.id, nodeId: stored.node_id, body, author: login }), `${login} comments "${body}" on #${pr.number}`);
-    };
-    const steps: { name: string; seconds: number }[] = [];
-    const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
-      const started = Date.now();
-      const result = await run();
-      steps.push({ name, seconds: (Date.now() - started) / 1000 });
-      return result;
-    };
-
-    const sha = await git(repoDir, 'rev-parse', 'main');
-    const pr1: PullRequestSpec = {
-      repo,
-      number: 1,
-      title: 'Scale the app to 2 replicas and add a cache',
-      author: AUTHOR,
-      head: { ref: 'scale-app', sha: await commitOnBranch(repoDir, 'scale-app', { 'variables.tf': PR1_VARIABLES, 'cache.tf': PR1_CACHE_TF }, 'Scale the app, add a cache') },
-      base: { ref: 'main', sha },
-    };
-
-    await step('PR 1 opened → planned', async () => {
-      standin.setPullRequest(OWNER, REPO, 1, pullRequestJson(pr1));
-      await deliver('pull_request', pullRequestEvent('opened', pr1, AUTHOR), `PR #1 "${pr1.title}" opened by ${AUTHOR}`);
-      await waitForPlan(standin, temporal.client, pr1);
-    });
-    await step('PR 1 approved → applied', async () => {
-      await comment(pr1, REVIEWER, '/approve');
-      const apply = await waitForCheck(standin, pr1, CHECK_APPLY);
-      if (apply.conclusion !== 'success') throw new DemoStepError(`PR #1's apply ended "${apply.conclusion}": ${apply.output.summary}`);
-    });
-    const afterPr1 = stateResources(stateFile);
-    say(`state after PR #1: ${afterPr1.join(', ')}`);
-
-    await step('PR 1 merged → workflow done', async () => {
-      await git(repoDir, 'merge', '-q', '--no-ff', 'scale-app', '-m', 'Merge pull request #1 from acme/scale-app');
-      const merged: PullRequestSpec = { ...pr1, state: 'closed', merged: true, mergeCommitSha: await git(repoDir, 'rev-parse', 'main'), mergedBy: REVIEWER };
-      standin.setPullRequest(OWNER, REPO, 1, pullRequestJson(merged));
-      await deliver('pull_request', pullRequestEvent('closed', merged, REVIEWER), `PR #1 merged by ${REVIEWER}`);
-      await waitForWorkflowEnd(temporal.client, pr1);
-    });
-
-    const mainAfterMerge = await git(repoDir, 'rev-parse', 'main');
-    const pr2: PullRequestSpec = {
-      repo,
-      number: 2,
-      title: 'Run the v2 data migration',
-      author: AUTHOR,
-      head: { ref: 'migrate-v2', sha: await commitOnBranch(repoDir, 'migrate-v2', { 'migration.tf': PR2_MIGRATION_TF }, 'Add the v2 migration') },
-      base: { ref: 'main', sha: mainAfterMerge },
-    };
-    await step('PR 2 opened → planned', async () => {
-      standin.setPullRequest(OWNER, REPO, 2, pullRequestJson(pr2));
-      await deliver('pull_request', pullRequestEvent('opened', pr2, AUTHOR), `PR #2 "${pr2.title}" opened by ${AUTHOR}`);
-      await waitForPlan(standin, temporal.client, pr2);
-    });
-    await step('PR 2 approved → apply failed → rolled back', async () => {
-      await comment(pr2, REVIEWER, '/approve');
-      const apply = await waitForCheck(standin, pr2, CHECK_APPLY);
-      if (apply.conclusion !== 'failure') throw new DemoStepError(`PR #2's apply was expected to fail, but ended "${apply.conclusion}"`);
-      const report = standin.comments(OWNER, REPO, 2).find((c) => /Apply failed/.test(c.body));
-      if (!report || !/rolled back/.test(report.body)) {
-        throw new DemoStepError(`PR #2's apply failed but no rollback was reported:\n${report?.body ?? '(no apply comment)'}`);
-      }
-    });
-    const afterRollback = stateResources(stateFile);
-    say(`state after the rollback: ${afterRollback.join(', ')}`);
-    if (afterRollback.some((r) => r.startsWith('terraform_data.migration'))) {
-      throw new DemoStepError('the rollback left terraform_data.migration in the state');
-    }
-    await step('PR 2 closed → workflow done', async () => {
-      const closed: PullRequestSpec = { ...pr2, state: 'closed' };
-      standin.setPullRequest(OWNER, REPO, 2, pullRequestJson(closed));
-      await deliver('pull_request', pullRequestEvent('closed', closed, AUTHOR), `PR #2 closed by ${AUTHOR} without merging`);
-      await waitForWorkflowEnd(temporal.client, pr2);
-    });
-
-    // --- summary -------------------------------------------------------------------------------------
-    const checks = standin.checkRuns(OWNER, REPO);
-    const botComments = [1, 2].flatMap((n) => standin.comments(OWNER, REPO, n)).filter((c) => c.user.type === 'Bot');
-    process.stdout.write('\nSummary\n');
-    for (const s of steps) process.stdout.write(`  ✓ ${s.name.padEnd(46)} ${s.seconds.toFixed(1)}s\n`);
-    process.stdout.write(
-      `  ${botComments.length} comments (${botComments.filter((c) => c.minimizedReason).length} minimized), ` +
-        `${checks.length} check runs, ${standin.calls.length} GitHub API calls (${standin.calls.filter((c) => c.status >= 400).length} errors)\n` +
-        `  state: ${afterPr1.join(', ')} after PR #1; ${afterRollback.join(', ')} after PR #2's rollback\n` +
-        `  total ${((Date.now() - t0) / 1000).toFixed(1)}s\n`,
-    );
+    const demo = await startDemo(tmp, stops);
+    const afterPr1 = await pr1Applies(demo);
+    const afterRollback = await pr2RollsBack(demo);
+    summarize(demo, afterPr1, afterRollback);
   } catch (err) {
     failed = true;
     const message = err instanceof DemoStepError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
@@ -307,6 +171,165 @@ async function main(): Promise<void> {
     if (!failed) rmSync(tmp, { recursive: true, force: true });
   }
   process.exit(failed ? 1 : 0);
+}
+
+type Demo = Awaited<ReturnType<typeof startDemo>>;
+
+/** The GitHub stand-in, the repository, Temporal, a worker and the webhook server, and ways to drive them. */
+async function startDemo(tmp: string, stops: (() => Promise<unknown>)[]) {
+  const standin = await startGithubStandin();
+  stops.push(() => standin.close());
+  standin.onCall(narrate);
+  standin.setPermission(AUTHOR, 'write');
+  standin.setPermission(REVIEWER, 'write');
+
+  const repoDir = join(tmp, 'repo');
+  const stateFile = join(tmp, 'state', 'terraform.tfstate');
+  await createDemoRepo(repoDir, stateFile);
+  const repo: DemoRepository = {
+    owner: OWNER,
+    name: REPO,
+    cloneUrl: pathToFileURL(repoDir).href,
+    installationId: 77,
+    htmlOrigin: `http://${standin.host}`,
+    apiBaseUrl: standin.baseUrl,
+  };
+
+  const temporalPort = (await isPortFree(DEFAULT_EMBEDDED_PORT)) && (await isPortFree(DEFAULT_EMBEDDED_PORT + 1000)) ? DEFAULT_EMBEDDED_PORT : 17233;
+  const uiUrl = `http://127.0.0.1:${temporalPort + 1000}`;
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  const config = loadConfig({
+    APP_ID,
+    PRIVATE_KEY: privateKey,
+    WEBHOOK_SECRET,
+    GHE_HOST: standin.host,
+    GHE_PROTOCOL: 'http',
+    PORT: '0',
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    TERRAPIN_DATA_DIR: join(tmp, 'data'),
+    TEMPORAL_TASK_QUEUE: 'terrapin-demo',
+    TEMPORAL_UI_URL: uiUrl,
+  });
+  // terraform runs sandboxed: the demo's local state lives outside the checkout, so the operator lets it through.
+  mkdirSync(dirname(stateFile), { recursive: true });
+  config.operatorPolicy.runner.paths.push({ path: dirname(stateFile), writable: true });
+  // App logs (warnings and errors only, by default) go to stderr so the narrative on stdout stays readable.
+  const logger = createLogger(config.logLevel as pino.LevelWithSilent, pino.destination({ fd: 2, sync: true }));
+  installTemporalRuntime(logger);
+  const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger, port: temporalPort });
+  stops.push(() => temporal.close());
+  stops.push(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => logger.error({ err }, 'worker stopped') }));
+  const web = await startWebhookServer({ config, client: temporal.client, logger, port: 0 });
+  stops.push(() => web.close());
+  const webhookUrl = `http://127.0.0.1:${web.port}${WEBHOOK_PATH}`;
+  say(`GitHub stand-in ${standin.baseUrl} · webhooks ${webhookUrl} · Temporal UI ${uiUrl}`);
+
+  const deliver = async (event: string, payload: Record<string, unknown>, description: string) => {
+    say(`▶ ${description}`);
+    const res = await sendWebhook({ url: webhookUrl, secret: WEBHOOK_SECRET, event, payload, appId: APP_ID });
+    if (res.status >= 300) throw new DemoStepError(`webhook ${event} was answered ${res.status}: ${res.body}`);
+  };
+  const comment = async (pr: PullRequestSpec, login: string, body: string) => {
+    const stored = standin.addIssueComment(OWNER, REPO, pr.number, { body, login });
+    await deliver('issue_comment', issueCommentEvent(pr, { id: stored.id, nodeId: stored.node_id, body, author: login }), `${login} comments "${body}" on #${pr.number}`);
+  };
+  const steps: { name: string; seconds: number }[] = [];
+  const step = async <T>(name: string, run: () => Promise<T>): Promise<T> => {
+    const started = Date.now();
+    const result = await run();
+    steps.push({ name, seconds: (Date.now() - started) / 1000 });
+    return result;
+  };
+  return { standin, repo, repoDir, stateFile, temporal, deliver, comment, steps, step };
+}
+
+/** PR 1 plans, is approved, applies and merges: the state it leaves. */
+async function pr1Applies({ standin, repo, repoDir, stateFile, temporal, deliver, comment, step }: Demo): Promise<string[]> {
+  const sha = await git(repoDir, 'rev-parse', 'main');
+  const pr1: PullRequestSpec = {
+    repo,
+    number: 1,
+    title: 'Scale the app to 2 replicas and add a cache',
+    author: AUTHOR,
+    head: { ref: 'scale-app', sha: await commitOnBranch(repoDir, 'scale-app', { 'variables.tf': PR1_VARIABLES, 'cache.tf': PR1_CACHE_TF }, 'Scale the app, add a cache') },
+    base: { ref: 'main', sha },
+  };
+
+  await step('PR 1 opened → planned', async () => {
+    standin.setPullRequest(OWNER, REPO, 1, pullRequestJson(pr1));
+    await deliver('pull_request', pullRequestEvent('opened', pr1, AUTHOR), `PR #1 "${pr1.title}" opened by ${AUTHOR}`);
+    await waitForPlan(standin, temporal.client, pr1);
+  });
+  await step('PR 1 approved → applied', async () => {
+    await comment(pr1, REVIEWER, '/approve');
+    const apply = await waitForCheck(standin, pr1, CHECK_APPLY);
+    if (apply.conclusion !== 'success') throw new DemoStepError(`PR #1's apply ended "${apply.conclusion}": ${apply.output.summary}`);
+  });
+  const afterPr1 = stateResources(stateFile);
+  say(`state after PR #1: ${afterPr1.join(', ')}`);
+
+  await step('PR 1 merged → workflow done', async () => {
+    await git(repoDir, 'merge', '-q', '--no-ff', 'scale-app', '-m', 'Merge pull request #1 from acme/scale-app');
+    const merged: PullRequestSpec = { ...pr1, state: 'closed', merged: true, mergeCommitSha: await git(repoDir, 'rev-parse', 'main'), mergedBy: REVIEWER };
+    standin.setPullRequest(OWNER, REPO, 1, pullRequestJson(merged));
+    await deliver('pull_request', pullRequestEvent('closed', merged, REVIEWER), `PR #1 merged by ${REVIEWER}`);
+    await waitForWorkflowEnd(temporal.client, pr1);
+  });
+
+  return afterPr1;
+}
+
+/** PR 2 plans, is approved, fails to apply and is rolled back, then closed: the state it leaves. */
+async function pr2RollsBack({ standin, repo, repoDir, stateFile, temporal, deliver, comment, step }: Demo): Promise<string[]> {
+  const mainAfterMerge = await git(repoDir, 'rev-parse', 'main');
+  const pr2: PullRequestSpec = {
+    repo,
+    number: 2,
+    title: 'Run the v2 data migration',
+    author: AUTHOR,
+    head: { ref: 'migrate-v2', sha: await commitOnBranch(repoDir, 'migrate-v2', { 'migration.tf': PR2_MIGRATION_TF }, 'Add the v2 migration') },
+    base: { ref: 'main', sha: mainAfterMerge },
+  };
+  await step('PR 2 opened → planned', async () => {
+    standin.setPullRequest(OWNER, REPO, 2, pullRequestJson(pr2));
+    await deliver('pull_request', pullRequestEvent('opened', pr2, AUTHOR), `PR #2 "${pr2.title}" opened by ${AUTHOR}`);
+    await waitForPlan(standin, temporal.client, pr2);
+  });
+  await step('PR 2 approved → apply failed → rolled back', async () => {
+    await comment(pr2, REVIEWER, '/approve');
+    const apply = await waitForCheck(standin, pr2, CHECK_APPLY);
+    if (apply.conclusion !== 'failure') throw new DemoStepError(`PR #2's apply was expected to fail, but ended "${apply.conclusion}"`);
+    const report = standin.comments(OWNER, REPO, 2).find((c) => /Apply failed/.test(c.body));
+    if (!report || !/rolled back/.test(report.body)) {
+      throw new DemoStepError(`PR #2's apply failed but no rollback was reported:\n${report?.body ?? '(no apply comment)'}`);
+    }
+  });
+  const afterRollback = stateResources(stateFile);
+  say(`state after the rollback: ${afterRollback.join(', ')}`);
+  if (afterRollback.some((r) => r.startsWith('terraform_data.migration'))) {
+    throw new DemoStepError('the rollback left terraform_data.migration in the state');
+  }
+  await step('PR 2 closed → workflow done', async () => {
+    const closed: PullRequestSpec = { ...pr2, state: 'closed' };
+    standin.setPullRequest(OWNER, REPO, 2, pullRequestJson(closed));
+    await deliver('pull_request', pullRequestEvent('closed', closed, AUTHOR), `PR #2 closed by ${AUTHOR} without merging`);
+    await waitForWorkflowEnd(temporal.client, pr2);
+  });
+
+  return afterRollback;
+}
+
+function summarize({ standin, steps }: Demo, afterPr1: string[], afterRollback: string[]): void {
+  const checks = standin.checkRuns(OWNER, REPO);
+  const botComments = [1, 2].flatMap((n) => standin.comments(OWNER, REPO, n)).filter((c) => c.user.type === 'Bot');
+  process.stdout.write('\nSummary\n');
+  for (const s of steps) process.stdout.write(`  ✓ ${s.name.padEnd(46)} ${s.seconds.toFixed(1)}s\n`);
+  process.stdout.write(
+    `  ${botComments.length} comments (${botComments.filter((c) => c.minimizedReason).length} minimized), ` +
+      `${checks.length} check runs, ${standin.calls.length} GitHub API calls (${standin.calls.filter((c) => c.status >= 400).length} errors)\n` +
+      `  state: ${afterPr1.join(', ')} after PR #1; ${afterRollback.join(', ')} after PR #2's rollback\n` +
+      `  total ${((Date.now() - t0) / 1000).toFixed(1)}s\n`,
+  );
 }
 
 /** The plan is commented, its checks are done and the workflow is idle, so an /approve is taken at once. */

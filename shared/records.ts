@@ -1,18 +1,25 @@
-// Terrapin's custom search attributes: what a history view lists deploy and drift runs by. Registered on
+// Terrapin's custom search attributes: what a history view lists project runs (and deploy queues) by. Registered on
 // the embedded server at start; a cluster must have them registered (README), or runs record none.
+import type { RunKind, RunTrigger } from './runs.ts';
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 
 export const SEARCH_ATTRIBUTES = {
   repository: defineSearchAttributeKey('TerrapinRepository', SearchAttributeType.KEYWORD),
-  pr: defineSearchAttributeKey('TerrapinPr', SearchAttributeType.INT),
+  // A keyword, not an int: the dev server allows three int attributes, and the counts below need them.
+  pr: defineSearchAttributeKey('TerrapinPr', SearchAttributeType.KEYWORD),
   project: defineSearchAttributeKey('TerrapinProject', SearchAttributeType.KEYWORD),
   trigger: defineSearchAttributeKey('TerrapinTrigger', SearchAttributeType.KEYWORD),
   actor: defineSearchAttributeKey('TerrapinActor', SearchAttributeType.KEYWORD),
   headSha: defineSearchAttributeKey('TerrapinHeadSha', SearchAttributeType.KEYWORD),
   outcome: defineSearchAttributeKey('TerrapinOutcome', SearchAttributeType.KEYWORD),
+  kind: defineSearchAttributeKey('TerrapinKind', SearchAttributeType.KEYWORD),
+  approvers: defineSearchAttributeKey('TerrapinApprovers', SearchAttributeType.KEYWORD_LIST),
+  add: defineSearchAttributeKey('TerrapinAdd', SearchAttributeType.INT),
+  change: defineSearchAttributeKey('TerrapinChange', SearchAttributeType.INT),
+  destroy: defineSearchAttributeKey('TerrapinDestroy', SearchAttributeType.INT),
 } as const;
 
-export type RunTrigger = 'pr' | 'merge' | 'push' | 'drift' | 'manual';
+export type { RunTrigger };
 
 export interface RunRecord {
   repository?: string;
@@ -22,6 +29,9 @@ export interface RunRecord {
   actor?: string;
   headSha?: string;
   outcome?: string;
+  kind?: RunKind;
+  approvers?: string[];
+  counts?: { add: number; change: number; destroy: number };
 }
 
 /** The typed pairs for a record; unset fields are left out (never cleared). */
@@ -29,11 +39,16 @@ export function searchAttributePairs(record: RunRecord): SearchAttributePair[] {
   const pairs: SearchAttributePair[] = [];
   const k = SEARCH_ATTRIBUTES;
   if (record.repository) pairs.push({ key: k.repository, value: record.repository });
-  if (record.pr) pairs.push({ key: k.pr, value: record.pr });
+  if (record.pr) pairs.push({ key: k.pr, value: String(record.pr) });
   if (record.project) pairs.push({ key: k.project, value: record.project });
   if (record.trigger) pairs.push({ key: k.trigger, value: record.trigger });
   if (record.actor) pairs.push({ key: k.actor, value: record.actor });
   if (record.headSha) pairs.push({ key: k.headSha, value: record.headSha });
   if (record.outcome) pairs.push({ key: k.outcome, value: record.outcome });
+  if (record.kind) pairs.push({ key: k.kind, value: record.kind });
+  if (record.approvers?.length) pairs.push({ key: k.approvers, value: record.approvers });
+  if (record.counts) {
+    pairs.push({ key: k.add, value: record.counts.add }, { key: k.change, value: record.counts.change }, { key: k.destroy, value: record.counts.destroy });
+  }
   return pairs;
 }

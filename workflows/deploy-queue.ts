@@ -1,9 +1,8 @@
 // Hands one commit to the deploy queues of the `apply: afterMerge` projects it changed (from a merged PR's
 // workflow or a push's), each revision told which of those projects it waits for and which wait for it.
 import type { ResolvedProject } from '../activities/repo-config/types.ts';
-import { temporalCalls } from './pr-activities.ts';
-import type { RepoRef } from '../shared/contracts.ts';
-import { type DeployRevision } from '../shared/contracts.ts';
+import { enqueueDeploy } from './activities.ts';
+import type { DeployRevision, RepoRef } from '../shared/contracts.ts';
 
 export async function queueDeploys(
   repo: RepoRef,
@@ -18,7 +17,7 @@ export async function queueDeploys(
       upstreams: p.dependsOn.filter((d) => names.includes(d)),
       downstreams: targets.filter((x) => x.dependsOn.includes(p.name)).map((x) => x.name),
     };
-    await temporalCalls.enqueueDeploy({ repo, project: p.name, event: { type: 'revision', revision } });
+    await enqueueDeploy({ repo, project: p.name, event: { type: 'revision', revision } });
   }
   return names;
 }

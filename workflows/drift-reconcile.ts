@@ -3,12 +3,13 @@
 // plan (hash-checked, like a PR's), then the issue is closed. `/drift` on the issue checks again.
 // One workflow per project: drift-reconcile:{owner}/{repo}:{project}. A newer check's offer replaces an
 // older one; with no approval for 30 days the offer lapses.
-import { ActivityFailure, ApplicationFailure, condition, defineSignal, log, patched, setHandler } from '@temporalio/workflow';
-import type { TerraformBinary } from '../shared/activity-contracts.ts';
+import { condition, log, setHandler } from '@temporalio/workflow';
+import { reconcileSignal, type ReconcileEvent, type ReconcileInput } from '../shared/contracts.ts';
+import { closeDrift, getPermission, postComment, reactToComment, searchAttributesRegistered, startDriftRuns } from './activities.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
-import { applier, github } from './pr-activities.ts';
-import { RECONCILE_SIGNAL, type RepoRef, type ReconcileEvent, type ReconcileInput, reconcileSignal } from '../shared/contracts.ts';
+import { startRun } from './project-run.ts';
 
+const NO_HOOKS = { prePlan: [], postPlan: [], preApply: [], postApply: [] };
 
 export async function driftReconcileWorkflow({ repo, project }: ReconcileInput): Promise<'applied' | 'failed' | 'lapsed'> {
   let offer: Extract<ReconcileEvent, { type: 'offer' }> | undefined;
@@ -16,6 +17,7 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
   let offeredAt = 0;
   const approvals: Array<Extract<ReconcileEvent, { type: 'approve' | 'drift' }>> = [];
   const seen = new Set<string>();
+  let runs = 0;
   setHandler(reconcileSignal, (event) => {
     if (event.type === 'offer') {
       offer = event;
@@ -33,14 +35,13 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
   });
 
   const reply = (issueNumber: number, key: string, template: string, data: Record<string, unknown>, files?: Record<string, string>) =>
-    github.postComment({ repo, number: issueNumber, key, message: { template: `drift/${template}`, data: { project, ...data }, files } });
+    postComment({ repo, number: issueNumber, key, message: { template: `drift/${template}`, data: { project, ...data }, files } });
 
   for (;;) {
     if (!(await condition(() => approvals.length > 0, '30 days'))) return 'lapsed';
     const approval = approvals.shift()!;
-    await github.reactToComment({ repo, commentId: approval.commentId });
-    // Versioned: runs recorded before this asked every command for write permission only.
-    if (approval.type === 'approve' && offer && patched('reconcile-permissions')) {
+    await reactToComment({ repo, commentId: approval.commentId });
+    if (approval.type === 'approve' && offer) {
       // Applying a fix-plan is an approval: `permissions.approve` of the config the drift check ran at.
       const rule = (await permissionsAt(repo, offer.sha)).approve;
       const verdict = await judgeActor(repo, rule, { login: approval.actor, isAuthor: false, number: approval.issueNumber, headSha: offer.sha });
@@ -50,7 +51,7 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
         continue;
       }
     } else {
-      const permission = await github.getPermission({ repo, login: approval.actor });
+      const permission = await getPermission({ repo, login: approval.actor });
       if (permission !== 'write' && permission !== 'admin') {
         await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-not-allowed', { actor: approval.actor });
         continue;
@@ -58,7 +59,7 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
     }
     if (approval.type === 'drift') {
       // `/drift` on the issue: check again now; a new fix-plan (if any) replaces the one offered.
-      const runs = await github.startDriftRuns({ repo, projects: [project], actor: approval.actor });
+      const runs = await startDriftRuns({ repo, projects: [project], actor: approval.actor });
       await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'check-started', { running: runs.running.length > 0 });
       continue;
     }
@@ -66,24 +67,37 @@ export async function driftReconcileWorkflow({ repo, project }: ReconcileInput):
       await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-nothing', {});
       continue;
     }
-    if (approval.createdAt && Date.parse(approval.createdAt) < Math.floor(offeredAt / 1000) * 1000 && patched('reconcile-approval-after-offer')) {
+    if (approval.createdAt && Date.parse(approval.createdAt) < Math.floor(offeredAt / 1000) * 1000) {
       await reply(approval.issueNumber, `reply-${approval.deliveryId}`, 'reconcile-approval-outdated', { actor: approval.actor, shortSha: offer.sha.slice(0, 7) });
       continue;
     }
     const chosen = offer;
-    let outcome: 'applied' | 'failed';
-    try {
-      const result = await applier.apply({ ...chosen.target, planFile: chosen.planFile, expectedSha256: chosen.planSha256, env: chosen.env });
-      outcome = result.ok ? 'applied' : 'failed';
-      await reply(chosen.issueNumber, `reconcile-${chosen.planSha256.slice(0, 12)}`, outcome === 'applied' ? 'reconciled' : 'reconcile-failed', { actor: approval.actor, sha: chosen.sha, shortSha: chosen.sha.slice(0, 7) }, { output: result.outputFile });
-    } catch (err) {
+    const { target } = chosen;
+    const run = await startRun(
+      {
+        repo,
+        kind: 'apply',
+        record: { trigger: 'drift', actor: approval.actor, approvers: [approval.actor] },
+        recorded: await searchAttributesRegistered(),
+        source: { prNumber: 0, cloneUrl: repo.cloneUrl, sha: chosen.sha },
+        project: { name: project, dir: target.projectDir, workspace: target.workspace, binary: target.binary, env: chosen.env ?? {}, hooks: NO_HOOKS, inputs: {} },
+        known: [],
+        label: target.label,
+        plan: { planFile: chosen.planFile, planSha256: chosen.planSha256 },
+      },
+      () => ++runs,
+    );
+    const key = `reconcile-${chosen.planSha256.slice(0, 12)}`;
+    if (run.outcome === 'stale' || run.outcome === 'unknown') {
       // A plan changed or gone is never applied; anything else has an unknown outcome: a person looks.
-      const message = err instanceof ActivityFailure && err.cause instanceof ApplicationFailure ? err.cause.message : String(err);
-      log.warn('reconcile apply did not run to completion', { error: message });
-      await reply(chosen.issueNumber, `reconcile-${chosen.planSha256.slice(0, 12)}`, 'reconcile-stale', { actor: approval.actor, shortSha: chosen.sha.slice(0, 7) });
+      log.warn('reconcile apply did not run to completion', { error: run.failure?.error });
+      await reply(chosen.issueNumber, key, 'reconcile-stale', { actor: approval.actor, shortSha: chosen.sha.slice(0, 7) });
       return 'failed';
     }
-    if (outcome === 'applied') await github.closeDrift({ repo, project, sha: chosen.sha });
+    const outcome = run.outcome === 'applied' ? 'applied' : 'failed';
+    const files = run.logFile ? { output: run.logFile } : undefined;
+    await reply(chosen.issueNumber, key, outcome === 'applied' ? 'reconciled' : 'reconcile-failed', { actor: approval.actor, sha: chosen.sha, shortSha: chosen.sha.slice(0, 7) }, files);
+    if (outcome === 'applied') await closeDrift({ repo, project, sha: chosen.sha });
     return outcome;
   }
 }

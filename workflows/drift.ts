@@ -1,79 +1,60 @@
-// A drift check of one project at the default branch head: a refresh-only and a normal plan; drift
-// found opens or updates the project's drift issue, none closes it. Started by the project's schedule
-// (drift:{owner}/{repo}:{project}) or by `/drift`.
-import { ApplicationFailure, patched, upsertSearchAttributes } from '@temporalio/workflow';
-import type { OutputInput } from '../shared/activity-contracts.ts';
-import { github, temporalCalls, workspace } from './pr-activities.ts';
-import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
-import { type RepoRef, type DriftOutcome, type DriftRunInput } from '../shared/contracts.ts';
+// A drift check of one project at the default branch head, started by the project's schedule
+// (drift:{owner}/{repo}:{project}) or by `/drift`. The check itself is one run (a refresh-only and a
+// normal plan, project-run.ts), which is also its record; this workflow files what it found: drift opens or
+// updates the project's drift issue (and offers its fix-plan for reconciling), none closes it.
+import { ApplicationFailure } from '@temporalio/workflow';
+import type { DriftOutcome, DriftRunInput } from '../shared/contracts.ts';
+import { closeDrift, offerReconcile, reportDrift, searchAttributesRegistered, selectProjects } from './activities.ts';
+import { startRun } from './project-run.ts';
 
-export async function driftWorkflow(input: DriftRunInput): Promise<DriftOutcome> {
-  // Versioned: runs started before drift runs were recorded with search attributes replay without them.
-  const records = patched('drift-records') && (await temporalCalls.searchAttributesRegistered());
-  const record = (r: RunRecord) => {
-    if (records) upsertSearchAttributes(searchAttributePairs(r));
-  };
-  record({ repository: `${input.repo.owner}/${input.repo.name}`, project: input.project, trigger: input.trigger === 'manual' ? 'manual' : 'drift', actor: input.actor });
-  const outcome = await checkDrift(input, (sha) => record({ headSha: sha }));
-  record({ outcome: outcome.status });
-  return outcome;
-}
-
-async function checkDrift({ repo, project }: DriftRunInput, checkedOut: (sha: string) => void): Promise<DriftOutcome> {
+export async function driftWorkflow({ repo, project, trigger, actor }: DriftRunInput): Promise<DriftOutcome> {
   // prNumber 0: these work dirs belong to no pull request.
-  const checkout = await workspace.selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, branch: 'HEAD', listProjects: true });
-  const { sha, workDir } = checkout;
-  checkedOut(sha);
-  if (checkout.configErrors?.length) {
-    // A broken config on the default branch is the PRs' to fix; the run fails visibly in Temporal.
-    throw ApplicationFailure.nonRetryable(`.terrapin.yml at ${sha} is invalid: ${checkout.configErrors.join('; ')}`, 'InvalidConfig');
+  const head = await selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, branch: 'HEAD', listProjects: true });
+  const { sha } = head;
+  if (head.configErrors?.length) {
+    // A broken config on the default branch is the PRs' to fix; the check fails visibly in Temporal.
+    throw ApplicationFailure.nonRetryable(`.terrapin.yml at ${sha} is invalid: ${head.configErrors.join('; ')}`, 'InvalidConfig');
   }
-  const p = checkout.allProjects?.find((x) => x.name === project);
+  const all = head.allProjects ?? [];
+  const p = all.find((x) => x.name === project);
   if (!p) return { status: 'no-project', sha };
 
-  const label = 'drift';
-  const inputs: OutputInput[] = [];
-  for (const [variable, ref] of Object.entries(p.inputs)) {
-    const up = checkout.allProjects!.find((x) => x.name === ref.project)!;
-    const { outputsFile } = await workspace.readOutputs({ workDir, projectDir: up.dir, workspace: up.workspace, binary: up.terraform, label: `${label}-in` });
-    inputs.push({ variable, project: ref.project, output: ref.output, outputsFile });
-  }
-  const report = await workspace.detectDrift({ workDir, projectDir: p.dir, workspace: p.workspace, binary: p.terraform, label, env: p.env, inputs });
-  if ('error' in report && report.error) return { status: 'error', sha, step: report.error.step };
-  if (!('plan' in report)) return { status: 'error', sha, step: 'plan' };
-
-  if (report.drifted) {
-    // Approvals of the fix-plan must be written after the issue shows it.
-    const shownFrom = Date.now();
-    const issue = await github.reportDrift({
+  let runs = 0;
+  const run = await startRun(
+    {
       repo,
-      project,
-      sha,
-      resources: report.resources,
-      summaryLine: report.plan.summary.line,
-      planTextFile: report.plan.textFile,
-      refreshTextFile: report.refreshOnly.changed ? report.refreshOnly.textFile : undefined,
-      reconcile: p.drift?.reconcile ?? false,
-    });
-    if (p.drift?.reconcile) {
-      await github.offerReconcile({
-        repo,
-        project,
-        offer: {
-          type: 'offer',
-          sha,
-          issueNumber: issue.number,
-          shownFrom,
-          // detectDrift keeps the normal plan under `<label>-plan`: apply it with the same files.
-          target: { workDir, projectDir: p.dir, workspace: p.workspace, binary: p.terraform, label: `${label}-plan` },
-          planFile: report.plan.planFile,
-          planSha256: report.plan.planSha256,
-          env: p.env,
-        },
-      });
-    }
-    return { status: 'drifted', sha, resources: report.resources };
+      kind: 'drift',
+      record: { trigger: trigger === 'manual' ? 'manual' : 'drift', ...(actor ? { actor } : {}) },
+      recorded: await searchAttributesRegistered(),
+      source: { prNumber: 0, cloneUrl: repo.cloneUrl, sha },
+      project: { name: p.name, dir: p.dir, workspace: p.workspace, binary: p.terraform, env: p.env, hooks: p.hooks, inputs: p.inputs },
+      known: all.map((x) => ({ name: x.name, dir: x.dir, workspace: x.workspace, binary: x.terraform })),
+      label: 'drift',
+    },
+    () => ++runs,
+  );
+  if (run.outcome === 'failed') return { status: 'error', sha, step: run.failure?.step ?? 'plan' };
+  if (run.outcome !== 'drifted') {
+    await closeDrift({ repo, project, sha });
+    return { status: 'clean', sha, resources: [] };
   }
-  await github.closeDrift({ repo, project, sha });
-  return { status: 'clean', sha, resources: [] };
+  const drift = run.drift!;
+  // Approvals of the fix-plan must be written after the issue shows it.
+  const shownFrom = Date.now();
+  const issue = await reportDrift({
+    repo,
+    project,
+    sha,
+    resources: drift.resources,
+    summaryLine: drift.plan.summary.line,
+    planTextFile: drift.plan.planTextFile,
+    refreshTextFile: drift.refreshTextFile,
+    reconcile: p.drift?.reconcile ?? false,
+  });
+  if (p.drift?.reconcile) {
+    const target = { workDir: run.workDir, projectDir: p.dir, workspace: p.workspace, binary: p.terraform, label: drift.plan.label };
+    const offer = { type: 'offer' as const, sha, issueNumber: issue.number, shownFrom, target, planFile: drift.plan.planFile, planSha256: drift.plan.planSha256, env: p.env };
+    await offerReconcile({ repo, project, offer });
+  }
+  return { status: 'drifted', sha, resources: drift.resources };
 }

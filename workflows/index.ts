@@ -5,3 +5,4 @@ export { driftWorkflow } from './drift.ts';
 export { driftReconcileWorkflow } from './drift-reconcile.ts';
 export { deployWorkflow } from './deploy.ts';
 export { pushWorkflow } from './push.ts';
+export { projectRun } from './project-run.ts';

@@ -1,13 +1,9 @@
 // Used inside a workflow to take and give back project locks: send the request through an activity,
 // then wait for the lock's answer signal. Create one client per workflow run (it installs the handler).
-import { condition, proxyActivities, setHandler, uuid4 } from '@temporalio/workflow';
-import type { Activities } from '../activities/index.ts';
+import { condition, setHandler, uuid4 } from '@temporalio/workflow';
+import { requestLock } from './activities.ts';
 import { lockAnswerSignal, type LockAnswer, type LockHolder, type LockInput } from '../shared/contracts.ts';
 
-const { requestLock } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumInterval: '30 seconds' },
-});
 
 export interface LockClient {
   acquire(lockId: string): Promise<LockAnswer>;

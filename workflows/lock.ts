@@ -2,26 +2,10 @@
 // Requests arrive as signals (through signalWithStart, so the first one starts the lock); each answer
 // goes back to the requesting workflow as a signal. While held, the lock checks now and then that its
 // holder still runs, so a PR workflow that ended without releasing (terminated, failed) frees it too.
-import {
-  condition,
-  continueAsNew,
-  defineQuery,
-  defineSignal,
-  getExternalWorkflowHandle,
-  log,
-  proxyActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
-import type { Activities } from '../activities/index.ts';
-import { type LockInput, type LockRequest, lockAnswerSignal, lockHolderQuery, lockRequestSignal } from '../shared/contracts.ts';
-
-
-const { workflowRunning } = proxyActivities<Activities>({
-  startToCloseTimeout: '30 seconds',
-  retry: { maximumInterval: '1 minute' },
-});
+import { condition, continueAsNew, getExternalWorkflowHandle, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import { lockAnswerSignal, lockHolderQuery, lockRequestSignal, type LockInput, type LockRequest } from '../shared/contracts.ts';
+import { workflowRunning } from './activities.ts';
 
 export async function lockWorkflow(input: LockInput = {}): Promise<void> {
   const lockId = workflowInfo().workflowId;

@@ -3,21 +3,22 @@
 // every `apply: afterMerge` project it changes. A push that a PR's merge made is left to that PR's
 // workflow, which deploys it with the PR's approvals.
 import { ActivityFailure, log } from '@temporalio/workflow';
+import type { PushInput, PushOutcome } from '../shared/contracts.ts';
+import { mergedPrOf, selectProjects, syncDriftSchedulesAtHead } from './activities.ts';
 import { queueDeploys } from './deploy-queue.ts';
-import { github, workspace } from './pr-activities.ts';
-import { type RepoRef, type PushInput, type PushOutcome } from '../shared/contracts.ts';
+import { failureMessage } from './project-run.ts';
 
 export async function pushWorkflow({ repo, before, after, actor }: PushInput): Promise<PushOutcome> {
   try {
-    await workspace.syncDriftSchedulesAtHead({ repo });
+    await syncDriftSchedulesAtHead({ repo });
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
-    log.error('could not sync drift schedules', { error: String(err.cause?.message ?? err.message) });
+    log.error('could not sync drift schedules', { error: failureMessage(err) });
   }
-  const pr = await github.mergedPrOf({ repo, sha: after });
+  const pr = await mergedPrOf({ repo, sha: after });
   if (pr !== undefined) return { skipped: 'merged-pr', pr };
   const known = /^[0-9a-f]{40,64}$/.test(before) && !/^0+$/.test(before);
-  const pushed = await workspace.selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha: after, ...(known ? { baseSha: before } : { compareWithParent: true }) });
+  const pushed = await selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha: after, ...(known ? { baseSha: before } : { compareWithParent: true }) });
   if (pushed.configErrors?.length) return { skipped: 'config-error' };
   if (!pushed.deployOnPush) return { skipped: 'not-enabled' };
   const names = await queueDeploys(repo, pushed.projects ?? [], async () => ({ sha: after, trigger: 'push', actor }));

@@ -37,7 +37,7 @@ describe('connectTemporal, embedded', () => {
         args: [],
         typedSearchAttributes: [
           { key: SEARCH_ATTRIBUTES.repository, value: 'acme/infra' },
-          { key: SEARCH_ATTRIBUTES.pr, value: 7 },
+          { key: SEARCH_ATTRIBUTES.pr, value: '7' },
         ],
       });
     } finally {
@@ -51,7 +51,7 @@ describe('connectTemporal, embedded', () => {
       const description = await temporal.client.workflow.getHandle(workflowId).describe();
       expect(description.status.name).toBe('RUNNING');
       expect(description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.repository)).toBe('acme/infra');
-      expect(description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.pr)).toBe(7);
+      expect(description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.pr)).toBe('7');
       await temporal.client.workflow.getHandle(workflowId).terminate('test done');
     } finally {
       await temporal.close();

@@ -1,5 +1,6 @@
 // Drift checks end to end: the state changed out of band opens the project's drift issue; once the
 // infrastructure matches the code again the issue is closed; `/drift` on a PR starts a check.
+import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,16 +86,27 @@ describe('drift', () => {
     const run = await handle.result();
     expect(run).toMatchObject({ status: 'clean' });
     gh.assertNoUnexpected();
-    // The run is recorded for a history view: who asked, for what, at which commit, and how it ended.
-    const sa = (await handle.describe()).typedSearchAttributes;
+    // The check is one project run, recorded for a history view: who asked, for what, at which commit, how it ended.
+    const query = `TerrapinRepository = 'acme/drifty' AND TerrapinProject = 'infra' AND TerrapinKind = 'drift' AND TerrapinTrigger = 'manual' AND TerrapinActor = 'bob' AND TerrapinHeadSha = '${run.sha}'`;
+    // Visibility is eventually consistent: list until the finished run shows up.
+    let records: WorkflowExecutionInfo[] = [];
+    for (const deadline = Date.now() + 30_000; records.length === 0 && Date.now() < deadline; ) {
+      for await (const r of h.env.client.workflow.list({ query })) records.push(r);
+      if (records.length === 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(records).toHaveLength(1);
+    const sa = records[0]!.typedSearchAttributes;
+    expect(records[0]!.workflowId).toMatch(new RegExp(`^run:acme/drifty:infra:drift:${run.sha.slice(0, 7)}-\\d+$`));
     expect({
       repository: sa.get(SEARCH_ATTRIBUTES.repository),
       project: sa.get(SEARCH_ATTRIBUTES.project),
+      kind: sa.get(SEARCH_ATTRIBUTES.kind),
       trigger: sa.get(SEARCH_ATTRIBUTES.trigger),
       actor: sa.get(SEARCH_ATTRIBUTES.actor),
       headSha: sa.get(SEARCH_ATTRIBUTES.headSha),
       outcome: sa.get(SEARCH_ATTRIBUTES.outcome),
-    }).toEqual({ repository: 'acme/drifty', project: 'infra', trigger: 'manual', actor: 'bob', headSha: run.sha, outcome: 'clean' });
+      counts: [sa.get(SEARCH_ATTRIBUTES.add), sa.get(SEARCH_ATTRIBUTES.change), sa.get(SEARCH_ATTRIBUTES.destroy)],
+    }).toEqual({ repository: 'acme/drifty', project: 'infra', kind: 'drift', trigger: 'manual', actor: 'bob', headSha: run.sha, outcome: 'clean', counts: [0, 0, 0] });
   });
 
   test('a merged PR syncs the drift schedules with the default branch config', async () => {

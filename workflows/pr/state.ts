@@ -1,36 +1,27 @@
 // The state a PR workflow keeps (and carries across continue-as-new).
-import type { OnFailure, PlanSummary, TerraformBinary } from '../shared/activity-contracts.ts';
-import type { ApplyRequirement, CommandPermissions } from '../activities/repo-config/types.ts';
-import type { ProjectPlan } from './projects.ts';
-import { type PrEvent, type PrSnapshot, type PlanStatus, commandKey } from '../shared/contracts.ts';
-
+import type { PlanSummary } from '../../shared/activity-contracts.ts';
+import type { ProjectLocation } from '../../shared/runs.ts';
+import type { ProjectPlan } from '../projects.ts';
+import type { PlanStatus, PrEvent, PrSnapshot } from '../../shared/contracts.ts';
 
 export interface PlanRecord {
   id: number;
   sha: string;
-  workDir: string;
-  planFile: string;
-  planSha256: string;
+  /** The plan run's totals (for one project: its own summary). */
   summary: PlanSummary;
-  onFailure: OnFailure;
   commentNodeIds: string[];
   applyCheckId?: number;
   status: PlanStatus;
-  /** From .terrapin.yml at plan time (`when` rules applied); absent: one approval. */
-  requirements?: ApplyRequirement[];
-  /**
-   * Plans made by the project model (runs since patch 'multi-project'): every project of the plan run,
-   * its own files, hash and status. Absent on older runs, whose single root project is the fields above.
-   */
-  projects?: ProjectPlan[];
+  /** Every project of the plan run: its own files, hash and status. */
+  projects: ProjectPlan[];
   /** Every project of the repository at plan time: where upstreams named by `inputs` live. */
-  known?: KnownProject[];
-  parallelism?: number;
+  known: KnownProject[];
+  parallelism: number;
   /** A logical clock for the projects' plannedAt / appliedAt. */
   clock?: number;
   /** Every project is approved to deploy after merge: the apply check already passed. */
   awaitingMerge?: boolean;
-  /** Workflow time (ms) once the plan was reported: approvals written before it never saw it. */
+  /** Workflow time (ms) just before the plan was shown: approvals written before it never saw it. */
   postedAt?: number;
 }
 
@@ -40,17 +31,11 @@ export interface DeployTracking {
   status: 'queued' | 'waiting' | 'finished';
 }
 
-export interface KnownProject {
-  name: string;
-  dir: string;
-  workspace: string;
-  binary: TerraformBinary;
-}
+export type KnownProject = ProjectLocation;
 
 export interface Approval {
   actor: string;
-  /** The project approved (project-model plans); absent on older runs. */
-  project?: string;
+  project: string;
   planId: number;
   sha: string;
   planSha256: string;
@@ -68,13 +53,15 @@ export interface PrState {
   approvals: Approval[];
   /** A plan to run as soon as no job is running. */
   wantPlan?: string;
+  /** Who asked for that plan (the pusher or the commenter), for its runs' record. */
+  wantPlanBy?: string;
   /** What that plan covers when a command narrowed it (`/plan -p`, `-d`, `-- args`). */
   wantPlanScope?: { project?: string; dir?: string; workspace?: string; extraArgs: string[] };
   closed?: { merged: boolean; mergeCommitSha?: string; actor?: string };
-  /** After a merge: the deploys of the merge commit this PR's workflow follows (absent before deploys existed). */
+  /** After a merge: the deploys of the merge commit this PR's workflow follows. */
   deploys?: DeployTracking[];
-  /** `permissions` of the base branch's .terrapin.yml, for the base commit they were read at. */
-  permissions?: { baseSha: string; rules: CommandPermissions };
+  /** Numbers this PR's project runs (the n of their ids). */
+  runSeq?: number;
   /** The last time the PR was told its base branch is not allowed (one reply per base branch and push). */
   baseRefusal?: { baseRef: string; sha: string };
   /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */

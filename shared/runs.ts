@@ -1,0 +1,124 @@
+// One run: one operation (plan, apply, rollback, drift check) of one project at one revision. The PR,
+// deploy, drift and reconcile workflows start runs as child workflows (workflows/project-run.ts) and
+// decide what to do with the small result; the run is also the record: its id and search attributes say
+// what ran, for whom, and how it ended.
+import type { Hooks, InputRef } from '../activities/repo-config/types.ts';
+import type { PlanStep, PlanSummary, TerraformBinary } from './activity-contracts.ts';
+import type { RepoRef } from './contracts.ts';
+
+export const PROJECT_RUN_WORKFLOW_TYPE = 'projectRun';
+
+export type RunKind = 'plan' | 'apply' | 'rollback' | 'destroy' | 'drift';
+export type RunTrigger = 'pr' | 'merge' | 'push' | 'drift' | 'manual';
+
+/** run:{owner}/{repo}:{project}:{kind}:{sha7}-{n}; n counts the starter's runs (see startRun). */
+export const runWorkflowId = (repo: { owner: string; name: string }, project: string, kind: RunKind, sha: string, n: number): string =>
+  `run:${repo.owner}/${repo.name}:${project}:${kind}:${sha.slice(0, 7)}-${n}`;
+
+/** Where a project lives in a revision: enough to run terraform there or read its outputs. */
+export interface ProjectLocation {
+  name: string;
+  dir: string;
+  workspace: string;
+  binary: TerraformBinary;
+}
+
+/** A project as a run needs it: where it is, and what `.terrapin.yml` says about running it. */
+export interface RunProject extends ProjectLocation {
+  env: Record<string, string>;
+  hooks: Hooks;
+  /** `inputs`: variables fed from upstream projects' outputs. */
+  inputs: Record<string, InputRef>;
+}
+
+/** The PR or merge a run belongs to, for the record and the hooks. */
+export interface RunRecordInput {
+  trigger: RunTrigger;
+  pr?: number;
+  /** Who asked: the PR's pusher or commenter, the merger, the pusher, the `/drift` commenter. */
+  actor?: string;
+  approvers?: string[];
+}
+
+export interface RunInput {
+  repo: RepoRef;
+  kind: RunKind;
+  record: RunRecordInput;
+  /** Whether the namespace has Terrapin's search attributes (asked once by the starter). */
+  recorded: boolean;
+  /** The commit to check out: PR heads come from the head repository's clone URL. */
+  source: { prNumber: number; cloneUrl: string; sha?: string; branch?: string };
+  project: RunProject;
+  /** Every project of the revision: where upstreams named by `inputs` live. */
+  known: ProjectLocation[];
+  /** Upstream outputs this operation already produced (an upstream applied earlier in it), by project. */
+  upstreamOutputs?: Record<string, string>;
+  /** Keeps this run's files apart from other runs of the project in the same work dir. */
+  label: string;
+  /** The hooks' BASE_SHA. */
+  baseSha?: string;
+  /** plan: arguments after `--`, already checked against the allowlist. */
+  extraArgs?: string[];
+  /** apply: the saved plan, by hash. */
+  plan?: { planFile: string; planSha256: string };
+  /** apply: plan again first (upstreams changed since) and apply only if the resource actions are these. */
+  replanAgainst?: { showJsonFile: string; planTextFile: string };
+  /** apply: read the project's outputs before applying (downstreams roll back with them). */
+  keepOutputsBefore?: boolean;
+  /** rollback: take the project's settings from `.terrapin.yml` at the target revision. */
+  settingsFromTarget?: boolean;
+}
+
+export type RunOutcome =
+  | 'planned'
+  | 'no-changes'
+  | 'failed'
+  | 'applied'
+  | 'apply-failed'
+  | 'stale'
+  | 'unknown'
+  | 'changed'
+  | 'rolled-back'
+  | 'rollback-failed'
+  | 'drifted'
+  | 'clean'
+  | 'no-project';
+
+/** A saved plan: the file applied, its hash, and what reviewers saw. */
+export interface SavedPlan {
+  planFile: string;
+  planSha256: string;
+  summary: PlanSummary;
+  planTextFile: string;
+  showJsonFile: string;
+}
+
+export interface RunResult {
+  runId: string;
+  kind: RunKind;
+  project: string;
+  /** The commit the run checked out. */
+  sha: string;
+  workDir: string;
+  label: string;
+  outcome: RunOutcome;
+  /** plan (and apply's re-plan): the saved plan. */
+  plan?: SavedPlan;
+  /** What failed: the step and its (scrubbed) output, or the error when terraform could not run at all. */
+  failure?: { step?: PlanStep | 'apply' | 'checkout'; exitCode?: number; outputFile?: string; error?: string };
+  /** apply, rollback: the scrubbed log. */
+  logFile?: string;
+  /** apply: `terraform output -json` after it (mode 0600: sensitive values). */
+  outputsFile?: string;
+  /** apply with keepOutputsBefore: the outputs before it. */
+  outputsBeforeFile?: string;
+  /** apply 'changed': the fresh plan's actions differ from the approved ones. */
+  changes?: string[];
+  diffFile?: string;
+  /** drift: what the two plans found; `plan` (its files under `label`) is what a reconcile applies. */
+  drift?: {
+    resources: string[];
+    refreshTextFile?: string;
+    plan: { planFile: string; planSha256: string; summary: PlanSummary; planTextFile: string; label: string };
+  };
+}

@@ -1,0 +1,11 @@
+terraform {
+  backend "local" {
+    path = "__STATE_DIR__/app.tfstate"
+  }
+}
+
+variable "vpc_id" {}
+
+resource "terraform_data" "app" {
+  input = "${var.vpc_id}/app"
+}

@@ -1,0 +1,13 @@
+terraform {
+  backend "local" {
+    path = "__STATE_DIR__/web.tfstate"
+  }
+}
+
+resource "terraform_data" "a" {
+  input = "a1"
+}
+
+resource "terraform_data" "b" {
+  input = "b1"
+}

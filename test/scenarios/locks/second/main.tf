@@ -1,0 +1,13 @@
+terraform {
+  backend "local" {
+    path = "__STATE_DIR__/locks.tfstate"
+  }
+}
+
+resource "terraform_data" "a" {
+  input = "base"
+}
+
+resource "terraform_data" "c" {
+  input = "second"
+}

@@ -1,0 +1,9 @@
+terraform {
+  backend "local" {
+    path = "__STATE_DIR__/rollback.tfstate"
+  }
+}
+
+resource "terraform_data" "a" {
+  input = "base"
+}

@@ -1,0 +1,79 @@
+// The activities workflows call, one proxy per kind of side effect, each with the timeouts and retry
+// policy that suit it, destructured so a workflow imports exactly the calls it makes.
+import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.ts';
+
+type Group<K extends keyof Activities> = Pick<Activities, K>;
+
+/** GitHub's API: quick, retried with backoff; 4xx other than rate limits are non-retryable. */
+export const {
+  getPullRequest,
+  mergedPrOf,
+  pullRequestCommitLogins,
+  getPermission,
+  requirementFacts,
+  reactToComment,
+  postComment,
+  postPlanReport,
+  postApplyReport,
+  minimizeComments,
+  upsertCheckRun,
+  reportDrift,
+  closeDrift,
+} = proxyActivities<
+  Group<
+    | 'getPullRequest'
+    | 'mergedPrOf'
+    | 'pullRequestCommitLogins'
+    | 'getPermission'
+    | 'requirementFacts'
+    | 'reactToComment'
+    | 'postComment'
+    | 'postPlanReport'
+    | 'postApplyReport'
+    | 'minimizeComments'
+    | 'upsertCheckRun'
+    | 'reportDrift'
+    | 'closeDrift'
+  >
+>({
+  startToCloseTimeout: '1 minute',
+  scheduleToCloseTimeout: '1 hour',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** git and the repository's files: safe to retry; heartbeats notice a dead worker quickly. */
+export const { checkout, selectProjects, policyAt, permissionsAt, revisionFacts, removeWorkDirs, keepApprovedPlan } = proxyActivities<
+  Group<'checkout' | 'selectProjects' | 'policyAt' | 'permissionsAt' | 'revisionFacts' | 'removeWorkDirs' | 'keepApprovedPlan'>
+>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '30 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
+});
+
+/**
+ * terraform plan and what reads plans: safe to retry. A cancelled plan is waited for until terraform has
+ * really exited: otherwise the next plan races it for the state lock.
+ */
+export const { plan, readOutputs, detectDrift, comparePlans } = proxyActivities<Group<'plan' | 'readOutputs' | 'detectDrift' | 'comparePlans'>>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '30 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds', nonRetryableErrorTypes: ['PlanMissing', 'PlanMismatch'] },
+});
+
+/** terraform apply: never retried — an apply whose outcome is unknown must be looked at, not repeated. */
+export const { apply } = proxyActivities<Group<'apply'>>({
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '30 seconds',
+  retry: { maximumAttempts: 1 },
+});
+
+/** Calls to Temporal itself (signals and starts of other workflows, namespace facts): retried until they land. */
+export const { enqueueDeploy, startDriftRuns, offerReconcile, searchAttributesRegistered, syncDriftSchedulesAtHead, requestLock, workflowRunning } = proxyActivities<
+  Group<'enqueueDeploy' | 'startDriftRuns' | 'offerReconcile' | 'searchAttributesRegistered' | 'syncDriftSchedulesAtHead' | 'requestLock' | 'workflowRunning'>
+>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});

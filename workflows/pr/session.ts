@@ -1,0 +1,135 @@
+// One PR workflow run's owner of state: the PR's durable state (carried across continue-as-new), the
+// background job, and the ways it speaks to GitHub. Command handlers receive it; nothing else writes the state.
+import { ActivityFailure, CancellationScope, isCancellation, log, workflowInfo } from '@temporalio/workflow';
+import type { RenderRequest } from '../../shared/activity-contracts.ts';
+import type { Permission } from '../../activities/github.ts';
+import { CHECK_APPLY, lockWorkflowId, type CheckAction, type PrSnapshot, type PrWorkflowInput } from '../../shared/contracts.ts';
+import { getPermission, minimizeComments, postComment, searchAttributesRegistered, upsertCheckRun } from '../activities.ts';
+import { createLockClient, type LockClient } from '../lock-client.ts';
+import { failureMessage } from '../project-run.ts';
+import type { PrState } from './state.ts';
+
+export type Conclusion = 'success' | 'failure' | 'neutral' | 'cancelled' | 'skipped';
+export type JobKind = 'plan' | 'apply';
+
+export const shortSha = (sha: string) => sha.slice(0, 7);
+
+export class PrSession {
+  readonly repo: PrWorkflowInput['pr']['repo'];
+  readonly number: number;
+  readonly s: PrState;
+  readonly locks: LockClient;
+  /** The plan or apply running in the background, if any. */
+  job?: { kind: JobKind; sha: string; scope: CancellationScope };
+  /** A job's failure that is a bug, not a GitHub call that kept failing: it fails the workflow task. */
+  jobError?: unknown;
+  /** The permission of the current event's actor, asked once per event. */
+  private eventPermission?: { actor: string; permission: Permission };
+  private recording?: Promise<boolean>;
+
+  constructor(input: PrWorkflowInput) {
+    this.repo = input.pr.repo;
+    this.number = input.pr.number;
+    this.s = (input.carried as PrState | undefined) ?? { snapshot: input.snapshot, queue: [], seen: [], planSeq: 0, approvals: [] };
+    this.locks = createLockClient({ workflowId: workflowInfo().workflowId, pr: this.number });
+  }
+
+  get snapshot(): PrSnapshot {
+    return this.s.snapshot!;
+  }
+
+  post(key: string, template: string, data: Record<string, unknown>, files?: Record<string, string>) {
+    return postComment({ repo: this.repo, number: this.number, key, message: { template, data, files } });
+  }
+
+  reply(deliveryId: string, template: string, data: Record<string, unknown> = {}) {
+    return this.post(`reply-${deliveryId}`, `replies/${template}`, data);
+  }
+
+  check(
+    name: string,
+    sha: string,
+    status: 'queued' | 'in_progress' | 'completed',
+    output: RenderRequest,
+    opts: { checkRunId?: number; conclusion?: Conclusion; actions?: CheckAction[] } = {},
+  ): Promise<number> {
+    return upsertCheckRun({ repo: this.repo, headSha: sha, name, status, output, ...opts });
+  }
+
+  /** A new event: its actor's permission is asked afresh. */
+  nextEvent(): void {
+    this.eventPermission = undefined;
+  }
+
+  async permissionOf(actor: string): Promise<Permission> {
+    if (this.eventPermission?.actor === actor) return this.eventPermission.permission;
+    const permission = await getPermission({ repo: this.repo, login: actor });
+    this.eventPermission = { actor, permission };
+    return permission;
+  }
+
+  async hasWrite(actor: string): Promise<boolean> {
+    const permission = await this.permissionOf(actor);
+    return permission === 'write' || permission === 'admin';
+  }
+
+  /** Numbers this PR's runs (the n of their ids). */
+  readonly nextRun = () => (this.s.runSeq = (this.s.runSeq ?? 0) + 1);
+
+  /** Whether runs can carry search attributes (asked once per workflow run). */
+  recorded(): Promise<boolean> {
+    this.recording ??= searchAttributesRegistered();
+    return this.recording;
+  }
+
+  startJob(kind: JobKind, sha: string, body: () => Promise<void>): void {
+    // Applies run in a non-cancellable scope: nothing may interrupt terraform apply half-way.
+    const scope = new CancellationScope({ cancellable: kind === 'plan' });
+    this.job = { kind, sha, scope };
+    scope
+      .run(body)
+      .catch((err) => {
+        if (isCancellation(err)) return;
+        // A GitHub call that kept failing is logged and the PR keeps its workflow; anything else is a
+        // bug, which fails the workflow task so it retries once fixed code is deployed.
+        if (err instanceof ActivityFailure) log.error('job failed', { kind, sha, error: failureMessage(err) });
+        else this.jobError = err;
+      })
+      .finally(() => {
+        this.job = undefined;
+      });
+  }
+
+  /** Marks the current plan as outdated: approvals go, its comment is minimized, its apply check closes. */
+  async retirePlan(reason: 'superseded' | 'discarded' | 'closed'): Promise<void> {
+    const { s } = this;
+    const plan = s.plan;
+    s.approvals = [];
+    if (!plan || plan.status === 'applying') return;
+    if (plan.status === 'ready') {
+      plan.status = 'discarded';
+      // A plan approved to deploy after merge keeps its green check when the PR merges.
+      if (plan.applyCheckId && !(reason === 'closed' && plan.awaitingMerge)) {
+        const data = { reason, merged: reason === 'closed' && s.closed?.merged, deploysAfterMerge: plan.projects.some((p) => p.apply === 'afterMerge') };
+        await this.check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-retired', data }, { checkRunId: plan.applyCheckId, conclusion: reason === 'superseded' ? 'cancelled' : 'neutral' });
+      }
+    }
+    if (reason !== 'closed' && plan.commentNodeIds.length) {
+      await minimizeComments({ repo: this.repo, nodeIds: plan.commentNodeIds });
+      plan.commentNodeIds = [];
+    }
+  }
+
+  /** Takes a project's lock for this PR; recorded before asking, so that close releases it whatever happens. */
+  async lock(project: { dir: string; workspace: string }) {
+    const lockId = lockWorkflowId(this.repo.owner, this.repo.name, project.dir, project.workspace);
+    this.s.locks ??= [];
+    if (!this.s.locks.includes(lockId)) this.s.locks.push(lockId);
+    return CancellationScope.nonCancellable(() => this.locks.acquire(lockId));
+  }
+
+  async releaseLocks(): Promise<void> {
+    for (const lockId of this.s.locks ?? []) await this.locks.release(lockId);
+    this.s.locks = [];
+  }
+}

@@ -1,0 +1,221 @@
+// One run: one operation of one project at one revision (id run:{owner}/{repo}:{project}:{kind}:{sha7}-{n}).
+// It checks the revision out, feeds the upstreams' outputs in, runs the hooks and terraform (the apply
+// checks the plan's hash), and returns a small result: files stay on disk, paths travel. Its search
+// attributes make it the record of what happened to the project, whatever started it.
+// Every caller (PR, deploy, drift, reconcile) starts runs through startRun and decides what the result means.
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  executeChild,
+  isCancellation,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { OutputInput, PlanResult, ProjectTarget } from '../shared/activity-contracts.ts';
+import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
+import { PROJECT_RUN_WORKFLOW_TYPE, runWorkflowId, type RunInput, type RunProject, type RunResult } from '../shared/runs.ts';
+import { apply, checkout, comparePlans, detectDrift, plan, readOutputs, selectProjects } from './activities.ts';
+
+export async function projectRun(input: RunInput): Promise<RunResult> {
+  const record = (r: RunRecord) => {
+    if (input.recorded) upsertSearchAttributes(searchAttributePairs(r));
+  };
+  const { repo, kind, project } = input;
+  record({ repository: `${repo.owner}/${repo.name}`, project: project.name, kind, trigger: input.record.trigger, pr: input.record.pr, actor: input.record.actor, approvers: input.record.approvers });
+  const base = { runId: workflowInfo().workflowId, kind, project: project.name, label: input.label };
+  let at: { workDir: string; sha: string };
+  try {
+    at = await checkout({ repo, prNumber: input.source.prNumber, cloneUrl: input.source.cloneUrl, ...(input.source.sha ? { sha: input.source.sha } : { branch: input.source.branch ?? 'HEAD' }) });
+  } catch (err) {
+    // A rollback that cannot even fetch its target is a failed rollback, reported as such; elsewhere the
+    // starter reports the error where the user is.
+    if (kind !== 'rollback' || !(err instanceof ActivityFailure)) throw err;
+    return done({ ...base, sha: '', workDir: '', outcome: 'rollback-failed', failure: { step: 'checkout', error: failureMessage(err) } });
+  }
+  record({ headSha: at.sha });
+  return done(await RUNNERS[kind](input, { ...base, ...at }));
+
+  function done(result: RunResult): RunResult {
+    const summary = result.plan?.summary ?? result.drift?.plan.summary;
+    record({ outcome: result.outcome, ...(summary ? { counts: { add: summary.add, change: summary.change, destroy: summary.destroy } } : {}) });
+    return result;
+  }
+}
+
+type Started = Pick<RunResult, 'runId' | 'kind' | 'project' | 'label' | 'sha' | 'workDir'>;
+type Runner = (input: RunInput, run: Started) => Promise<RunResult>;
+
+const RUNNERS: Record<RunInput['kind'], Runner> = {
+  plan: planRun,
+  apply: applyRun,
+  rollback: rollbackRun,
+  drift: driftRun,
+  destroy: () => Promise.reject(ApplicationFailure.nonRetryable('destroy runs are not offered yet', 'NotImplemented')),
+};
+
+const target = (run: Started, p: { dir: string; workspace: string; binary: RunProject['binary'] }, label: string): ProjectTarget => ({
+  workDir: run.workDir,
+  projectDir: p.dir,
+  workspace: p.workspace,
+  binary: p.binary,
+  label,
+});
+
+/** What a project's hooks are told (docs/config.md); PLANFILE is added by the activity. */
+const hookEnv = (input: RunInput, run: Started): Record<string, string> => ({
+  PROJECT: input.project.name,
+  DIR: input.project.dir,
+  WORKSPACE: input.project.workspace,
+  HEAD_SHA: run.sha,
+  BASE_SHA: input.baseSha ?? '',
+  PR_NUMBER: input.record.pr ? String(input.record.pr) : '',
+});
+
+/** The upstreams' outputs: this operation's own applies first, else their current state. */
+async function upstreamInputs(input: RunInput, run: Started, project: RunProject, label: string): Promise<OutputInput[]> {
+  const read = new Map<string, string>(Object.entries(input.upstreamOutputs ?? {}));
+  const inputs: OutputInput[] = [];
+  for (const [variable, ref] of Object.entries(project.inputs)) {
+    if (!read.has(ref.project)) {
+      const up = input.known.find((k) => k.name === ref.project);
+      if (!up) throw ApplicationFailure.nonRetryable(`input ${variable} reads unknown project ${ref.project}`, 'ConfigInvalid');
+      read.set(ref.project, (await readOutputs(target(run, up, `${label}-in`))).outputsFile);
+    }
+    inputs.push({ variable, project: ref.project, output: ref.output, outputsFile: read.get(ref.project)! });
+  }
+  return inputs;
+}
+
+function planned(run: Started, result: PlanResult): RunResult {
+  if (!result.ok) return { ...run, outcome: 'failed', failure: { step: result.step, exitCode: result.exitCode, outputFile: result.outputFile } };
+  const { ok: _, ...saved } = result;
+  return { ...run, outcome: result.summary.hasChanges ? 'planned' : 'no-changes', plan: saved };
+}
+
+async function planRun(input: RunInput, run: Started): Promise<RunResult> {
+  const p = input.project;
+  try {
+    const inputs = await upstreamInputs(input, run, p, input.label);
+    const result = await plan({
+      ...target(run, p, input.label),
+      extraArgs: input.extraArgs ?? [],
+      inputs,
+      env: p.env,
+      hooks: { before: p.hooks.prePlan, after: p.hooks.postPlan },
+      hookEnv: hookEnv(input, run),
+    });
+    return planned(run, result);
+  } catch (err) {
+    // terraform could not run at all (after retries): a failed plan, with the reason, for the starter to show.
+    if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+    return { ...run, outcome: 'failed', failure: { error: failureMessage(err) } };
+  }
+}
+
+async function applyRun(input: RunInput, run: Started): Promise<RunResult> {
+  const p = input.project;
+  const inputs = await upstreamInputs(input, run, p, input.label);
+  let saved = input.plan!;
+  let fresh: RunResult['plan'];
+  if (input.replanAgainst) {
+    // Upstreams changed under it: plan again with their new outputs; apply only what was approved.
+    const replanned = planned(run, await plan({ ...target(run, p, input.label), inputs, env: p.env, hooks: { before: p.hooks.prePlan, after: p.hooks.postPlan }, hookEnv: hookEnv(input, run) }));
+    if (replanned.outcome === 'failed') return { ...replanned, outcome: 'apply-failed' };
+    fresh = replanned.plan!;
+    const comparison = await comparePlans({ approved: input.replanAgainst, current: fresh });
+    if (!comparison.same) return { ...run, outcome: 'changed', plan: fresh, changes: comparison.changes, diffFile: comparison.diffFile };
+    saved = fresh;
+  }
+  const outputsBeforeFile = input.keepOutputsBefore ? (await readOutputs(target(run, p, `${input.label}-before`))).outputsFile : undefined;
+  try {
+    const result = await apply({
+      ...target(run, p, input.label),
+      planFile: saved.planFile,
+      expectedSha256: saved.planSha256,
+      inputs,
+      env: p.env,
+      hooks: { before: p.hooks.preApply, after: p.hooks.postApply },
+      hookEnv: hookEnv(input, run),
+    });
+    return {
+      ...run,
+      outcome: result.ok ? 'applied' : 'apply-failed',
+      logFile: result.outputFile,
+      ...(result.outputsFile ? { outputsFile: result.outputsFile } : {}),
+      ...(outputsBeforeFile ? { outputsBeforeFile } : {}),
+      ...(fresh ? { plan: fresh } : {}),
+      ...(result.ok ? {} : { failure: { step: 'apply' as const, exitCode: result.exitCode, outputFile: result.outputFile } }),
+    };
+  } catch (err) {
+    if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+    // A plan file gone or changed is never applied: stale. Anything else (the worker died, a timeout) has
+    // an unknown outcome: never retried, never compensated blindly — a person looks first.
+    const type = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
+    const stale = type === 'PlanMissing' || type === 'PlanMismatch';
+    return { ...run, outcome: stale ? 'stale' : 'unknown', failure: { step: 'apply', error: failureMessage(err) } };
+  }
+}
+
+/** Plans and applies the project as the target revision describes it (the compensation of a failed apply). */
+async function rollbackRun(input: RunInput, run: Started): Promise<RunResult> {
+  try {
+    let p = input.project;
+    let known = input.known;
+    if (input.settingsFromTarget) {
+      const then = await selectProjects({ repo: input.repo, prNumber: input.source.prNumber, cloneUrl: input.source.cloneUrl, sha: run.sha, listProjects: true });
+      const found = then.allProjects?.find((x) => x.name === p.name);
+      if (found) p = { name: found.name, dir: found.dir, workspace: found.workspace, binary: found.terraform, env: found.env, hooks: found.hooks, inputs: found.inputs };
+      if (then.allProjects) known = then.allProjects.map((x) => ({ name: x.name, dir: x.dir, workspace: x.workspace, binary: x.terraform }));
+    }
+    const inputs = await upstreamInputs({ ...input, known }, run, p, input.label);
+    const at = target(run, p, input.label);
+    const made = await plan({ ...at, inputs, env: p.env });
+    if (!made.ok) return { ...run, outcome: 'rollback-failed', logFile: made.outputFile };
+    const result = await apply({ ...at, planFile: made.planFile, expectedSha256: made.planSha256, inputs, env: p.env });
+    return { ...run, outcome: result.ok ? 'rolled-back' : 'rollback-failed', logFile: result.outputFile };
+  } catch (err) {
+    if (!(err instanceof ActivityFailure)) throw err;
+    return { ...run, outcome: 'rollback-failed', failure: { error: failureMessage(err) } };
+  }
+}
+
+/** A refresh-only and a normal plan; the normal plan (label `<label>-plan`) is what a reconcile applies. */
+async function driftRun(input: RunInput, run: Started): Promise<RunResult> {
+  const p = input.project;
+  const inputs = await upstreamInputs(input, run, p, input.label);
+  const report = await detectDrift({ ...target(run, p, input.label), env: p.env, inputs });
+  if (report.error) return { ...run, outcome: 'failed', failure: { step: report.error.step, outputFile: report.error.outputFile } };
+  const { plan: made } = report;
+  return {
+    ...run,
+    outcome: report.drifted ? 'drifted' : 'clean',
+    drift: {
+      resources: report.resources,
+      plan: { planFile: made.planFile, planSha256: made.planSha256, summary: made.summary, planTextFile: made.textFile, label: `${input.label}-plan` },
+      ...(report.refreshOnly.changed ? { refreshTextFile: report.refreshOnly.textFile } : {}),
+    },
+  };
+}
+
+export function failureMessage(err: unknown): string {
+  if (err instanceof ActivityFailure && err.cause) return err.cause.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Starts a run as a child of the calling workflow and waits for its result. `next` numbers the caller's
+ * runs; an id another workflow's run holds right now (two PRs at one commit) takes the next number.
+ * `idSha` names a run whose commit is known only once it checks out (a branch head) by a related one.
+ */
+export async function startRun(input: RunInput, next: () => number, idSha = input.source.sha ?? 'head'): Promise<RunResult> {
+  const sha = idSha;
+  for (;;) {
+    const workflowId = runWorkflowId(input.repo, input.project.name, input.kind, sha, next());
+    try {
+      return await executeChild(PROJECT_RUN_WORKFLOW_TYPE, { workflowId, args: [input] });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
+}
