@@ -3,17 +3,17 @@
 import { activityInfo } from '@temporalio/activity';
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import { DRIFT_RECONCILE_WORKFLOW_TYPE, RECONCILE_SIGNAL, driftReconcileId, type RepoRef, type ReconcileEvent } from '../shared/contracts.ts';
-import type { CheckoutInput, CheckoutResult } from '../shared/activity-contracts.ts';
+import type { ProjectSelection, SelectProjectsInput } from '../shared/activity-contracts.ts';
 import { syncDriftSchedules, type SyncDriftSchedulesResult } from './drift-schedules.ts';
 
 export const DRIFT_WORKFLOW_TYPE = 'driftWorkflow';
 export const driftRunId = (repo: RepoRef, project: string) => `drift-run:${repo.owner}/${repo.name}:${project}`;
 
-export function createDriftRunActivities({ client, checkout }: { client: Client; checkout: (input: CheckoutInput) => Promise<CheckoutResult> }) {
+export function createDriftRunActivities({ client, selectProjects }: { client: Client; selectProjects: (input: SelectProjectsInput) => Promise<ProjectSelection> }) {
   return {
     /** Makes the repository's drift schedules match `.terrapin.yml` at the default branch head. */
     async syncDriftSchedulesAtHead({ repo }: { repo: RepoRef }): Promise<SyncDriftSchedulesResult | { configErrors: string[] }> {
-      const head = await checkout({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, branch: 'HEAD', listProjects: true });
+      const head = await selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, branch: 'HEAD', listProjects: true });
       // A broken file keeps the schedules as they are: the next merge that fixes it syncs them.
       if (head.configErrors?.length) return { configErrors: head.configErrors };
       const projects = (head.allProjects ?? []).map((p) => ({ name: p.name, drift: p.drift }));

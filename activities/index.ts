@@ -12,6 +12,8 @@ import { createDriftRunActivities } from './drift-runs.ts';
 import { createDeployActivities } from './deploys.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
+import { createGitActivities } from './git-activities.ts';
+import type { GitDeps } from './git.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
 import { resolveSandbox, type Sandbox } from './sandbox.ts';
 
@@ -34,21 +36,21 @@ function lazySandbox(config: ServerConfig): Promise<Sandbox> {
 }
 
 export function createActivities({ config, logger, temporal, github = createGithubClients(config.github), sandbox = lazySandbox(config) }: ActivityDeps) {
-  const terraform = createTerraformActivities({
+  const gitDeps: GitDeps = {
     dataDir: config.dataDir,
     operatorPolicy: config.operatorPolicy,
-    passEnv: selectTerraformEnv(process.env, config.terraformEnv),
-    sandbox,
     // A clone waits on this token: ride out GitHub's brief faults here rather than fail the checkout.
     getInstallationToken: (installationId, repository) =>
       retryTransient('fetching the installation token', () => github.installationToken(installationId, repository), { onWait: () => heartbeatIfActivity({ waiting: 'installation token' }) }),
-  });
+  };
+  const terraform = createTerraformActivities({ ...gitDeps, passEnv: selectTerraformEnv(process.env, config.terraformEnv), sandbox });
+  const git = createGitActivities(gitDeps);
   return {
     ...createLockActivities({ client: temporal }),
     // Drift detection (issue 4): issues and schedules, ready for the drift workflow.
     ...createDriftIssueActivities({ github }),
     ...createDriftScheduleActivities({ client: temporal }),
-    ...createDriftRunActivities({ client: temporal, checkout: terraform.checkout }),
+    ...createDriftRunActivities({ client: temporal, selectProjects: git.selectProjects }),
     ...createDeployActivities({ client: temporal, dataDir: config.dataDir, namespace: config.temporal.namespace, logger }),
     comparePlans,
     ...createGithubActivities({
@@ -57,8 +59,8 @@ export function createActivities({ config, logger, temporal, github = createGith
       namespace: config.temporal.namespace,
     }),
     ...terraform,
-    // Until the checkout split lands: project selection is today's checkout.
-    selectProjects: terraform.checkout,
+    // After terraform's: its checkout, removeWorkDirs and revisionFacts give way to these.
+    ...git,
   };
 }
 

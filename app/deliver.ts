@@ -1,15 +1,32 @@
-// The only place webhooks reach Temporal: one signalWithStart per accepted delivery.
+// The only place webhooks reach Temporal. Every accepted delivery — a PR event, a drift-issue command, a
+// deploy approval, a push — passes the same gate: the repository allowlist, deduplication by delivery id
+// (recent ids, and concurrent redeliveries sharing one attempt) and a deadline, and a failure is thrown so
+// that the endpoint answers 503 and GitHub may redeliver.
 import { matchesGlob } from 'node:path';
-import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Logger } from './logger.ts';
 import {
+  DEPLOY_SIGNAL,
+  DEPLOY_WORKFLOW_TYPE,
+  DRIFT_RECONCILE_WORKFLOW_TYPE,
   PR_EVENT_SIGNAL,
   PR_WORKFLOW_TYPE,
+  PUSH_WORKFLOW_TYPE,
+  RECONCILE_SIGNAL,
+  deployWorkflowId,
+  driftReconcileId,
   prWorkflowId,
+  pushWorkflowId,
+  type DeployEvent,
+  type DeployInput,
   type PrEvent,
   type PrRef,
   type PrSnapshot,
   type PrWorkflowInput,
+  type PushInput,
+  type ReconcileEvent,
+  type ReconcileInput,
+  type RepoRef,
 } from '../shared/contracts.ts';
 
 export interface Delivery {
@@ -19,9 +36,24 @@ export interface Delivery {
   event: PrEvent;
 }
 
-export type DeliveryOutcome = 'signalled' | 'duplicate' | 'not-allowed';
+/** `/approve` (apply the fix-plan) or `/drift` (check again) on a project's drift issue. */
+export type ReconcileCommand = Extract<ReconcileEvent, { type: 'approve' | 'drift' }>;
+/** The Approve button of a `terrapin/deploy: <project>` check. */
+export type DeployApproval = Extract<DeployEvent, { type: 'approve' }>;
 
-export type Deliver = (delivery: Delivery) => Promise<DeliveryOutcome>;
+/** 'started': a push workflow was started; 'duplicate': this delivery (or, for a push, this commit) was handled already. */
+export type DeliveryOutcome = 'signalled' | 'started' | 'duplicate' | 'not-allowed';
+
+export interface Deliverer {
+  /** A PR event to the PR's workflow, started (with the snapshot, if any) when it is not running. */
+  pr(delivery: Delivery): Promise<DeliveryOutcome>;
+  /** A drift-issue command to the project's reconcile workflow, started if needed. */
+  reconcile(repo: RepoRef, project: string, event: ReconcileCommand): Promise<DeliveryOutcome>;
+  /** A deploy approval to the project's deploy queue, started if needed. */
+  deploy(repo: RepoRef, project: string, event: DeployApproval): Promise<DeliveryOutcome>;
+  /** Starts the push's workflow; a push whose workflow exists already (another delivery of it) is a duplicate. */
+  push(deliveryId: string, input: PushInput): Promise<DeliveryOutcome>;
+}
 
 export interface DelivererOptions {
   client: Client;
@@ -40,44 +72,42 @@ export function repoAllowed(allowlist: readonly string[], fullName: string): boo
   return allowlist.length === 0 || allowlist.some((glob) => matchesGlob(fullName.toLowerCase(), glob.toLowerCase()));
 }
 
-export function createDeliverer(opts: DelivererOptions): Deliver {
+/** What one delivery asks of Temporal, after the gate. */
+interface Send {
+  deliveryId: string;
+  repo: RepoRef;
+  /** Log fields naming the target (PR number, project, commit). */
+  context: Record<string, unknown>;
+  /** Runs under the delivery's deadline. */
+  call(): Promise<DeliveryOutcome>;
+}
+
+export function createDeliverer(opts: DelivererOptions): Deliverer {
   const delivered = new RecentIds(opts.recentDeliveries ?? 10_000);
-  // Concurrent redeliveries of one id share one signal attempt.
+  // Concurrent redeliveries of one id share one attempt.
   const inFlight = new Map<string, Promise<DeliveryOutcome>>();
   const allowlist = (opts.repoAllowlist ?? []).map((g) => g.toLowerCase());
   const signalTimeoutMs = opts.signalTimeoutMs ?? 8_000;
+  const { client, taskQueue } = opts;
 
-  async function signal({ pr, snapshot, event }: Delivery, log: Logger): Promise<DeliveryOutcome> {
-    const workflowId = prWorkflowId(pr.repo.owner, pr.repo.name, pr.number);
-    const input: PrWorkflowInput = snapshot ? { pr, snapshot } : { pr };
+  async function attempt(send: Send, log: Logger): Promise<DeliveryOutcome> {
     const started = Date.now();
-    await opts.client.withDeadline(started + signalTimeoutMs, () =>
-      opts.client.workflow.signalWithStart(PR_WORKFLOW_TYPE, {
-        workflowId,
-        taskQueue: opts.taskQueue,
-        args: [input],
-        signal: PR_EVENT_SIGNAL,
-        signalArgs: [event],
-      }),
-    );
-    delivered.add(event.deliveryId);
-    log.info({ workflowId, ms: Date.now() - started }, 'signalled PR workflow');
-    return 'signalled';
+    const outcome = await client.withDeadline(started + signalTimeoutMs, send.call);
+    delivered.add(send.deliveryId);
+    log.info({ outcome, ms: Date.now() - started }, 'delivered to Temporal');
+    return outcome;
   }
 
-  return async (delivery) => {
-    if (!Number.isSafeInteger(delivery.pr.number) || delivery.pr.number < 1) {
-      throw new MalformedPayload(`pull request number ${JSON.stringify(delivery.pr.number)} is not a positive integer`);
-    }
-    const { deliveryId } = delivery.event;
-    const fullName = `${delivery.pr.repo.owner}/${delivery.pr.repo.name}`;
-    const log = opts.logger.child({ deliveryId, repo: fullName, pr: delivery.pr.number, event: delivery.event.type });
+  async function gate(send: Send): Promise<DeliveryOutcome> {
+    const { deliveryId } = send;
+    const fullName = `${send.repo.owner}/${send.repo.name}`;
+    const log = opts.logger.child({ deliveryId, repo: fullName, ...send.context });
     if (!repoAllowed(allowlist, fullName)) {
       log.info('repository not in TERRAPIN_REPO_ALLOWLIST; ignored');
       return 'not-allowed';
     }
     if (delivered.has(deliveryId)) {
-      log.info('delivery already signalled; ignored');
+      log.info('delivery already handled; ignored');
       return 'duplicate';
     }
     const pending = inFlight.get(deliveryId);
@@ -85,16 +115,68 @@ export function createDeliverer(opts: DelivererOptions): Deliver {
       await pending;
       return 'duplicate';
     }
-    const attempt = signal(delivery, log);
-    inFlight.set(deliveryId, attempt);
+    const running = attempt(send, log);
+    inFlight.set(deliveryId, running);
     try {
-      return await attempt;
+      return await running;
     } catch (err) {
-      log.error({ err }, 'could not signal PR workflow');
+      log.error({ err }, 'could not deliver to Temporal');
       throw err;
     } finally {
       inFlight.delete(deliveryId);
     }
+  }
+
+  /** A project's own workflow (drift reconcile, deploy queue), started if needed, gets the event. */
+  const signalProject = (type: string, workflowId: string, signal: string, repo: RepoRef, project: string, event: ReconcileCommand | DeployApproval) =>
+    gate({
+      deliveryId: event.deliveryId,
+      repo,
+      context: { workflowId, project, event: event.type },
+      call: async () => {
+        const input: ReconcileInput & DeployInput = { repo, project };
+        await client.workflow.signalWithStart(type, { workflowId, taskQueue, args: [input], signal, signalArgs: [event] });
+        return 'signalled';
+      },
+    });
+
+  return {
+    async pr({ pr, snapshot, event }) {
+      if (!Number.isSafeInteger(pr.number) || pr.number < 1) {
+        throw new MalformedPayload(`pull request number ${JSON.stringify(pr.number)} is not a positive integer`);
+      }
+      const workflowId = prWorkflowId(pr.repo.owner, pr.repo.name, pr.number);
+      const input: PrWorkflowInput = snapshot ? { pr, snapshot } : { pr };
+      return gate({
+        deliveryId: event.deliveryId,
+        repo: pr.repo,
+        context: { workflowId, pr: pr.number, event: event.type },
+        call: async () => {
+          await client.workflow.signalWithStart(PR_WORKFLOW_TYPE, { workflowId, taskQueue, args: [input], signal: PR_EVENT_SIGNAL, signalArgs: [event] });
+          return 'signalled';
+        },
+      });
+    },
+    reconcile: (repo, project, event) => signalProject(DRIFT_RECONCILE_WORKFLOW_TYPE, driftReconcileId(repo, project), RECONCILE_SIGNAL, repo, project, event),
+    deploy: (repo, project, event) => signalProject(DEPLOY_WORKFLOW_TYPE, deployWorkflowId(repo, project), DEPLOY_SIGNAL, repo, project, event),
+    async push(deliveryId, input) {
+      const workflowId = pushWorkflowId(input.repo, input.after);
+      return gate({
+        deliveryId,
+        repo: input.repo,
+        context: { workflowId, sha: input.after, event: 'push' },
+        call: async () => {
+          try {
+            await client.workflow.start(PUSH_WORKFLOW_TYPE, { workflowId, taskQueue, args: [input] });
+            return 'started';
+          } catch (err) {
+            // The push was started already: by a delivery this instance no longer remembers, or another instance.
+            if (err instanceof WorkflowExecutionAlreadyStartedError) return 'duplicate';
+            throw err;
+          }
+        },
+      });
+    },
   };
 }
 

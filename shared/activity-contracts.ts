@@ -7,6 +7,7 @@ import type { ApplyRequirement, CommandPermissions, ResolvedProject } from '../a
 export type TerraformBinary = 'terraform' | 'tofu';
 export type OnFailure = 'rollback' | 'none';
 
+/** A commit in its own work dir, and nothing more (no `.terrapin.yml`, no projects). */
 export interface CheckoutInput {
   repo: RepoRef;
   prNumber: number;
@@ -16,6 +17,16 @@ export interface CheckoutInput {
   sha?: string;
   /** Branch to check out at its current head (rollback to the base branch); 'HEAD' is the default branch. */
   branch?: string;
+}
+
+export interface CheckoutResult {
+  /** One work dir per PR and SHA: <data>/work/<owner>/<repo>/pr-<n>/<sha>. */
+  workDir: string;
+  sha: string;
+}
+
+/** What selectProjects reads: a commit's work dir, its `.terrapin.yml` and the projects a change affects. */
+export interface SelectProjectsInput extends CheckoutInput {
   /** Also list the repository's projects (allProjects) without comparing with a base. */
   listProjects?: boolean;
   /** What `when` conditions in .terrapin.yml match on. */
@@ -31,10 +42,7 @@ export interface CheckoutInput {
   policyFrom?: 'default-branch' | 'commit';
 }
 
-export interface CheckoutResult {
-  /** One work dir per PR and SHA: <data>/work/<owner>/<repo>/pr-<n>/<sha>. */
-  workDir: string;
-  sha: string;
+export interface ProjectSelection extends CheckoutResult {
   /** From `.terrapin.yml` at that commit: the root project's onFailure. */
   onFailure: OnFailure;
   /** Every problem found in `.terrapin.yml` ("file:line:col: path: message"); the plan must not run. */
@@ -64,6 +72,52 @@ export interface CheckoutResult {
   allowedBaseBranches?: string[];
   /** Policy keys this commit's `.terrapin.yml` changes compared with the default branch's: they take effect after merge. */
   policyChanges?: string[];
+}
+
+/** One file of the base repository at a revision, read from git objects (no work tree). */
+export interface ReadFileAtInput {
+  repo: RepoRef;
+  /** A full commit sha, or 'HEAD': the default branch's head. */
+  ref: string;
+  /** Relative to the repository root, `/`-separated. */
+  path: string;
+}
+
+export interface FileAtRevision {
+  /** The commit read (the default branch's head, for 'HEAD'). */
+  sha: string;
+  /** The default branch's name, for 'HEAD'. */
+  branch?: string;
+  /** The file's text; absent when there is no such file, or it was refused. */
+  text?: string;
+  /** Why the entry was not read: a symbolic link, not a regular file, or over the size limit. */
+  refused?: string;
+}
+
+export interface PolicyAtInput {
+  repo: RepoRef;
+  /** The PR asking, as Temporal shows the activity's input: the policy itself is the repository's, whoever asks. */
+  prNumber: number;
+  pr: { baseBranch: string; labels: readonly string[] };
+}
+
+/** What the default branch's (reviewed) `.terrapin.yml` and the operator decide for a PR. */
+export interface DefaultBranchPolicy {
+  /** The default branch's head the policy was read at. */
+  sha: string;
+  branch?: string;
+  permissions: CommandPermissions;
+  allowForks: boolean;
+  /** Whether the PR's base branch may be planned, applied and deployed at all. */
+  baseAllowed: boolean;
+  /** The branches (globs) PRs may target, for the refusal. */
+  allowedBaseBranches: string[];
+}
+
+export interface PermissionsAtInput {
+  repo: RepoRef;
+  /** A commit already on the default branch (a merge's first parent, a drift offer). */
+  sha: string;
 }
 
 export interface PlanSummary {

@@ -43,8 +43,8 @@ export const {
 });
 
 /** git and the repository's files: safe to retry; heartbeats notice a dead worker quickly. */
-export const { checkout, selectProjects, revisionFacts, removeWorkDirs, keepApprovedPlan } = proxyActivities<
-  Group<'checkout' | 'selectProjects' | 'revisionFacts' | 'removeWorkDirs' | 'keepApprovedPlan'>
+export const { checkout, selectProjects, policyAt, permissionsAt, revisionFacts, removeWorkDirs, keepApprovedPlan } = proxyActivities<
+  Group<'checkout' | 'selectProjects' | 'policyAt' | 'permissionsAt' | 'revisionFacts' | 'removeWorkDirs' | 'keepApprovedPlan'>
 >({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '30 seconds',

@@ -1,10 +1,13 @@
 // Whether an actor may run a command under a `permissions` rule: the facts (their permission on the
 // repository, the rule's teams they are in) come from GitHub through activities; mayRun decides.
 import type { CommandPermissions, CommandRule } from '../activities/repo-config/types.ts';
-import { getPermission, requirementFacts, selectProjects } from './activities.ts';
-import { DEFAULT_PERMISSIONS, mayRun, type Verdict } from './permissions.ts';
+import { getPermission, permissionsAt as readPermissionsAt, policyAt, requirementFacts } from './activities.ts';
+import { mayRun, type Verdict } from './permissions.ts';
 import type { RepoRef } from '../shared/contracts.ts';
 import type { Permission } from '../activities/github.ts';
+import type { DefaultBranchPolicy } from '../shared/activity-contracts.ts';
+
+export type { DefaultBranchPolicy } from '../shared/activity-contracts.ts';
 
 export interface ActorContext {
   login: string;
@@ -40,35 +43,13 @@ export async function judgeActor(repo: RepoRef, rule: CommandRule, actor: ActorC
 /**
  * The command permissions of `.terrapin.yml` at `sha` itself (defaults when it has none or is broken).
  * Only for commits already on the default branch (a merge's first parent, a drift offer): a PR's
- * commands are judged by defaultBranchPolicy.
+ * commands are judged by defaultBranchPolicy. `prNumber` is kept for callers; the read needs no PR.
  */
-export async function permissionsAt(repo: RepoRef, sha: string, prNumber = 0): Promise<CommandPermissions> {
-  const checkout = await selectProjects({ repo, prNumber, cloneUrl: repo.cloneUrl, sha, policyFrom: 'commit' });
-  return checkout.permissions ?? DEFAULT_PERMISSIONS;
-}
-
-/** What the default branch's (reviewed) `.terrapin.yml` and the operator decide for a PR. */
-export interface DefaultBranchPolicy {
-  /** The default branch's head the policy was read at. */
-  sha: string;
-  branch?: string;
-  permissions: CommandPermissions;
-  allowForks: boolean;
-  /** Whether the PR's base branch may be planned, applied and deployed at all. */
-  baseAllowed: boolean;
-  /** The branches (globs) PRs may target, for the refusal. */
-  allowedBaseBranches: string[];
+export async function permissionsAt(repo: RepoRef, sha: string, _prNumber = 0): Promise<CommandPermissions> {
+  return readPermissionsAt({ repo, sha });
 }
 
 /** Reads the policy at the default branch's head now (an activity: the workflow never guesses it). */
 export async function defaultBranchPolicy(repo: RepoRef, prNumber: number, pr: { baseBranch: string; labels: readonly string[] }): Promise<DefaultBranchPolicy> {
-  const c = await selectProjects({ repo, prNumber, cloneUrl: repo.cloneUrl, branch: 'HEAD', pr });
-  return {
-    sha: c.sha,
-    branch: c.defaultBranch,
-    permissions: c.permissions ?? DEFAULT_PERMISSIONS,
-    allowForks: c.allowForks ?? false,
-    baseAllowed: c.baseAllowed ?? false,
-    allowedBaseBranches: c.allowedBaseBranches ?? [],
-  };
+  return policyAt({ repo, prNumber, pr });
 }

@@ -2,9 +2,8 @@
 // workflow id, so the click is routed by that rather than by check_run.pull_requests (empty for forks):
 // to the PR workflow, or for `terrapin/deploy: <project>` checks to the project's deploy queue.
 import type { Context } from 'probot';
-import type { Deliver } from '../deliver.ts';
-import type { Logger } from '../logger.ts';
-import { parseDeployWorkflowId, parsePrWorkflowId, type CheckAction, type CommandName, type ParsedCommand, type RepoRef, type DeployEvent } from '../../shared/contracts.ts';
+import type { HandlerDeps } from './deps.ts';
+import { parseDeployWorkflowId, parsePrWorkflowId, type CheckAction, type CommandName, type ParsedCommand } from '../../shared/contracts.ts';
 import { repoRefFrom } from './repo-ref.ts';
 
 export const CHECK_RUN_REQUESTED_ACTION_EVENT = 'check_run.requested_action';
@@ -14,10 +13,7 @@ const COMMAND_FOR_ACTION: Record<CheckAction, CommandName> = { approve: 'approve
 /** Per-project check runs are named `terrapin/plan: <project>` / `terrapin/apply: <project>`. */
 const PROJECT_CHECK_NAME = /^terrapin\/(?:plan|apply): (.+)$/;
 
-/** Hands an Approve click on a `terrapin/deploy: <project>` check to that project's deploy queue. */
-export type DeliverDeploy = (repo: RepoRef, project: string, event: Extract<DeployEvent, { type: 'approve' }>) => Promise<void>;
-
-export function onCheckRunRequestedAction(deliver: Deliver, logger: Logger, deliverDeploy?: DeliverDeploy) {
+export function onCheckRunRequestedAction({ deliver, logger }: HandlerDeps) {
   return async (context: Context<typeof CHECK_RUN_REQUESTED_ACTION_EVENT>): Promise<void> => {
     const { payload } = context;
     const log = logger.child({ deliveryId: context.id, event: CHECK_RUN_REQUESTED_ACTION_EVENT });
@@ -34,11 +30,11 @@ export function onCheckRunRequestedAction(deliver: Deliver, logger: Logger, deli
     const sameRepoAs = (t: { owner: string; repo: string }) => t.owner.toLowerCase() === repo.owner.toLowerCase() && t.repo.toLowerCase() === repo.name.toLowerCase();
     const deploy = parseDeployWorkflowId(payload.check_run.external_id ?? '');
     if (deploy) {
-      if (!sameRepoAs(deploy) || identifier !== 'approve' || !deliverDeploy) {
+      if (!sameRepoAs(deploy) || identifier !== 'approve') {
         log.info({ externalId: payload.check_run.external_id, identifier }, 'deploy check action not taken; ignored');
         return;
       }
-      await deliverDeploy(repo, deploy.project, { type: 'approve', deliveryId: context.id, actor: payload.sender.login, sha: payload.check_run.head_sha });
+      await deliver.deploy(repo, deploy.project, { type: 'approve', deliveryId: context.id, actor: payload.sender.login, sha: payload.check_run.head_sha });
       return;
     }
     const target = parsePrWorkflowId(payload.check_run.external_id ?? '');
@@ -52,7 +48,7 @@ export function onCheckRunRequestedAction(deliver: Deliver, logger: Logger, deli
       extraArgs: [],
       ...(project ? { project } : {}),
     };
-    await deliver({
+    await deliver.pr({
       pr: { repo, number: target.number },
       event: { type: 'command', deliveryId: context.id, source: 'button', actor: payload.sender.login, command, checkHeadSha: payload.check_run.head_sha },
     });

@@ -1,31 +1,28 @@
 // issue_comment.created on a pull request → command, or bad-command for unknown/invalid commands.
 import type { Context } from 'probot';
 import { parseComment } from '../commands.ts';
-import type { Deliver } from '../deliver.ts';
-import type { Logger } from '../logger.ts';
+import type { HandlerDeps } from './deps.ts';
 import { repoRefFrom } from './repo-ref.ts';
-import { driftIssueProject, type RepoRef, type ReconcileEvent } from '../../shared/contracts.ts';
+import { driftIssueProject } from '../../shared/contracts.ts';
 
 export const ISSUE_COMMENT_CREATED_EVENT = 'issue_comment.created';
 
-/** Hands `/approve` (apply the fix-plan) or `/drift` (check again) on a project's drift issue to its reconcile workflow. */
-export type DeliverReconcile = (repo: RepoRef, project: string, event: Extract<ReconcileEvent, { type: 'approve' | 'drift' }>) => Promise<void>;
-
-export function onIssueCommentCreated(deliver: Deliver, logger: Logger, deliverReconcile?: DeliverReconcile) {
+export function onIssueCommentCreated({ deliver, logger }: HandlerDeps) {
   return async (context: Context<typeof ISSUE_COMMENT_CREATED_EVENT>): Promise<void> => {
     const { payload } = context;
     const log = logger.child({ deliveryId: context.id, event: ISSUE_COMMENT_CREATED_EVENT });
     // Our own replies (and other bots') must never be read as commands.
     if (payload.sender.type === 'Bot') return;
-    // Issues share this event: of them, only drift issues take a command (`/approve` reconciles).
+    // Issues share this event: of them, only drift issues take a command (`/approve` reconciles, `/drift`
+    // checks again), handed to the project's reconcile workflow.
     if (!payload.issue.pull_request) {
       const project = driftIssueProject(payload.issue);
       const parsed = project ? parseComment(payload.comment.body) : undefined;
       const repo = repoRefFrom(payload);
-      if (!project || !deliverReconcile || !repo || parsed?.kind !== 'command') return;
+      if (!project || !repo || parsed?.kind !== 'command') return;
       const name = parsed.command.name;
       if (name !== 'approve' && name !== 'drift') return;
-      await deliverReconcile(repo, project, { type: name, deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, issueNumber: payload.issue.number, ...createdAt(payload.comment.created_at) });
+      await deliver.reconcile(repo, project, { type: name, deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, issueNumber: payload.issue.number, ...createdAt(payload.comment.created_at) });
       return;
     }
     const parse = parseComment(payload.comment.body);
@@ -38,9 +35,9 @@ export function onIssueCommentCreated(deliver: Deliver, logger: Logger, deliverR
     const pr = { repo, number: payload.issue.number };
     const base = { deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, ...createdAt(payload.comment.created_at) };
     if (parse.kind === 'command') {
-      await deliver({ pr, event: { type: 'command', ...base, source: 'comment', command: parse.command } });
+      await deliver.pr({ pr, event: { type: 'command', ...base, source: 'comment', command: parse.command } });
     } else {
-      await deliver({ pr, event: { type: 'bad-command', ...base, parse } });
+      await deliver.pr({ pr, event: { type: 'bad-command', ...base, parse } });
     }
   };
 }

@@ -1,7 +1,6 @@
 // pull_request → pr-updated (with a fresh PR snapshot) or pr-closed.
 import type { Context } from 'probot';
-import type { Deliver } from '../deliver.ts';
-import type { Logger } from '../logger.ts';
+import type { HandlerDeps } from './deps.ts';
 import type { PrSnapshot } from '../../shared/contracts.ts';
 import { repoRefFrom } from './repo-ref.ts';
 
@@ -45,7 +44,7 @@ export function snapshotFrom(pull: PullRequestFields, baseCloneUrl: string): PrS
   };
 }
 
-export function onPullRequest(deliver: Deliver, logger: Logger) {
+export function onPullRequest({ deliver, logger }: HandlerDeps) {
   return async (context: PrContext): Promise<void> => {
     const { payload } = context;
     const repo = repoRefFrom(payload);
@@ -58,13 +57,13 @@ export function onPullRequest(deliver: Deliver, logger: Logger) {
     const base = { deliveryId: context.id, actor: payload.sender.login };
     if (payload.action === 'closed') {
       const mergeCommitSha = payload.pull_request.merged ? (payload.pull_request.merge_commit_sha ?? undefined) : undefined;
-      await deliver({
+      await deliver.pr({
         pr,
         snapshot,
         event: { type: 'pr-closed', ...base, merged: payload.pull_request.merged === true, ...(mergeCommitSha ? { mergeCommitSha } : {}) },
       });
       return;
     }
-    await deliver({ pr, snapshot, event: { type: 'pr-updated', ...base, action: payload.action, pr: snapshot } });
+    await deliver.pr({ pr, snapshot, event: { type: 'pr-updated', ...base, action: payload.action, pr: snapshot } });
   };
 }

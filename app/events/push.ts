@@ -1,16 +1,12 @@
 // push to the default branch → pushWorkflow (drift schedules, and deploys with `deployOnPush`). Other
 // branches, tags and branch deletions are ignored.
 import type { Context } from 'probot';
-import type { Logger } from '../logger.ts';
+import type { HandlerDeps } from './deps.ts';
 import { repoRefFrom } from './repo-ref.ts';
-import { type PushInput } from '../../shared/contracts.ts';
 
 export const PUSH_EVENT = 'push';
 
-/** Starts the push's workflow; a redelivery of the same push finds it started and does nothing more. */
-export type StartPush = (input: PushInput) => Promise<'started' | 'duplicate' | 'not-allowed'>;
-
-export function onPush(startPush: StartPush, logger: Logger) {
+export function onPush({ deliver, logger }: HandlerDeps) {
   return async (context: Context<typeof PUSH_EVENT>): Promise<void> => {
     const { payload } = context;
     const log = logger.child({ deliveryId: context.id, event: PUSH_EVENT });
@@ -22,7 +18,7 @@ export function onPush(startPush: StartPush, logger: Logger) {
       log.info('no installation on event; ignored');
       return;
     }
-    const outcome = await startPush({ repo, before: payload.before, after: payload.after, actor: payload.sender?.login ?? payload.pusher.name });
+    const outcome = await deliver.push(context.id, { repo, before: payload.before, after: payload.after, actor: payload.sender?.login ?? payload.pusher.name });
     log.info({ sha: payload.after, outcome }, 'push to the default branch');
   };
 }

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkout, removeWorkDirs, revisionFacts, type GitDeps } from '../../activities/git.ts';
+import { selectProjects } from '../../activities/select-projects.ts';
 import type { RepoRef } from '../../shared/contracts.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 
@@ -37,8 +38,8 @@ describe('checkout', () => {
     expect(r.workDir).toBe(join(dataDir, 'work', 'acme', 'infra', 'pr-7', first));
     expect(r.sha).toBe(first);
     expect(await readFile(join(r.workDir, 'main.tf'), 'utf8')).toBe('# v1\n');
-    expect(r).toMatchObject({ onFailure: 'rollback' });
-    expect(r.configErrors).toBeUndefined();
+    // The work dir and nothing more: no `.terrapin.yml`, no projects.
+    expect(r).toEqual({ workDir: join(dataDir, 'work', 'acme', 'infra', 'pr-7', first), sha: first });
   });
 
   it('checks out a branch at its head and uses that sha for the dir', async () => {
@@ -79,32 +80,17 @@ describe('checkout', () => {
     expect(await readFile(join(r3.workDir, 'main.tf'), 'utf8')).toBe('# v1\n');
   });
 
-  it('reads onFailure from .terrapin.yml at that commit', async () => {
-    const sha = await fixture.commit({ '.terrapin.yml': 'onFailure: none\n' });
-    const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
-    expect(r.onFailure).toBe('none');
-    expect(r.configErrors).toBeUndefined();
-  });
-
-  it('returns configErrors with line and column for bad yaml, and defaults', async () => {
-    const sha = await fixture.commit({ '.terrapin.yml': '# settings\nonFailure: [rollback\n' });
-    const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
-    expect(r.onFailure).toBe('rollback');
-    expect(r.configErrors).toEqual([expect.stringMatching(/^\.terrapin\.yml:3:1: invalid YAML: /)]);
-  });
-
-  it('returns configErrors pointing at a wrong onFailure value', async () => {
-    const sha = await fixture.commit({ '.terrapin.yml': 'onFailure: sometimes\n' });
-    const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
-    expect(r.onFailure).toBe('rollback');
-    expect(r.configErrors).toEqual(['.terrapin.yml:1:12: onFailure: must be one of "rollback", "none", got "sometimes"']);
-  });
-
-  it("takes the root project's onFailure from a full config", async () => {
-    const sha = await fixture.commit({ '.terrapin.yml': 'defaults:\n  onFailure: rollback\nprojects:\n  - name: root\n    dir: .\n    onFailure: none\n' });
-    const r = await checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
-    expect(r).toMatchObject({ onFailure: 'none' });
-    expect(r.configErrors).toBeUndefined();
+  it('finds an existing work dir without the network: neither the clone URL nor a token is needed', async () => {
+    const sha = await fixture.head();
+    const first = await checkout({ repo, prNumber: 3, cloneUrl: fixture.cloneUrl, sha }, deps());
+    await fixture.cleanup();
+    const again = await checkout({ repo, prNumber: 3, cloneUrl: fixture.cloneUrl, sha }, deps());
+    // An http URL nothing listens on, and a token getter that counts its calls.
+    let tokens = 0;
+    const counting: GitDeps = { dataDir, getInstallationToken: async () => `ghs_${++tokens}` };
+    const overHttp = await checkout({ repo, prNumber: 3, cloneUrl: 'http://127.0.0.1:9/acme/infra.git', sha }, counting);
+    expect([again, overHttp]).toEqual([first, first]);
+    expect(tokens).toBe(0);
   });
 
   it('sends the installation token only as a Basic auth header over http', async () => {
@@ -141,13 +127,52 @@ describe('checkout of a merge', () => {
     // No staging dirs are left beside it.
     expect(await readdir(join(dataDir, 'work', 'acme', 'infra', 'default-branch'))).toEqual([sha]);
   });
+});
+
+describe('selectProjects', () => {
+  it('is checkout and `.terrapin.yml`, in the same work dir', async () => {
+    const sha = await fixture.head();
+    const plain = await checkout({ repo, prNumber: 7, cloneUrl: fixture.cloneUrl, sha }, deps());
+    const r = await selectProjects({ repo, prNumber: 7, cloneUrl: fixture.cloneUrl, sha }, deps());
+    expect({ workDir: r.workDir, sha: r.sha }).toEqual(plain);
+    expect(r).toMatchObject({ onFailure: 'rollback', policySha: sha, defaultBranch: 'main', allowForks: false });
+    expect(r.configErrors).toBeUndefined();
+  });
+
+  it('reads onFailure from .terrapin.yml at that commit', async () => {
+    const sha = await fixture.commit({ '.terrapin.yml': 'onFailure: none\n' });
+    const r = await selectProjects({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
+    expect(r.onFailure).toBe('none');
+    expect(r.configErrors).toBeUndefined();
+  });
+
+  it('returns configErrors with line and column for bad yaml, and defaults', async () => {
+    const sha = await fixture.commit({ '.terrapin.yml': '# settings\nonFailure: [rollback\n' });
+    const r = await selectProjects({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
+    expect(r.onFailure).toBe('rollback');
+    expect(r.configErrors).toEqual([expect.stringMatching(/^\.terrapin\.yml:3:1: invalid YAML: /)]);
+  });
+
+  it('returns configErrors pointing at a wrong onFailure value', async () => {
+    const sha = await fixture.commit({ '.terrapin.yml': 'onFailure: sometimes\n' });
+    const r = await selectProjects({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
+    expect(r.onFailure).toBe('rollback');
+    expect(r.configErrors).toEqual(['.terrapin.yml:1:12: onFailure: must be one of "rollback", "none", got "sometimes"']);
+  });
+
+  it("takes the root project's onFailure from a full config", async () => {
+    const sha = await fixture.commit({ '.terrapin.yml': 'defaults:\n  onFailure: rollback\nprojects:\n  - name: root\n    dir: .\n    onFailure: none\n' });
+    const r = await selectProjects({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha }, deps());
+    expect(r).toMatchObject({ onFailure: 'none' });
+    expect(r.configErrors).toBeUndefined();
+  });
 
   it('compareWithParent finds what a merge commit changed on its branch', async () => {
     await fixture.commit({ '.terrapin.yml': 'projects:\n  - name: a\n    dir: a\n  - name: b\n    dir: b\n', 'a/main.tf': '# a\n', 'b/main.tf': '# b\n' });
     await fixture.commit({ 'a/main.tf': '# a2\n' }, { branch: 'feature' });
     await fixture.commit({ 'b/main.tf': '# b2\n' }); // main moved on meanwhile
     const merge = await fixture.merge('feature');
-    const r = await checkout({ repo, prNumber: 3, cloneUrl: fixture.cloneUrl, sha: merge, compareWithParent: true }, deps());
+    const r = await selectProjects({ repo, prNumber: 3, cloneUrl: fixture.cloneUrl, sha: merge, compareWithParent: true }, deps());
     expect(r.changedFiles).toEqual(['a/main.tf']);
     expect(r.projects?.map((p) => p.name)).toEqual(['a']);
   });

@@ -1,9 +1,9 @@
-// Which projects a PR plans, through the real checkout activity on real git repositories.
+// Which projects a PR plans, through the real selectProjects activity on real git repositories.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { checkout } from '../../activities/git.ts';
+import { selectProjects } from '../../activities/select-projects.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import type { RepoRef } from '../../shared/contracts.ts';
 
@@ -35,12 +35,12 @@ async function monorepo(files: Record<string, string> = {}) {
   return r;
 }
 
-describe('project selection at checkout', () => {
+describe('project selection', () => {
   test('without a project list: the roots that use a changed local module; every root for /plan -p', async () => {
     const r = await monorepo();
     const baseSha = await r.head();
     const sha = await r.commit({ 'modules/net/main.tf': 'variable "cidr" {}\nvariable "name" { default = "x" }\n' }, { branch: 'pr1' });
-    const result = await checkout({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 1, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
+    const result = await selectProjects({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 1, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
     expect(result.changedFiles).toEqual(['modules/net/main.tf']);
     expect(names(result.projects)).toEqual(['database@database', 'network@network']);
     expect(names(result.allProjects)).toEqual(['app@app', 'database@database', 'network@network']);
@@ -51,7 +51,7 @@ describe('project selection at checkout', () => {
     const r = await monorepo();
     const baseSha = await r.head();
     const sha = await r.commit({ 'README.md': '# infra, documented\n' }, { branch: 'docs' });
-    const result = await checkout({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 2, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
+    const result = await selectProjects({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 2, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
     expect(result.projects).toEqual([]);
   });
 
@@ -72,7 +72,7 @@ describe('project selection at checkout', () => {
     const r = await monorepo({ '.terrapin.yml': config });
     const baseSha = await r.head();
     const sha = await r.commit({ 'app/main.tf': 'resource "terraform_data" "app" { input = 1 }\n' }, { branch: 'pr3' });
-    const result = await checkout({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 3, cloneUrl: r.cloneUrl, sha, baseSha, pr: { baseBranch: 'main', labels: ['prod'] } }, deps());
+    const result = await selectProjects({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 3, cloneUrl: r.cloneUrl, sha, baseSha, pr: { baseBranch: 'main', labels: ['prod'] } }, deps());
     expect(names(result.projects)).toEqual(['app@app']);
     expect(result.projects![0]).toMatchObject({ dependsOn: ['network'], applyRequirements: [{ kind: 'approved', count: 2 }] });
     expect(names(result.allProjects)).toEqual(['network@network', 'app@app']);
@@ -82,7 +82,7 @@ describe('project selection at checkout', () => {
   test('a base that cannot be fetched makes every project affected (plan too much, never too little)', async () => {
     const r = await monorepo();
     const sha = await r.commit({ 'app/main.tf': 'resource "terraform_data" "app" { input = 2 }\n' }, { branch: 'pr4' });
-    const result = await checkout({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 4, cloneUrl: r.cloneUrl, sha, baseSha: 'f'.repeat(40) }, deps());
+    const result = await selectProjects({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 4, cloneUrl: r.cloneUrl, sha, baseSha: 'f'.repeat(40) }, deps());
     expect(result.changedFiles).toBeUndefined();
     expect(names(result.projects)).toEqual(['app@app', 'database@database', 'network@network']);
   });
@@ -92,7 +92,7 @@ describe('project selection at checkout', () => {
     repos.push(r);
     const baseSha = await r.head();
     const sha = await r.commit({ 'main.tf': 'resource "terraform_data" "a" {}\nresource "terraform_data" "b" {}\n' }, { branch: 'pr5' });
-    const result = await checkout({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 5, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
+    const result = await selectProjects({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 5, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
     expect(names(result.projects)).toEqual(['default@.']);
   });
 });

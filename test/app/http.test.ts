@@ -1,7 +1,6 @@
 import { createLogger } from '../../app/logger.ts';
 import { Writable } from 'node:stream';
 import { chunkedPost } from '../helpers/chunked-post.ts';
-import { createHmac } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +14,9 @@ import {
   deliveryId,
   forbidNetworkExceptLoopback,
   freshPrNumber,
+  post,
   privateKeyPem,
+  sign,
   silentLogger,
   startTemporal,
   workflowExists,
@@ -45,26 +46,6 @@ afterAll(async () => {
   await env?.teardown();
 });
 const network = forbidNetworkExceptLoopback();
-
-/** GitHub's X-Hub-Signature-256, computed independently of the code under test. */
-const sign = (body: string, secret = WEBHOOK_SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-
-async function post(
-  port: number,
-  event: string,
-  payload: object,
-  opts: { id?: string; signature?: string | null; path?: string } = {},
-): Promise<Response> {
-  const body = JSON.stringify(payload);
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    'x-github-event': event,
-    'x-github-delivery': opts.id ?? deliveryId(),
-  };
-  const signature = opts.signature === undefined ? sign(body) : opts.signature;
-  if (signature !== null) headers['x-hub-signature-256'] = signature;
-  return fetch(`http://127.0.0.1:${port}${opts.path ?? '/api/github/webhooks'}`, { method: 'POST', headers, body });
-}
 
 function openedPr() {
   const number = freshPrNumber();

@@ -1,5 +1,5 @@
 // Shared test plumbing: a real Temporal dev server, a Probot instance with a throwaway key, and history readers.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomUUID } from 'node:crypto';
 import type nockType from 'nock';
 import { Probot } from 'probot';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
@@ -33,6 +33,27 @@ export async function testProbot(client: Client, opts: { repoAllowlist?: string[
 }
 
 export const deliveryId = (): string => randomUUID();
+
+/** GitHub's X-Hub-Signature-256, computed independently of the code under test. */
+export const sign = (body: string, secret = WEBHOOK_SECRET) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+
+/** A webhook POST as GitHub sends it: X-GitHub-Delivery, X-GitHub-Event and the signature of the body. */
+export async function post(
+  port: number,
+  event: string,
+  payload: object,
+  opts: { id?: string; signature?: string | null; path?: string } = {},
+): Promise<Response> {
+  const body = JSON.stringify(payload);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'x-github-event': event,
+    'x-github-delivery': opts.id ?? deliveryId(),
+  };
+  const signature = opts.signature === undefined ? sign(body) : opts.signature;
+  if (signature !== null) headers['x-hub-signature-256'] = signature;
+  return fetch(`http://127.0.0.1:${port}${opts.path ?? '/api/github/webhooks'}`, { method: 'POST', headers, body });
+}
 
 export async function receive(probot: Probot, name: string, payload: object, id = deliveryId()): Promise<string> {
   await probot.receive({ id, name, payload } as Parameters<Probot['receive']>[0]);

@@ -161,7 +161,7 @@ async function run(name: string, number: number, crashAt: string, phase: Phase, 
 
 test('kill -9 at every step boundary: runs finish, applies happen at most once, nothing is posted twice', async () => {
   const outcomes = await Promise.all([
-    run('during-clone', 1, 'checkout:before', 'plan'),
+    run('during-clone', 1, 'selectProjects:before', 'plan'),
     run('during-plan', 2, 'plan:during:700', 'plan'),
     run('after-plan', 3, 'plan:after', 'plan'),
     run('after-plan-comment', 4, 'postComment:after', 'plan'),

@@ -1,4 +1,4 @@
-// Where the checkout activity reads `.terrapin.yml`: from git objects only (a regular blob under the size
+// Where the selectProjects activity reads `.terrapin.yml`: from git objects only (a regular blob under the size
 // cap, never a symlink or submodule), its description at the commit and its policy at the default branch
 // of the base repository, on real git repositories.
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { checkout, CONFIG_SIZE_LIMIT, type GitDeps } from '../../../activities/git.ts';
+import type { GitDeps } from '../../../activities/git.ts';
+import { CONFIG_SIZE_LIMIT } from '../../../activities/repo-files.ts';
+import { selectProjects } from '../../../activities/select-projects.ts';
 import { createFixtureRepo, type FixtureRepo } from '../../helpers/fixture-repo.ts';
 import type { RepoRef } from '../../../shared/contracts.ts';
 
@@ -47,8 +49,8 @@ async function commitRaw(f: FixtureRepo, prepare: (git: (...args: string[]) => P
   }
 }
 
-const run = (f: FixtureRepo, input: Partial<Parameters<typeof checkout>[0]> & { sha: string }) =>
-  checkout({ repo: repoOf(f), prNumber: prNumber++, cloneUrl: f.cloneUrl, ...input }, deps());
+const run = (f: FixtureRepo, input: Partial<Parameters<typeof selectProjects>[0]> & { sha: string }) =>
+  selectProjects({ repo: repoOf(f), prNumber: prNumber++, cloneUrl: f.cloneUrl, ...input }, deps());
 
 describe('only a regular file under the size cap is read', () => {
   test('a symbolic link is refused by name; its target is never read', async () => {
@@ -110,7 +112,7 @@ describe('policy comes from the default branch of the base repository', () => {
     await writeFile(join(forkDir, '.terrapin.yml'), 'allowForks: true\npermissions:\n  approve: { allowAuthor: true }\ndefaults:\n  applyRequirements: []\n');
     await forkGit('commit', '-q', '-am', 'loosen on the fork default branch');
     const head = (await forkGit('rev-parse', 'HEAD')).stdout.trim();
-    const r = await checkout({ repo: repoOf(base), prNumber: prNumber++, cloneUrl: pathToFileURL(forkDir).href, sha: head, listProjects: true }, deps());
+    const r = await selectProjects({ repo: repoOf(base), prNumber: prNumber++, cloneUrl: pathToFileURL(forkDir).href, sha: head, listProjects: true }, deps());
     expect(r.policySha).toBe(await base.head());
     expect({ allowForks: r.allowForks, approve: r.permissions?.approve }).toEqual({ allowForks: false, approve: { level: 'write', users: ['carol'], teams: [], allowAuthor: false } });
     expect(r.allProjects?.[0]?.applyRequirements).toEqual([APPROVED]);
@@ -121,7 +123,7 @@ describe('policy comes from the default branch of the base repository', () => {
     const sha = await f.commit({ 'main.tf': '# change\n' }, { branch: 'feature' });
     expect((await run(f, { sha, pr: { baseBranch: 'loose', labels: [] } })).baseAllowed).toBe(false);
     const open = { ...deps(), operatorPolicy: { repositories: [{ match: ['acme/*'], allowedBaseBranches: ['release/*'] }], runner: { sandbox: 'auto' as const, paths: [] } } };
-    const r = await checkout({ repo: repoOf(f), prNumber: prNumber++, cloneUrl: f.cloneUrl, sha, pr: { baseBranch: 'release/2', labels: [] } }, open);
+    const r = await selectProjects({ repo: repoOf(f), prNumber: prNumber++, cloneUrl: f.cloneUrl, sha, pr: { baseBranch: 'release/2', labels: [] } }, open);
     expect({ allowed: r.baseAllowed, globs: r.allowedBaseBranches }).toEqual({ allowed: true, globs: ['release/*'] });
   });
 

@@ -1,0 +1,18 @@
+// The git activities registered on the worker, each closing over the deps.
+import type { CheckoutInput, CleanupInput, PermissionsAtInput, PolicyAtInput, ReadFileAtInput, SelectProjectsInput } from '../shared/activity-contracts.ts';
+import { checkout, removeWorkDirs, revisionFacts, type GitDeps, type RevisionFactsInput } from './git.ts';
+import { permissionsAt, policyAt } from './repo-policy.ts';
+import { readFileAt } from './repo-files.ts';
+import { selectProjects } from './select-projects.ts';
+
+export function createGitActivities(deps: GitDeps) {
+  return {
+    checkout: (input: CheckoutInput) => checkout(input, deps),
+    selectProjects: (input: SelectProjectsInput) => selectProjects(input, deps),
+    readFileAt: (input: ReadFileAtInput) => readFileAt(input, deps),
+    policyAt: (input: PolicyAtInput) => policyAt(input, deps),
+    permissionsAt: (input: PermissionsAtInput) => permissionsAt(input, deps),
+    removeWorkDirs: (input: CleanupInput) => removeWorkDirs(input, deps),
+    revisionFacts: (input: RevisionFactsInput) => revisionFacts(input, deps),
+  };
+}
