@@ -45,11 +45,11 @@ export function createDeployActivities({ client, dataDir, namespace, logger }: {
         .listSearchAttributes({ namespace })
         .then(({ customAttributes }) => {
           const missing = Object.values(SEARCH_ATTRIBUTES).filter((k) => !customAttributes?.[k.name]);
-          if (missing.length > 0) logger.warn({ missing: missing.map((k) => k.name) }, 'search attributes not registered: deploy and drift runs are recorded without them (see README)');
+          if (missing.length > 0) logger.warn({ missing: missing.map((k) => k.name) }, 'search attributes not registered: project runs and deploy queues are recorded without them (see README)');
           return missing.length === 0;
         })
         .catch((err: unknown) => {
-          logger.warn({ err }, 'could not list search attributes: deploy and drift runs are recorded without them');
+          logger.warn({ err }, 'could not list search attributes: project runs and deploy queues are recorded without them');
           return false;
         });
       return registered;

@@ -1,5 +1,5 @@
-// The Temporal worker: runs the PR workflow and Terrapin's activities. `npm run worker` runs it alone
-// (with TEMPORAL_ADDRESS in production); app/main.ts runs it next to the webhook server.
+// The Temporal worker: runs every Terrapin workflow (PR, project runs, deploys, drift, locks, pushes) and every
+// activity. `npm run worker` runs it alone (with TEMPORAL_ADDRESS in production); app/main.ts runs it next to the webhook server.
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities/index.ts';
@@ -44,7 +44,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
 }
 
 /**
- * Creates Terrapin's worker (every activity, the PR workflow) on this connection and runs it.
+ * Creates Terrapin's worker (every workflow type and activity) on this connection and runs it.
  * Returns the function that stops it; `onCrash` hears of a worker that stopped on its own.
  */
 export async function runTerrapinWorker(opts: {

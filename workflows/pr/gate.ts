@@ -5,7 +5,8 @@ import type { Permission } from '../../activities/github.ts';
 import type { CommandPermissions, GuardedCommand } from '../../activities/repo-config/types.ts';
 import { commandKey, type PrEvent } from '../../shared/contracts.ts';
 import { pullRequestCommitLogins } from '../activities.ts';
-import { defaultBranchPolicy, judgeActor, type DefaultBranchPolicy } from '../authorize.ts';
+import type { DefaultBranchPolicy } from '../../shared/activity-contracts.ts';
+import { defaultBranchPolicy, judgeActor } from '../authorize.ts';
 import type { PlanRecord } from './state.ts';
 import { shortSha, type PrSession } from './session.ts';
 
