@@ -11,7 +11,7 @@ import {
   type ScheduleDescription,
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
-import type { DriftSettings } from './repo-config/types.ts';
+import type { DriftSettings } from '../shared/config.ts';
 import type { RepoRef } from '../shared/contracts.ts';
 
 export interface SyncDriftSchedulesInput {

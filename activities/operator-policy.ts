@@ -2,7 +2,7 @@
 // repository code (terraform, hooks) is run on this host. Types and defaults only; app/server-policy.ts
 // loads and validates the file, activities enforce it.
 import { matchesGlob } from 'node:path';
-import type { ApplyRequirement } from './repo-config/types.ts';
+import type { ApplyRequirement } from '../shared/config.ts';
 
 /** Keys of `.terrapin.yml` that decide who may do what or what runs on the host: read from the default branch only. */
 export const POLICY_KEYS = [

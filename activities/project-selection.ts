@@ -4,7 +4,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { CheckoutFileError, readCheckoutFile } from './checkout-files.ts';
 import { detectProjects, projectsFromDetection, projectsToPlan, resolveProject, type PullRequestFacts } from './repo-config/index.ts';
-import type { RepoConfig, ResolvedProject } from './repo-config/types.ts';
+import type { RepoConfig, ResolvedProject } from '../shared/config.ts';
 
 export interface ProjectSelection {
   affected: ResolvedProject[];

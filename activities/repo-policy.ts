@@ -5,7 +5,7 @@ import type { DefaultBranchPolicy, FileAtRevision, PermissionsAtInput, PolicyAtI
 import type { GitDeps } from './git.ts';
 import { readFileAt } from './repo-files.ts';
 import { CONFIG_FILE, parseRepoConfigFile } from './repo-config/index.ts';
-import type { CommandPermissions, RepoConfig } from './repo-config/types.ts';
+import type { CommandPermissions, RepoConfig } from '../shared/config.ts';
 import { capByOperator, operatorRuleErrors } from './repo-config/policy.ts';
 import { baseBranchAllowed, DEFAULT_OPERATOR_POLICY, effectiveRules, type EffectiveRules } from './operator-policy.ts';
 

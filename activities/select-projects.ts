@@ -6,7 +6,7 @@ import type { OnFailure, ProjectSelection, SelectProjectsInput } from '../shared
 import { SHA, checkout, gitFailure, gitRunner, prWorkRoot, remoteGit, resolveDefaultBranch, type GitDeps, type GitRunner } from './git.ts';
 import { entryRefusal, readBlob, treeEntries } from './repo-files.ts';
 import { CONFIG_FILE, formatConfigError, parseRepoConfigFile, projectsFromDetection, resolveProject, type ParseResult, type PullRequestFacts } from './repo-config/index.ts';
-import type { ApplyRequirement, ConfigError, RepoConfig } from './repo-config/types.ts';
+import type { ApplyRequirement, ConfigError, RepoConfig } from '../shared/config.ts';
 import { capByOperator, combineConfigs, operatorRuleErrors, policyChanges as policyChangesOf } from './repo-config/policy.ts';
 import { baseBranchAllowed, DEFAULT_OPERATOR_POLICY, effectiveRules, type EffectiveRules } from './operator-policy.ts';
 import { selectProjects as affectedProjects } from './project-selection.ts';

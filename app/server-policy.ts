@@ -7,7 +7,7 @@ import { LineCounter, parseDocument, type Node } from 'yaml';
 import { DEFAULT_OPERATOR_POLICY, POLICY_KEYS, type OperatorPolicy, type RepositoryRule } from '../activities/operator-policy.ts';
 import { formatConfigError, quote } from '../activities/repo-config/errors.ts';
 import { applyRequirements } from '../activities/repo-config/schema.ts';
-import type { ConfigError } from '../activities/repo-config/types.ts';
+import type { ConfigError } from '../shared/config.ts';
 import { boolean, integer, invalid, list, object, oneOf, string, stringOrList, type CheckContext } from '../activities/repo-config/yaml-checks.ts';
 
 const glob = (what: string) =>

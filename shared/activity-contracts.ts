@@ -2,10 +2,9 @@
 // Large text (plan output, apply logs) never travels through workflow history: activities write it to
 // files under the data dir and pass paths; the comment activity reads them when rendering.
 import type { RepoRef } from './contracts.ts';
-import type { ApplyRequirement, CommandPermissions, ResolvedProject } from '../activities/repo-config/types.ts';
+import type { ApplyRequirement, CommandPermissions, ResolvedProject, OnFailure, TerraformBinary } from './config.ts';
 
-export type TerraformBinary = 'terraform' | 'tofu';
-export type OnFailure = 'rollback' | 'none';
+export type { OnFailure, TerraformBinary };
 
 /** A commit in its own work dir, and nothing more (no `.terrapin.yml`, no projects). */
 export interface CheckoutInput {

@@ -2,7 +2,7 @@
 // Types and pure helpers only: this file is bundled into the deterministic workflow sandbox.
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
-import type { TerraformBinary } from './activity-contracts.ts';
+import type { TerraformBinary } from './config.ts';
 
 /** Name of the PR workflow type and of the one signal that carries every webhook to it. */
 export const PR_WORKFLOW_TYPE = 'prWorkflow';

@@ -2,7 +2,7 @@
 // deploy, drift and reconcile workflows start runs as child workflows (workflows/project-run.ts) and
 // decide what to do with the small result; the run is also the record: its id and search attributes say
 // what ran, for whom, and how it ended.
-import type { Hooks, InputRef } from '../activities/repo-config/types.ts';
+import type { Hooks, InputRef } from './config.ts';
 import type { PlanStep, PlanSummary, TerraformBinary } from './activity-contracts.ts';
 import type { RepoRef } from './contracts.ts';
 

@@ -1,6 +1,6 @@
 // Whether an actor may run a command under a `permissions` rule: the facts (their permission on the
 // repository, the rule's teams they are in) come from GitHub through activities; mayRun decides.
-import type { CommandPermissions, CommandRule } from '../activities/repo-config/types.ts';
+import type { CommandPermissions, CommandRule } from '../shared/config.ts';
 import { getPermission, permissionsAt as readPermissionsAt, policyAt, requirementFacts } from './activities.ts';
 import { mayRun, type Verdict } from './permissions.ts';
 import type { RepoRef } from '../shared/contracts.ts';

@@ -1,6 +1,6 @@
 // Hands one commit to the deploy queues of the `apply: afterMerge` projects it changed (from a merged PR's
 // workflow or a push's), each revision told which of those projects it waits for and which wait for it.
-import type { ResolvedProject } from '../activities/repo-config/types.ts';
+import type { ResolvedProject } from '../shared/config.ts';
 import { enqueueDeploy } from './activities.ts';
 import type { DeployRevision, RepoRef } from '../shared/contracts.ts';
 

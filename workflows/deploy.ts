@@ -16,7 +16,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ResolvedProject } from '../activities/repo-config/types.ts';
+import type { ResolvedProject } from '../shared/config.ts';
 import { CHECK_DEPLOY, PR_EVENT_SIGNAL, deploySignal, deployStateQuery, prWorkflowId } from '../shared/contracts.ts';
 import type { ApprovedPlan, DeployInput, DeployOutcome, DeployRevision, DeployState, DeployStatus, PrEvent, RepoRef } from '../shared/contracts.ts';
 import { searchAttributePairs, type RunRecord } from '../shared/records.ts';

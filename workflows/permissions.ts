@@ -1,6 +1,6 @@
 // Who may run a command (`permissions` in the base branch's .terrapin.yml): a pure decision over facts the
 // workflow fetched from GitHub, in the style of the apply requirements.
-import type { CommandPermissions, CommandRule, PermissionLevel } from '../activities/repo-config/types.ts';
+import type { CommandPermissions, CommandRule, PermissionLevel } from '../shared/config.ts';
 import type { Permission } from '../activities/github.ts';
 
 const RANK: Record<Permission, number> = { none: 0, read: 1, write: 2, admin: 3 };

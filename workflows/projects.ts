@@ -2,7 +2,7 @@
 // plan run adds up to, and whether a set of projects may be applied in the order asked.
 import type { PlanSummary, TerraformBinary } from '../shared/activity-contracts.ts';
 import type { ProjectPlanReport } from '../activities/multi-project-comment.ts';
-import type { ApplyMode, ApplyRequirement, Hooks, InputRef, LockMode, OnFailure, ResolvedProject } from '../activities/repo-config/types.ts';
+import type { ApplyMode, ApplyRequirement, Hooks, InputRef, LockMode, OnFailure, ResolvedProject } from '../shared/config.ts';
 
 /** `approved`: an `apply: afterMerge` project whose requirements are met; it deploys once the PR merges. */
 export type ProjectStatus = 'planned' | 'no-changes' | 'failed' | 'locked' | 'skipped' | 'applied' | 'apply-failed' | 'rolled-back' | 'unknown' | 'approved';

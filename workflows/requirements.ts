@@ -1,7 +1,7 @@
 // Apply requirements, one pure function each (in the style of probot-auto-merge). A result carries a
 // template name and its data instead of text: every word the bot writes lives in comment-templates/,
 // and rendering is an activity. Data holds only plain values so it can travel through workflow history.
-import type { ApplyRequirement } from '../activities/repo-config/types.ts';
+import type { ApplyRequirement } from '../shared/config.ts';
 
 export interface Approval {
   login: string;

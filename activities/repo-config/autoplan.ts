@@ -1,6 +1,6 @@
 // Which projects a push plans: `autoplan.enabled` and a changed file matching one of `whenModified`.
 import { matchesGlob, posix } from 'node:path';
-import type { ProjectSettings, ResolvedProject } from './types.ts';
+import type { ProjectSettings, ResolvedProject } from '../../shared/config.ts';
 import type { DetectedProject } from './detect.ts';
 
 /** Globs are relative to the project dir (`../modules/**` reaches out), so they are anchored there first. */

@@ -1,6 +1,6 @@
 // How configuration errors read: one line each, with position, path and what was expected.
 import { distance } from 'fastest-levenshtein';
-import type { ConfigError } from './types.ts';
+import type { ConfigError } from '../../shared/config.ts';
 
 /** `.terrapin.yml:7:12: projects[1].dir: must be a path inside the repository, got "../x"` */
 export function formatConfigError(e: ConfigError): string {

@@ -1,6 +1,6 @@
 // Defaults merging and `when` overrides. Pure: no I/O, so the workflow can call resolveProject too.
 import { matchesGlob } from 'node:path';
-import type { ProjectSettings, ResolvedProject, WrittenSettings } from './types.ts';
+import type { ProjectSettings, ResolvedProject, WrittenSettings } from '../../shared/config.ts';
 
 export const DEFAULT_WHEN_MODIFIED = ['**/*.tf', '**/*.tfvars', '**/*.tofu', '.terraform.lock.hcl'];
 

@@ -4,7 +4,7 @@ import { isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { closestMatch, formatPath, quote, type PathSegment } from './errors.ts';
 import { fillDefaults, inheritedDefaults, mergeSettings } from './merge.ts';
 import { fileSchema, PROJECT_NAME, type WrittenFile, type WrittenProject } from './schema.ts';
-import type { CommandPermissions, CommandRule, ConfigError, GuardedCommand, RepoConfig, ResolvedProject, WrittenSettings } from './types.ts';
+import type { CommandPermissions, CommandRule, ConfigError, GuardedCommand, RepoConfig, ResolvedProject, WrittenSettings } from '../../shared/config.ts';
 import { report, type CheckContext } from './yaml-checks.ts';
 import { buildDag } from '../../shared/dag.ts';
 

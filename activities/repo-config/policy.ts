@@ -2,7 +2,7 @@
 // dependencies, inputs, autoplan, binary), but who may do what and what runs on the host (policy) comes
 // only from the copy on the default branch, the reviewed one. Pure: no I/O.
 import { matchesGlob } from 'node:path';
-import type { ApplyRequirement, ConfigError, ProjectSettings, RepoConfig, ResolvedProject } from './types.ts';
+import type { ApplyRequirement, ConfigError, ProjectSettings, RepoConfig, ResolvedProject } from '../../shared/config.ts';
 import { quote } from './errors.ts';
 import type { EffectiveRules, PolicyKey } from '../operator-policy.ts';
 

@@ -4,7 +4,7 @@ import { isMap, isScalar, type Node } from 'yaml';
 import { checkCron } from './cron.ts';
 import { closestMatch, quote } from './errors.ts';
 import { plumbingEnvProblem } from './env-names.ts';
-import type { ApplyRequirement, InputRef } from './types.ts';
+import type { ApplyRequirement, InputRef } from '../../shared/config.ts';
 import { boolean, define, got, indexedList, integer, invalid, list, mapOf, object, oneOf, report, string, stringOrList, type Invalid } from './yaml-checks.ts';
 
 export const PROJECT_NAME = /^[a-z0-9][a-z0-9_.-]*$/i;

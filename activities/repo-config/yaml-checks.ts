@@ -3,7 +3,7 @@
 // (or undefined), so one run collects every error in the file.
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml';
 import { closestMatch, describeValue, displayPath, formatPath, quote, type PathSegment } from './errors.ts';
-import type { ConfigError } from './types.ts';
+import type { ConfigError } from '../../shared/config.ts';
 
 export interface CheckContext {
   file: string;

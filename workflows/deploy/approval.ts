@@ -3,7 +3,7 @@
 // before this revision, who is no author of the change, and once the approvals meet the project's apply
 // requirements. A newer revision of the queue that contains this one supersedes it.
 import { condition } from '@temporalio/workflow';
-import type { ApplyRequirement, CommandRule } from '../../activities/repo-config/types.ts';
+import type { ApplyRequirement, CommandRule } from '../../shared/config.ts';
 import { CHECK_DEPLOY, type DeployRevision, type DeployState, type RepoRef } from '../../shared/contracts.ts';
 import type { SavedPlan } from '../../shared/runs.ts';
 import { postComment, pullRequestCommitLogins, requirementFacts, revisionFacts, selectProjects, upsertCheckRun } from '../activities.ts';

@@ -2,7 +2,7 @@
 // default branch's (reviewed) `.terrapin.yml`: the PR's own copy could say anything.
 import { log } from '@temporalio/workflow';
 import type { Permission } from '../../activities/github.ts';
-import type { CommandPermissions, GuardedCommand } from '../../activities/repo-config/types.ts';
+import type { CommandPermissions, GuardedCommand } from '../../shared/config.ts';
 import { commandKey, type PrEvent } from '../../shared/contracts.ts';
 import { pullRequestCommitLogins } from '../activities.ts';
 import type { DefaultBranchPolicy } from '../../shared/activity-contracts.ts';

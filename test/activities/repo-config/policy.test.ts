@@ -6,7 +6,7 @@ import { quote } from '../../../activities/repo-config/errors.ts';
 import { capByOperator, combineConfigs, operatorRuleErrors, policyChanges, withRequiredRequirements } from '../../../activities/repo-config/policy.ts';
 import { resolveProject } from '../../../activities/repo-config/merge.ts';
 import { DEFAULT_OPERATOR_POLICY, effectiveRules } from '../../../activities/operator-policy.ts';
-import type { ApplyRequirement, RepoConfig } from '../../../activities/repo-config/types.ts';
+import type { ApplyRequirement, RepoConfig } from '../../../shared/config.ts';
 
 const parse = (text: string, file?: string) => {
   const r = parseRepoConfigFile(text, { cpuCount: 4, file });

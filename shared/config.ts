@@ -1,7 +1,6 @@
 // The shapes `.terrapin.yml` resolves to. Every default is filled in, so callers never guess.
-import type { OnFailure, TerraformBinary } from '../../shared/activity-contracts.ts';
-
-export type { OnFailure, TerraformBinary };
+export type TerraformBinary = 'terraform' | 'tofu';
+export type OnFailure = 'rollback' | 'none';
 export type LockMode = 'onPlan' | 'onApply' | 'off';
 export type ApplyMode = 'beforeMerge' | 'afterMerge';
 
