@@ -6,6 +6,7 @@ import { constants as osConstants, homedir } from 'node:os';
 import { execa } from 'execa';
 import { asyncLocalStorage, CancelledFailure } from '@temporalio/activity';
 import { scrubSecrets } from '../app/logger.ts';
+import { NetworkSetupError, type PrivateNetwork } from './sandbox-network.ts';
 
 export interface RunOptions {
   cwd: string;
@@ -23,7 +24,15 @@ export interface RunOptions {
    * command gets. Cancellation then sends SIGTERM to the wrapped command itself, not to the wrapper,
    * which would take the command down at once without its grace period.
    */
-  wrap?: (command: { file: string; args: readonly string[]; env: Record<string, string>; cwd: string }) => { file: string; args: readonly string[]; env: Record<string, string> };
+  wrap?: (command: { file: string; args: readonly string[]; env: Record<string, string>; cwd: string }) => WrappedCommand;
+}
+
+/** What a wrapper runs instead; with `network`, the wrapper is bubblewrap waiting for its private network (sandbox-network.ts). */
+export interface WrappedCommand {
+  file: string;
+  args: readonly string[];
+  env: Record<string, string>;
+  network?: PrivateNetwork;
 }
 
 export interface RunResult {
@@ -65,15 +74,15 @@ const SANDBOX_SETUP_ATTEMPTS = 3;
 /** Never throws for a failing command; throws only when the activity is cancelled. */
 export async function runCommand(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   for (let attempt = 1; ; attempt++) {
-    const result = await runOnce(file, args, opts);
+    const { setupFailed: networkFailed, ...result } = await runOnce(file, args, opts);
     // Safe to run again: nothing of the command ran. (Only the sandbox's own one-line message counts: a
     // command that printed exactly that and failed can only be a repository's hook, run once more.)
-    const setupFailed = (result.exitCode === 1 || result.exitCode === 125) && SANDBOX_SETUP_FAILED.test(result.output.trim());
+    const setupFailed = networkFailed || ((result.exitCode === 1 || result.exitCode === 125) && SANDBOX_SETUP_FAILED.test(result.output.trim()));
     if (!opts.wrap || attempt >= SANDBOX_SETUP_ATTEMPTS || !setupFailed) return result;
   }
 }
 
-async function runOnce(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+async function runOnce(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult & { setupFailed?: boolean }> {
   const activity = currentActivity();
   const started = Date.now();
   const beat = () => activity?.heartbeat({ command: file, elapsedMs: Date.now() - started });
@@ -87,16 +96,19 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
   const cancelSignal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
   const graceMs = opts.killGraceMs ?? 10_000;
   let groupKill: NodeJS.Timeout | undefined;
+  let network: PrivateNetwork | undefined;
 
   try {
-    const command = opts.wrap ? opts.wrap({ file, args, env: minimalEnv(opts.env), cwd: opts.cwd }) : { file, args, env: minimalEnv(opts.env) };
+    const command: WrappedCommand = opts.wrap ? opts.wrap({ file, args, env: minimalEnv(opts.env), cwd: opts.cwd }) : { file, args, env: minimalEnv(opts.env) };
+    network = command.network;
     const subprocess = execa(command.file, command.args, {
       cwd: opts.cwd,
       env: command.env,
       extendEnv: false,
       all: true,
       reject: false,
-      stdin: 'ignore',
+      // A sandbox with a network of its own gets two more pipes: bubblewrap's info (3) and go-ahead (4).
+      ...(network ? { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] as const, buffer: { fd3: false, fd4: false } } : { stdin: 'ignore' as const }),
       detached: true,
       ...(opts.wrap ? {} : { cancelSignal, forceKillAfterDelay: graceMs }),
     });
@@ -116,8 +128,23 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
       },
       { once: true },
     );
+    let setupError: NetworkSetupError | undefined;
+    if (network) {
+      try {
+        await network.connect(subprocess);
+      } catch (err) {
+        if (!(err instanceof NetworkSetupError)) throw err;
+        setupError = err;
+        // Still waiting for the go-ahead, or already gone: the command never ran.
+        signal(subprocess.pid, 'SIGKILL');
+      }
+    }
     const result = await subprocess;
     const scrub = (s: string | undefined) => scrubSecrets(s ?? '', opts.secrets);
+    if (setupError) {
+      const before = scrub(result.all);
+      return { exitCode: 125, output: `${before}${before && !before.endsWith('\n') ? '\n' : ''}${setupError.message}`, stdout: '', setupFailed: true };
+    }
 
     if (activity?.cancellationSignal.aborted) {
       const reason: unknown = activity.cancellationSignal.reason;
@@ -143,6 +170,7 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
   } finally {
     if (timer) clearInterval(timer);
     if (groupKill) clearTimeout(groupKill);
+    network?.close();
   }
 }
 

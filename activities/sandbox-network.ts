@@ -4,17 +4,16 @@
 // local database. bubblewrap gives the sandbox its own network namespace; slirp4netns connects that
 // namespace to the outside through a user-mode NAT with the host's loopback switched off.
 //
-// Run as a small launcher process (`node sandbox-network.ts -- bwrap …`), so that whoever runs the command
-// sees one ordinary child: stdio passes straight through, its exit code is the sandboxed command's, and
-// killing its process group ends bubblewrap and slirp4netns with it.
+// Set up by whoever spawns bubblewrap (runCommand in process.ts), around that one child: bubblewrap gets two
+// extra pipes (fd 3: it reports the sandbox's pid; fd 4: it holds the command until told to go), and the
+// command starts only once slirp4netns is attached. (A launcher process per command did this before, and
+// its node start-up cost ~100 ms on every terraform step.)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { constants, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const LAUNCHER_PATH = fileURLToPath(import.meta.url);
+import type { Readable, Writable } from 'node:stream';
 
 /** slirp4netns's built-in DNS forwarder, as seen from inside the namespace. */
 const SLIRP_DNS = '10.0.2.3';
@@ -27,25 +26,34 @@ export function privateNetworkAvailable(): boolean {
   return available;
 }
 
-/** The launcher's own environment carries the sandbox's here, so that none of it (NODE_OPTIONS…) reaches node. */
-const SANDBOX_ENV = 'TERRAPIN_SANDBOX_ENV';
-
-/**
- * The command that runs a bubblewrap command line (`['bwrap', …, '--', cmd, …]`) with a private network:
- * the launcher, then the bubblewrap argv unchanged (the launcher adds the namespace options itself).
- * `env` is what bubblewrap (and so the sandboxed command) gets; the launcher runs with nothing else.
- */
-export function withPrivateNetwork(bwrapArgv: readonly string[], env: Record<string, string> = {}): { file: string; args: string[]; env: Record<string, string> } {
-  return { file: process.execPath, args: [LAUNCHER_PATH, '--', ...bwrapArgv], env: { PATH: '/usr/bin:/bin', [SANDBOX_ENV]: JSON.stringify(env) } };
+/** The sandbox's network could not be set up: the command never started, so running it again is safe. */
+export class NetworkSetupError extends Error {
+  constructor(reason: string) {
+    super(`terrapin: could not give the sandbox its network: ${reason}`);
+  }
 }
 
-function sandboxEnv(): Record<string, string> {
-  try {
-    const env = JSON.parse(process.env[SANDBOX_ENV] ?? '{}') as Record<string, string>;
-    return typeof env === 'object' && env !== null ? env : {};
-  } catch {
-    return {};
-  }
+/** bubblewrap as spawned with its two extra pipes (`stdio[3]`, `stdio[4]`). */
+export interface SpawnedSandbox {
+  pid?: number;
+  stdio: readonly unknown[];
+}
+
+export interface PrivateNetwork {
+  /**
+   * Attaches slirp4netns to the namespace of the bubblewrap spawned from this command (with pipes at fds
+   * 3 and 4), then lets the command start. Throws NetworkSetupError if that failed: the command never ran.
+   */
+  connect(bwrap: SpawnedSandbox): Promise<void>;
+  /** Stops slirp4netns and removes the sandbox's resolv.conf. After the command ended, or if it never started. */
+  close(): void;
+}
+
+export interface NetworkedCommand {
+  file: string;
+  args: string[];
+  env: Record<string, string>;
+  network: PrivateNetwork;
 }
 
 /** Inserts the network options before bubblewrap's `--`: later binds win, so resolv.conf is ours. */
@@ -56,8 +64,44 @@ export function networkArgs(bwrapArgv: readonly string[], resolvConf: string): s
   return [...bwrapArgv.slice(1, end), ...extra, ...bwrapArgv.slice(end)];
 }
 
+/**
+ * A bubblewrap command line (`['bwrap', …, '--', cmd, …]`) with a private network: bubblewrap with the
+ * namespace options added, `env` exactly as its environment, and the network to connect once it is spawned.
+ */
+export function withPrivateNetwork(bwrapArgv: readonly string[], env: Record<string, string> = {}): NetworkedCommand {
+  const dir = mkdtempSync(join(tmpdir(), 'terrapin-net-'));
+  const resolvConf = join(dir, 'resolv.conf');
+  writeFileSync(resolvConf, `nameserver ${SLIRP_DNS}\n`, { mode: 0o644 });
+  let args: string[];
+  try {
+    args = networkArgs(bwrapArgv, resolvConf);
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  let slirp: ChildProcess | undefined;
+  let closed = false;
+  const network: PrivateNetwork = {
+    async connect(bwrap) {
+      try {
+        slirp = await attach(bwrap, (child) => (slirp = child));
+      } catch (err) {
+        throw err instanceof NetworkSetupError ? err : new NetworkSetupError((err as Error).message);
+      }
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      // Not waited for: its exit tears down the tap device, which takes the kernel 10-20 ms.
+      if (slirp?.pid !== undefined && slirp.exitCode === null && slirp.signalCode === null) slirp.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return { file: bwrapArgv[0]!, args, env, network };
+}
+
 /** Reads bubblewrap's `--info-fd` JSON until it parses: `{ "child-pid": N, … }`. */
-function childPid(info: NodeJS.ReadableStream): Promise<number> {
+function childPid(info: Readable): Promise<number> {
   return new Promise((resolve, reject) => {
     let text = '';
     info.on('data', (chunk: Buffer) => {
@@ -85,67 +129,43 @@ async function loopbackUp(pid: number, timeoutMs = 2_000): Promise<void> {
 
 function ready(slirp: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) => {
-    (slirp.stdio[4] as NodeJS.ReadableStream).once('data', () => resolve());
+    (slirp.stdio[4] as Readable).once('data', () => resolve());
     slirp.once('exit', (code) => reject(new Error(`slirp4netns exited (${code}) before the network was ready`)));
+    slirp.once('error', (err) => reject(new Error(`slirp4netns could not start: ${err.message}`)));
   });
 }
 
-async function launch(bwrapArgv: string[]): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'terrapin-net-'));
-  const resolvConf = join(dir, 'resolv.conf');
-  writeFileSync(resolvConf, `nameserver ${SLIRP_DNS}\n`, { mode: 0o644 });
-  const bwrap = spawn(bwrapArgv[0]!, networkArgs(bwrapArgv, resolvConf), { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'], env: sandboxEnv() });
-  const exited = new Promise<number>((resolve) =>
-    bwrap.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0))),
-  );
-  bwrap.once('error', () => undefined);
-  // A bubblewrap that dies early closes these under us: that is reported through its exit, not a crash here.
-  for (const stream of [bwrap.stdio[3], bwrap.stdio[4]]) stream?.on('error', () => undefined);
-  let slirp: ChildProcess | undefined;
-  try {
-    const pid = await childPid(bwrap.stdio[3] as NodeJS.ReadableStream);
-    // bubblewrap brings up the namespace's loopback itself: slirp4netns configuring tap0 at the same time
-    // makes that fail now and then ("Failed RTM_NEWADDR"), so it waits for lo's address.
-    await loopbackUp(pid);
-    // By path, not pid: given a pid, slirp4netns also joins the process's user namespace, which bubblewrap
-    // replaces with a nested one (when the sandbox uid differs) that does not own the network namespace.
-    // Without root, slirp4netns must first join the sandbox's user namespace to be allowed into its
-    // network namespace (bubblewrap makes no nested one then: that is root's case only).
-    const userns = process.getuid?.() === 0 ? [] : [`--userns-path=/proc/${pid}/ns/user`];
-    slirp = spawn(SLIRP, ['--configure', '--mtu=65520', '--disable-host-loopback', '--ready-fd=4', ...userns, '--netns-type=path', `/proc/${pid}/ns/net`, 'tap0'], {
-      stdio: ['ignore', 'ignore', 'pipe', 'ignore', 'pipe'],
-      env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
-    });
-    for (const stream of [slirp.stdio[2], slirp.stdio[4]]) stream?.on('error', () => undefined);
-    let slirpErrors = '';
-    slirp.stderr!.on('data', (c: Buffer) => (slirpErrors += c.toString('utf8')));
-    await ready(slirp).catch((err: Error) => {
-      throw new Error(`${err.message}: ${slirpErrors.trim().split('\n').slice(-3).join(' ')}`);
-    });
-    // The command starts only now, with its network in place. (Had anything failed, it would have found
-    // a namespace with no route out: never the host's network.)
-    (bwrap.stdio[4] as NodeJS.WritableStream).end('1');
-  } catch (err) {
-    process.stderr.write(`terrapin: could not give the sandbox its network: ${(err as Error).message}\n`);
-    bwrap.kill('SIGKILL');
-    slirp?.kill('SIGKILL');
-    await exited;
-    rmSync(dir, { recursive: true, force: true });
-    return 125;
-  }
-  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => bwrap.kill(signal));
-  const code = await exited;
-  slirp.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
-  return code;
-}
-
-if (import.meta.main) {
-  const argv = process.argv.slice(2);
-  if (argv[0] !== '--' || argv.length < 3) {
-    process.stderr.write('usage: sandbox-network.ts -- bwrap [options] -- command [args]\n');
-    process.exit(2);
-  }
-  // Exit at once: nothing of the sandbox is worth waiting for once its command has ended.
-  process.exit(await launch(argv.slice(1)));
+/** slirp4netns on the sandbox's namespace; resolves once the command was let go. `started` hears of slirp4netns as soon as it runs, so it is stopped even if this fails. */
+async function attach(bwrap: SpawnedSandbox, started: (slirp: ChildProcess) => void): Promise<ChildProcess> {
+  const info = bwrap.stdio[3] as Readable | undefined;
+  const block = bwrap.stdio[4] as Writable | undefined;
+  if (!info || !block) throw new Error('bubblewrap was started without its info and block pipes');
+  // A bubblewrap that dies early closes these under us: that is reported through its exit, not a crash.
+  info.on('error', () => undefined);
+  block.on('error', () => undefined);
+  const pid = await childPid(info);
+  // bubblewrap brings up the namespace's loopback itself: slirp4netns configuring tap0 at the same time
+  // makes that fail now and then ("Failed RTM_NEWADDR"), so it waits for lo's address.
+  await loopbackUp(pid);
+  // By path, not pid: given a pid, slirp4netns also joins the process's user namespace, which bubblewrap
+  // replaces with a nested one (when the sandbox uid differs) that does not own the network namespace.
+  // Without root, slirp4netns must first join the sandbox's user namespace to be allowed into its
+  // network namespace (bubblewrap makes no nested one then: that is root's case only).
+  const userns = process.getuid?.() === 0 ? [] : [`--userns-path=/proc/${pid}/ns/user`];
+  // fd 3 is its exit fd: it ends when that pipe closes, so it cannot outlive a worker that died.
+  const slirp = spawn(SLIRP, ['--configure', '--mtu=65520', '--disable-host-loopback', '--exit-fd=3', '--ready-fd=4', ...userns, '--netns-type=path', `/proc/${pid}/ns/net`, 'tap0'], {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+    env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
+  });
+  started(slirp);
+  for (const stream of slirp.stdio.slice(2)) (stream as Readable | null)?.on('error', () => undefined);
+  let slirpErrors = '';
+  slirp.stderr!.on('data', (c: Buffer) => (slirpErrors += c.toString('utf8')));
+  await ready(slirp).catch((err: Error) => {
+    throw new Error(`${err.message}: ${slirpErrors.trim().split('\n').slice(-3).join(' ')}`);
+  });
+  // The command starts only now, with its network in place. (Had anything failed, it would have found
+  // a namespace with no route out: never the host's network.)
+  block.end('1');
+  return slirp;
 }

@@ -12,7 +12,7 @@ import { lstat, readlink, realpath } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import type { RunnerSettings } from './operator-policy.ts';
-import { privateNetworkAvailable, withPrivateNetwork } from './sandbox-network.ts';
+import { privateNetworkAvailable, withPrivateNetwork, type PrivateNetwork } from './sandbox-network.ts';
 
 export type Sandbox =
   | { kind: 'bubblewrap'; bwrap: string; system: string[]; paths: RunnerSettings['paths']; network?: 'private' | 'host' }
@@ -40,6 +40,8 @@ export interface WrappedCommand {
   file: string;
   args: readonly string[];
   env: Record<string, string>;
+  /** With a private network: what runCommand sets up once bubblewrap is spawned (sandbox-network.ts). */
+  network?: PrivateNetwork;
 }
 
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
@@ -95,7 +97,7 @@ export function bubblewrapArgs(system: readonly string[], binds: ReadonlyArray<{
  * The command as the sandbox runs it. The environment is bwrap's own (given to it exactly, nothing
  * inherited) rather than --setenv arguments: argv is readable by every user of the host, environ is not.
  */
-export function wrapCommand(sandbox: Extract<Sandbox, { kind: 'bubblewrap' }>, run: SandboxRun, command: WrappedCommand & { cwd: string }): WrappedCommand {
+export function wrapCommand(sandbox: Extract<Sandbox, { kind: 'bubblewrap' }>, run: SandboxRun, command: Omit<WrappedCommand, 'network'> & { cwd: string }): WrappedCommand {
   const binds = [
     // The operator's paths first: this run's own dirs are mounted over them if they overlap. One that does
     // not exist (yet) is left out rather than failing every run.

@@ -1,11 +1,15 @@
 // The sandbox's private network, with the real bubblewrap and slirp4netns: a service on this host's
-// loopback (what the embedded Temporal is) is out of reach from inside, and the command still runs
-// as an ordinary child (output, exit code, signals).
+// loopback (what the embedded Temporal is) is out of reach from inside, the command runs as an ordinary
+// child of runCommand (output, exit code), and slirp4netns never outlives it, nor a worker that died.
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
+import { runCommand, type WrappedCommand } from '../../activities/process.ts';
 import { networkArgs, privateNetworkAvailable, withPrivateNetwork } from '../../activities/sandbox-network.ts';
 
 /** A minimal bubblewrap sandbox around a bash script (the real one adds binds; the network part is the same). */
@@ -42,6 +46,34 @@ describe('networkArgs', () => {
   });
 });
 
+/** Runs `script` in the minimal sandbox with a private network, through runCommand as terraform runs. */
+const isolated = (script: string, seen?: (wrapped: WrappedCommand) => void) =>
+  runCommand('/bin/bash', ['-c', script], {
+    cwd: tmpdir(),
+    wrap: (command) => {
+      const wrapped = withPrivateNetwork([...bwrap(script).slice(0, -3), command.file, ...command.args], command.env);
+      seen?.(wrapped);
+      return wrapped;
+    },
+  });
+
+/** The pids of this process's children named `comm`. */
+async function childrenNamed(pid: number, comm: string): Promise<number[]> {
+  const tasks = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '');
+  const pids = tasks.trim().split(/\s+/).filter(Boolean).map(Number);
+  const named = await Promise.all(pids.map(async (p) => ((await readFile(`/proc/${p}/comm`, 'utf8').catch(() => '')).trim() === comm ? p : undefined)));
+  return named.filter((p): p is number => p !== undefined);
+}
+
+/** Running, not gone nor a zombie waiting to be reaped. */
+function alive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
 describe('withPrivateNetwork (real bubblewrap and slirp4netns)', () => {
   it('finds slirp4netns on this machine (CI installs it)', () => {
     expect(privateNetworkAvailable()).toBe(true);
@@ -54,46 +86,62 @@ describe('withPrivateNetwork (real bubblewrap and slirp4netns)', () => {
     expect(plain.stdout).toContain(`REACHED 127.0.0.1:${port}`);
     expect(connections).toBe(before + 1);
 
-    const { file, args } = withPrivateNetwork(bwrap(script));
-    const isolated = await execa(file, args, { reject: false });
-    expect(isolated.exitCode).toBe(0);
-    expect(isolated.stdout).toContain(`REFUSED 127.0.0.1:${port}`);
-    expect(isolated.stdout).toContain(`REFUSED 10.0.2.2:${port}`);
+    const r = await isolated(script);
+    expect(r.exitCode).toBe(0);
+    expect(r.output).toContain(`REFUSED 127.0.0.1:${port}`);
+    expect(r.output).toContain(`REFUSED 10.0.2.2:${port}`);
     expect(connections).toBe(before + 1);
   });
 
   it('has a network of its own with a route out and a resolver', async () => {
-    const { file, args } = withPrivateNetwork(bwrap('cat /etc/resolv.conf; cat /proc/net/route | cut -f1 | sort -u | tr "\\n" " "'));
-    const r = await execa(file, args, { reject: false });
+    const r = await isolated('cat /etc/resolv.conf; cat /proc/net/route | cut -f1 | sort -u | tr "\\n" " "');
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toContain('nameserver 10.0.2.3');
-    expect(r.stdout).toContain('tap0');
+    expect(r.output).toContain('nameserver 10.0.2.3');
+    expect(r.output).toContain('tap0');
   });
 
-  it('passes output and the exit code through', async () => {
-    const { file, args } = withPrivateNetwork(bwrap('echo to-out; echo to-err >&2; exit 7'));
-    const r = await execa(file, args, { reject: false, all: true });
+  it('passes output and the exit code through, and leaves neither slirp4netns nor its resolv.conf behind', async () => {
+    let wrapped: WrappedCommand | undefined;
+    const r = await isolated('echo to-out; echo to-err >&2; exit 7', (w) => (wrapped = w));
     expect(r.exitCode).toBe(7);
     expect(r.stdout).toBe('to-out');
-    expect(r.stderr).toBe('to-err');
+    expect(r.output).toBe('to-out\nto-err');
+    const resolvConf = wrapped!.args[wrapped!.args.indexOf('/etc/resolv.conf') - 1]!;
+    expect(resolvConf).toMatch(/resolv\.conf$/);
+    expect(existsSync(resolvConf)).toBe(false);
+    // Killed, not waited for (the kernel takes a while to tear its tap device down): wait for that here.
+    for (let i = 0; i < 50 && (await childrenNamed(process.pid, 'slirp4netns')).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await childrenNamed(process.pid, 'slirp4netns')).toEqual([]);
   });
 
-  it('ends the sandboxed command when its process group is killed', async () => {
+  it('reports a sandbox that could not be set up as a command that never ran (exit 125)', async () => {
+    const r = await runCommand('true', [], { cwd: tmpdir(), wrap: (c) => withPrivateNetwork(['bwrap', '--terrapin-no-such-option', '--', c.file, ...c.args], c.env) });
+    expect(r.exitCode).toBe(125);
+    expect(r.output).toMatch(/terrapin: could not give the sandbox its network: bubblewrap exited before its sandbox was set up$/);
+  });
+
+  it('ends the sandboxed command and slirp4netns when the worker running them dies', async () => {
     const marker = `terrapin-net-kill-${process.pid}-${Date.now()}`;
-    const { file, args } = withPrivateNetwork(bwrap(`echo started; exec -a ${marker} sleep 60`));
-    const child = spawn(file, args, { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
-    await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
+    // A stand-in worker: runCommand in a process of its own, killed with SIGKILL (no clean-up runs).
+    const worker = `
+      const { runCommand } = await import(${JSON.stringify(new URL('../../activities/process.ts', import.meta.url).href)});
+      const { withPrivateNetwork } = await import(${JSON.stringify(new URL('../../activities/sandbox-network.ts', import.meta.url).href)});
+      const argv = ${JSON.stringify(bwrap(`echo started; exec -a ${marker} sleep 60`))};
+      await runCommand(argv.at(-3), argv.slice(-2), { cwd: '/', wrap: (c) => withPrivateNetwork([...argv.slice(0, -3), c.file, ...c.args], c.env) });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', worker], { stdio: ['ignore', 'ignore', 'inherit'] });
     const found = async () => (await execa('pgrep', ['-f', `^${marker}`], { reject: false })).exitCode === 0;
-    for (let i = 0; i < 50 && !(await found()); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && !(await found()); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await found()).toBe(true);
+    const slirps = await childrenNamed(child.pid!, 'slirp4netns');
+    expect(slirps).toHaveLength(1);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    process.kill(-child.pid!, 'SIGKILL');
+    child.kill('SIGKILL');
     await exited;
-    // The kernel ends the sandbox's pid namespace with its init: wait for that, not a fixed time.
+    // bubblewrap dies with its parent, slirp4netns with its exit pipe: wait for that, not a fixed time.
     for (let i = 0; i < 50; i++) {
-      if (!(await found())) return;
+      if (!(await found()) && !alive(slirps[0]!)) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    throw new Error('the sandboxed command outlived its launcher');
+    throw new Error(`left running after the worker died: ${(await found()) ? 'the sandboxed command ' : ''}${alive(slirps[0]!) ? 'slirp4netns' : ''}`);
   });
 });
