@@ -3,9 +3,10 @@
 // terraform (resource_drift), while drift that only lives in the state (terraform_data) shows up solely
 // as a change in a normal plan. Both go through plan(), each with its own label, so their files, locks on
 // .terraform and plan files stay apart and the normal plan can later be applied to reconcile.
+// The plan function is given (terraform.ts registers detectDrift with its own), so this module does not
+// import terraform.ts, which imports it.
 import { readBotFile } from './checkout-files.ts';
-import type { OutputInput, PlanResult, PlanStep, PlanSummary, ProjectTarget } from '../shared/activity-contracts.ts';
-import { plan, type TerraformDeps } from './terraform.ts';
+import type { OutputInput, PlanInput, PlanResult, PlanStep, PlanSummary, ProjectTarget } from '../shared/activity-contracts.ts';
 
 export interface DriftInput extends ProjectTarget {
   /** The project's `env` from .terrapin.yml. */
@@ -47,7 +48,10 @@ async function readShowJson(file: string): Promise<ShowJson> {
   return JSON.parse(await readBotFile(file)) as ShowJson;
 }
 
-export async function detectDrift(input: DriftInput, deps: TerraformDeps): Promise<DriftReport> {
+/** Runs one plan of the project (terraform.ts's plan, with the worker's deps). */
+export type PlanRunner = (input: PlanInput) => Promise<PlanResult>;
+
+export async function detectDrift(input: DriftInput, plan: PlanRunner): Promise<DriftReport> {
   const base = input.label ?? 'drift';
   const failed = (r: Extract<PlanResult, { ok: false }>): DriftFailed => ({
     drifted: false,
@@ -55,9 +59,9 @@ export async function detectDrift(input: DriftInput, deps: TerraformDeps): Promi
     error: { step: r.step, outputFile: r.outputFile },
   });
   // One after the other: both take the state lock.
-  const refresh = await plan({ ...input, label: `${base}-refresh`, extraArgs: ['-refresh-only'] }, deps);
+  const refresh = await plan({ ...input, label: `${base}-refresh`, extraArgs: ['-refresh-only'] });
   if (!refresh.ok) return failed(refresh);
-  const normal = await plan({ ...input, label: `${base}-plan` }, deps);
+  const normal = await plan({ ...input, label: `${base}-plan` });
   if (!normal.ok) return failed(normal);
 
   const drift = changedAddresses((await readShowJson(refresh.showJsonFile)).resource_drift);

@@ -372,6 +372,6 @@ export function createTerraformActivities(deps: TerrapinActivityDeps) {
     plan: (input: PlanInput) => plan(input, deps),
     apply: (input: ApplyInput) => apply(input, deps),
     readOutputs: (target: ProjectTarget) => readOutputs(target, deps),
-    detectDrift: (input: DriftInput) => detectDrift(input, deps),
+    detectDrift: (input: DriftInput) => detectDrift(input, (p) => plan(p, deps)),
   };
 }
