@@ -24,7 +24,8 @@ import { connectTemporal, DEFAULT_EMBEDDED_PORT, installTemporalRuntime, isPortF
 import { runTerrapinWorker } from '../app/worker.ts';
 import { DEFAULT_OPERATOR_POLICY } from '../activities/operator-policy.ts';
 import { runCommand } from '../activities/process.ts';
-import { resolveSandbox, wrapCommand } from '../activities/sandbox.ts';
+import { resolveSandbox, wrapCommand, type Sandbox } from '../activities/sandbox.ts';
+import { plan } from '../activities/terraform.ts';
 import { CHECK_PLAN, prWorkflowId } from '../workflows/types.ts';
 import { startGithubStandin, type GithubStandin, type RecordedCall } from './github-standin.ts';
 import { pullRequestEvent, pullRequestJson, sendWebhook, type DemoRepository, type PullRequestSpec } from './webhook-deliveries.ts';
@@ -259,6 +260,32 @@ async function sandboxCost(dir: string): Promise<{ plain: number[]; bwrap: numbe
   return { plain, bwrap, privateNet };
 }
 
+/**
+ * The plan activity's function alone, on fresh clones: sandboxed as the worker runs it, and with
+ * `runner.sandbox: none`. The difference is what the sandbox costs a whole plan.
+ */
+async function directPlans(cloneUrl: string, prs: readonly PullRequestSpec[], dir: string): Promise<{ sandboxed: number[]; unsandboxed: number[] } | string> {
+  const sandbox = await resolveSandbox(DEFAULT_OPERATOR_POLICY.runner);
+  if (sandbox.kind !== 'bubblewrap') return `no sandbox here (${sandbox.kind})`;
+  const dataDir = join(dir, 'data');
+  const once = async (pr: PullRequestSpec, kind: string, with_: Sandbox) => {
+    const workDir = join(dataDir, 'work', OWNER, REPO, `${kind}-${pr.number}`, pr.head.sha);
+    mkdirSync(join(workDir, '..'), { recursive: true });
+    await execa('git', ['clone', '-q', '--branch', pr.head.ref, cloneUrl, workDir]);
+    const t = performance.now();
+    const r = await plan({ workDir, projectDir: '.', workspace: 'default', binary: 'terraform' }, { dataDir, sandbox: with_ });
+    if (!r.ok) throw new Error(`direct plan failed at ${r.step}`);
+    return performance.now() - t;
+  };
+  const sandboxed: number[] = [];
+  const unsandboxed: number[] = [];
+  for (const pr of prs) {
+    sandboxed.push(await once(pr, 'sandboxed', sandbox));
+    unsandboxed.push(await once(pr, 'unsandboxed', { kind: 'none' }));
+  }
+  return { sandboxed, unsandboxed };
+}
+
 // --- main -----------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -338,6 +365,7 @@ async function main(): Promise<void> {
       return breakdown(history.events ?? [], s.commentEpoch);
     }));
     const sandbox = await sandboxCost(join(tmp, 'sandbox'));
+    const direct = await directPlans(repo.cloneUrl, prs.slice(1), join(tmp, 'direct'));
 
     // --- report ---------------------------------------------------------------------------------
     const w2c = samples.map((s) => s.webhookToComment);
@@ -388,6 +416,12 @@ async function main(): Promise<void> {
       out += row('unsandboxed', sandbox.plain);
       out += row('bubblewrap, host network', sandbox.bwrap);
       out += row('bubblewrap, private network', sandbox.privateNet);
+    }
+    out += header('The plan activity\'s function alone, on a fresh clone (init, plan, show -json, show)');
+    if (typeof direct === 'string') out += `  ${direct}\n`;
+    else {
+      out += row('sandboxed', direct.sandboxed);
+      out += row('unsandboxed (runner.sandbox: none)', direct.unsandboxed);
     }
     out += `\nTotal benchmark time ${((performance.now() - t0) / 1000).toFixed(1)} s\n`;
     process.stdout.write(out);
