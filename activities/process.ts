@@ -141,14 +141,14 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
     }
     const result = await subprocess;
     const scrub = (s: string | undefined) => scrubSecrets(s ?? '', opts.secrets);
-    if (setupError) {
-      const before = scrub(result.all);
-      return { exitCode: 125, output: `${before}${before && !before.endsWith('\n') ? '\n' : ''}${setupError.message}`, stdout: '', setupFailed: true };
-    }
 
     if (activity?.cancellationSignal.aborted) {
       const reason: unknown = activity.cancellationSignal.reason;
       throw reason instanceof Error ? reason : new CancelledFailure('Activity cancelled');
+    }
+    if (setupError) {
+      const before = scrub(result.all);
+      return { exitCode: 125, output: `${before}${before && !before.endsWith('\n') ? '\n' : ''}${setupError.message}`, stdout: '', setupFailed: true };
     }
     let exitCode = result.exitCode;
     let output = scrub(result.all);

@@ -5,6 +5,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCommand, type RunResult } from '../../activities/process.ts';
+import { NetworkSetupError } from '../../activities/sandbox-network.ts';
 
 const cwd = tmpdir();
 
@@ -99,6 +100,25 @@ describe('runCommand through a sandbox wrapper', () => {
     const r = await runCommand('sh', ['-c', 'echo ran'], { cwd, wrap: flakySandbox(counter, 2, 'bwrap: loopback: Failed RTM_NEWADDR: No child processes') });
     expect(r).toMatchObject({ exitCode: 0, output: 'ran' });
     expect((await readFile(counter, 'utf8')).trim()).toBe('3');
+  });
+
+  it('a cancelled activity is not retried when the sandbox then reports its network set-up as failed', async () => {
+    const env = new MockActivityEnvironment();
+    let connects = 0;
+    let failSetup: (() => void) | undefined;
+    const network = {
+      connect: () => {
+        if (++connects > 1) return Promise.reject(new NetworkSetupError('lost a race again'));
+        return new Promise<void>((_, reject) => (failSetup = () => reject(new NetworkSetupError('lost a race'))));
+      },
+      close: () => undefined,
+    };
+    const running = env.run(() => runCommand('sleep', ['30'], { cwd, killGraceMs: 1_000, wrap: (c) => ({ ...c, network }) }));
+    while (!failSetup) await new Promise((r) => setImmediate(r));
+    env.cancel();
+    failSetup();
+    await expect(running).rejects.toBeInstanceOf(CancelledFailure);
+    expect(connects).toBe(1);
   });
 
   it('gives up after three set-up failures, and never repeats a command that failed by itself', async () => {
