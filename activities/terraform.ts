@@ -228,8 +228,10 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
     if (r.exitCode !== 0) return fail(args, r);
   }
 
+  // Both read the finished plan file and nothing else changes it: side by side, the second costs no wait.
   const jsonArgs = ['show', '-json', '-no-color', planArg];
-  const json = await run(jsonArgs);
+  const textArgs = ['show', '-no-color', planArg];
+  const [json, text] = await Promise.all([run(jsonArgs), run(textArgs)]);
   if (json.exitCode !== 0) return fail(jsonArgs, json);
   let showJson: unknown;
   try {
@@ -238,8 +240,6 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
     return fail(jsonArgs, { ...json, exitCode: 1, output: `${json.output}\nThe output is not valid JSON.` });
   }
 
-  const textArgs = ['show', '-no-color', planArg];
-  const text = await run(textArgs);
   if (text.exitCode !== 0) return fail(textArgs, text);
   const planTextFile = join(paths.outDir, 'plan.diff.txt');
   await writeBotFile(planTextFile, formatPlanAsDiff(text.stdout.replace(/^\n+/, '').trimEnd()));
