@@ -423,7 +423,8 @@ async function main(): Promise<void> {
       out += row('sandboxed', direct.sandboxed);
       out += row('unsandboxed (runner.sandbox: none)', direct.unsandboxed);
     }
-    out += `\nTotal benchmark time ${((performance.now() - t0) / 1000).toFixed(1)} s\n`;
+    // Other work on the machine inflates every figure: say how busy it was.
+    out += `\nTotal benchmark time ${((performance.now() - t0) / 1000).toFixed(1)} s; load average ${loadavg()[0]!.toFixed(2)} at the end (${cpus().length} CPUs)\n`;
     process.stdout.write(out);
 
   } catch (err) {
