@@ -107,8 +107,8 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
       extendEnv: false,
       all: true,
       reject: false,
-      // A sandbox with a network of its own gets two more pipes: bubblewrap's info (3) and go-ahead (4).
-      ...(network ? { stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] as const, buffer: { fd3: false, fd4: false } } : { stdin: 'ignore' as const }),
+      // A sandbox with a network of its own talks to its set-up (sandbox-network.ts) through more pipes.
+      ...(network ? sandboxPipes(network.extraPipes) : { stdin: 'ignore' as const }),
       detached: true,
       ...(opts.wrap ? {} : { cancelSignal, forceKillAfterDelay: graceMs }),
     });
@@ -136,7 +136,7 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
         if (!(err instanceof NetworkSetupError)) throw err;
         setupError = err;
         // Still waiting for the go-ahead, or already gone: the command never ran.
-        signal(subprocess.pid, 'SIGKILL');
+        killProcessGroup(subprocess.pid);
       }
     }
     const result = await subprocess;
@@ -172,6 +172,15 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
     if (groupKill) clearTimeout(groupKill);
     network?.close();
   }
+}
+
+/** stdin ignored, stdout and stderr captured, then `extra` pipes (fds 3…) that runCommand does not read. */
+function sandboxPipes(extra: number) {
+  const fds = Array.from({ length: extra }, (_, i) => i + 3);
+  return {
+    stdio: ['ignore', 'pipe', 'pipe', ...fds.map(() => 'pipe' as const)] as const,
+    buffer: Object.fromEntries(fds.map((fd) => [`fd${fd}`, false])) as Record<`fd${number}`, boolean>,
+  };
 }
 
 function signal(pid: number | undefined, name: NodeJS.Signals): void {

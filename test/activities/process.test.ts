@@ -107,6 +107,7 @@ describe('runCommand through a sandbox wrapper', () => {
     let connects = 0;
     let failSetup: (() => void) | undefined;
     const network = {
+      extraPipes: 3,
       connect: () => {
         if (++connects > 1) return Promise.reject(new NetworkSetupError('lost a race again'));
         return new Promise<void>((_, reject) => (failSetup = () => reject(new NetworkSetupError('lost a race'))));

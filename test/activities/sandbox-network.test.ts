@@ -1,12 +1,14 @@
 // The sandbox's private network, with the real bubblewrap and slirp4netns: a service on this host's
 // loopback (what the embedded Temporal is) is out of reach from inside, the command runs as an ordinary
-// child of runCommand (output, exit code), and slirp4netns never outlives it, nor a worker that died.
+// child of runCommand (output, exit code, its environment), and it outlives a worker that died, with its
+// network, while slirp4netns never outlives it.
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
 import { runCommand, type WrappedCommand } from '../../activities/process.ts';
@@ -36,7 +38,7 @@ describe('networkArgs', () => {
   it('puts the namespace options and our resolv.conf before the command', () => {
     expect(networkArgs(['bwrap', '--ro-bind', '/', '/', '--', 'sh', '-c', 'x'], '/r.conf')).toEqual([
       '--ro-bind', '/', '/',
-      '--unshare-net', '--info-fd', '3', '--block-fd', '4', '--ro-bind', '/r.conf', '/etc/resolv.conf',
+      '--unshare-net', '--json-status-fd', '3', '--block-fd', '4', '--ro-bind', '/r.conf', '/etc/resolv.conf',
       '--', 'sh', '-c', 'x',
     ]);
   });
@@ -47,9 +49,10 @@ describe('networkArgs', () => {
 });
 
 /** Runs `script` in the minimal sandbox with a private network, through runCommand as terraform runs. */
-const isolated = (script: string, seen?: (wrapped: WrappedCommand) => void) =>
+const isolated = (script: string, seen?: (wrapped: WrappedCommand) => void, env?: Record<string, string>) =>
   runCommand('/bin/bash', ['-c', script], {
     cwd: tmpdir(),
+    env,
     wrap: (command) => {
       const wrapped = withPrivateNetwork([...bwrap(script).slice(0, -3), command.file, ...command.args], command.env);
       seen?.(wrapped);
@@ -120,28 +123,49 @@ describe('withPrivateNetwork (real bubblewrap and slirp4netns)', () => {
     expect(r.output).toMatch(/terrapin: could not give the sandbox its network: bubblewrap exited before its sandbox was set up$/);
   });
 
-  it('ends the sandboxed command and slirp4netns when the worker running them dies', async () => {
-    const marker = `terrapin-net-kill-${process.pid}-${Date.now()}`;
-    // A stand-in worker: runCommand in a process of its own, killed with SIGKILL (no clean-up runs).
-    const worker = `
-      const { runCommand } = await import(${JSON.stringify(new URL('../../activities/process.ts', import.meta.url).href)});
-      const { withPrivateNetwork } = await import(${JSON.stringify(new URL('../../activities/sandbox-network.ts', import.meta.url).href)});
-      const argv = ${JSON.stringify(bwrap(`echo started; exec -a ${marker} sleep 60`))};
-      await runCommand(argv.at(-3), argv.slice(-2), { cwd: '/', wrap: (c) => withPrivateNetwork([...argv.slice(0, -3), c.file, ...c.args], c.env) });`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', worker], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const found = async () => (await execa('pgrep', ['-f', `^${marker}`], { reject: false })).exitCode === 0;
-    for (let i = 0; i < 100 && !(await found()); i++) await new Promise((r) => setTimeout(r, 100));
-    expect(await found()).toBe(true);
-    const slirps = await childrenNamed(child.pid!, 'slirp4netns');
-    expect(slirps).toHaveLength(1);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
-    await exited;
-    // bubblewrap dies with its parent, slirp4netns with its exit pipe: wait for that, not a fixed time.
-    for (let i = 0; i < 50; i++) {
-      if (!(await found()) && !alive(slirps[0]!)) return;
-      await new Promise((r) => setTimeout(r, 100));
+  it('gives the command exactly its environment through a pipe: outside the sandbox only PATH, and nothing in argv', async () => {
+    const secret = 'terrapin-net-secret 4a1 "quoted"\nsecond line';
+    let wrapped: WrappedCommand | undefined;
+    const r = await isolated('printf "%s" "$TERRAPIN_NET_SECRET"; echo; compgen -e | sort | tr "\\n" " "', (w) => (wrapped = w), { TERRAPIN_NET_SECRET: secret });
+    expect(r.exitCode).toBe(0);
+    expect(r.output.startsWith(`${secret}\n`)).toBe(true);
+    expect(r.output.split('\n').at(-1)!.trim().split(' ')).toEqual(['HOME', 'PATH', 'PWD', 'SHLVL', 'TERRAPIN_NET_SECRET']);
+    expect(wrapped!.file).toBe('/bin/sh');
+    expect(Object.keys(wrapped!.env)).toEqual(['PATH']);
+    expect(wrapped!.args.join(' ')).not.toContain('terrapin-net-secret');
+  });
+
+  it('a sandboxed command outlives a worker that died, with its network, and slirp4netns ends with it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'terrapin-net-orphan-'));
+    try {
+      // A stand-in worker: runCommand in a process of its own, killed with SIGKILL (no clean-up runs).
+      const script = `echo > ${dir}/started; until [ -e ${dir}/go ]; do sleep 0.05; done; cut -f1 /proc/net/route | sort -u | tr "\\n" " " > ${dir}/finished`;
+      const argv = ['bwrap', '--ro-bind', '/', '/', '--bind', dir, dir, '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--unshare-user', '--uid', '1000', '--gid', '1000', '--die-with-parent', '--', '/bin/bash', '-c', script];
+      const worker = `
+        const { runCommand } = await import(${JSON.stringify(new URL('../../activities/process.ts', import.meta.url).href)});
+        const { withPrivateNetwork } = await import(${JSON.stringify(new URL('../../activities/sandbox-network.ts', import.meta.url).href)});
+        const argv = ${JSON.stringify(argv)};
+        await runCommand(argv.at(-3), argv.slice(-2), { cwd: '/', wrap: (c) => withPrivateNetwork([...argv.slice(0, -3), c.file, ...c.args], c.env) });`;
+      await chmod(dir, 0o777);
+      const child = spawn(process.execPath, ['--input-type=module', '-e', worker], { stdio: ['ignore', 'ignore', 'inherit'] });
+      const until = async (what: string, done: () => boolean) => {
+        for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 50));
+        if (!done()) throw new Error(`gave up waiting for ${what}`);
+      };
+      await until('the sandboxed command to start', () => existsSync(join(dir, 'started')));
+      const slirps = await childrenNamed(child.pid!, 'slirp4netns');
+      expect(slirps).toHaveLength(1);
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await exited;
+      expect(alive(slirps[0]!)).toBe(true);
+      await writeFile(join(dir, 'go'), '');
+      await until('the sandboxed command to finish', () => existsSync(join(dir, 'finished')));
+      expect(await readFile(join(dir, 'finished'), 'utf8')).toContain('tap0');
+      // bubblewrap's status pipe is slirp4netns's exit fd: it ends once the sandbox is gone.
+      await until('slirp4netns to end with the sandbox', () => !alive(slirps[0]!));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
-    throw new Error(`left running after the worker died: ${(await found()) ? 'the sandboxed command ' : ''}${alive(slirps[0]!) ? 'slirp4netns' : ''}`);
   });
 });

@@ -58,16 +58,18 @@ describe('arguments', () => {
     expect(wrapped.env.TF_VAR_password).toBe(SECRET);
   });
 
-  test('with a private network (the default) bubblewrap gets its own network namespace and waits for it, and the environment stays out of argv', () => {
+  test('with a private network (the default): bubblewrap under sh, its own network namespace, and the environment neither in argv nor outside the sandbox', () => {
     const sandbox: Sandbox = { kind: 'bubblewrap', bwrap: '/usr/bin/bwrap', system: [], paths: [] };
     const wrapped = wrapCommand(sandbox, { checkout: '/d/c', runDir: '/d/c.terrapin/x/run', pluginCache: '/d/p' }, { file: 'terraform', args: ['plan'], env: { TF_VAR_password: SECRET }, cwd: '/d/c' });
     try {
-      expect(wrapped.file).toBe('/usr/bin/bwrap');
+      expect(wrapped.file).toBe('/bin/sh');
+      expect(wrapped.args.slice(0, 6)).toEqual(['-c', '"$@"; exit $?', 'sh', '/usr/bin/bwrap', '--args', '5']);
       const line = wrapped.args.join(' ');
-      expect(line).toMatch(/--chdir \/d\/c --unshare-net --info-fd 3 --block-fd 4 --ro-bind \S+\/resolv\.conf \/etc\/resolv\.conf -- terraform plan$/);
+      expect(line).toMatch(/--chdir \/d\/c --unshare-net --json-status-fd 3 --block-fd 4 --ro-bind \S+\/resolv\.conf \/etc\/resolv\.conf -- terraform plan$/);
       expect(line).not.toContain(SECRET);
-      expect(wrapped.env).toEqual({ TF_VAR_password: SECRET });
-      expect(wrapped.network).toBeDefined();
+      // sh and bubblewrap run outside the sandbox: PATH is all they get; the command's environment is data on fd 5.
+      expect(wrapped.env).toEqual({ PATH: process.env.PATH });
+      expect(wrapped.network?.extraPipes).toBe(3);
     } finally {
       wrapped.network?.close();
     }
