@@ -26,7 +26,7 @@ import { DEFAULT_OPERATOR_POLICY } from '../activities/operator-policy.ts';
 import { runCommand } from '../activities/process.ts';
 import { resolveSandbox, wrapCommand, type Sandbox } from '../activities/sandbox.ts';
 import { plan } from '../activities/terraform.ts';
-import { CHECK_PLAN, prWorkflowId } from '../workflows/types.ts';
+import { CHECK_PLAN, prWorkflowId } from '../shared/contracts.ts';
 import { startGithubStandin, type GithubStandin, type RecordedCall } from './github-standin.ts';
 import { pullRequestEvent, pullRequestJson, sendWebhook, type DemoRepository, type PullRequestSpec } from './webhook-deliveries.ts';
 
@@ -127,7 +127,7 @@ async function measurePr(ctx: { standin: GithubStandin; url: string; repo: DemoR
   const comment = nextCall(standin, `the plan comment on #${pr.number}`, (c) => c.method === 'POST' && c.path === commentPath);
   const checkDone = nextCall(standin, `check ${CHECK_PLAN} on #${pr.number} to complete`, (c) => {
     const res = c.response as { name?: string; head_sha?: string; status?: string } | undefined;
-    return c.route?.includes('check-runs') === true && res?.name === CHECK_PLAN && res.head_sha === pr.head.sha && res.status === 'completed';
+    return c.route?.includes('check-runs') === true && res !== undefined && res.name === CHECK_PLAN && res.head_sha === pr.head.sha && res.status === 'completed';
   });
   standin.setPullRequest(OWNER, REPO, pr.number, pullRequestJson(pr));
   const sentEpoch = Date.now();
@@ -184,52 +184,86 @@ const epochOf = (e: HistoryEvent): number => {
 const idOf = (id: unknown) => String(id);
 
 interface ActivitySpan {
+  /** The workflow type that ran it (the PR workflow, or a child such as projectRun). */
+  workflow: string;
   type: string;
   scheduled: number;
   started?: number;
   closed?: number;
 }
+interface WorkflowTaskSpan {
+  workflow: string;
+  scheduled: number;
+  started?: number;
+  completed?: number;
+}
 interface Breakdown {
   activities: ActivitySpan[];
-  /** Workflow tasks: scheduled → completed, each. */
-  workflowTasks: { scheduled: number; started?: number; completed?: number }[];
-  /** The workflow first heard of the webhook (start or signal). */
+  workflowTasks: WorkflowTaskSpan[];
+  /** The PR workflow first heard of the webhook (start or signal). */
   firstEvent: number;
 }
 
-/** Activities and workflow tasks scheduled before the plan comment arrived: what led to it. */
-function breakdown(events: readonly HistoryEvent[], until: number): Breakdown {
-  const activities = new Map<string, ActivitySpan>();
-  const wfts = new Map<string, { scheduled: number; started?: number; completed?: number }>();
-  let firstEvent = NaN;
-  for (const e of events) {
-    const at = epochOf(e);
-    if (Number.isNaN(firstEvent) && (e.workflowExecutionStartedEventAttributes || e.workflowExecutionSignaledEventAttributes)) firstEvent = at;
-    if (e.activityTaskScheduledEventAttributes && at <= until) {
-      activities.set(idOf(e.eventId), { type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', scheduled: at });
-    }
-    const started = e.activityTaskStartedEventAttributes;
-    if (started) {
-      const span = activities.get(idOf(started.scheduledEventId));
-      if (span) span.started = at;
-    }
-    const closed = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
-    if (closed) {
-      const span = activities.get(idOf(closed.scheduledEventId));
-      if (span) span.closed = at;
-    }
-    if (e.workflowTaskScheduledEventAttributes && at <= until) wfts.set(idOf(e.eventId), { scheduled: at });
-    if (e.workflowTaskStartedEventAttributes) {
-      const t = wfts.get(idOf(e.workflowTaskStartedEventAttributes.scheduledEventId));
-      if (t) t.started = at;
-    }
-    const done = e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes ?? e.workflowTaskTimedOutEventAttributes;
-    if (done) {
-      const t = wfts.get(idOf(done.scheduledEventId));
-      if (t) t.completed = at;
+interface WorkflowHistory {
+  workflow: string;
+  events: readonly HistoryEvent[];
+}
+
+/** The PR workflow's history and those of the child workflows it started before `until`, and theirs. */
+async function histories(client: Client, workflowId: string, until: number): Promise<WorkflowHistory[]> {
+  const out: WorkflowHistory[] = [];
+  const pending: { id: string; type: string }[] = [{ id: workflowId, type: 'pr' }];
+  while (pending.length > 0 && out.length < 50) {
+    const next = pending.shift()!;
+    const events = (await client.workflow.getHandle(next.id).fetchHistory()).events ?? [];
+    out.push({ workflow: next.type, events });
+    for (const e of events) {
+      const child = e.startChildWorkflowExecutionInitiatedEventAttributes;
+      if (child?.workflowId && epochOf(e) <= until) pending.push({ id: child.workflowId, type: child.workflowType?.name ?? 'child' });
     }
   }
-  return { activities: [...activities.values()], workflowTasks: [...wfts.values()], firstEvent };
+  return out;
+}
+
+/** Activities and workflow tasks scheduled before the plan comment arrived, in every workflow: what led to it. */
+function breakdown(workflows: readonly WorkflowHistory[], until: number): Breakdown {
+  const activities: ActivitySpan[] = [];
+  const workflowTasks: WorkflowTaskSpan[] = [];
+  let firstEvent = NaN;
+  for (const { workflow, events } of workflows) {
+    const acts = new Map<string, ActivitySpan>();
+    const wfts = new Map<string, WorkflowTaskSpan>();
+    for (const e of events) {
+      const at = epochOf(e);
+      if (workflow === 'pr' && Number.isNaN(firstEvent) && (e.workflowExecutionStartedEventAttributes || e.workflowExecutionSignaledEventAttributes)) firstEvent = at;
+      if (e.activityTaskScheduledEventAttributes && at <= until) {
+        acts.set(idOf(e.eventId), { workflow, type: e.activityTaskScheduledEventAttributes.activityType?.name ?? '?', scheduled: at });
+      }
+      const started = e.activityTaskStartedEventAttributes;
+      if (started) {
+        const span = acts.get(idOf(started.scheduledEventId));
+        if (span) span.started = at;
+      }
+      const closed = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+      if (closed) {
+        const span = acts.get(idOf(closed.scheduledEventId));
+        if (span) span.closed = at;
+      }
+      if (e.workflowTaskScheduledEventAttributes && at <= until) wfts.set(idOf(e.eventId), { workflow, scheduled: at });
+      if (e.workflowTaskStartedEventAttributes) {
+        const t = wfts.get(idOf(e.workflowTaskStartedEventAttributes.scheduledEventId));
+        if (t) t.started = at;
+      }
+      const done = e.workflowTaskCompletedEventAttributes ?? e.workflowTaskFailedEventAttributes ?? e.workflowTaskTimedOutEventAttributes;
+      if (done) {
+        const t = wfts.get(idOf(done.scheduledEventId));
+        if (t) t.completed = at;
+      }
+    }
+    activities.push(...acts.values());
+    workflowTasks.push(...wfts.values());
+  }
+  return { activities, workflowTasks, firstEvent };
 }
 
 // --- sandbox cost ---------------------------------------------------------------------------------
@@ -360,10 +394,7 @@ async function main(): Promise<void> {
       bare.push(await bareRun(repo.cloneUrl, pr.head.ref, dir));
     }
 
-    const histories = await Promise.all(samples.map(async (s) => {
-      const history = await temporal.client.workflow.getHandle(prWorkflowId(OWNER, REPO, s.number)).fetchHistory();
-      return breakdown(history.events ?? [], s.commentEpoch);
-    }));
+    const splits = await Promise.all(samples.map(async (s) => breakdown(await histories(temporal.client, prWorkflowId(OWNER, REPO, s.number), s.commentEpoch), s.commentEpoch)));
     const sandbox = await sandboxCost(join(tmp, 'sandbox'));
     const direct = await directPlans(repo.cloneUrl, prs.slice(1), join(tmp, 'direct'));
 
@@ -377,18 +408,19 @@ async function main(): Promise<void> {
     out += `  ${'Terrapin overhead'.padEnd(34)} ${fmt(median(w2c) - median(bareTotal)).padStart(19)}   = median(webhook → comment) − median(bare total)\n`;
 
     out += header('Where Terrapin\'s time goes (median per PR, from workflow histories; activities scheduled before the comment)');
-    out += row('webhook → workflow hears of it', samples.map((s, i) => histories[i]!.firstEvent - s.sentEpoch));
-    const types = [...new Set(histories.flatMap((h) => h.activities.map((a) => a.type)))];
+    out += row('webhook → workflow hears of it', samples.map((s, i) => splits[i]!.firstEvent - s.sentEpoch));
+    const label = (a: ActivitySpan) => (a.workflow === 'pr' ? a.type : `${a.type} [${a.workflow}]`);
+    const types = [...new Set(splits.flatMap((h) => h.activities.map(label)))];
     for (const type of types) {
-      const spans = histories.flatMap((h) => h.activities.filter((a) => a.type === type));
-      const perPr = spans.length / histories.length;
+      const spans = splits.flatMap((h) => h.activities.filter((a) => label(a) === type));
+      const perPr = spans.length / splits.length;
       out += row(`${type}${perPr !== 1 ? ` (×${perPr.toFixed(perPr % 1 ? 1 : 0)}/PR)` : ''} queue`, spans.filter((a) => a.started).map((a) => a.started! - a.scheduled));
       out += row(`${type} run`, spans.filter((a) => a.closed && a.started).map((a) => a.closed! - a.started!));
     }
-    out += row('workflow tasks, total per PR', histories.map((h) => h.workflowTasks.reduce((sum, t) => sum + ((t.completed ?? t.scheduled) - t.scheduled), 0)));
-    out += row('workflow tasks, count per PR', histories.map((h) => h.workflowTasks.length)).replaceAll(' ms', '   ');
-    out += row('activities run, total per PR', histories.map((h) => h.activities.reduce((sum, a) => sum + ((a.closed ?? a.scheduled) - (a.started ?? a.scheduled)), 0)));
-    out += row('activity queue, total per PR', histories.map((h) => h.activities.reduce((sum, a) => sum + ((a.started ?? a.scheduled) - a.scheduled), 0)));
+    out += row('workflow tasks, all workflows', splits.map((h) => h.workflowTasks.reduce((sum, t) => sum + ((t.completed ?? t.scheduled) - t.scheduled), 0)));
+    out += row('workflow tasks, count per PR', splits.map((h) => h.workflowTasks.length)).replaceAll(' ms', '   ');
+    out += row('activities run, total per PR', splits.map((h) => h.activities.reduce((sum, a) => sum + ((a.closed ?? a.scheduled) - (a.started ?? a.scheduled)), 0)));
+    out += row('activity queue, total per PR', splits.map((h) => h.activities.reduce((sum, a) => sum + ((a.started ?? a.scheduled) - a.scheduled), 0)));
 
     const calls = new Map<string, number>();
     for (const s of samples) for (const c of s.githubCalls) calls.set(c.route ?? `${c.method} ${c.path}`, (calls.get(c.route ?? `${c.method} ${c.path}`) ?? 0) + 1);
@@ -398,13 +430,13 @@ async function main(): Promise<void> {
     // The critical path of the median PR: what happened, when, after the webhook left.
     const order = w2c.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
     const mid = order[Math.floor(order.length / 2)]![1];
-    const h = histories[mid]!;
+    const h = splits[mid]!;
     const s = samples[mid]!;
     const at = (t: number | undefined) => (t === undefined ? '    ?' : `${(t - s.sentEpoch).toFixed(0).padStart(5)}`);
     const lines: [number, string][] = [[h.firstEvent, `${at(h.firstEvent)} ms  workflow heard of the webhook`]];
-    for (const t of h.workflowTasks) lines.push([t.scheduled, `${at(t.scheduled)} ms  workflow task: queue ${fmt((t.started ?? t.scheduled) - t.scheduled)}, run ${fmt((t.completed ?? t.scheduled) - (t.started ?? t.scheduled))}`]);
+    for (const t of h.workflowTasks) lines.push([t.scheduled, `${at(t.scheduled)} ms  ${t.workflow === 'pr' ? '' : `[${t.workflow}] `}workflow task: queue ${fmt((t.started ?? t.scheduled) - t.scheduled)}, run ${fmt((t.completed ?? t.scheduled) - (t.started ?? t.scheduled))}`]);
     for (const a of h.activities) {
-      lines.push([a.scheduled, `${at(a.scheduled)} ms  ${a.type}: queue ${fmt((a.started ?? a.scheduled) - a.scheduled)}, run ${fmt((a.closed ?? a.scheduled) - (a.started ?? a.scheduled))} → done at ${at(a.closed).trim()} ms`]);
+      lines.push([a.scheduled, `${at(a.scheduled)} ms  ${label(a)}: queue ${fmt((a.started ?? a.scheduled) - a.scheduled)}, run ${fmt((a.closed ?? a.scheduled) - (a.started ?? a.scheduled))} → done at ${at(a.closed).trim()} ms`]);
     }
     lines.push([s.commentEpoch, `${at(s.commentEpoch)} ms  plan comment received`]);
     out += `\nTimeline of the median PR (#${s.number}, ${fmt(s.webhookToComment)})\n`;
