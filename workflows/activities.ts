@@ -1,6 +1,6 @@
 // The activities workflows call, one proxy per kind of side effect, each with the timeouts and retry
 // policy that suit it, destructured so a workflow imports exactly the calls it makes.
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 
 type Group<K extends keyof Activities> = Pick<Activities, K>;
@@ -43,8 +43,8 @@ export const {
 });
 
 /** git and the repository's files: safe to retry; heartbeats notice a dead worker quickly. */
-export const { checkout, selectProjects, policyAt, permissionsAt, revisionFacts, removeWorkDirs, keepApprovedPlan } = proxyActivities<
-  Group<'checkout' | 'selectProjects' | 'policyAt' | 'permissionsAt' | 'revisionFacts' | 'removeWorkDirs' | 'keepApprovedPlan'>
+export const { selectProjects, policyAt, permissionsAt, revisionFacts, removeWorkDirs, keepApprovedPlan } = proxyActivities<
+  Group<'selectProjects' | 'policyAt' | 'permissionsAt' | 'revisionFacts' | 'removeWorkDirs' | 'keepApprovedPlan'>
 >({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '30 seconds',
@@ -71,9 +71,24 @@ export const { apply } = proxyActivities<Group<'apply'>>({
 });
 
 /** Calls to Temporal itself (signals and starts of other workflows, namespace facts): retried until they land. */
-export const { enqueueDeploy, startDriftRuns, offerReconcile, searchAttributesRegistered, syncDriftSchedulesAtHead, requestLock, workflowRunning } = proxyActivities<
-  Group<'enqueueDeploy' | 'startDriftRuns' | 'offerReconcile' | 'searchAttributesRegistered' | 'syncDriftSchedulesAtHead' | 'requestLock' | 'workflowRunning'>
+export const { enqueueDeploy, startDriftRuns, offerReconcile, searchAttributesRegistered, syncDriftSchedulesAtHead, workflowRunning } = proxyActivities<
+  Group<'enqueueDeploy' | 'startDriftRuns' | 'offerReconcile' | 'searchAttributesRegistered' | 'syncDriftSchedulesAtHead' | 'workflowRunning'>
 >({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * Quick steps on the path to a plan, run by the worker that runs the workflow, without a round trip through
+ * the server: each saves a workflow task. A run's checkout (its work dir almost always exists already: the
+ * starter's project selection made it), retried like the other git calls...
+ */
+export const { checkout } = proxyLocalActivities<Group<'checkout'>>({
+  startToCloseTimeout: '1 hour',
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
+});
+/** ...and a lock request (one signal), retried until it lands, as the other Temporal calls. */
+export const { requestLock } = proxyLocalActivities<Group<'requestLock'>>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
