@@ -35,8 +35,9 @@ export interface Harness {
   allowRunnerPath(path: string): void;
   status(owner: string, repo: string, number: number): Promise<PrStatus>;
   /**
-   * Waits until the PR's workflow has finished handling the delivery (its `handled` list holds the id): from
-   * then on, whatever that event was going to do has been done, and what did not happen will not.
+   * Waits until the PR's workflow has finished handling the delivery (its `handled` list holds the id) and
+   * is idle: no job (a plan or apply the event started runs on after it counts as handled) and nothing
+   * queued. From then on, whatever that event was going to do has been done, and what did not happen will not.
    */
   waitHandled(owner: string, repo: string, number: number, deliveryId: string, timeoutMs?: number): Promise<PrStatus>;
   waitFor(owner: string, repo: string, number: number, ok: (s: PrStatus) => boolean, timeoutMs?: number): Promise<PrStatus>;
@@ -163,13 +164,13 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
       while (Date.now() < deadline) {
         try {
           last = await status(owner, repo, number);
-          if (last.handled.includes(deliveryId)) return last;
+          if (last.handled.includes(deliveryId) && !last.job && last.queued === 0) return last;
         } catch (err) {
           error = err; // the workflow may not exist yet
         }
         await new Promise((r) => setTimeout(r, 100));
       }
-      throw new Error(`${owner}/${repo}#${number}: delivery ${deliveryId} not handled in ${timeoutMs} ms; last state: ${JSON.stringify(last)}${last ? '' : `, ${String(error)}`}`);
+      throw new Error(`${owner}/${repo}#${number}: delivery ${deliveryId} not handled (or the workflow not idle after it) in ${timeoutMs} ms; last state: ${JSON.stringify(last)}${last ? '' : `, ${String(error)}`}`);
     },
     async waitFor(owner, repo, number, ok, timeoutMs = 90_000) {
       const deadline = Date.now() + timeoutMs;
