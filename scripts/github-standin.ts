@@ -649,7 +649,7 @@ export async function startGithubStandin(opts: StandinOptions = {}): Promise<Git
     const counts = expectations.map(() => 0);
     const unexpected: string[] = [];
     for (const c of calls.slice(ledgerStart)) {
-      if (c.route === INSTALLATION_TOKEN_ROUTE && expectOpts.anyTokens && c.status < 400) continue;
+      if (c.route === INSTALLATION_TOKEN_ROUTE && expectOpts.anyTokens) continue;
       if (c.fault && c.fault !== '502-after' && !expectOpts.countFaultsThatChangedNothing) continue;
       const candidates = expectations.map((e, i) => (matchesExpectation(e, c) ? i : -1)).filter((i) => i >= 0);
       if (candidates.length === 0) {
