@@ -48,20 +48,38 @@ export function describeUnmatched(req: any): { text: string; host: string } {
 }
 
 /**
- * Requests nock had no interceptor for, by the test during which they were made: each test sees only its
- * own, and a test during which one was made fails in afterEach even if it never asked.
+ * Requests nock had no interceptor for, by the test that made them: each test sees only its own, and a
+ * test that made one fails in afterEach even if it never asked. A request to a repository a test mocked
+ * (`new GithubMock(owner, repo)`) is that test's; one that comes after its test ended (a workflow of that
+ * test still running) fails the file in afterAll, naming the test. Any other belongs to the running test.
  */
 const unexpectedByTest = new Map<string, string[]>();
 const OUTSIDE = '(outside any test)';
+const late: string[] = [];
 let activeTest: string | undefined;
 const currentTest = () => activeTest ?? OUTSIDE;
 const unexpectedNow = (): string[] => unexpectedByTest.get(currentTest()) ?? [];
+/** "/repos/owner/repo" → the test that mocked it. */
+const repoOwners = new Map<string, string>();
+
+/** The running test's unexpected calls so far, forgotten once taken (for tests of this mock itself). */
+export function takeUnexpected(): string[] {
+  const calls = unexpectedNow();
+  unexpectedByTest.delete(currentTest());
+  return calls;
+}
 
 nock.emitter.on('no match', (req: any) => {
   const { text, host } = describeUnmatched(req);
   // Allowed loopback traffic (the webhook endpoint in some tests) is reported as "no match" too.
   if (/^(127\.0\.0\.1|localhost|\[::1\])(:|$)/.test(host)) return;
-  const test = currentTest();
+  const repo = /\/repos\/[^/?#]+\/[^/?#]+/.exec(text)?.[0]?.toLowerCase();
+  const owner = repo ? repoOwners.get(repo) : undefined;
+  if (owner && owner !== activeTest) {
+    late.push(`${text} (a call of "${owner}", made after it ended)`);
+    return;
+  }
+  const test = owner ?? currentTest();
   unexpectedByTest.set(test, [...(unexpectedByTest.get(test) ?? []), text]);
 });
 
@@ -78,7 +96,7 @@ afterEach(() => {
 });
 afterAll(() => {
   // Made between tests or after the last one: the file fails, naming them.
-  const calls = unexpectedByTest.get(OUTSIDE) ?? [];
+  const calls = [...(unexpectedByTest.get(OUTSIDE) ?? []), ...late.splice(0)];
   unexpectedByTest.clear();
   if (calls.length) throw new Error(`GitHub calls no mock expected, made outside any test:\n${calls.join('\n')}`);
 });
@@ -92,6 +110,9 @@ export class GithubMock {
   constructor(owner: string, repo: string, baseUrl = 'https://api.github.com') {
     this.scope = nock(baseUrl);
     this.repoPath = `/repos/${owner}/${repo}`;
+    // Made in a test: the repository's calls are that test's. Made in beforeAll: every test's.
+    if (activeTest) repoOwners.set(this.repoPath.toLowerCase(), activeTest);
+    else repoOwners.delete(this.repoPath.toLowerCase());
     // Installation tokens are auth plumbing, cached per worker: allowed any number of times.
     nock(baseUrl)
       .persist()
