@@ -255,7 +255,7 @@ test('kill -9 at every step boundary: runs finish, applies happen at most once, 
   const report = standin.verifyCalls();
   const retried = report.counts.filter((c) => /looked up|brought up to date/.test(c.label)).reduce((n, c) => n + c.count, 0);
   const updates = report.counts.filter((c) => /check runs updated/.test(c.label)).reduce((n, c) => n + c.count, 0);
-  console.log(`crash suite: ${standin.calls.length} GitHub calls, each expected; ${retried} lookups by retried steps, ${updates} check-run updates (3 per PR without a retry)`);
+  console.log(`crash suite calls: ${standin.calls.length} GitHub calls, each expected; ${retried} lookups by retried steps, ${updates} check-run updates (3 per PR without a retry)`);
   const table = outcomes.map((o) => `${o.name.padEnd(20)} ${o.crashAt.padEnd(24)} crashed=${o.crashed} status=${o.status} applies=${o.applies} comments=${o.surfaces.markers.join(',')}`);
   console.log(`crash suite:\n${table.join('\n')}`);
   for (const o of outcomes) {
