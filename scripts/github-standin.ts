@@ -4,6 +4,9 @@
 // Every request goes through one dispatch function, where faults are injected on request: 502s (half of
 // them after the change was made, as when a proxy drops GitHub's answer), 403 secondary rate limits and
 // 429s, both with retry-after.
+// Tests hold it to the calls they expect, as strictly as their nock mocks: `expectExactly` lists every call
+// that may come (route, path, body, how many times), `settled` waits until each expected one came, and
+// `assertExactly` fails on any call missing, any call beyond its count and any call nothing expected.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -66,6 +69,44 @@ export interface StoredCheckRun {
   actions: { label: string; description: string; identifier: string }[];
 }
 
+/** One kind of call a test expects: matched by route, then path and body; `times` exactly 1 by default. */
+export interface CallExpectation {
+  /** The route as in RecordedCall.route, e.g. "POST /repos/:owner/:repo/issues/:issue_number/comments". */
+  route: string;
+  /** Only calls to this path (string: equal; RegExp: matching), e.g. /repos/acme/infra/issues/7/comments. */
+  path?: string | RegExp;
+  /** Only calls whose parsed request body passes. */
+  body?: (body: any) => boolean;
+  /** How many such calls: exactly this many (default 1), or between min (default 0) and max (default unbounded). */
+  times?: number | { min?: number; max?: number };
+  /** Names the expectation in reports; the route and path by default. */
+  label?: string;
+}
+
+export interface ExpectOptions {
+  /**
+   * Installation tokens are auth plumbing, fetched per worker and cached: any number is allowed unless
+   * false (then list them like any other call).
+   */
+  anyTokens?: boolean;
+  /**
+   * Calls answered with an injected fault that changed nothing (502-before, 403, 429) are retried by the
+   * client: they count against no expectation unless true. A 502-after made its change and always counts.
+   */
+  countFaultsThatChangedNothing?: boolean;
+}
+
+/** What `verifyCalls` found: missing and surplus calls per expectation, and calls nothing expected. */
+export interface CallReport {
+  missing: string[];
+  surplus: string[];
+  unexpected: string[];
+  /** Calls counted per expectation label, in the order the expectations were given. */
+  counts: Array<{ label: string; count: number }>;
+}
+
+export const INSTALLATION_TOKEN_ROUTE = 'POST /app/installations/:installation_id/access_tokens';
+
 export interface GithubStandin {
   /** REST base URL: http://127.0.0.1:PORT/api/v3 (GraphQL at /api/graphql, as on GitHub Enterprise). */
   baseUrl: string;
@@ -82,6 +123,18 @@ export interface GithubStandin {
   addIssueComment(owner: string, repo: string, number: number, comment: { body: string; login: string }): StoredComment;
   comments(owner: string, repo: string, issueNumber?: number): StoredComment[];
   checkRuns(owner: string, repo: string): StoredCheckRun[];
+  /**
+   * From now on every call must match one of these expectations (calls already made are not looked at):
+   * `assertExactly` fails on a call missing, one beyond its count, or one nothing expected. Called again,
+   * it adds expectations to the current set without resetting what was counted.
+   */
+  expectExactly(expectations: CallExpectation[], opts?: ExpectOptions): void;
+  /** The calls since `expectExactly`, measured against the expectations. */
+  verifyCalls(): CallReport;
+  /** Fails (throws, naming every problem) unless `verifyCalls` found nothing missing, surplus or unexpected. */
+  assertExactly(): void;
+  /** Waits until every expectation got at least its minimum count; throws with the report on timeout. */
+  settled(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -575,6 +628,55 @@ export async function startGithubStandin(opts: StandinOptions = {}): Promise<Git
     for (const fn of listeners) fn(call);
   }
 
+
+  // ---- strict expectations --------------------------------------------------------------------------
+  let expectations: CallExpectation[] | undefined;
+  let expectOpts: Required<ExpectOptions> = { anyTokens: true, countFaultsThatChangedNothing: false };
+  let ledgerStart = 0;
+  const bounds = (e: CallExpectation) =>
+    typeof e.times === 'number' || e.times === undefined
+      ? { min: e.times ?? 1, max: e.times ?? 1 }
+      : { min: e.times.min ?? 0, max: e.times.max ?? Infinity };
+  const labelOf = (e: CallExpectation) => e.label ?? `${e.route}${e.path ? ` ${String(e.path)}` : ''}`;
+  const describeCall = (c: RecordedCall) => `${c.method} ${c.path}${Object.keys(c.query).length ? `?${new URLSearchParams(c.query)}` : ''} → ${c.status}${c.fault ? ` (fault ${c.fault})` : ''}`;
+  const matchesExpectation = (e: CallExpectation, c: RecordedCall) =>
+    c.route === e.route &&
+    (e.path === undefined || (typeof e.path === 'string' ? c.path === e.path : e.path.test(c.path))) &&
+    (e.body === undefined || safely(() => e.body!(c.body)));
+
+  function verifyCalls(): CallReport {
+    if (!expectations) throw new Error('verifyCalls: no expectations set (call expectExactly first)');
+    const counts = expectations.map(() => 0);
+    const unexpected: string[] = [];
+    for (const c of calls.slice(ledgerStart)) {
+      if (c.route === INSTALLATION_TOKEN_ROUTE && expectOpts.anyTokens) continue;
+      if (c.fault && c.fault !== '502-after' && !expectOpts.countFaultsThatChangedNothing) continue;
+      const candidates = expectations.map((e, i) => (matchesExpectation(e, c) ? i : -1)).filter((i) => i >= 0);
+      if (candidates.length === 0) {
+        unexpected.push(`${describeCall(c)}${c.route ? '' : ' (no such route in the stand-in)'}`);
+        continue;
+      }
+      const room = candidates.find((i) => counts[i]! < bounds(expectations![i]!).max);
+      counts[room ?? candidates[0]!]!++;
+    }
+    const missing: string[] = [];
+    const surplus: string[] = [];
+    expectations.forEach((e, i) => {
+      const { min, max } = bounds(e);
+      const n = counts[i]!;
+      const want = min === max ? `${min}` : `${min}..${max === Infinity ? '' : max}`;
+      if (n < min) missing.push(`${labelOf(e)}: ${n} of ${want}`);
+      if (n > max) surplus.push(`${labelOf(e)}: ${n}, expected ${want}`);
+    });
+    return { missing, surplus, unexpected, counts: expectations.map((e, i) => ({ label: labelOf(e), count: counts[i]! })) };
+  }
+
+  const problems = (r: CallReport) => [
+    ...r.missing.map((m) => `missing: ${m}`),
+    ...r.surplus.map((m) => `too many: ${m}`),
+    ...r.unexpected.map((m) => `unexpected: ${m}`),
+  ];
+
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
@@ -608,12 +710,43 @@ export async function startGithubStandin(opts: StandinOptions = {}): Promise<Git
         (c) => repoKey(c.owner, c.repo) === repoKey(owner, repo) && (issueNumber === undefined || c.issueNumber === issueNumber),
       ),
     checkRuns: (owner, repo) => [...checkRuns.values()].filter((c) => repoKey(c.owner, c.repo) === repoKey(owner, repo)),
+    expectExactly: (more, o = {}) => {
+      if (!expectations) {
+        expectations = [];
+        ledgerStart = calls.length;
+      }
+      expectations.push(...more);
+      expectOpts = { ...expectOpts, ...o };
+    },
+    verifyCalls,
+    assertExactly: () => {
+      const found = problems(verifyCalls());
+      if (found.length) throw new Error(`GitHub stand-in: calls other than expected:\n${found.join('\n')}`);
+    },
+    settled: async (timeoutMs = 90_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const report = verifyCalls();
+        if (report.missing.length === 0) return;
+        if (Date.now() > deadline) throw new Error(`GitHub stand-in: calls still expected after ${timeoutMs} ms:\n${problems(report).join('\n')}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
       }),
   };
+}
+
+/** A body matcher that throws (reads a field of an absent body) does not match. */
+function safely(fn: () => boolean): boolean {
+  try {
+    return fn();
+  } catch {
+    return false;
+  }
 }
 
 function send(res: ServerResponse, reply: Reply): void {

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DriftReport } from '../../activities/drift.ts';
 import { createTerraformActivities } from '../../activities/terraform.ts';
 import { testSandbox } from '../helpers/sandbox.ts';
@@ -20,7 +20,9 @@ let activities: ReturnType<typeof createTerraformActivities>;
 
 const code = (keep: string) => terraformFixture({ stateFile, resources: { keep: { input: keep }, other: { input: 'o' } } });
 
-beforeAll(async () => {
+// Each test its own root, state and fixture, deployed afresh: an out-of-band change or a broken commit
+// made by one test is never what another starts from.
+beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'terrapin-drift-'));
   stateFile = join(root, 'state', 'terraform.tfstate');
   activities = createTerraformActivities({ dataDir: join(root, 'data'), getInstallationToken: async () => 'unused', sandbox: testSandbox([join(root, 'state')]) });
@@ -41,9 +43,9 @@ beforeAll(async () => {
   });
   expect(applied.ok).toBe(true);
 });
-afterAll(async () => {
-  await fixture.cleanup();
-  await rm(root, { recursive: true, force: true });
+afterEach(async () => {
+  await fixture?.cleanup();
+  if (root) await rm(root, { recursive: true, force: true });
 });
 
 async function detectAtHead(): Promise<DriftReport> {

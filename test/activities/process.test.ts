@@ -6,6 +6,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCommand, type RunResult } from '../../activities/process.ts';
 import { NetworkSetupError } from '../../activities/sandbox-network.ts';
+import { untilExists } from '../helpers/until-exists.ts';
 
 const cwd = tmpdir();
 
@@ -70,20 +71,26 @@ describe('runCommand in an activity', () => {
   it('stops the command when the activity is cancelled', async () => {
     const env = new MockActivityEnvironment();
     const started = Date.now();
+    // Cancelled once the command runs (its first heartbeat), not after a guessed delay.
+    env.once('heartbeat', () => env.cancel());
     const running = env.run(() => runCommand('sleep', ['30'], { cwd, heartbeatEveryMs: 50, killGraceMs: 1_000 }));
-    setTimeout(() => env.cancel(), 300);
     await expect(running).rejects.toBeInstanceOf(CancelledFailure);
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
   it('kills a command that ignores SIGTERM after the grace period', async () => {
     const env = new MockActivityEnvironment();
-    const started = Date.now();
-    const script = 'trap "" TERM; sleep 30 & wait; sleep 30';
-    const running = env.run(() => runCommand('sh', ['-c', script], { cwd, killGraceMs: 500 }));
-    setTimeout(() => env.cancel(), 300);
+    const dir = await mkdtemp(join(tmpdir(), 'terrapin-term-'));
+    // The script says when it ignores SIGTERM: cancelled only then, so SIGTERM is really ignored.
+    const script = 'trap "" TERM; touch ready; sleep 30 & wait; sleep 30';
+    const running = env.run(() => runCommand('sh', ['-c', script], { cwd: dir, killGraceMs: 500 }));
+    await untilExists(join(dir, 'ready'));
+    const cancelled = Date.now();
+    env.cancel();
     await expect(running).rejects.toBeInstanceOf(CancelledFailure);
-    expect(Date.now() - started).toBeLessThan(10_000);
+    // Not before the grace period (SIGTERM alone did not stop it), and not long after.
+    expect(Date.now() - cancelled).toBeGreaterThanOrEqual(450);
+    expect(Date.now() - cancelled).toBeLessThan(10_000);
   });
 });
 

@@ -3,7 +3,7 @@
 import { mkdtemp, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { OutputInput, ProjectTarget } from '../../shared/activity-contracts.ts';
 import { apply, plan, readOutputs, type TerraformDeps } from '../../activities/terraform.ts';
 import { testSandbox } from '../helpers/sandbox.ts';
@@ -64,7 +64,8 @@ async function planAndApply(name: string, inputs: OutputInput[] = []) {
   return { planText, applyLog: await readFile(applied.outputFile, 'utf8'), outputsFile: applied.outputsFile! };
 }
 
-beforeAll(async () => {
+// Each test its own projects and state files: none reads what another applied.
+beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'terrapin-outputs-'));
   states = await mkdtemp(join(tmpdir(), 'terrapin-outputs-state-'));
   deps = { dataDir: root, sandbox: testSandbox([states]) };
@@ -73,7 +74,7 @@ beforeAll(async () => {
     await writeFile(join(root, name, 'main.tf'), backend(name) + body);
   }
 });
-afterAll(async () => {
+afterEach(async () => {
   for (const dir of [root, `${root}.terrapin`, states]) await rm(dir, { recursive: true, force: true });
 });
 
@@ -99,6 +100,7 @@ describe('outputs across three projects', () => {
   });
 
   test("readOutputs gives a project's current outputs from its state, for plans before any apply", async () => {
+    await planAndApply('network');
     const fresh = await mkdtemp(join(root, 'fresh-'));
     await mkdir(join(fresh, 'network'));
     await writeFile(join(fresh, 'network', 'main.tf'), backend('network') + PROJECTS.network);

@@ -8,6 +8,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { untilExists } from '../helpers/until-exists.ts';
 import { ConfigError } from '../../app/config.ts';
 import { startupSandbox } from '../../app/worker.ts';
 import { runCommand, type RunResult } from '../../activities/process.ts';
@@ -216,9 +217,11 @@ describe('inside the sandbox', () => {
   test('cancelling sends SIGTERM to the command inside (its grace period is kept), then everything dies', async () => {
     const env = new MockActivityEnvironment();
     const marker = join(checkout, 'terminated.txt');
-    const script = 'trap "echo graceful > terminated.txt; exit 3" TERM; sleep 30 & wait';
+    // Cancelled once the script has set its trap (it says so), not after a guessed delay.
+    const script = 'trap "echo graceful > terminated.txt; exit 3" TERM; touch graceful.ready; sleep 30 & wait';
     const running = env.run(() => runCommand('sh', ['-c', script], { cwd: checkout, killGraceMs: 5_000, heartbeatEveryMs: 50, wrap: wrap() }));
-    setTimeout(() => env.cancel(), 500);
+    await untilExists(join(checkout, 'graceful.ready'));
+    env.cancel();
     await expect(running).rejects.toBeInstanceOf(CancelledFailure);
     expect(await readFile(marker, 'utf8')).toBe('graceful\n');
   });
@@ -226,10 +229,15 @@ describe('inside the sandbox', () => {
   test('a command that ignores SIGTERM is killed with everything it started after the grace period', async () => {
     const env = new MockActivityEnvironment();
     const started = Date.now();
-    const script = 'trap "" TERM; (trap "" TERM; sleep 30; echo survived > survived.txt) & sleep 30';
+    // Cancelled once the background child ignores SIGTERM too (it says so).
+    const script = 'trap "" TERM; (trap "" TERM; touch ignoring.ready; sleep 30; echo survived > survived.txt) & sleep 30';
     const running = env.run(() => runCommand('sh', ['-c', script], { cwd: checkout, killGraceMs: 500, heartbeatEveryMs: 50, wrap: wrap() })) as Promise<RunResult>;
-    setTimeout(() => env.cancel(), 300);
+    await untilExists(join(checkout, 'ignoring.ready'));
+    const cancelled = Date.now();
+    env.cancel();
     await expect(running).rejects.toBeInstanceOf(CancelledFailure);
+    // SIGTERM alone did not stop it: killed at the end of the grace period, not before, not long after.
+    expect(Date.now() - cancelled).toBeGreaterThanOrEqual(450);
     expect(Date.now() - started).toBeLessThan(10_000);
     // The PID namespace went with the wrapper: the background child is gone too ("[s]" keeps pgrep from matching itself).
     const left = await runCommand('sh', ['-c', 'pgrep -f "echo [s]urvived > survived.txt" || true'], { cwd: checkout });

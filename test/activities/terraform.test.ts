@@ -1,7 +1,7 @@
 import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PlanInput, PlanResult } from '../../shared/activity-contracts.ts';
 import { createTerraformActivities } from '../../activities/terraform.ts';
 import type { RepoRef } from '../../shared/contracts.ts';
@@ -14,7 +14,8 @@ let fixture: FixtureRepo;
 let repo: RepoRef;
 let activities: ReturnType<typeof createTerraformActivities>;
 
-beforeAll(async () => {
+// Each test its own root (state, data dir) and fixture repository: none starts from what another left.
+beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'terrapin-tf-'));
   stateFile = join(root, 'state', 'terraform.tfstate');
   activities = createTerraformActivities({
@@ -27,9 +28,9 @@ beforeAll(async () => {
   });
   repo = { owner: 'acme', name: 'infra', installationId: 1, cloneUrl: fixture.cloneUrl };
 });
-afterAll(async () => {
-  await fixture.cleanup();
-  await rm(root, { recursive: true, force: true });
+afterEach(async () => {
+  await fixture?.cleanup();
+  if (root) await rm(root, { recursive: true, force: true });
 });
 
 async function planAt(sha: string, extra: Partial<PlanInput> = {}): Promise<{ workDir: string; result: PlanResult }> {
@@ -41,6 +42,15 @@ async function planAt(sha: string, extra: Partial<PlanInput> = {}): Promise<{ wo
 function ok(result: PlanResult) {
   if (!result.ok) throw new Error(`plan failed, see ${result.outputFile}`);
   return result;
+}
+
+/** Plans and applies the fixture's head: the state a test starts from when it needs one. */
+async function applyHead(): Promise<void> {
+  const { workDir, result } = await planAt(await fixture.head());
+  const planned = ok(result);
+  const applied = await activities.apply({ workDir, projectDir: '.', workspace: 'default', binary: 'terraform', planFile: planned.planFile, expectedSha256: planned.planSha256 });
+  expect(applied.ok).toBe(true);
+  expect((await readState(stateFile)).resources.map((r) => r.name).sort()).toEqual(['gone', 'keep', 'swap']);
 }
 
 describe('plan and apply', () => {
@@ -69,6 +79,7 @@ describe('plan and apply', () => {
   });
 
   it('counts change, destroy and replace and formats the text for a diff block', async () => {
+    await applyHead();
     const sha = await fixture.commit({
       'main.tf': terraformFixture({ stateFile, resources: { keep: { input: 'v2' }, swap: { input: 'a', triggersReplace: '2' } } }),
     });
@@ -82,7 +93,11 @@ describe('plan and apply', () => {
   });
 
   it('plans in a named workspace, created on demand', async () => {
-    const planned = ok((await planAt(await fixture.head(), { workspace: 'staging' })).result);
+    await applyHead(); // the default workspace's state: the new workspace must not see it
+    const sha = await fixture.commit({
+      'main.tf': terraformFixture({ stateFile, resources: { keep: { input: 'v2' }, swap: { input: 'a', triggersReplace: '2' } } }),
+    });
+    const planned = ok((await planAt(sha, { workspace: 'staging' })).result);
     // A fresh workspace has its own empty state: everything is new.
     expect(planned.summary.add).toBe(2);
     expect(planned.planFile).toContain('root--staging');
@@ -100,6 +115,7 @@ describe('plan and apply', () => {
   });
 
   it('refuses a missing or tampered plan file without running terraform', async () => {
+    await applyHead();
     const sha = await fixture.commit({ 'main.tf': terraformFixture({ stateFile, resources: { keep: { input: 'v3' } } }) });
     const { workDir, result } = await planAt(sha);
     const planned = ok(result);

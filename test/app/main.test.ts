@@ -6,13 +6,17 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isPortFree } from '../../app/temporal.ts';
 import { freePort } from '../helpers/free-port.ts';
 
 const MAIN = fileURLToPath(new URL('../../app/main.ts', import.meta.url));
-const dataDir = mkdtempSync(join(tmpdir(), 'terrapin-main-'));
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+// Each test its own data dir (and so its own embedded Temporal SQLite file).
+let dataDir: string;
+beforeEach(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'terrapin-main-'));
+});
+afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
 const { privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,
@@ -20,14 +24,8 @@ const { privateKey } = generateKeyPairSync('rsa', {
   publicKeyEncoding: { type: 'spki', format: 'pem' },
 });
 
-
-/** A free port whose UI companion (port + 1000) is free too. */
-async function freeTemporalPort(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (port + 1000 <= 65535 && (await isPortFree(port + 1000))) return port;
-  }
-}
+/** A free port whose UI companion (port + 1000) is free and reserved too. */
+const freeTemporalPort = () => freePort({ companions: [1000] });
 
 function startMain(env: Record<string, string>) {
   const { TEMPORAL_ADDRESS: _ignored, ...inherited } = process.env;

@@ -4,7 +4,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, temporalSettings } from '../../app/config.ts';
 import { createLogger } from '../../app/logger.ts';
 import { connectTemporal, isPortFree, SEARCH_ATTRIBUTES, StartupError, tlsConfig, unauthenticatedClusterWarning, type TemporalHandle } from '../../app/temporal.ts';
@@ -12,13 +12,17 @@ import { temporalCliPath } from '../helpers/temporal-cli.ts';
 import { freePort } from '../helpers/free-port.ts';
 
 const logger = createLogger('silent');
-const dataDir = mkdtempSync(join(tmpdir(), 'terrapin-temporal-'));
+// Each test its own data dir: an embedded server's SQLite file, the stand-in CLI, certificates.
+let dataDir: string;
+beforeEach(() => {
+  dataDir = mkdtempSync(join(tmpdir(), 'terrapin-temporal-'));
+});
 const settings = temporalSettings({});
 const cli = temporalCliPath();
 const env = cli ? { TEMPORAL_CLI_PATH: cli } : {};
 
 
-afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
 describe('connectTemporal, embedded', () => {
   it('keeps workflows across a restart on the same SQLite file, and close() frees the ports', async () => {

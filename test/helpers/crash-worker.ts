@@ -1,6 +1,8 @@
 // Terrapin's worker in a process of its own, for the crash suite: with CRASH_AT it kills itself with
 // SIGKILL at one step boundary, as a crashed container would stop. CRASH_AT is
-// `<activityType>:<before|after|during>[:<ms>][@<nth call>]`, e.g. `plan:during:800`, `postComment:after@2`.
+// `<activityType>:<before|after>[@<nth call>]`, e.g. `checkout:before`, `postComment:after@2`. A crash in
+// the middle of a step is the test's to cause: it kills this process once the step says it has started
+// (the fixture writes a marker file), never after a guessed delay.
 // Started by test/reliability/crash.test.ts; prints "ready" once polling.
 import { Context } from '@temporalio/activity';
 import { NativeConnection, Worker, type ActivityInboundCallsInterceptor } from '@temporalio/worker';
@@ -18,8 +20,9 @@ interface CrashWorkerSettings {
 }
 
 const settings = JSON.parse(process.env.CRASH_WORKER_SETTINGS!) as CrashWorkerSettings;
-const m = /^(\w+):(before|after|during)(?::(\d+))?(?:@(\d+))?$/.exec(process.env.CRASH_AT ?? '');
-const crash = m ? { activity: m[1]!, when: m[2]!, ms: Number(m[3] ?? 0), nth: Number(m[4] ?? 1) } : undefined;
+const m = /^(\w+):(before|after)(?:@(\d+))?$/.exec(process.env.CRASH_AT ?? '');
+if (process.env.CRASH_AT && !m) throw new Error(`CRASH_AT must be <activity>:<before|after>[@n], got ${process.env.CRASH_AT}`);
+const crash = m ? { activity: m[1]!, when: m[2]!, nth: Number(m[3] ?? 1) } : undefined;
 let calls = 0;
 
 const die = (): never => {
@@ -36,7 +39,6 @@ class CrashAt implements ActivityInboundCallsInterceptor {
   async execute(input: Parameters<NonNullable<ActivityInboundCallsInterceptor['execute']>>[0], next: Parameters<NonNullable<ActivityInboundCallsInterceptor['execute']>>[1]): Promise<unknown> {
     if (!crash || this.ctx.info.activityType !== crash.activity || ++calls !== crash.nth) return next(input);
     if (crash.when === 'before') die();
-    if (crash.when === 'during') setTimeout(die, crash.ms);
     const result = await next(input);
     if (crash.when === 'after') die();
     return result;

@@ -2,7 +2,7 @@
 // Every expectation is one interceptor matched by its body, so concurrent calls may arrive in any
 // order; `settled()` waits until all happened and `assertNoUnexpected()` proves nothing else did.
 import nock from 'nock';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 
 type Matcher = string | RegExp | ((text: string) => boolean);
 
@@ -31,13 +31,74 @@ function matches(m: Matcher | undefined, text: string | undefined): boolean {
   return m(text);
 }
 
-let unexpected: string[] = [];
+/**
+ * A request nock had no interceptor for, as "METHOD URL". nock 15 reports fetch requests (Octokit's) as a
+ * Request, with `method` and `url`; node's http requests as a ClientRequest-like object with options.
+ */
+export function describeUnmatched(req: any): { text: string; host: string } {
+  if (typeof req?.url === 'string' && /^[a-z][a-z0-9+.-]*:\/\//i.test(req.url)) {
+    return { text: `${req.method ?? 'GET'} ${req.url}`, host: new URL(req.url).host };
+  }
+  const opts = req?.options ?? {};
+  const method = req?.method ?? opts.method ?? 'GET';
+  const host = String(req?.host ?? opts.host ?? opts.hostname ?? req?.hostname ?? '');
+  const path = req?.path ?? opts.path ?? req?.url ?? '';
+  const protocol = opts.protocol ?? (String(opts.port ?? '') === '443' ? 'https:' : 'http:');
+  return { text: `${method} ${host ? `${protocol}//${host}` : ''}${path}`, host };
+}
+
+/**
+ * Requests nock had no interceptor for, by the test that made them: each test sees only its own, and a
+ * test that made one fails in afterEach even if it never asked. A request to a repository a test mocked
+ * (`new GithubMock(owner, repo)`) is that test's; one that comes after its test ended (a workflow of that
+ * test still running) fails the file in afterAll, naming the test. Any other belongs to the running test.
+ */
+const unexpectedByTest = new Map<string, string[]>();
+const OUTSIDE = '(outside any test)';
+const late: string[] = [];
+let activeTest: string | undefined;
+const currentTest = () => activeTest ?? OUTSIDE;
+const unexpectedNow = (): string[] => unexpectedByTest.get(currentTest()) ?? [];
+/** "/repos/owner/repo" → the test that mocked it. */
+const repoOwners = new Map<string, string>();
+
+/** The running test's unexpected calls so far, forgotten once taken (for tests of this mock itself). */
+export function takeUnexpected(): string[] {
+  const calls = unexpectedNow();
+  unexpectedByTest.delete(currentTest());
+  return calls;
+}
+
 nock.emitter.on('no match', (req: any) => {
-  // fetch requests (the webhook endpoint in some tests) carry only their URL.
-  const host = req.host ?? req.options?.host ?? req.options?.hostname ?? (typeof req.url === 'string' && /^https?:/.test(req.url) ? new URL(req.url).host : '');
+  const { text, host } = describeUnmatched(req);
   // Allowed loopback traffic (the webhook endpoint in some tests) is reported as "no match" too.
-  if (/^(127\.0\.0\.1|localhost)/.test(String(host))) return;
-  unexpected.push(`${req.method ?? req.options?.method} ${host}${req.path ?? req.options?.path}`);
+  if (/^(127\.0\.0\.1|localhost|\[::1\])(:|$)/.test(host)) return;
+  const repo = /\/repos\/[^/?#]+\/[^/?#]+/.exec(text)?.[0]?.toLowerCase();
+  const owner = repo ? repoOwners.get(repo) : undefined;
+  if (owner && owner !== activeTest) {
+    late.push(`${text} (a call of "${owner}", made after it ended)`);
+    return;
+  }
+  const test = owner ?? currentTest();
+  unexpectedByTest.set(test, [...(unexpectedByTest.get(test) ?? []), text]);
+});
+
+beforeEach(() => {
+  activeTest = expect.getState().currentTestName ?? 'unnamed test';
+  unexpectedByTest.delete(activeTest);
+});
+afterEach(() => {
+  const test = currentTest();
+  activeTest = undefined;
+  const calls = unexpectedByTest.get(test) ?? [];
+  unexpectedByTest.delete(test);
+  if (calls.length) throw new Error(`GitHub calls no mock expected, made during this test:\n${calls.join('\n')}`);
+});
+afterAll(() => {
+  // Made between tests or after the last one: the file fails, naming them.
+  const calls = [...(unexpectedByTest.get(OUTSIDE) ?? []), ...late.splice(0)];
+  unexpectedByTest.clear();
+  if (calls.length) throw new Error(`GitHub calls no mock expected, made outside any test:\n${calls.join('\n')}`);
 });
 
 export class GithubMock {
@@ -49,7 +110,9 @@ export class GithubMock {
   constructor(owner: string, repo: string, baseUrl = 'https://api.github.com') {
     this.scope = nock(baseUrl);
     this.repoPath = `/repos/${owner}/${repo}`;
-    unexpected = [];
+    // Made in a test: the repository's calls are that test's. Made in beforeAll: every test's.
+    if (activeTest) repoOwners.set(this.repoPath.toLowerCase(), activeTest);
+    else repoOwners.delete(this.repoPath.toLowerCase());
     // Installation tokens are auth plumbing, cached per worker: allowed any number of times.
     nock(baseUrl)
       .persist()
@@ -269,13 +332,13 @@ export class GithubMock {
   async settled(timeoutMs = 90_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.scope.isDone()) {
-      if (Date.now() > deadline) throw new Error(`GitHub calls still expected:\n${this.scope.pendingMocks().join('\n')}\nunexpected: ${unexpected.join(', ')}`);
+      if (Date.now() > deadline) throw new Error(`GitHub calls still expected:\n${this.scope.pendingMocks().join('\n')}\nunexpected: ${unexpectedNow().join(', ')}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
 
   assertNoUnexpected(): void {
-    expect(unexpected).toEqual([]);
+    expect(unexpectedNow()).toEqual([]);
     expect(this.scope.pendingMocks()).toEqual([]);
   }
 }

@@ -10,7 +10,7 @@ import nock from 'nock';
 import { Probot, ProbotOctokit } from 'probot';
 import pino from 'pino';
 import { createActivities } from '../../activities/index.ts';
-import type { ServerConfig } from '../../app/config.ts';
+import { loadConfig, type ServerConfig } from '../../app/config.ts';
 import { createApp } from '../../app/index.ts';
 import { HEARTBEAT_TUNING, WORKFLOWS_PATH } from '../../app/worker.ts';
 import { prWorkflowId, prStateQuery, type PrStatus } from '../../shared/contracts.ts';
@@ -25,17 +25,34 @@ export interface Harness {
   /** Delivers a webhook through Probot exactly as the HTTP endpoint would after verifying it. */
   receive(name: string, payload: Record<string, any>, deliveryId?: string): Promise<void>;
   /** The same, for an app whose workflows run on another task queue (workers in other processes). */
-  receiveOn(taskQueue: string, name: string, payload: Record<string, any>): Promise<void>;
+  receiveOn(taskQueue: string, name: string, payload: Record<string, any>, deliveryId?: string): Promise<void>;
   /** A worker with the real activities; `github` points them at another API (a loopback stand-in). */
-  startWorker(opts?: { github?: Partial<ServerConfig['github']> }): Promise<RunningWorker>;
+  startWorker(opts?: WorkerOptions): Promise<RunningWorker>;
   /**
    * Lets terraform and hooks see (read-write) a host dir outside every checkout, e.g. the temp dir that
    * holds the fixtures' local state files: the operator's `runner.paths`. Terraform runs sandboxed in tests.
    */
   allowRunnerPath(path: string): void;
   status(owner: string, repo: string, number: number): Promise<PrStatus>;
+  /**
+   * Waits until the PR's workflow has finished handling the delivery (its `handled` list holds the id) and
+   * is idle: no job (a plan or apply the event started runs on after it counts as handled) and nothing
+   * queued. From then on, whatever that event was going to do has been done, and what did not happen will not.
+   */
+  waitHandled(owner: string, repo: string, number: number, deliveryId: string, timeoutMs?: number): Promise<PrStatus>;
   waitFor(owner: string, repo: string, number: number, ok: (s: PrStatus) => boolean, timeoutMs?: number): Promise<PrStatus>;
   teardown(): Promise<void>;
+}
+
+export interface WorkerOptions {
+  github?: Partial<ServerConfig['github']>;
+  /**
+   * The operator's credentials for terraform, as a deployment passes them: `allow` is the value of
+   * TERRAPIN_TERRAFORM_ENV (read by app/config.ts), `env` the worker process's variables. The activities
+   * pick them the way the worker does (selectTerraformEnv over the process environment at start); the
+   * variables are in this process's environment only while the activities are created.
+   */
+  terraformEnv?: { allow: string; env: Record<string, string> };
 }
 
 export interface RunningWorker {
@@ -96,16 +113,34 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
     async receive(name, payload, deliveryId = randomUUID()) {
       await probot.receive({ id: deliveryId, name, payload } as Parameters<Probot['receive']>[0]);
     },
-    async receiveOn(queue, name, payload) {
-      await (await probotFor(queue)).receive({ id: randomUUID(), name, payload } as Parameters<Probot['receive']>[0]);
+    async receiveOn(queue, name, payload, deliveryId = randomUUID()) {
+      await (await probotFor(queue)).receive({ id: deliveryId, name, payload } as Parameters<Probot['receive']>[0]);
     },
     async startWorker(opts = {}) {
-      const workerConfig = opts.github ? { ...config, github: { ...config.github, ...opts.github } } : config;
+      let workerConfig = opts.github ? { ...config, github: { ...config.github, ...opts.github } } : config;
+      let activities: ReturnType<typeof createActivities>;
+      if (opts.terraformEnv) {
+        const { allow, env: vars } = opts.terraformEnv;
+        const { terraformEnv } = loadConfig({ APP_ID: config.github.appId, PRIVATE_KEY: config.github.privateKey, WEBHOOK_SECRET: config.github.webhookSecret, TERRAPIN_TERRAFORM_ENV: allow });
+        workerConfig = { ...workerConfig, terraformEnv };
+        const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+        Object.assign(process.env, vars);
+        try {
+          activities = createActivities({ config: workerConfig, logger, temporal: env.client });
+        } finally {
+          for (const [k, v] of Object.entries(saved)) {
+            if (v === undefined) delete process.env[k];
+            else process.env[k] = v;
+          }
+        }
+      } else {
+        activities = createActivities({ config: workerConfig, logger, temporal: env.client });
+      }
       const worker = await Worker.create({
         connection: env.nativeConnection,
         taskQueue,
         workflowBundle: bundle!,
-        activities: createActivities({ config: workerConfig, logger, temporal: env.client }),
+        activities,
         ...HEARTBEAT_TUNING,
       });
       const running = worker.run();
@@ -122,6 +157,21 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
       config.operatorPolicy.runner.paths.push({ path, writable: true });
     },
     status,
+    async waitHandled(owner, repo, number, deliveryId, timeoutMs = 90_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: PrStatus | undefined;
+      let error: unknown;
+      while (Date.now() < deadline) {
+        try {
+          last = await status(owner, repo, number);
+          if (last.handled.includes(deliveryId) && !last.job && last.queued === 0) return last;
+        } catch (err) {
+          error = err; // the workflow may not exist yet
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${owner}/${repo}#${number}: delivery ${deliveryId} not handled (or the workflow not idle after it) in ${timeoutMs} ms; last state: ${JSON.stringify(last)}${last ? '' : `, ${String(error)}`}`);
+    },
     async waitFor(owner, repo, number, ok, timeoutMs = 90_000) {
       const deadline = Date.now() + timeoutMs;
       let last: PrStatus | undefined;

@@ -1,5 +1,7 @@
 // Crash and resume: Terrapin's worker runs as a separate process and is killed with SIGKILL at each step
-// boundary of a PR run; a fresh worker then takes over. Every run must finish, every apply must take effect
+// boundary of a PR run, or in the middle of a step once the step has said it started (the fixture writes a
+// marker file: a prePlan hook inside the plan activity, the provisioner inside terraform apply); a fresh
+// worker then takes over. Every run must finish, every apply must take effect
 // at most once (exactly once where it succeeded), and no comment or check run may be posted twice.
 // GitHub is the loopback stand-in (workers in other processes cannot share nock). The scenarios run at
 // once, each on its own task queue: a crashed worker's activity is only retried once its timeout passes.
@@ -76,21 +78,40 @@ async function startWorker(taskQueue: string, crashAt?: string): Promise<Worker>
   return { process: child, ended };
 }
 
+interface PrOptions {
+  failApply?: boolean;
+  /** Which step writes `started` as it begins, and then keeps running for a while: the plan or the apply. */
+  marker?: 'plan' | 'apply';
+}
+
 /** One scenario's PR: a resource whose creation appends to a counter file (one line per apply that ran). */
-async function openPr(name: string, number: number, opts: { failApply?: boolean; slowApply?: boolean } = {}): Promise<{ pr: TestPr; counter: string; stateFile: string }> {
+async function openPr(name: string, number: number, opts: PrOptions = {}): Promise<{ pr: TestPr; counter: string; stateFile: string; started: string }> {
   const counter = join(tmp, `${name}.count`);
   const stateFile = join(tmp, `${name}.tfstate`);
+  const started = join(tmp, `${name}.started`);
   const backend = `terraform {\n  backend "local" {\n    path = "${stateFile}"\n  }\n}\n`;
-  const repo = await createFixtureRepo({ 'main.tf': `${backend}resource "terraform_data" "base" {\n  input = "base"\n}\n` });
+  // A hook runs inside the plan activity, before terraform: the plan is under way once it has written the marker.
+  const config: Record<string, string> = opts.marker === 'plan' ? { '.terrapin.yml': `projects:\n  - name: app\n    dir: .\n    hooks:\n      prePlan:\n        - "touch ${started}; sleep 3"\n` } : {};
+  const repo = await createFixtureRepo({ 'main.tf': `${backend}resource "terraform_data" "base" {\n  input = "base"\n}\n`, ...config });
   repos.push(repo);
   const baseSha = await repo.head();
-  const command = `${opts.slowApply ? 'sleep 4; ' : ''}echo applied >> ${counter}`;
+  // The provisioner runs inside terraform apply: the apply is under way once it has written the marker.
+  const command = `${opts.marker === 'apply' ? `touch ${started}; sleep 4; ` : ''}echo applied >> ${counter}`;
   const fail = opts.failApply ? `  provisioner "local-exec" {\n    command = "echo '${FAIL_ON_APPLY_MESSAGE}' >&2; exit 1"\n  }\n` : '';
   const server = `resource "terraform_data" "server" {\n  input = "small"\n  provisioner "local-exec" {\n    command = "${command}"\n  }\n${fail}}\n`;
   const headSha = await repo.commit({ 'main.tf': `${backend}resource "terraform_data" "base" {\n  input = "base"\n}\n${server}` }, { branch: 'change' });
   const pr: TestPr = { owner: 'acme', repo: name, number, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: 'change', baseRef: 'main', baseSha, author: 'alice' };
   standin.setPullRequest('acme', name, number, { number, state: 'open', head: { sha: headSha }, user: { login: 'alice' } });
-  return { pr, counter, stateFile };
+  return { pr, counter, stateFile, started };
+}
+
+/** Polls for a file with a deadline: a step's marker that it has started. */
+async function waitForFile(path: string, what: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!existsSync(path)) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} (${path})`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function status(pr: TestPr): Promise<PrStatus | undefined> {
@@ -108,18 +129,61 @@ async function waitFor(pr: TestPr, ok: (s: PrStatus) => boolean, what: string, t
   throw new Error(`${pr.repo}: timed out waiting for ${what}; last ${JSON.stringify(last)}`);
 }
 
-async function approve(queue: string, pr: TestPr): Promise<void> {
-  const c = standin.addIssueComment('acme', pr.repo, pr.number, { body: '/approve', login: 'bob' });
-  await h.receiveOn(queue, 'issue_comment', issueCommentEvent(pr, '/approve', { login: 'bob', commentId: c.id }));
+const ROUTE = {
+  createCheck: 'POST /repos/:owner/:repo/check-runs',
+  updateCheck: 'PATCH /repos/:owner/:repo/check-runs/:check_run_id',
+  listChecks: 'GET /repos/:owner/:repo/commits/:ref/check-runs',
+  comment: 'POST /repos/:owner/:repo/issues/:issue_number/comments',
+  listComments: 'GET /repos/:owner/:repo/issues/:issue_number/comments',
+  editComment: 'PATCH /repos/:owner/:repo/issues/comments/:comment_id',
+  reaction: 'POST /repos/:owner/:repo/issues/comments/:comment_id/reactions',
+  permission: 'GET /repos/:owner/:repo/collaborators/:username/permission',
+  commits: 'GET /repos/:owner/:repo/pulls/:pull_number/commits',
+};
+
+/**
+ * Every call a scenario's PR may make. What changes GitHub is exact: one plan and one apply check run, one
+ * comment per marker, one 👀 per command. A crash may land before or after a call reached GitHub, so how
+ * often a retried step reads (to find what it already did) or re-sends an update is not fixed: those are
+ * bounded below only.
+ */
+function expectCalls(pr: TestPr, commands: { approve: number; marker: number; markerDelivery: string }): void {
+  const repo = `/repos/acme/${pr.repo}`;
+  const has = (text: string) => (b: { body?: string }) => (b.body ?? '').includes(text);
+  standin.expectExactly([
+    { route: ROUTE.createCheck, path: `${repo}/check-runs`, body: (b) => b.name === 'terrapin/plan' && b.head_sha === pr.headSha, label: `${pr.repo}: plan check created` },
+    { route: ROUTE.createCheck, path: `${repo}/check-runs`, body: (b) => b.name === 'terrapin/apply' && b.head_sha === pr.headSha, label: `${pr.repo}: apply check created` },
+    { route: ROUTE.updateCheck, path: new RegExp(`^${repo}/check-runs/\\d+$`), times: { min: 3 }, label: `${pr.repo}: check runs updated (plan done, applying, apply done)` },
+    { route: ROUTE.listChecks, path: new RegExp(`^${repo}/commits/${pr.headSha}/check-runs$`), times: { min: 0 }, label: `${pr.repo}: check runs looked up` },
+    { route: ROUTE.comment, path: `${repo}/issues/${pr.number}/comments`, body: has('<!-- terrapin:plan-1:0 -->'), label: `${pr.repo}: plan comment` },
+    { route: ROUTE.comment, path: `${repo}/issues/${pr.number}/comments`, body: has('<!-- terrapin:apply-1:0 -->'), label: `${pr.repo}: apply comment` },
+    { route: ROUTE.comment, path: `${repo}/issues/${pr.number}/comments`, body: has(`<!-- terrapin:reply-${commands.markerDelivery}:0 -->`), label: `${pr.repo}: reply to the closing command` },
+    { route: ROUTE.listComments, path: `${repo}/issues/${pr.number}/comments`, times: { min: 0 }, label: `${pr.repo}: comments looked up` },
+    { route: ROUTE.editComment, path: new RegExp(`^${repo}/issues/comments/\\d+$`), times: { min: 0 }, label: `${pr.repo}: comment brought up to date` },
+    { route: ROUTE.reaction, path: `${repo}/issues/comments/${commands.approve}/reactions`, label: `${pr.repo}: 👀 on /approve` },
+    { route: ROUTE.reaction, path: `${repo}/issues/comments/${commands.marker}/reactions`, label: `${pr.repo}: 👀 on the closing command` },
+    { route: ROUTE.permission, path: `${repo}/collaborators/bob/permission`, times: 2, label: `${pr.repo}: bob's permission, per command` },
+    { route: ROUTE.commits, path: `${repo}/pulls/${pr.number}/commits`, label: `${pr.repo}: the PR's commits, for the approval` },
+  ]);
+}
+
+async function command(queue: string, pr: TestPr, body: string, deliveryId?: string): Promise<number> {
+  const c = standin.addIssueComment('acme', pr.repo, pr.number, { body, login: 'bob' });
+  await h.receiveOn(queue, 'issue_comment', issueCommentEvent(pr, body, { login: 'bob', commentId: c.id }), deliveryId);
+  return c.id;
 }
 
 const applies = async (counter: string) => (existsSync(counter) ? (await readFile(counter, 'utf8')).trim().split('\n').length : 0);
 
-/** What the PR shows: the bot's comments by their hidden marker, and its check runs; each must be unique. */
-function surfaces(pr: TestPr): { markers: string[]; checks: string[] } {
-  const markers = standin.comments('acme', pr.repo, pr.number).filter((c) => c.user.login === BOT).map((c) => /<!-- terrapin:(\S+) -->/.exec(c.body)?.[1] ?? '?');
+/**
+ * What the PR shows: the bot's comments by their hidden marker, and its check runs; each must be unique.
+ * The reply to the closing marker command (see `run`) is counted apart.
+ */
+function surfaces(pr: TestPr, markerDelivery: string): { markers: string[]; checks: string[]; markerReplies: number } {
+  const all = standin.comments('acme', pr.repo, pr.number).filter((c) => c.user.login === BOT).map((c) => /<!-- terrapin:(\S+) -->/.exec(c.body)?.[1] ?? '?');
+  const markerReply = `reply-${markerDelivery}:0`;
   const checks = standin.checkRuns('acme', pr.repo).map((c) => `${c.name}:${c.conclusion}`);
-  return { markers: markers.sort(), checks: checks.sort() };
+  return { markers: all.filter((m) => m !== markerReply).sort(), checks: checks.sort(), markerReplies: all.filter((m) => m === markerReply).length };
 }
 
 type Phase = 'plan' | 'idle' | 'apply';
@@ -130,17 +194,27 @@ interface Outcome {
   crashed: boolean;
   status?: string;
   applies: number;
-  surfaces: { markers: string[]; checks: string[] };
+  surfaces: { markers: string[]; checks: string[]; markerReplies: number };
 }
 
-/** Runs a PR to its end with the first worker crashing at `crashAt` (in the given phase), then a fresh one. */
-async function run(name: string, number: number, crashAt: string, phase: Phase, opts: { failApply?: boolean; slowApply?: boolean } = {}): Promise<Outcome> {
+/**
+ * Runs a PR to its end with the first worker crashing at `crashAt` (in the given phase), then a fresh one.
+ * `crashAt` is the crash worker's `<activity>:<before|after>[@n]`, or `started:<plan|apply>`: the test kills
+ * the worker once that step has written its marker file.
+ */
+async function run(name: string, number: number, crashAt: string, phase: Phase, opts: { failApply?: boolean } = {}): Promise<Outcome> {
   const queue = `crash-${name}-${randomUUID()}`;
-  const { pr, counter } = await openPr(name, number, opts);
-  let worker = await startWorker(queue, phase === 'idle' ? undefined : crashAt);
+  const atMarker = /^started:(plan|apply)$/.exec(crashAt)?.[1] as 'plan' | 'apply' | undefined;
+  const { pr, counter, started } = await openPr(name, number, { ...opts, marker: atMarker });
+  expect(atMarker === undefined || atMarker === phase, `${name}: a ${atMarker} marker in the ${phase} phase`).toBe(true);
+  let worker = await startWorker(queue, phase === 'idle' || atMarker ? undefined : crashAt);
   await h.receiveOn(queue, 'pull_request', pullRequestEvent('opened', pr));
   let crashed = false;
   const takeOver = async () => {
+    if (atMarker) {
+      await waitForFile(started, `${name}: the ${atMarker} to start`);
+      worker.process.kill('SIGKILL');
+    }
     crashed = (await worker.ended) === 'SIGKILL';
     worker = await startWorker(queue);
   };
@@ -150,35 +224,48 @@ async function run(name: string, number: number, crashAt: string, phase: Phase, 
     worker.process.kill('SIGKILL');
     await takeOver();
   }
-  await approve(queue, pr);
+  const approval = await command(queue, pr, '/approve');
   if (phase === 'apply') await takeOver();
   const end = await waitFor(pr, (s) => !s.job && ['applied', 'unknown', 'apply-failed'].includes(s.plan?.status ?? ''), 'the apply to end');
-  // Reports follow the status; give the last one time to land.
-  await new Promise((r) => setTimeout(r, 1500));
+  // A later command, once handled (and the workflow idle), proves every report of the run has landed: what
+  // is not on the PR by then never will be.
+  const markerDelivery = `marker-${name}-${randomUUID()}`;
+  const marker = await command(queue, pr, '/help', markerDelivery);
+  await h.waitHandled('acme', pr.repo, pr.number, markerDelivery, 120_000);
+  expectCalls(pr, { approve: approval, marker, markerDelivery });
   worker.process.kill('SIGTERM');
-  return { name, crashAt, crashed, status: end.plan?.status, applies: await applies(counter), surfaces: surfaces(pr) };
+  return { name, crashAt, crashed, status: end.plan?.status, applies: await applies(counter), surfaces: surfaces(pr, markerDelivery) };
 }
 
 test('kill -9 at every step boundary: runs finish, applies happen at most once, nothing is posted twice', async () => {
+  // From here on every call must be one of those `run` lists for its PR.
+  standin.expectExactly([]);
   const outcomes = await Promise.all([
     run('during-clone', 1, 'selectProjects:before', 'plan'),
-    run('during-plan', 2, 'plan:during:700', 'plan'),
+    run('during-plan', 2, 'started:plan', 'plan'),
     run('after-plan', 3, 'plan:after', 'plan'),
     run('after-plan-comment', 4, 'postComment:after', 'plan'),
     run('waiting', 5, '', 'idle'),
     run('after-apply-check', 6, 'upsertCheckRun:after@4', 'apply'),
-    run('during-apply', 7, 'apply:during:1500', 'apply', { slowApply: true }),
+    run('during-apply', 7, 'started:apply', 'apply'),
     run('after-apply', 8, 'apply:after', 'apply'),
     // The compensation's apply (a tainted resource's destroy) takes well under a second: die as it starts.
     run('during-compensation', 9, 'apply:before@2', 'apply', { failApply: true }),
   ]);
+  const report = standin.verifyCalls();
+  const retried = report.counts.filter((c) => /looked up|brought up to date/.test(c.label)).reduce((n, c) => n + c.count, 0);
+  const updates = report.counts.filter((c) => /check runs updated/.test(c.label)).reduce((n, c) => n + c.count, 0);
+  console.log(`crash suite calls: ${standin.calls.length} GitHub calls, each expected; ${retried} lookups by retried steps, ${updates} check-run updates (3 per PR without a retry)`);
   const table = outcomes.map((o) => `${o.name.padEnd(20)} ${o.crashAt.padEnd(24)} crashed=${o.crashed} status=${o.status} applies=${o.applies} comments=${o.surfaces.markers.join(',')}`);
   console.log(`crash suite:\n${table.join('\n')}`);
   for (const o of outcomes) {
     expect(o.crashed, o.name).toBe(true);
     expect(new Set(o.surfaces.markers).size, `${o.name}: a comment posted twice`).toBe(o.surfaces.markers.length);
+    expect(o.surfaces.markerReplies, `${o.name}: the closing command's reply`).toBe(1);
     expect(o.applies, `${o.name}: applied more than once`).toBeLessThanOrEqual(1);
   }
+  // Every call each PR made was one it may make, as often as it may.
+  standin.assertExactly();
   const byName = Object.fromEntries(outcomes.map((o) => [o.name, o]));
   // A crash anywhere but inside terraform apply: the run completes as if nothing happened.
   for (const name of ['during-clone', 'during-plan', 'after-plan', 'after-plan-comment', 'waiting', 'after-apply-check']) {

@@ -2,7 +2,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startGithubStandin, type GithubStandin, type RecordedCall } from '../../scripts/github-standin.ts';
 
 const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
@@ -13,12 +13,13 @@ const repo = { owner: 'acme', repo: 'infra' };
 let standin: GithubStandin;
 let octokit: Octokit;
 
-beforeAll(async () => {
+// Each test its own stand-in: comments, check runs and calls of one test never show in another's listing.
+beforeEach(async () => {
   standin = await startGithubStandin();
   standin.setPullRequest('acme', 'infra', 1, { number: 1, state: 'open', head: { sha: SHA } });
   octokit = new Octokit({ log, baseUrl: standin.baseUrl, authStrategy: createAppAuth, auth: { appId: 1, privateKey, installationId: 42 } });
 });
-afterAll(() => standin.close());
+afterEach(() => standin.close());
 
 const status = async (p: Promise<unknown>) => p.then(() => 200, (err: { status?: number }) => err.status);
 
@@ -137,6 +138,7 @@ describe('GitHub stand-in', () => {
   });
 
   it('answers unknown routes with 404, records them and tells listeners', async () => {
+    await octokit.auth({ type: 'installation' }); // the token first: the listener hears only the call below
     const seen: RecordedCall[] = [];
     const off = standin.onCall((call) => seen.push(call));
     expect(await status(octokit.repos.get(repo))).toBe(404);
@@ -145,5 +147,77 @@ describe('GitHub stand-in', () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ method: 'GET', path: '/repos/acme/infra', status: 404, route: undefined });
     expect(standin.calls.filter((c) => c.path === '/repos/acme/infra')).toHaveLength(2);
+  });
+});
+
+describe('GitHub stand-in: strict expectations', () => {
+  const COMMENTS = 'POST /repos/:owner/:repo/issues/:issue_number/comments';
+  const REACTIONS = 'POST /repos/:owner/:repo/issues/comments/:comment_id/reactions';
+
+  it('passes when every expected call came, the expected number of times, and nothing else', async () => {
+    await octokit.issues.createComment({ ...repo, issue_number: 1, body: 'warm-up' }); // before expectExactly: not looked at
+    standin.expectExactly([
+      { route: COMMENTS, path: '/repos/acme/infra/issues/1/comments', body: (b) => b.body === 'plan', label: 'the plan comment' },
+      { route: 'GET /repos/:owner/:repo/pulls/:pull_number', times: 2 },
+    ]);
+    await octokit.pulls.get({ ...repo, pull_number: 1 });
+    await octokit.issues.createComment({ ...repo, issue_number: 1, body: 'plan' });
+    await octokit.pulls.get({ ...repo, pull_number: 1 });
+    await standin.settled(5_000);
+    expect(standin.verifyCalls()).toEqual({
+      missing: [],
+      surplus: [],
+      unexpected: [],
+      counts: [
+        { label: 'the plan comment', count: 1 },
+        { label: 'GET /repos/:owner/:repo/pulls/:pull_number', count: 2 },
+      ],
+    });
+    expect(() => standin.assertExactly()).not.toThrow();
+  });
+
+  it('fails on a missing call, a call beyond its count, a call nothing expected and an unknown route', async () => {
+    const human = standin.addIssueComment('acme', 'infra', 1, { body: '/plan', login: 'alice' });
+    standin.expectExactly([
+      { route: COMMENTS, body: (b) => b.body === 'plan', label: 'the plan comment' },
+      { route: REACTIONS, label: 'the 👀' },
+      { route: 'GET /repos/:owner/:repo/pulls/:pull_number', times: { min: 1, max: 1 } },
+    ]);
+    await octokit.issues.createComment({ ...repo, issue_number: 1, body: 'not the plan' });
+    await octokit.pulls.get({ ...repo, pull_number: 1 });
+    await octokit.pulls.get({ ...repo, pull_number: 1 });
+    await status(octokit.repos.get(repo));
+    await expect(standin.settled(300)).rejects.toThrow(/calls still expected after 300 ms:\nmissing: the plan comment: 0 of 1\nmissing: the 👀: 0 of 1/);
+    const report = standin.verifyCalls();
+    expect(report.missing).toEqual(['the plan comment: 0 of 1', 'the 👀: 0 of 1']);
+    expect(report.surplus).toEqual(['GET /repos/:owner/:repo/pulls/:pull_number: 2, expected 1']);
+    expect(report.unexpected).toEqual(['POST /repos/acme/infra/issues/1/comments → 201', 'GET /repos/acme/infra → 404 (no such route in the stand-in)']);
+    expect(() => standin.assertExactly()).toThrow(/unexpected: GET \/repos\/acme\/infra → 404/);
+    await octokit.reactions.createForIssueComment({ ...repo, comment_id: human.id, content: 'eyes' });
+    expect(standin.verifyCalls().missing).toEqual(['the plan comment: 0 of 1']);
+  });
+
+  it('installation tokens are allowed any number of times unless listed; faults that changed nothing count only if asked', async () => {
+    standin.expectExactly([{ route: 'GET /repos/:owner/:repo/pulls/:pull_number' }]);
+    standin.setFaults({ rate: 1, seed: 3, retryAfter: 0 });
+    const faulted = await status(octokit.pulls.get({ ...repo, pull_number: 1 }));
+    standin.setFaults(undefined);
+    const fault = standin.calls.at(-1)!.fault;
+    expect(faulted).not.toBe(200);
+    await octokit.pulls.get({ ...repo, pull_number: 1 });
+    // A 502-after "made its change" (here a read): it counts, and the retry is one too many.
+    expect(standin.verifyCalls().surplus).toEqual(fault === '502-after' ? ['GET /repos/:owner/:repo/pulls/:pull_number: 2, expected 1'] : []);
+    expect(standin.calls.some((c) => c.route === 'POST /app/installations/:installation_id/access_tokens')).toBe(true);
+
+    const strict = await startGithubStandin();
+    try {
+      strict.setPullRequest('acme', 'infra', 1, { number: 1, state: 'open' });
+      strict.expectExactly([{ route: 'GET /repos/:owner/:repo/pulls/:pull_number' }], { anyTokens: false });
+      const client = new Octokit({ log, baseUrl: strict.baseUrl, authStrategy: createAppAuth, auth: { appId: 1, privateKey, installationId: 42 } });
+      await client.pulls.get({ ...repo, pull_number: 1 });
+      expect(strict.verifyCalls().unexpected).toEqual(['POST /app/installations/42/access_tokens → 201']);
+    } finally {
+      await strict.close();
+    }
   });
 });

@@ -1,13 +1,14 @@
 // Deploys after merge, end to end on a real Temporal server with real terraform and git; GitHub mocked at
-// HTTP with every call asserted. One repository whose project says `apply: afterMerge`; the tests run in
-// order and build on what the previous ones deployed.
+// HTTP with every call asserted. Each test has a repository of its own whose project says `apply:
+// afterMerge` (its own state file, PR numbers and deploy workflow), and starts from main as deployed by
+// hand or from nothing: no test builds on what another deployed.
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CHECK_APPLY, CHECK_PLAN, deployStateQuery, type DeployStatus } from '../../shared/contracts.ts';
+import { CHECK_APPLY, CHECK_PLAN, deployStateQuery, deployWorkflowId, type DeployStatus } from '../../shared/contracts.ts';
 import { SEARCH_ATTRIBUTES } from '../../shared/records.ts';
 import { FAIL_ON_APPLY_MESSAGE, createFixtureRepo, readState, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
@@ -24,8 +25,7 @@ const WRITER = 'bob';
 let h: Harness;
 let worker: RunningWorker;
 let tmp: string;
-let repo: FixtureRepo;
-let stateFile: string;
+const fixtures: FixtureRepo[] = [];
 
 /** One file per resource, so PRs changing different resources merge without conflicts. */
 function web(resources: Record<string, string | { input: string; failOnApply: true }>): Record<string, string> {
@@ -44,39 +44,82 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-deploy-'));
   // The fixtures' local state files live here, outside every checkout: the sandbox must see them.
   h.allowRunnerPath(tmp);
-  stateFile = join(tmp, 'web.tfstate');
-  const backend = `terraform {\n  backend "local" {\n    path = "${stateFile}"\n  }\n}\n`;
-  repo = await createFixtureRepo({ '.terrapin.yml': CONFIG, 'web/main.tf': backend, ...web({ a: 'a1', b: 'b1' }) });
 });
 afterAll(async () => {
   await h?.teardown();
-  await repo?.cleanup();
+  for (const f of fixtures) await f.cleanup();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-async function inputs(): Promise<Record<string, unknown>> {
-  const state = await readState(stateFile);
+/** A test's own repository (acme/<name>), with resources a=a1 and b=b1 in `web`. */
+interface Deploys {
+  name: string;
+  repo: FixtureRepo;
+  stateFile: string;
+  deployId: string;
+}
+
+async function deploys(name: string, opts: { deployedByHand?: boolean } = {}): Promise<Deploys> {
+  const stateFile = join(tmp, `${name}.tfstate`);
+  const backend = `terraform {\n  backend "local" {\n    path = "${stateFile}"\n  }\n}\n`;
+  const repo = await createFixtureRepo({ '.terrapin.yml': CONFIG, 'web/main.tf': backend, ...web({ a: 'a1', b: 'b1' }) });
+  fixtures.push(repo);
+  const d = { name, repo, stateFile, deployId: deployWorkflowId({ owner: 'acme', name }, 'web') };
+  if (opts.deployedByHand) {
+    // What main describes is deployed already, by hand: Terrapin has deployed nothing yet.
+    const clone = await mkdtemp(join(tmp, `${name}-by-hand-`));
+    await execa('git', ['clone', '-q', repo.cloneUrl, clone]);
+    const tf = (...args: string[]) => execa('terraform', args, { cwd: join(clone, 'web'), env: { TF_IN_AUTOMATION: '1' } });
+    await tf('init', '-input=false', '-no-color');
+    await tf('apply', '-auto-approve', '-input=false', '-no-color');
+    expect(await inputs(d)).toEqual({ a: 'a1', b: 'b1' });
+  }
+  return d;
+}
+
+async function inputs(d: Deploys): Promise<Record<string, unknown>> {
+  const state = await readState(d.stateFile);
   return Object.fromEntries(state.resources.map((r) => [r.name, (r.instances[0]?.attributes.input as { value?: unknown } | undefined)?.value]));
 }
 
-const deployStatus = (): Promise<DeployStatus> => h.env.client.workflow.getHandle('deploy:acme/deploys:web').query(deployStateQuery);
+const deployStatus = (d: Deploys): Promise<DeployStatus> => h.env.client.workflow.getHandle(d.deployId).query(deployStateQuery);
 
-async function waitForDeploys(count: number): Promise<DeployStatus> {
+async function waitForDeploys(d: Deploys, count: number): Promise<DeployStatus> {
   const deadline = Date.now() + 90_000;
   let last: DeployStatus | undefined;
   while (Date.now() < deadline) {
-    last = await deployStatus().catch(() => undefined);
+    last = await deployStatus(d).catch(() => undefined);
     if (last && last.history.length >= count && !last.current) return last;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`deploys did not finish: ${JSON.stringify(last)}`);
 }
 
+/**
+ * Every finished deploy run of the repository is listed by its search attributes: how it ended, that a
+ * merge started it, and at which commit. Listing goes through the visibility store, which may lag a little.
+ */
+async function expectListedRuns(d: Deploys, outcomes: string[]): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let runs: Array<{ sha?: string; outcome?: string; trigger?: string }> = [];
+  for (;;) {
+    runs = [];
+    for await (const run of h.env.client.workflow.list({ query: `WorkflowId = '${d.deployId}' AND TerrapinOutcome != 'running'` })) {
+      const sa = run.typedSearchAttributes;
+      runs.push({ sha: sa.get(SEARCH_ATTRIBUTES.headSha), outcome: sa.get(SEARCH_ATTRIBUTES.outcome), trigger: sa.get(SEARCH_ATTRIBUTES.trigger) });
+    }
+    if (runs.length >= outcomes.length || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(runs.map((r) => r.outcome).sort()).toEqual([...outcomes].sort());
+  expect(runs.every((r) => r.trigger === 'merge' && /^[0-9a-f]{40}$/.test(r.sha ?? ''))).toBe(true);
+}
+
 /** A PR from a new branch off main with these files. */
-async function openPr(number: number, files: Record<string, string>): Promise<TestPr> {
-  const baseSha = await repo.head();
-  const headSha = await repo.commit(files, { branch: `pr-${number}` });
-  return { owner: 'acme', repo: 'deploys', number, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: `pr-${number}`, baseRef: 'main', baseSha, author: AUTHOR };
+async function openPr(d: Deploys, number: number, files: Record<string, string>): Promise<TestPr> {
+  const baseSha = await d.repo.head();
+  const headSha = await d.repo.commit(files, { branch: `pr-${number}` });
+  return { owner: 'acme', repo: d.name, number, installationId: 42, cloneUrl: d.repo.cloneUrl, headSha, headRef: `pr-${number}`, baseRef: 'main', baseSha, author: AUTHOR };
 }
 
 const comment = (pr: TestPr, body: string, login: string, commentId: number) => h.receive('issue_comment', issueCommentEvent(pr, body, { login, commentId }));
@@ -89,7 +132,7 @@ async function planAndApprove(gh: GithubMock, pr: TestPr, commentId: number): Pr
     .createCheckRun(CHECK_APPLY, 'queued', { title: 'Will apply after merge: waiting for approval' });
   await h.receive('pull_request', pullRequestEvent('opened', pr));
   await gh.settled();
-  await h.waitFor('acme', 'deploys', pr.number, (s) => s.plan?.status === 'ready');
+  await h.waitFor('acme', pr.repo, pr.number, (s) => s.plan?.status === 'ready');
   gh.reaction(commentId)
     .permission(WRITER, 'write')
     .prCommits(pr.number)
@@ -97,7 +140,7 @@ async function planAndApprove(gh: GithubMock, pr: TestPr, commentId: number): Pr
     .comment(pr.number, (b) => b.includes('**Approved by @bob: will apply after merge.**'));
   await comment(pr, '/approve', WRITER, commentId);
   await gh.settled();
-  await h.waitFor('acme', 'deploys', pr.number, (s) => s.plan?.projects?.[0]?.status === 'approved');
+  await h.waitFor('acme', pr.repo, pr.number, (s) => s.plan?.projects?.[0]?.status === 'approved');
 }
 
 /** The calls of a deploy that applies without asking. */
@@ -109,87 +152,106 @@ function expectDeployed(gh: GithubMock, number: number): void {
 }
 
 const merged = (pr: TestPr, mergeCommitSha: string) => h.receive('pull_request', pullRequestEvent('closed', pr, { merged: true, mergeCommitSha }));
-const prDone = (number: number) => h.env.client.workflow.getHandle(`pr:acme/deploys#${number}`).result();
+const prDone = (pr: TestPr) => h.env.client.workflow.getHandle(`pr:acme/${pr.repo}#${pr.number}`).result();
+
+/** A PR approved, merged and deployed with every call asserted: the deploy a later one rolls back to. */
+async function deployOnce(gh: GithubMock, d: Deploys, number: number, files: Record<string, string>): Promise<string> {
+  const pr = await openPr(d, number, files);
+  await planAndApprove(gh, pr, number * 100 + 1);
+  const sha = await d.repo.merge(`pr-${number}`);
+  gh.comment(number, /Deploying after merge/);
+  expectDeployed(gh, number);
+  await merged(pr, sha);
+  await prDone(pr);
+  await gh.settled();
+  return sha;
+}
 
 describe('deploys after merge', () => {
   test('/apply is refused on the PR, /approve passes its apply check, and the merge deploys the approved plan', async () => {
-    const gh = new GithubMock('acme', 'deploys');
-    const pr = await openPr(1, web({ a: 'a2' }));
+    const d = await deploys('deploy-approved');
+    const gh = new GithubMock('acme', d.name);
+    const pr = await openPr(d, 1, web({ a: 'a2' }));
     await planAndApprove(gh, pr, 101);
 
     gh.reaction(102).permission(WRITER, 'write').comment(1, (b) => b.includes('`web` applies after merge.') && b.includes('apply: afterMerge'));
     await comment(pr, '/apply', WRITER, 102);
     await gh.settled();
 
-    const m1 = await repo.merge('pr-1');
+    const m1 = await d.repo.merge('pr-1');
     gh.comment(1, (b) => b.includes('**Deploying after merge:**') && b.includes('`web`'));
     expectDeployed(gh, 1);
     await merged(pr, m1);
-    expect(await prDone(1)).toMatchObject({ merged: true });
+    expect(await prDone(pr)).toMatchObject({ merged: true });
     await gh.settled();
     gh.assertNoUnexpected();
-    expect(await inputs()).toEqual({ a: 'a2', b: 'b1' });
-    const status = await waitForDeploys(1);
+    expect(await inputs(d)).toEqual({ a: 'a2', b: 'b1' });
+    const status = await waitForDeploys(d, 1);
     expect(status).toMatchObject({ deployed: m1, history: [{ sha: m1, outcome: 'deployed', pr: 1 }] });
     // The merge commit carries the check, not the PR head.
     expect(gh.calledWith('POST', '/check-runs').find((c) => c.body.name === CHECK_DEPLOY)?.body.head_sha).toBe(m1);
+    await expectListedRuns(d, ['deployed']);
   });
 
   test('merges deploy in merge order, and an older revision arriving late is skipped with a note on its PR', async () => {
-    const gh = new GithubMock('acme', 'deploys');
-    const pr2 = await openPr(2, web({ b: 'b2' }));
-    const pr3 = await openPr(3, web({ a: 'a3' }));
+    // Deployed by hand: each PR's approved plan is then the change its merge deploys.
+    const d = await deploys('deploy-order', { deployedByHand: true });
+    const gh = new GithubMock('acme', d.name);
+    const pr2 = await openPr(d, 2, web({ b: 'b2' }));
+    const pr3 = await openPr(d, 3, web({ a: 'a3' }));
     await planAndApprove(gh, pr2, 201);
     await planAndApprove(gh, pr3, 301);
 
-    const m2 = await repo.merge('pr-2');
-    const m3 = await repo.merge('pr-3');
+    const m2 = await d.repo.merge('pr-2');
+    const m3 = await d.repo.merge('pr-3');
     gh.comment(2, /Deploying after merge/).comment(3, /Deploying after merge/);
     expectDeployed(gh, 2);
     expectDeployed(gh, 3);
     await merged(pr2, m2);
     await merged(pr3, m3);
-    await Promise.all([prDone(2), prDone(3)]);
+    await Promise.all([prDone(pr2), prDone(pr3)]);
     await gh.settled();
-    expect((await waitForDeploys(3)).history.slice(1)).toEqual([
+    expect((await waitForDeploys(d, 2)).history).toEqual([
       { sha: m2, outcome: 'deployed', pr: 2 },
       { sha: m3, outcome: 'deployed', pr: 3 },
     ]);
-    expect(await inputs()).toEqual({ a: 'a3', b: 'b2' });
+    expect(await inputs(d)).toEqual({ a: 'a3', b: 'b2' });
 
     // PR 4 (a comment-only change) merges before PR 5, but its webhook arrives after PR 5 deployed.
-    const pr4 = await openPr(4, { 'web/notes.tf': '# deployed by Terrapin\n' });
-    const pr5 = await openPr(5, web({ a: 'a4' }));
+    const pr4 = await openPr(d, 4, { 'web/notes.tf': '# deployed by Terrapin\n' });
+    const pr5 = await openPr(d, 5, web({ a: 'a4' }));
     await planAndApprove(gh, pr5, 501);
-    const m4 = await repo.merge('pr-4');
-    const m5 = await repo.merge('pr-5');
+    const m4 = await d.repo.merge('pr-4');
+    const m5 = await d.repo.merge('pr-5');
     gh.comment(5, /Deploying after merge/);
     expectDeployed(gh, 5);
     await merged(pr5, m5);
-    await prDone(5);
+    await prDone(pr5);
     await gh.settled();
     gh.comment(4, /Deploying after merge/)
       .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
       .comment(4, (b) => b.includes('**Skipped:**') && b.includes(`\`${m5.slice(0, 7)}\``) && b.includes('never deploys an older revision'))
       .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'skipped', title: 'Skipped' });
     await merged(pr4, m4);
-    await prDone(4);
+    await prDone(pr4);
     await gh.settled();
     gh.assertNoUnexpected();
-    expect((await waitForDeploys(5)).history.slice(3)).toEqual([
+    expect((await waitForDeploys(d, 4)).history.slice(2)).toEqual([
       { sha: m5, outcome: 'deployed', pr: 5 },
       { sha: m4, outcome: 'skipped', pr: 4 },
     ]);
-    expect(await inputs()).toEqual({ a: 'a4', b: 'b2' });
+    expect(await inputs(d)).toEqual({ a: 'a4', b: 'b2' });
+    await expectListedRuns(d, ['deployed', 'deployed', 'deployed', 'skipped']);
   });
 
   test('a merge plan that differs from the approved one waits for a fresh approval, across a worker restart', async () => {
-    const gh = new GithubMock('acme', 'deploys');
-    const pr = await openPr(6, web({ a: 'a5' }));
+    const d = await deploys('deploy-differs', { deployedByHand: true });
+    const gh = new GithubMock('acme', d.name);
+    const pr = await openPr(d, 6, web({ a: 'a5' }));
     await planAndApprove(gh, pr, 601);
     // Someone commits straight to main meanwhile: the merge commit now also changes b.
-    await repo.commit(web({ b: 'b3' }), { message: 'direct change' });
-    const m6 = await repo.merge('pr-6');
+    await d.repo.commit(web({ b: 'b3' }), { message: 'direct change' });
+    const m6 = await d.repo.merge('pr-6');
 
     gh.comment(6, /Deploying after merge/)
       .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
@@ -197,9 +259,9 @@ describe('deploys after merge', () => {
       .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval' });
     await merged(pr, m6);
     await gh.settled();
-    await waitForPhase('waiting-approval');
-    await h.waitFor('acme', 'deploys', 6, (st) => st.deploys?.some((x) => x.status === 'waiting') ?? false);
-    expect(await inputs()).toEqual({ a: 'a4', b: 'b2' });
+    await waitForPhase(d, 'waiting-approval');
+    await h.waitFor('acme', d.name, 6, (st) => st.deploys?.some((x) => x.status === 'waiting') ?? false);
+    expect(await inputs(d)).toEqual({ a: 'a1', b: 'b1' });
 
     await worker.stop();
     worker = await h.startWorker();
@@ -213,7 +275,7 @@ describe('deploys after merge', () => {
     gh.reaction(603).permission(AUTHOR, 'write').permission(AUTHOR, 'write').comment(6, /you opened this pull request, so you cannot approve the deploy/);
     await comment(pr, '/approve', AUTHOR, 603);
     await gh.settled();
-    expect(await inputs()).toEqual({ a: 'a4', b: 'b2' });
+    expect(await inputs(d)).toEqual({ a: 'a1', b: 'b1' });
 
     // A writer presses Approve on the merge commit's deploy check.
     gh.permission(WRITER, 'write')
@@ -221,99 +283,97 @@ describe('deploys after merge', () => {
       .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
       .comment(6, (b) => b.includes('**Deployed.**') && b.includes('approved by @bob'))
       .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
-    await h.receive('check_run', checkRunActionEvent({ ...pr, headSha: m6 }, 'approve', { login: WRITER, externalId: 'deploy:acme/deploys:web' }));
-    await prDone(6);
+    await h.receive('check_run', checkRunActionEvent({ ...pr, headSha: m6 }, 'approve', { login: WRITER, externalId: d.deployId }));
+    await prDone(pr);
     await gh.settled();
     gh.assertNoUnexpected();
-    expect(await inputs()).toEqual({ a: 'a5', b: 'b3' });
-    expect((await waitForDeploys(6)).history.at(-1)).toEqual({ sha: m6, outcome: 'deployed', pr: 6 });
+    expect(await inputs(d)).toEqual({ a: 'a5', b: 'b3' });
+    expect((await waitForDeploys(d, 1)).history).toEqual([{ sha: m6, outcome: 'deployed', pr: 6 }]);
+    await expectListedRuns(d, ['deployed']);
     await recordHistories([
-      { file: 'deploy-merged-pr', workflowId: 'pr:acme/deploys#6' },
-      { file: 'deploy-asks', workflowId: 'deploy:acme/deploys:web', sha: m6 },
+      { file: 'deploy-merged-pr', workflowId: `pr:acme/${d.name}#6` },
+      { file: 'deploy-asks', workflowId: d.deployId, sha: m6 },
     ]);
   });
 
   test('a failed apply compensates by applying the previously deployed revision again', async () => {
-    const gh = new GithubMock('acme', 'deploys');
-    const before = (await deployStatus()).deployed!;
-    const pr = await openPr(7, web({ a: { input: 'a6', failOnApply: true } }));
+    const d = await deploys('deploy-rollback');
+    const gh = new GithubMock('acme', d.name);
+    // A first deploy, the one to roll back to.
+    const before = await deployOnce(gh, d, 1, web({ a: 'a5' }));
+    expect((await waitForDeploys(d, 1)).deployed).toBe(before);
+    expect(await inputs(d)).toEqual({ a: 'a5', b: 'b1' });
+
+    const pr = await openPr(d, 7, web({ a: { input: 'a6', failOnApply: true } }));
     await planAndApprove(gh, pr, 701);
-    const m7 = await repo.merge('pr-7');
+    const m7 = await d.repo.merge('pr-7');
     gh.comment(7, /Deploying after merge/)
       .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
       .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
       .comment(7, (b) => b.includes(`**Deploy failed — rolled back to \`${before.slice(0, 7)}\`**`) && b.includes('provisioner failed on purpose'))
       .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'failure', title: 'Deploy failed — rolled back' });
     await merged(pr, m7);
-    await prDone(7);
+    await prDone(pr);
     await gh.settled();
     gh.assertNoUnexpected();
     // The state is what the previous deploy left: a is a5 again, not the failed a6.
-    expect(await inputs()).toEqual({ a: 'a5', b: 'b3' });
-    const status = await waitForDeploys(7);
+    expect(await inputs(d)).toEqual({ a: 'a5', b: 'b1' });
+    const status = await waitForDeploys(d, 2);
     expect(status.deployed).toBe(before);
     expect(status.history.at(-1)).toEqual({ sha: m7, outcome: 'rolled-back', pr: 7 });
-  });
-
-  test('every deploy run is listed by its search attributes', async () => {
-    const runs: Array<{ sha?: string; outcome?: string; trigger?: string }> = [];
-    for await (const run of h.env.client.workflow.list({ query: `WorkflowId = 'deploy:acme/deploys:web' AND TerrapinOutcome != 'running'` })) {
-      const sa = run.typedSearchAttributes;
-      runs.push({ sha: sa.get(SEARCH_ATTRIBUTES.headSha), outcome: sa.get(SEARCH_ATTRIBUTES.outcome), trigger: sa.get(SEARCH_ATTRIBUTES.trigger) });
-    }
-    const outcomes = runs.map((r) => r.outcome).sort();
-    expect(outcomes).toEqual(['deployed', 'deployed', 'deployed', 'deployed', 'deployed', 'rolled-back', 'skipped']);
-    expect(runs.every((r) => r.trigger === 'merge' && /^[0-9a-f]{40}$/.test(r.sha ?? ''))).toBe(true);
+    await expectListedRuns(d, ['deployed', 'rolled-back']);
   });
 
   test('deployOnPush: a direct push deploys once a writer approves its check; a merge\'s push is left to its PR', async () => {
-    const gh = new GithubMock('acme', 'deploys');
-    const where = { owner: 'acme', repo: 'deploys', installationId: 42, cloneUrl: repo.cloneUrl };
-    // The push of PR 7's merge: its PR's workflow already handled it.
-    const m7 = await repo.head();
+    const d = await deploys('deploy-push', { deployedByHand: true });
+    const gh = new GithubMock('acme', d.name);
+    const where = { owner: 'acme', repo: d.name, installationId: 42, cloneUrl: d.repo.cloneUrl };
+    // The push of a PR's merge: that PR's workflow handles it (GitHub says the commit is PR 7's merge).
+    const m7 = await d.repo.head();
     gh.pullsOfCommit(m7, [{ number: 7, merged: true }]);
     await h.receive('push', pushEvent(where, { before: 'f'.repeat(40), after: m7, login: WRITER }));
-    expect(await h.env.client.workflow.getHandle(`push:acme/deploys:${m7}`).result()).toEqual({ skipped: 'merged-pr', pr: 7 });
+    expect(await h.env.client.workflow.getHandle(`push:acme/${d.name}:${m7}`).result()).toEqual({ skipped: 'merged-pr', pr: 7 });
     await gh.settled();
 
-    // Main still holds PR 7's failing change to a: the hotfix reverts it and changes b.
-    const pushed = await repo.commit(web({ a: 'a5', b: 'b4' }), { message: 'hotfix pushed to main' });
+    // A hotfix pushed to main changes b.
+    const pushed = await d.repo.commit(web({ b: 'b4' }), { message: 'hotfix pushed to main' });
     // No PR to review it on: the check shows the plan.
     gh.pullsOfCommit(pushed, [])
       .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
       .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval', summary: (t: string) => t.includes('without a pull request') && t.includes('terraform_data.b') && !t.includes('Not approved') });
     await h.receive('push', pushEvent(where, { before: m7, after: pushed, login: WRITER }));
-    expect(await h.env.client.workflow.getHandle(`push:acme/deploys:${pushed}`).result()).toEqual({ queued: ['web'] });
+    expect(await h.env.client.workflow.getHandle(`push:acme/${d.name}:${pushed}`).result()).toEqual({ queued: ['web'] });
     await gh.settled();
-    await waitForPhase('waiting-approval');
+    await waitForPhase(d, 'waiting-approval');
     // Another branch's push is not the default branch's: no workflow starts.
     await h.receive('push', pushEvent(where, { before: m7, after: 'e'.repeat(40), login: WRITER, branch: 'feature' }));
 
     // A reader's press is refused on the check itself: there is no PR to reply on.
     const approveAs = (login: string) =>
-      h.receive('check_run', checkRunActionEvent({ ...where, number: 0, headSha: pushed, headRef: 'main', baseRef: 'main', baseSha: m7, author: WRITER }, 'approve', { login, externalId: 'deploy:acme/deploys:web' }));
+      h.receive('check_run', checkRunActionEvent({ ...where, number: 0, headSha: pushed, headRef: 'main', baseRef: 'main', baseSha: m7, author: WRITER }, 'approve', { login, externalId: d.deployId }));
     gh.permission('eve', 'read').updateCheckRun(CHECK_DEPLOY, 'queued', {
       title: 'Waiting for approval',
       summary: (t: string) => t.includes('**Not approved:** @eve, approving the deploy of `web` needs write permission') && t.includes('terraform_data.b'),
     });
     await approveAs('eve');
     await gh.settled();
-    expect(await inputs()).toEqual({ a: 'a5', b: 'b3' });
+    expect(await inputs(d)).toEqual({ a: 'a1', b: 'b1' });
 
     gh.permission('carol', 'write')
       .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
       .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
     await approveAs('carol');
-    const status = await waitForDeploys(8);
+    const status = await waitForDeploys(d, 1);
     await gh.settled();
     gh.assertNoUnexpected();
-    expect(status.history.at(-1)).toEqual({ sha: pushed, outcome: 'deployed' });
-    expect(await inputs()).toEqual({ a: 'a5', b: 'b4' });
-    await expect(h.env.client.workflow.getHandle(`push:acme/deploys:${'e'.repeat(40)}`).describe()).rejects.toThrow();
+    expect(status.history).toEqual([{ sha: pushed, outcome: 'deployed' }]);
+    expect(await inputs(d)).toEqual({ a: 'a1', b: 'b4' });
+    await expect(h.env.client.workflow.getHandle(`push:acme/${d.name}:${'e'.repeat(40)}`).describe()).rejects.toThrow();
   });
 
   test('permissions.approve before the change decides who approves its deploy: a PR cannot pick its own approvers', async () => {
-    const gh = new GithubMock('acme', 'deploys');
+    const d = await deploys('deploy-approvers', { deployedByHand: true });
+    const gh = new GithubMock('acme', d.name);
     const asks = (number: number) =>
       gh.comment(number, /Deploying after merge/)
         .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
@@ -329,22 +389,22 @@ describe('deploys after merge', () => {
         .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
     /** Plans the PR and merges it without an approval on the PR: the deploy asks. */
     async function mergeUnapproved(number: number, files: Record<string, string>): Promise<{ pr: TestPr; sha: string }> {
-      const pr = await openPr(number, files);
+      const pr = await openPr(d, number, files);
       gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
         .comment(number, (b) => b.includes('**Terrapin plan**'))
         .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' })
         .createCheckRun(CHECK_APPLY, 'queued', { title: 'Will apply after merge: waiting for approval' });
       await h.receive('pull_request', pullRequestEvent('opened', pr));
       await gh.settled();
-      await h.waitFor('acme', 'deploys', number, (st) => st.plan?.status === 'ready');
-      const sha = await repo.merge(`pr-${number}`);
+      await h.waitFor('acme', d.name, number, (st) => st.plan?.status === 'ready');
+      const sha = await d.repo.merge(`pr-${number}`);
       gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Merged before apply' });
       asks(number);
       await merged(pr, sha);
       await gh.settled();
-      await waitForPhase('waiting-approval');
+      await waitForPhase(d, 'waiting-approval');
       // The PR routes `/approve` to a deploy only once the deploy has told it that it waits.
-      await h.waitFor('acme', 'deploys', number, (st) => st.deploys?.some((x) => x.status === 'waiting') ?? false);
+      await h.waitFor('acme', d.name, number, (st) => st.deploys?.some((x) => x.status === 'waiting') ?? false);
       return { pr, sha };
     }
 
@@ -353,9 +413,9 @@ describe('deploys after merge', () => {
     const { pr: pr9 } = await mergeUnapproved(9, { '.terrapin.yml': restricted, ...web({ a: 'a7' }) });
     deploysAfterApproval(9, 901, WRITER);
     await comment(pr9, '/approve', WRITER, 901);
-    await prDone(9);
+    await prDone(pr9);
     await gh.settled();
-    expect(await inputs()).toEqual({ a: 'a7', b: 'b4' });
+    expect(await inputs(d)).toEqual({ a: 'a7', b: 'b1' });
 
     // PR 10 deploys under PR 9's rule: bob, a writer but not listed, is refused; dave approves.
     const { pr: pr10, sha: m10 } = await mergeUnapproved(10, web({ b: 'b5' }));
@@ -365,18 +425,18 @@ describe('deploys after merge', () => {
       .comment(10, /^@bob, `\.terrapin\.yml` as it was before this change \(`[0-9a-f]{7}`\) lets only @dave approve the deploy of `web`\.\n/);
     await comment(pr10, '/approve', WRITER, 1001);
     await gh.settled();
-    expect(await inputs()).toEqual({ a: 'a7', b: 'b4' });
+    expect(await inputs(d)).toEqual({ a: 'a7', b: 'b1' });
     deploysAfterApproval(10, 1002, 'dave');
     await comment(pr10, '/approve', 'dave', 1002);
-    await prDone(10);
+    await prDone(pr10);
     await gh.settled();
     gh.assertNoUnexpected();
-    expect(await inputs()).toEqual({ a: 'a7', b: 'b5' });
-    expect((await deployStatus()).history.slice(-2).map((d) => [d.pr, d.outcome])).toEqual([
+    expect(await inputs(d)).toEqual({ a: 'a7', b: 'b5' });
+    expect((await deployStatus(d)).history.map((x) => [x.pr, x.outcome])).toEqual([
       [9, 'deployed'],
       [10, 'deployed'],
     ]);
-    await recordHistories([{ file: 'deploy-approval-permissions', workflowId: 'deploy:acme/deploys:web', sha: m10 }]);
+    await recordHistories([{ file: 'deploy-approval-permissions', workflowId: d.deployId, sha: m10 }]);
   });
 });
 
@@ -400,10 +460,10 @@ async function recordHistories(records: Array<{ file: string; workflowId: string
   }
 }
 
-async function waitForPhase(phase: NonNullable<DeployStatus['current']>['phase']): Promise<void> {
+async function waitForPhase(d: Deploys, phase: NonNullable<DeployStatus['current']>['phase']): Promise<void> {
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
-    if ((await deployStatus().catch(() => undefined))?.current?.phase === phase) return;
+    if ((await deployStatus(d).catch(() => undefined))?.current?.phase === phase) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`deploy never reached ${phase}`);

@@ -1,5 +1,9 @@
 // Project locks on a real Temporal server: first come first served, refusals name the holder,
 // release frees, a holder that stops running loses the lock, and a worker restart changes nothing.
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -12,13 +16,15 @@ import { answersQuery, requestSignal } from './fixtures/lock-requester.ts';
 import { startTestServer } from '../helpers/temporal-cli.ts';
 import { lockHolderQuery, lockWorkflowId, type LockAnswer } from '../../shared/contracts.ts';
 
-const taskQueue = 'locks';
+// This file's own queue and data dir: nothing shared with another file's server or worker.
+const taskQueue = `locks-${randomUUID()}`;
+let dataDir: string;
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;
 let stopWorker: () => Promise<void>;
 
 async function startWorker(): Promise<() => Promise<void>> {
-  const config = loadConfig({ APP_ID: '1', PRIVATE_KEY: 'unused', WEBHOOK_SECRET: 'unused', TERRAPIN_DATA_DIR: '/tmp/terrapin-lock-test' });
+  const config = loadConfig({ APP_ID: '1', PRIVATE_KEY: 'unused', WEBHOOK_SECRET: 'unused', TERRAPIN_DATA_DIR: dataDir });
   const worker = await Worker.create({
     connection: env.nativeConnection,
     taskQueue,
@@ -33,6 +39,7 @@ async function startWorker(): Promise<() => Promise<void>> {
 }
 
 beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), 'terrapin-lock-'));
   env = await startTestServer();
   bundle = await bundleWorkflowCode({ workflowsPath: fileURLToPath(new URL('./fixtures/lock-requester.ts', import.meta.url)) });
   stopWorker = await startWorker();
@@ -40,11 +47,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopWorker?.();
   await env?.teardown();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-let seq = 0;
-async function requester(pr: number, holderCheckInterval?: string) {
-  return env.client.workflow.start('lockRequester', { workflowId: `pr:acme/locks#${pr}-${seq++}`, taskQueue, args: [{ pr, holderCheckInterval }] });
+/** Each test's locks and requesters belong to a repository of its own: no test sees another's. */
+const ownRepo = () => `locks-${randomUUID().slice(0, 8)}`;
+
+async function requester(repo: string, pr: number, holderCheckInterval?: string) {
+  return env.client.workflow.start('lockRequester', { workflowId: `pr:acme/${repo}#${pr}`, taskQueue, args: [{ pr, holderCheckInterval }] });
 }
 
 /** Sends a request and waits for its answer (the n-th answer of that requester). */
@@ -63,9 +73,10 @@ const holderOf = (lockId: string) => env.client.workflow.getHandle(lockId).query
 
 describe('project locks', () => {
   test('first come first served; refusal names the holder; release frees; a free lock workflow finishes', async () => {
-    const lockId = lockWorkflowId('acme', 'locks', 'infra/network', 'default');
-    const a = await requester(1);
-    const b = await requester(2);
+    const repo = ownRepo();
+    const lockId = lockWorkflowId('acme', repo, 'infra/network', 'default');
+    const a = await requester(repo, 1);
+    const b = await requester(repo, 2);
 
     expect(await ask(a, 'acquire', lockId)).toMatchObject({ lockId, granted: true, holder: { pr: 1, workflowId: a.workflowId } });
     expect(await ask(b, 'acquire', lockId)).toMatchObject({ granted: false, holder: { pr: 1 } });
@@ -78,13 +89,14 @@ describe('project locks', () => {
     await env.client.workflow.getHandle(lockId).result();
     expect(await ask(b, 'acquire', lockId)).toMatchObject({ granted: true, holder: { pr: 2 } });
     // Different workspace, different lock.
-    expect(await ask(a, 'acquire', lockWorkflowId('acme', 'locks', 'infra/network', 'prod'))).toMatchObject({ granted: true });
+    expect(await ask(a, 'acquire', lockWorkflowId('acme', repo, 'infra/network', 'prod'))).toMatchObject({ granted: true });
   });
 
   test('a holder that stopped running without releasing loses the lock at the next check', async () => {
-    const lockId = lockWorkflowId('acme', 'locks', 'app', 'default');
-    const a = await requester(3, '1 second');
-    const b = await requester(4, '1 second');
+    const repo = ownRepo();
+    const lockId = lockWorkflowId('acme', repo, 'app', 'default');
+    const a = await requester(repo, 3, '1 second');
+    const b = await requester(repo, 4, '1 second');
     expect(await ask(a, 'acquire', lockId)).toMatchObject({ granted: true });
     await a.terminate('simulating a PR workflow that died holding a lock');
     for (let i = 0; i < 100 && (await holderOf(lockId).catch(() => undefined)); i++) await new Promise((r) => setTimeout(r, 100));
@@ -92,9 +104,10 @@ describe('project locks', () => {
   });
 
   test('a held lock survives a worker restart', async () => {
-    const lockId = lockWorkflowId('acme', 'locks', 'db', 'default');
-    const a = await requester(5);
-    const b = await requester(6);
+    const repo = ownRepo();
+    const lockId = lockWorkflowId('acme', repo, 'db', 'default');
+    const a = await requester(repo, 5);
+    const b = await requester(repo, 6);
     expect(await ask(a, 'acquire', lockId)).toMatchObject({ granted: true });
     await stopWorker();
     stopWorker = await startWorker();
