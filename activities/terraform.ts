@@ -21,7 +21,7 @@ import type {
   TerraformBinary,
 } from '../shared/activity-contracts.ts';
 import { secretEnvValues } from './terraform-env.ts';
-import { checkout, removeWorkDirs, revisionFacts, type GitDeps, type RevisionFactsInput } from './git.ts';
+import type { GitDeps } from './git.ts';
 import { detectDrift, type DriftInput } from './drift.ts';
 import { formatPlanAsDiff, summarizePlan } from './plan-format.ts';
 import { runCommand, type RunOptions, type RunResult } from './process.ts';
@@ -366,9 +366,6 @@ export type TerrapinActivityDeps = GitDeps & Pick<TerraformDeps, 'passEnv' | 'sa
 /** The activity functions registered on the worker; each closes over the deps. */
 export function createTerraformActivities(deps: TerrapinActivityDeps) {
   return {
-    checkout: (input: Parameters<typeof checkout>[0]) => checkout(input, deps),
-    removeWorkDirs: (input: Parameters<typeof removeWorkDirs>[0]) => removeWorkDirs(input, deps),
-    revisionFacts: (input: RevisionFactsInput) => revisionFacts(input, deps),
     plan: (input: PlanInput) => plan(input, deps),
     apply: (input: ApplyInput) => apply(input, deps),
     readOutputs: (target: ProjectTarget) => readOutputs(target, deps),

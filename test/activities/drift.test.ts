@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DriftReport } from '../../activities/drift.ts';
+import { createGitActivities } from '../../activities/git-activities.ts';
 import { createTerraformActivities } from '../../activities/terraform.ts';
 import { testSandbox } from '../helpers/sandbox.ts';
 import type { RepoRef } from '../../shared/contracts.ts';
@@ -17,6 +18,7 @@ let stateFile: string;
 let fixture: FixtureRepo;
 let repo: RepoRef;
 let activities: ReturnType<typeof createTerraformActivities>;
+let git: ReturnType<typeof createGitActivities>;
 
 const code = (keep: string) => terraformFixture({ stateFile, resources: { keep: { input: keep }, other: { input: 'o' } } });
 
@@ -25,11 +27,13 @@ const code = (keep: string) => terraformFixture({ stateFile, resources: { keep: 
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'terrapin-drift-'));
   stateFile = join(root, 'state', 'terraform.tfstate');
-  activities = createTerraformActivities({ dataDir: join(root, 'data'), getInstallationToken: async () => 'unused', sandbox: testSandbox([join(root, 'state')]) });
+  const deps = { dataDir: join(root, 'data'), getInstallationToken: async () => 'unused', sandbox: testSandbox([join(root, 'state')]) };
+  activities = createTerraformActivities(deps);
+  git = createGitActivities(deps);
   fixture = await createFixtureRepo({ 'main.tf': code('v1') });
   repo = { owner: 'acme', name: 'infra', installationId: 1, cloneUrl: fixture.cloneUrl };
   // Deploy the default branch the normal way.
-  const { workDir } = await activities.checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha: await fixture.head() });
+  const { workDir } = await git.checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha: await fixture.head() });
   const planned = await activities.plan({ workDir, projectDir: '.', workspace: 'default', binary: 'terraform', label: 'deploy' });
   if (!planned.ok) throw new Error(`plan failed, see ${planned.outputFile}`);
   const applied = await activities.apply({
@@ -49,7 +53,7 @@ afterEach(async () => {
 });
 
 async function detectAtHead(): Promise<DriftReport> {
-  const { workDir } = await activities.checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha: await fixture.head() });
+  const { workDir } = await git.checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha: await fixture.head() });
   return activities.detectDrift({ workDir, projectDir: '.', workspace: 'default', binary: 'terraform' });
 }
 

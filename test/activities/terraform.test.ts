@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PlanInput, PlanResult } from '../../shared/activity-contracts.ts';
+import { createGitActivities } from '../../activities/git-activities.ts';
 import { createTerraformActivities } from '../../activities/terraform.ts';
 import type { RepoRef } from '../../shared/contracts.ts';
 import { testSandbox } from '../helpers/sandbox.ts';
@@ -13,16 +14,19 @@ let stateFile: string;
 let fixture: FixtureRepo;
 let repo: RepoRef;
 let activities: ReturnType<typeof createTerraformActivities>;
+let git: ReturnType<typeof createGitActivities>;
 
 // Each test its own root (state, data dir) and fixture repository: none starts from what another left.
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), 'terrapin-tf-'));
   stateFile = join(root, 'state', 'terraform.tfstate');
-  activities = createTerraformActivities({
+  const deps = {
     dataDir: join(root, 'data'),
     getInstallationToken: async () => 'unused',
     sandbox: testSandbox([join(root, 'state')]),
-  });
+  };
+  activities = createTerraformActivities(deps);
+  git = createGitActivities(deps);
   fixture = await createFixtureRepo({
     'main.tf': terraformFixture({ stateFile, resources: { keep: { input: 'v1' }, gone: { input: 'x' }, swap: { input: 'a', triggersReplace: '1' } } }),
   });
@@ -34,7 +38,7 @@ afterEach(async () => {
 });
 
 async function planAt(sha: string, extra: Partial<PlanInput> = {}): Promise<{ workDir: string; result: PlanResult }> {
-  const { workDir } = await activities.checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha });
+  const { workDir } = await git.checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha });
   const result = await activities.plan({ workDir, projectDir: '.', workspace: 'default', binary: 'terraform', ...extra });
   return { workDir, result };
 }
@@ -141,7 +145,7 @@ describe('plan and apply', () => {
   });
 
   it('rejects a project dir outside the work dir', async () => {
-    const { workDir } = await activities.checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha: await fixture.head() });
+    const { workDir } = await git.checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha: await fixture.head() });
     await expect(activities.plan({ workDir, projectDir: '../..', workspace: 'default', binary: 'terraform' })).rejects.toMatchObject({ type: 'InvalidInput' });
   });
 });
