@@ -83,23 +83,26 @@ nock.emitter.on('no match', (req: any) => {
   unexpectedByTest.set(test, [...(unexpectedByTest.get(test) ?? []), text]);
 });
 
-beforeEach(() => {
-  activeTest = expect.getState().currentTestName ?? 'unnamed test';
-  unexpectedByTest.delete(activeTest);
-});
-afterEach(() => {
-  const test = currentTest();
-  activeTest = undefined;
-  const calls = unexpectedByTest.get(test) ?? [];
-  unexpectedByTest.delete(test);
-  if (calls.length) throw new Error(`GitHub calls no mock expected, made during this test:\n${calls.join('\n')}`);
-});
-afterAll(() => {
-  // Made between tests or after the last one: the file fails, naming them.
-  const calls = [...(unexpectedByTest.get(OUTSIDE) ?? []), ...late.splice(0)];
-  unexpectedByTest.clear();
-  if (calls.length) throw new Error(`GitHub calls no mock expected, made outside any test:\n${calls.join('\n')}`);
-});
+// Under vitest only: the history recorder (scripts/record-histories.ts) drives the same mocks without a runner.
+if (process.env.VITEST) {
+  beforeEach(() => {
+    activeTest = expect.getState().currentTestName ?? 'unnamed test';
+    unexpectedByTest.delete(activeTest);
+  });
+  afterEach(() => {
+    const test = currentTest();
+    activeTest = undefined;
+    const calls = unexpectedByTest.get(test) ?? [];
+    unexpectedByTest.delete(test);
+    if (calls.length) throw new Error(`GitHub calls no mock expected, made during this test:\n${calls.join('\n')}`);
+  });
+  afterAll(() => {
+    // Made between tests or after the last one: the file fails, naming them.
+    const calls = [...(unexpectedByTest.get(OUTSIDE) ?? []), ...late.splice(0)];
+    unexpectedByTest.clear();
+    if (calls.length) throw new Error(`GitHub calls no mock expected, made outside any test:\n${calls.join('\n')}`);
+  });
+}
 
 export class GithubMock {
   readonly calls: RecordedCall[] = [];
