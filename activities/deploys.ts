@@ -3,12 +3,13 @@
 // the namespace has Terrapin's search attributes (a run that set unregistered ones would fail its tasks).
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { activityInfo, ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../app/logger.ts';
 import { SEARCH_ATTRIBUTES } from '../shared/records.ts';
 import { DEPLOY_SIGNAL, DEPLOY_WORKFLOW_TYPE, deployWorkflowId, type RepoRef, type DeployEvent } from '../shared/contracts.ts';
 import { prWorkRoot } from './git.ts';
+import { signalProjectWorkflow } from './project-workflows.ts';
 import { readBotFile, writeBotFile } from './checkout-files.ts';
 
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -17,13 +18,7 @@ export function createDeployActivities({ client, dataDir, namespace, logger }: {
   let registered: Promise<boolean> | undefined;
   return {
     async enqueueDeploy({ repo, project, event }: { repo: RepoRef; project: string; event: DeployEvent }): Promise<void> {
-      await client.workflow.signalWithStart(DEPLOY_WORKFLOW_TYPE, {
-        workflowId: deployWorkflowId(repo, project),
-        taskQueue: activityInfo().taskQueue,
-        args: [{ repo, project }],
-        signal: DEPLOY_SIGNAL,
-        signalArgs: [event],
-      });
+      await signalProjectWorkflow(client, { type: DEPLOY_WORKFLOW_TYPE, workflowId: deployWorkflowId(repo, project), signal: DEPLOY_SIGNAL }, repo, project, event);
     },
 
     /** Copies the approved plan's JSON and text to <data>/deploys/<owner>/<repo>/<project>/pr-<n>-<sha>.*. */

@@ -5,6 +5,7 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import { DRIFT_RECONCILE_WORKFLOW_TYPE, RECONCILE_SIGNAL, driftReconcileId, type RepoRef, type ReconcileEvent } from '../shared/contracts.ts';
 import type { ProjectSelection, SelectProjectsInput } from '../shared/activity-contracts.ts';
 import { syncDriftSchedules, type SyncDriftSchedulesResult } from './drift-schedules.ts';
+import { signalProjectWorkflow } from './project-workflows.ts';
 
 export const DRIFT_WORKFLOW_TYPE = 'driftWorkflow';
 export const driftRunId = (repo: RepoRef, project: string) => `drift-run:${repo.owner}/${repo.name}:${project}`;
@@ -22,13 +23,7 @@ export function createDriftRunActivities({ client, selectProjects }: { client: C
 
     /** Hands a drift check's fix-plan to the project's reconcile workflow (starting it if needed). */
     async offerReconcile({ repo, project, offer }: { repo: RepoRef; project: string; offer: Extract<ReconcileEvent, { type: 'offer' }> }): Promise<void> {
-      await client.workflow.signalWithStart(DRIFT_RECONCILE_WORKFLOW_TYPE, {
-        workflowId: driftReconcileId(repo, project),
-        taskQueue: activityInfo().taskQueue,
-        args: [{ repo, project }],
-        signal: RECONCILE_SIGNAL,
-        signalArgs: [offer],
-      });
+      await signalProjectWorkflow(client, { type: DRIFT_RECONCILE_WORKFLOW_TYPE, workflowId: driftReconcileId(repo, project), signal: RECONCILE_SIGNAL }, repo, project, offer);
     },
 
     async startDriftRuns({ repo, projects, actor }: { repo: RepoRef; projects: string[]; actor?: string }): Promise<{ started: string[]; running: string[] }> {
