@@ -9,31 +9,25 @@
 //     critical path of the median PR;
 //   - what one sandboxed command costs against the same command unsandboxed.
 // Figures are printed, not asserted. One warm-up PR first (JIT, workflow bundle, first sandbox), not counted.
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
-import pino from 'pino';
 import type { Client } from '@temporalio/client';
-import { loadConfig } from '../app/config.ts';
-import { startWebhookServer, WEBHOOK_PATH } from '../app/http.ts';
-import { createLogger } from '../app/logger.ts';
-import { connectTemporal, DEFAULT_EMBEDDED_PORT, installTemporalRuntime, isPortFree } from '../app/temporal.ts';
-import { runTerrapinWorker } from '../app/worker.ts';
 import { DEFAULT_OPERATOR_POLICY } from '../activities/operator-policy.ts';
 import { runCommand } from '../activities/process.ts';
 import { resolveSandbox, wrapCommand, type Sandbox } from '../activities/sandbox.ts';
 import { plan } from '../activities/terraform.ts';
 import { CHECK_PLAN, prWorkflowId } from '../shared/contracts.ts';
-import { startGithubStandin, type GithubStandin, type RecordedCall } from './github-standin.ts';
-import { pullRequestEvent, pullRequestJson, sendWebhook, type DemoRepository, type PullRequestSpec } from './webhook-deliveries.ts';
+import type { GithubStandin, RecordedCall } from './github-standin.ts';
+import { startLocalStack, stopAll, type LocalStack, type Stops } from './local-stack.ts';
+import { pullRequestEvent, pullRequestJson, type DemoRepository, type PullRequestSpec } from './webhook-deliveries.ts';
 
 const OWNER = 'acme';
 const REPO = 'overhead';
 const AUTHOR = 'alice';
-const APP_ID = '4242';
 const SECRET = `bench-${randomUUID()}`;
 const STEP_TIMEOUT_MS = 60_000;
 const SANDBOX_SAMPLES = 10;
@@ -120,7 +114,7 @@ interface Sample {
  * Sends pull_request.opened and waits for the plan comment; then, untimed, for the plan check to complete
  * and for the PR's close to end its workflow (a PR holds the project's lock until it is closed).
  */
-async function measurePr(ctx: { standin: GithubStandin; url: string; repo: DemoRepository; client: Client }, pr: PullRequestSpec): Promise<Sample> {
+async function measurePr(ctx: Ctx, pr: PullRequestSpec): Promise<Sample> {
   const { standin } = ctx;
   const firstCall = standin.calls.length;
   const commentPath = `/repos/${OWNER}/${REPO}/issues/${pr.number}/comments`;
@@ -132,7 +126,7 @@ async function measurePr(ctx: { standin: GithubStandin; url: string; repo: DemoR
   standin.setPullRequest(OWNER, REPO, pr.number, pullRequestJson(pr));
   const sentEpoch = Date.now();
   const sent = performance.now();
-  const delivery = await sendWebhook({ url: ctx.url, secret: SECRET, event: 'pull_request', appId: APP_ID, payload: pullRequestEvent('opened', pr, AUTHOR) });
+  const delivery = await ctx.deliver('pull_request', pullRequestEvent('opened', pr, AUTHOR));
   if (delivery.status >= 300) throw new Error(`webhook answered ${delivery.status}: ${delivery.body}`);
   const got = await comment;
   const body = String((got.call.body as { body?: string } | undefined)?.body ?? '');
@@ -142,7 +136,7 @@ async function measurePr(ctx: { standin: GithubStandin; url: string; repo: DemoR
   await checkDone;
   const closed: PullRequestSpec = { ...pr, state: 'closed' };
   standin.setPullRequest(OWNER, REPO, pr.number, pullRequestJson(closed));
-  const done = await sendWebhook({ url: ctx.url, secret: SECRET, event: 'pull_request', appId: APP_ID, payload: pullRequestEvent('closed', closed, AUTHOR) });
+  const done = await ctx.deliver('pull_request', pullRequestEvent('closed', closed, AUTHOR));
   if (done.status >= 300) throw new Error(`webhook answered ${done.status}: ${done.body}`);
   await withTimeout(ctx.client.workflow.getHandle(prWorkflowId(OWNER, REPO, pr.number)).result(), `PR #${pr.number}'s workflow to end`);
   const upToComment = standin.calls.slice(firstCall, standin.calls.indexOf(got.call) + 1);
@@ -322,148 +316,159 @@ async function directPlans(cloneUrl: string, prs: readonly PullRequestSpec[], di
 
 // --- main -----------------------------------------------------------------------------------------
 
+type BareTimes = Record<BareStep | 'total', number>;
+type Ctx = { standin: GithubStandin; deliver: LocalStack['deliver']; repo: DemoRepository; client: Client };
+type SandboxCost = Awaited<ReturnType<typeof sandboxCost>>;
+type DirectPlans = Awaited<ReturnType<typeof directPlans>>;
+
+/** The one-project repository on main, and one PR branch per run plus the warm-up (PR 1), each changing the resource. */
+async function createRepo(tmp: string, standin: GithubStandin, runs: number): Promise<{ repo: DemoRepository; prs: PullRequestSpec[] }> {
+  const repoDir = join(tmp, 'repo');
+  const stateFile = join(tmp, 'state', 'terraform.tfstate');
+  mkdirSync(repoDir, { recursive: true });
+  writeFileSync(join(repoDir, 'main.tf'), mainTf(stateFile, 'v0'));
+  await git(repoDir, 'init', '-q', '-b', 'main');
+  await git(repoDir, 'config', 'commit.gpgsign', 'false');
+  await git(repoDir, 'add', '-A');
+  await git(repoDir, 'commit', '-q', '-m', 'One project');
+  const baseSha = await git(repoDir, 'rev-parse', 'HEAD');
+  const repo: DemoRepository = { owner: OWNER, name: REPO, cloneUrl: pathToFileURL(repoDir).href, installationId: 77, htmlOrigin: `http://${standin.host}`, apiBaseUrl: standin.baseUrl };
+  const prs: PullRequestSpec[] = [];
+  for (let n = 1; n <= runs + 1; n++) {
+    const branch = `change-${n}`;
+    await git(repoDir, 'checkout', '-q', '-b', branch, 'main');
+    writeFileSync(join(repoDir, 'main.tf'), mainTf(stateFile, `v${n}`));
+    await git(repoDir, 'commit', '-q', '-am', `Change ${n}`);
+    prs.push({ repo, number: n, title: `Change ${n}`, author: AUTHOR, head: { ref: branch, sha: await git(repoDir, 'rev-parse', 'HEAD') }, base: { ref: 'main', sha: baseSha } });
+    await git(repoDir, 'checkout', '-q', 'main');
+  }
+  return { repo, prs };
+}
+
+/** The warm-up PR, then each PR through Terrapin and by hand, alternating so load drift falls on both alike. */
+async function measureAll(ctx: Ctx, prs: readonly PullRequestSpec[], tmp: string): Promise<{ samples: Sample[]; bare: BareTimes[] }> {
+  await measurePr(ctx, prs[0]!);
+  const samples: Sample[] = [];
+  const bare: BareTimes[] = [];
+  for (const pr of prs.slice(1)) {
+    samples.push(await measurePr(ctx, pr));
+    const dir = join(tmp, 'bare', String(pr.number));
+    mkdirSync(join(dir, '..'), { recursive: true });
+    bare.push(await bareRun(ctx.repo.cloneUrl, pr.head.ref, dir));
+  }
+  return { samples, bare };
+}
+
+const spanLabel = (a: ActivitySpan) => (a.workflow === 'pr' ? a.type : `${a.type} [${a.workflow}]`);
+
+function wallTimeSection(samples: readonly Sample[], bare: readonly BareTimes[]): string {
+  const w2c = samples.map((s) => s.webhookToComment);
+  const bareTotal = bare.map((b) => b.total);
+  let out = header('Wall time');
+  out += row('webhook → plan comment (Terrapin)', w2c);
+  out += row('bare total', bareTotal);
+  for (const step of BARE_STEPS) out += row(`  ${step}`, bare.map((b) => b[step]));
+  out += `  ${'Terrapin overhead'.padEnd(34)} ${fmt(median(w2c) - median(bareTotal)).padStart(19)}   = median(webhook → comment) − median(bare total)\n`;
+  return out;
+}
+
+function timeSplitSection(samples: readonly Sample[], splits: readonly Breakdown[]): string {
+  let out = header('Where Terrapin\'s time goes (median per PR, from workflow histories; activities scheduled before the comment)');
+  out += row('webhook → workflow hears of it', samples.map((s, i) => splits[i]!.firstEvent - s.sentEpoch));
+  const types = [...new Set(splits.flatMap((h) => h.activities.map(spanLabel)))];
+  for (const type of types) {
+    const spans = splits.flatMap((h) => h.activities.filter((a) => spanLabel(a) === type));
+    const perPr = spans.length / splits.length;
+    out += row(`${type}${perPr !== 1 ? ` (×${perPr.toFixed(perPr % 1 ? 1 : 0)}/PR)` : ''} queue`, spans.filter((a) => a.started).map((a) => a.started! - a.scheduled));
+    out += row(`${type} run`, spans.filter((a) => a.closed && a.started).map((a) => a.closed! - a.started!));
+  }
+  out += row('workflow tasks, all workflows', splits.map((h) => h.workflowTasks.reduce((sum, t) => sum + ((t.completed ?? t.scheduled) - t.scheduled), 0)));
+  out += row('workflow tasks, count per PR', splits.map((h) => h.workflowTasks.length)).replaceAll(' ms', '   ');
+  out += row('activities run, total per PR', splits.map((h) => h.activities.reduce((sum, a) => sum + ((a.closed ?? a.scheduled) - (a.started ?? a.scheduled)), 0)));
+  out += row('activity queue, total per PR', splits.map((h) => h.activities.reduce((sum, a) => sum + ((a.started ?? a.scheduled) - a.scheduled), 0)));
+  return out;
+}
+
+function githubCallsSection(samples: readonly Sample[]): string {
+  const calls = new Map<string, number>();
+  for (const s of samples) for (const c of s.githubCalls) calls.set(c.route ?? `${c.method} ${c.path}`, (calls.get(c.route ?? `${c.method} ${c.path}`) ?? 0) + 1);
+  let out = `\nGitHub calls from the webhook to the plan comment (per PR)\n`;
+  for (const [route, n] of calls) out += `  ${(n / samples.length).toFixed(1).padStart(5)} × ${route}\n`;
+  return out;
+}
+
+/** The critical path of the median PR: what happened, when, after the webhook left. */
+function timelineSection(samples: readonly Sample[], splits: readonly Breakdown[]): string {
+  const order = samples.map((s, i) => [s.webhookToComment, i] as const).sort((a, b) => a[0] - b[0]);
+  const mid = order[Math.floor(order.length / 2)]![1];
+  const h = splits[mid]!;
+  const s = samples[mid]!;
+  const at = (t: number | undefined) => (t === undefined ? '    ?' : `${(t - s.sentEpoch).toFixed(0).padStart(5)}`);
+  const lines: [number, string][] = [[h.firstEvent, `${at(h.firstEvent)} ms  workflow heard of the webhook`]];
+  for (const t of h.workflowTasks) lines.push([t.scheduled, `${at(t.scheduled)} ms  ${t.workflow === 'pr' ? '' : `[${t.workflow}] `}workflow task: queue ${fmt((t.started ?? t.scheduled) - t.scheduled)}, run ${fmt((t.completed ?? t.scheduled) - (t.started ?? t.scheduled))}`]);
+  for (const a of h.activities) {
+    lines.push([a.scheduled, `${at(a.scheduled)} ms  ${spanLabel(a)}: queue ${fmt((a.started ?? a.scheduled) - a.scheduled)}, run ${fmt((a.closed ?? a.scheduled) - (a.started ?? a.scheduled))} → done at ${at(a.closed).trim()} ms`]);
+  }
+  lines.push([s.commentEpoch, `${at(s.commentEpoch)} ms  plan comment received`]);
+  return `\nTimeline of the median PR (#${s.number}, ${fmt(s.webhookToComment)})\n` + lines.sort((a, b) => a[0] - b[0]).map(([, l]) => `  ${l}\n`).join('');
+}
+
+function sandboxSections(sandbox: SandboxCost, direct: DirectPlans): string {
+  let out = header('One no-op command (`true`) through runCommand');
+  if (typeof sandbox === 'string') out += `  ${sandbox}\n`;
+  else {
+    out += row('unsandboxed', sandbox.plain);
+    out += row('bubblewrap, host network', sandbox.bwrap);
+    out += row('bubblewrap, private network', sandbox.privateNet);
+  }
+  out += header('The plan activity\'s function alone, on a fresh clone (init, plan, show -json, show)');
+  if (typeof direct === 'string') out += `  ${direct}\n`;
+  else {
+    out += row('sandboxed', direct.sandboxed);
+    out += row('unsandboxed (runner.sandbox: none)', direct.unsandboxed);
+  }
+  return out;
+}
+
+/** Starts Terrapin, measures, and prints every table. */
+async function bench(runs: number, tmp: string, stops: Stops, t0: number): Promise<void> {
+  const env = { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' };
+  const { standin, temporal, webhookUrl: url, deliver } = await startLocalStack({ tmp, webhookSecret: SECRET, taskQueue: 'terrapin-overhead', env }, stops);
+  standin.setPermission(AUTHOR, 'write');
+  const { repo, prs } = await createRepo(tmp, standin, runs);
+  process.stdout.write(
+    `Overhead benchmark: ${runs} PRs (+1 warm-up) on a one-project repository (terraform_data, local backend)\n` +
+      `  Terrapin: webhook ${url} → embedded Temporal ${temporal.address} → worker → GitHub stand-in ${standin.baseUrl}\n` +
+      `  machine: ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(2)} at start; started in ${fmt(performance.now() - t0)}\n`,
+  );
+  const { samples, bare } = await measureAll({ standin, deliver, repo, client: temporal.client }, prs, tmp);
+  const splits = await Promise.all(samples.map(async (s) => breakdown(await histories(temporal.client, prWorkflowId(OWNER, REPO, s.number), s.commentEpoch), s.commentEpoch)));
+  const sandbox = await sandboxCost(join(tmp, 'sandbox'));
+  const direct = await directPlans(repo.cloneUrl, prs.slice(1), join(tmp, 'direct'));
+  process.stdout.write(
+    wallTimeSection(samples, bare) +
+      timeSplitSection(samples, splits) +
+      githubCallsSection(samples) +
+      timelineSection(samples, splits) +
+      sandboxSections(sandbox, direct) +
+      // Other work on the machine inflates every figure: say how busy it was.
+      `\nTotal benchmark time ${((performance.now() - t0) / 1000).toFixed(1)} s; load average ${loadavg()[0]!.toFixed(2)} at the end (${cpus().length} CPUs)\n`,
+  );
+}
+
 async function main(): Promise<void> {
   const runs = runsFromArgs(process.argv.slice(2));
   const tmp = mkdtempSync(join(tmpdir(), 'terrapin-overhead-'));
-  const stops: (() => Promise<unknown>)[] = [];
+  const stops: Stops = [];
   let exitCode = 0;
   const t0 = performance.now();
   try {
-    const standin = await startGithubStandin();
-    stops.push(() => standin.close());
-    standin.setPermission(AUTHOR, 'write');
-
-    const repoDir = join(tmp, 'repo');
-    const stateFile = join(tmp, 'state', 'terraform.tfstate');
-    mkdirSync(repoDir, { recursive: true });
-    writeFileSync(join(repoDir, 'main.tf'), mainTf(stateFile, 'v0'));
-    await git(repoDir, 'init', '-q', '-b', 'main');
-    await git(repoDir, 'config', 'commit.gpgsign', 'false');
-    await git(repoDir, 'add', '-A');
-    await git(repoDir, 'commit', '-q', '-m', 'One project');
-    const baseSha = await git(repoDir, 'rev-parse', 'HEAD');
-    const repo: DemoRepository = { owner: OWNER, name: REPO, cloneUrl: pathToFileURL(repoDir).href, installationId: 77, htmlOrigin: `http://${standin.host}`, apiBaseUrl: standin.baseUrl };
-    // PR 1 is the warm-up; each PR changes the resource, so every plan has one change to show.
-    const prs: PullRequestSpec[] = [];
-    for (let n = 1; n <= runs + 1; n++) {
-      const branch = `change-${n}`;
-      await git(repoDir, 'checkout', '-q', '-b', branch, 'main');
-      writeFileSync(join(repoDir, 'main.tf'), mainTf(stateFile, `v${n}`));
-      await git(repoDir, 'commit', '-q', '-am', `Change ${n}`);
-      prs.push({ repo, number: n, title: `Change ${n}`, author: AUTHOR, head: { ref: branch, sha: await git(repoDir, 'rev-parse', 'HEAD') }, base: { ref: 'main', sha: baseSha } });
-      await git(repoDir, 'checkout', '-q', 'main');
-    }
-
-    const temporalPort = (await isPortFree(DEFAULT_EMBEDDED_PORT)) && (await isPortFree(DEFAULT_EMBEDDED_PORT + 1000)) ? DEFAULT_EMBEDDED_PORT : 17233;
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-    const config = loadConfig({
-      APP_ID,
-      PRIVATE_KEY: privateKey,
-      WEBHOOK_SECRET: SECRET,
-      GHE_HOST: standin.host,
-      GHE_PROTOCOL: 'http',
-      PORT: '0',
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-      TERRAPIN_DATA_DIR: join(tmp, 'data'),
-      TEMPORAL_TASK_QUEUE: 'terrapin-overhead',
-    });
-    const logger = createLogger(config.logLevel as pino.LevelWithSilent, pino.destination({ fd: 2, sync: true }));
-    installTemporalRuntime(logger);
-    const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger, port: temporalPort });
-    stops.push(() => temporal.close());
-    stops.push(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => logger.error({ err }, 'worker stopped') }));
-    const web = await startWebhookServer({ config, client: temporal.client, logger, port: 0 });
-    stops.push(() => web.close());
-    const url = `http://127.0.0.1:${web.port}${WEBHOOK_PATH}`;
-    const ctx = { standin, url, repo, client: temporal.client };
-
-    process.stdout.write(
-      `Overhead benchmark: ${runs} PRs (+1 warm-up) on a one-project repository (terraform_data, local backend)\n` +
-        `  Terrapin: webhook ${url} → embedded Temporal ${temporal.address} → worker → GitHub stand-in ${standin.baseUrl}\n` +
-        `  machine: ${cpus().length} CPUs, load average ${loadavg()[0]!.toFixed(2)} at start; started in ${fmt(performance.now() - t0)}\n`,
-    );
-
-    await measurePr(ctx, prs[0]!);
-    const samples: Sample[] = [];
-    const bare: Record<BareStep | 'total', number>[] = [];
-    // Alternating, so that any drift in the machine's load falls on both sides alike.
-    for (const pr of prs.slice(1)) {
-      samples.push(await measurePr(ctx, pr));
-      const dir = join(tmp, 'bare', String(pr.number));
-      mkdirSync(join(dir, '..'), { recursive: true });
-      bare.push(await bareRun(repo.cloneUrl, pr.head.ref, dir));
-    }
-
-    const splits = await Promise.all(samples.map(async (s) => breakdown(await histories(temporal.client, prWorkflowId(OWNER, REPO, s.number), s.commentEpoch), s.commentEpoch)));
-    const sandbox = await sandboxCost(join(tmp, 'sandbox'));
-    const direct = await directPlans(repo.cloneUrl, prs.slice(1), join(tmp, 'direct'));
-
-    // --- report ---------------------------------------------------------------------------------
-    const w2c = samples.map((s) => s.webhookToComment);
-    const bareTotal = bare.map((b) => b.total);
-    let out = header('Wall time');
-    out += row('webhook → plan comment (Terrapin)', w2c);
-    out += row('bare total', bareTotal);
-    for (const step of BARE_STEPS) out += row(`  ${step}`, bare.map((b) => b[step]));
-    out += `  ${'Terrapin overhead'.padEnd(34)} ${fmt(median(w2c) - median(bareTotal)).padStart(19)}   = median(webhook → comment) − median(bare total)\n`;
-
-    out += header('Where Terrapin\'s time goes (median per PR, from workflow histories; activities scheduled before the comment)');
-    out += row('webhook → workflow hears of it', samples.map((s, i) => splits[i]!.firstEvent - s.sentEpoch));
-    const label = (a: ActivitySpan) => (a.workflow === 'pr' ? a.type : `${a.type} [${a.workflow}]`);
-    const types = [...new Set(splits.flatMap((h) => h.activities.map(label)))];
-    for (const type of types) {
-      const spans = splits.flatMap((h) => h.activities.filter((a) => label(a) === type));
-      const perPr = spans.length / splits.length;
-      out += row(`${type}${perPr !== 1 ? ` (×${perPr.toFixed(perPr % 1 ? 1 : 0)}/PR)` : ''} queue`, spans.filter((a) => a.started).map((a) => a.started! - a.scheduled));
-      out += row(`${type} run`, spans.filter((a) => a.closed && a.started).map((a) => a.closed! - a.started!));
-    }
-    out += row('workflow tasks, all workflows', splits.map((h) => h.workflowTasks.reduce((sum, t) => sum + ((t.completed ?? t.scheduled) - t.scheduled), 0)));
-    out += row('workflow tasks, count per PR', splits.map((h) => h.workflowTasks.length)).replaceAll(' ms', '   ');
-    out += row('activities run, total per PR', splits.map((h) => h.activities.reduce((sum, a) => sum + ((a.closed ?? a.scheduled) - (a.started ?? a.scheduled)), 0)));
-    out += row('activity queue, total per PR', splits.map((h) => h.activities.reduce((sum, a) => sum + ((a.started ?? a.scheduled) - a.scheduled), 0)));
-
-    const calls = new Map<string, number>();
-    for (const s of samples) for (const c of s.githubCalls) calls.set(c.route ?? `${c.method} ${c.path}`, (calls.get(c.route ?? `${c.method} ${c.path}`) ?? 0) + 1);
-    out += `\nGitHub calls from the webhook to the plan comment (per PR)\n`;
-    for (const [route, n] of calls) out += `  ${(n / samples.length).toFixed(1).padStart(5)} × ${route}\n`;
-
-    // The critical path of the median PR: what happened, when, after the webhook left.
-    const order = w2c.map((v, i) => [v, i] as const).sort((a, b) => a[0] - b[0]);
-    const mid = order[Math.floor(order.length / 2)]![1];
-    const h = splits[mid]!;
-    const s = samples[mid]!;
-    const at = (t: number | undefined) => (t === undefined ? '    ?' : `${(t - s.sentEpoch).toFixed(0).padStart(5)}`);
-    const lines: [number, string][] = [[h.firstEvent, `${at(h.firstEvent)} ms  workflow heard of the webhook`]];
-    for (const t of h.workflowTasks) lines.push([t.scheduled, `${at(t.scheduled)} ms  ${t.workflow === 'pr' ? '' : `[${t.workflow}] `}workflow task: queue ${fmt((t.started ?? t.scheduled) - t.scheduled)}, run ${fmt((t.completed ?? t.scheduled) - (t.started ?? t.scheduled))}`]);
-    for (const a of h.activities) {
-      lines.push([a.scheduled, `${at(a.scheduled)} ms  ${label(a)}: queue ${fmt((a.started ?? a.scheduled) - a.scheduled)}, run ${fmt((a.closed ?? a.scheduled) - (a.started ?? a.scheduled))} → done at ${at(a.closed).trim()} ms`]);
-    }
-    lines.push([s.commentEpoch, `${at(s.commentEpoch)} ms  plan comment received`]);
-    out += `\nTimeline of the median PR (#${s.number}, ${fmt(s.webhookToComment)})\n`;
-    out += lines.sort((a, b) => a[0] - b[0]).map(([, l]) => `  ${l}\n`).join('');
-
-    out += header('One no-op command (`true`) through runCommand');
-    if (typeof sandbox === 'string') out += `  ${sandbox}\n`;
-    else {
-      out += row('unsandboxed', sandbox.plain);
-      out += row('bubblewrap, host network', sandbox.bwrap);
-      out += row('bubblewrap, private network', sandbox.privateNet);
-    }
-    out += header('The plan activity\'s function alone, on a fresh clone (init, plan, show -json, show)');
-    if (typeof direct === 'string') out += `  ${direct}\n`;
-    else {
-      out += row('sandboxed', direct.sandboxed);
-      out += row('unsandboxed (runner.sandbox: none)', direct.unsandboxed);
-    }
-    // Other work on the machine inflates every figure: say how busy it was.
-    out += `\nTotal benchmark time ${((performance.now() - t0) / 1000).toFixed(1)} s; load average ${loadavg()[0]!.toFixed(2)} at the end (${cpus().length} CPUs)\n`;
-    process.stdout.write(out);
-
+    await bench(runs, tmp, stops, t0);
   } catch (err) {
     exitCode = 1;
     process.stderr.write(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n  files kept in ${tmp}\n`);
   } finally {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await stopAll(stops);
     if (exitCode === 0) rmSync(tmp, { recursive: true, force: true });
   }
   process.exit(exitCode);

@@ -4,22 +4,17 @@
 // repository. Signed webhook deliveries drive two pull requests:
 //   PR 1: opened → plan → /approve by a writer who is not the author → applied → merged
 //   PR 2: adds a provisioner that exits 1 → plan → /approve → apply fails → rolled back to main → closed
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { execa } from 'execa';
-import pino from 'pino';
 import type { Client } from '@temporalio/client';
-import { loadConfig } from '../app/config.ts';
-import { startWebhookServer, WEBHOOK_PATH } from '../app/http.ts';
-import { createLogger } from '../app/logger.ts';
-import { connectTemporal, DEFAULT_EMBEDDED_PORT, installTemporalRuntime, isPortFree } from '../app/temporal.ts';
-import { runTerrapinWorker } from '../app/worker.ts';
 import { CHECK_APPLY, CHECK_PLAN, prWorkflowId, type PrStatus } from '../shared/contracts.ts';
-import { startGithubStandin, type GithubStandin, type RecordedCall, type StoredCheckRun } from './github-standin.ts';
-import { issueCommentEvent, pullRequestEvent, pullRequestJson, sendWebhook, type DemoRepository, type PullRequestSpec } from './webhook-deliveries.ts';
+import type { GithubStandin, RecordedCall, StoredCheckRun } from './github-standin.ts';
+import { startLocalStack, stopAll, type Stops } from './local-stack.ts';
+import { issueCommentEvent, pullRequestEvent, pullRequestJson, type DemoRepository, type PullRequestSpec } from './webhook-deliveries.ts';
 
 const DEMO_INFRA = fileURLToPath(new URL('../examples/demo-infra/', import.meta.url));
 const STEP_TIMEOUT_MS = 60_000;
@@ -27,7 +22,6 @@ const OWNER = 'acme';
 const REPO = 'demo-infra';
 const AUTHOR = 'alice';
 const REVIEWER = 'bob';
-const APP_ID = '4242';
 const WEBHOOK_SECRET = `demo-${randomUUID()}`;
 const GIT_ENV = { GIT_AUTHOR_NAME: 'Alice', GIT_AUTHOR_EMAIL: 'alice@example.invalid', GIT_COMMITTER_NAME: 'Alice', GIT_COMMITTER_EMAIL: 'alice@example.invalid' };
 
@@ -152,7 +146,7 @@ function stateResources(stateFile: string): string[] {
 
 async function main(): Promise<void> {
   const tmp = mkdtempSync(join(tmpdir(), 'terrapin-demo-'));
-  const stops: (() => Promise<unknown>)[] = [];
+  const stops: Stops = [];
   let failed = false;
   try {
     say(`Terrapin demo — everything in ${tmp}`);
@@ -167,7 +161,7 @@ async function main(): Promise<void> {
     const message = err instanceof DemoStepError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`\n✗ demo failed: ${message}\n  files kept in ${tmp}\n`);
   } finally {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    await stopAll(stops);
     if (!failed) rmSync(tmp, { recursive: true, force: true });
   }
   process.exit(failed ? 1 : 0);
@@ -176,15 +170,25 @@ async function main(): Promise<void> {
 type Demo = Awaited<ReturnType<typeof startDemo>>;
 
 /** The GitHub stand-in, the repository, Temporal, a worker and the webhook server, and ways to drive them. */
-async function startDemo(tmp: string, stops: (() => Promise<unknown>)[]) {
-  const standin = await startGithubStandin();
-  stops.push(() => standin.close());
+async function startDemo(tmp: string, stops: Stops) {
+  const repoDir = join(tmp, 'repo');
+  const stateFile = join(tmp, 'state', 'terraform.tfstate');
+  mkdirSync(dirname(stateFile), { recursive: true });
+  const { standin, temporal, uiUrl, webhookUrl, deliver: send } = await startLocalStack(
+    {
+      tmp,
+      webhookSecret: WEBHOOK_SECRET,
+      taskQueue: 'terrapin-demo',
+      linkTemporalUi: true,
+      env: { LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' },
+      // terraform runs sandboxed: the demo's local state lives outside the checkout, so the operator lets it through.
+      configure: (config) => config.operatorPolicy.runner.paths.push({ path: dirname(stateFile), writable: true }),
+    },
+    stops,
+  );
   standin.onCall(narrate);
   standin.setPermission(AUTHOR, 'write');
   standin.setPermission(REVIEWER, 'write');
-
-  const repoDir = join(tmp, 'repo');
-  const stateFile = join(tmp, 'state', 'terraform.tfstate');
   await createDemoRepo(repoDir, stateFile);
   const repo: DemoRepository = {
     owner: OWNER,
@@ -194,39 +198,11 @@ async function startDemo(tmp: string, stops: (() => Promise<unknown>)[]) {
     htmlOrigin: `http://${standin.host}`,
     apiBaseUrl: standin.baseUrl,
   };
-
-  const temporalPort = (await isPortFree(DEFAULT_EMBEDDED_PORT)) && (await isPortFree(DEFAULT_EMBEDDED_PORT + 1000)) ? DEFAULT_EMBEDDED_PORT : 17233;
-  const uiUrl = `http://127.0.0.1:${temporalPort + 1000}`;
-  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-  const config = loadConfig({
-    APP_ID,
-    PRIVATE_KEY: privateKey,
-    WEBHOOK_SECRET,
-    GHE_HOST: standin.host,
-    GHE_PROTOCOL: 'http',
-    PORT: '0',
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
-    TERRAPIN_DATA_DIR: join(tmp, 'data'),
-    TEMPORAL_TASK_QUEUE: 'terrapin-demo',
-    TEMPORAL_UI_URL: uiUrl,
-  });
-  // terraform runs sandboxed: the demo's local state lives outside the checkout, so the operator lets it through.
-  mkdirSync(dirname(stateFile), { recursive: true });
-  config.operatorPolicy.runner.paths.push({ path: dirname(stateFile), writable: true });
-  // App logs (warnings and errors only, by default) go to stderr so the narrative on stdout stays readable.
-  const logger = createLogger(config.logLevel as pino.LevelWithSilent, pino.destination({ fd: 2, sync: true }));
-  installTemporalRuntime(logger);
-  const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger, port: temporalPort });
-  stops.push(() => temporal.close());
-  stops.push(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => logger.error({ err }, 'worker stopped') }));
-  const web = await startWebhookServer({ config, client: temporal.client, logger, port: 0 });
-  stops.push(() => web.close());
-  const webhookUrl = `http://127.0.0.1:${web.port}${WEBHOOK_PATH}`;
   say(`GitHub stand-in ${standin.baseUrl} · webhooks ${webhookUrl} · Temporal UI ${uiUrl}`);
 
   const deliver = async (event: string, payload: Record<string, unknown>, description: string) => {
     say(`▶ ${description}`);
-    const res = await sendWebhook({ url: webhookUrl, secret: WEBHOOK_SECRET, event, payload, appId: APP_ID });
+    const res = await send(event, payload);
     if (res.status >= 300) throw new DemoStepError(`webhook ${event} was answered ${res.status}: ${res.body}`);
   };
   const comment = async (pr: PullRequestSpec, login: string, body: string) => {
@@ -243,23 +219,33 @@ async function startDemo(tmp: string, stops: (() => Promise<unknown>)[]) {
   return { standin, repo, repoDir, stateFile, temporal, deliver, comment, steps, step };
 }
 
-/** PR 1 plans, is approved, applies and merges: the state it leaves. */
-async function pr1Applies({ standin, repo, repoDir, stateFile, temporal, deliver, comment, step }: Demo): Promise<string[]> {
-  const sha = await git(repoDir, 'rev-parse', 'main');
-  const pr1: PullRequestSpec = {
-    repo,
-    number: 1,
-    title: 'Scale the app to 2 replicas and add a cache',
-    author: AUTHOR,
-    head: { ref: 'scale-app', sha: await commitOnBranch(repoDir, 'scale-app', { 'variables.tf': PR1_VARIABLES, 'cache.tf': PR1_CACHE_TF }, 'Scale the app, add a cache') },
-    base: { ref: 'main', sha },
-  };
-
-  await step('PR 1 opened → planned', async () => {
-    standin.setPullRequest(OWNER, REPO, 1, pullRequestJson(pr1));
-    await deliver('pull_request', pullRequestEvent('opened', pr1, AUTHOR), `PR #1 "${pr1.title}" opened by ${AUTHOR}`);
-    await waitForPlan(standin, temporal.client, pr1);
+/** A pull request by AUTHOR of `files` on a new branch off main, opened and planned as one step. */
+async function openPr(demo: Demo, number: number, title: string, branch: string, files: Record<string, string>, message: string): Promise<PullRequestSpec> {
+  const { standin, repo, repoDir, temporal, deliver, step } = demo;
+  const base = await git(repoDir, 'rev-parse', 'main');
+  const pr: PullRequestSpec = { repo, number, title, author: AUTHOR, head: { ref: branch, sha: await commitOnBranch(repoDir, branch, files, message) }, base: { ref: 'main', sha: base } };
+  await step(`PR ${number} opened → planned`, async () => {
+    standin.setPullRequest(OWNER, REPO, number, pullRequestJson(pr));
+    await deliver('pull_request', pullRequestEvent('opened', pr, AUTHOR), `PR #${number} "${title}" opened by ${AUTHOR}`);
+    await waitForPlan(standin, temporal.client, pr);
   });
+  return pr;
+}
+
+/** The PR in its closed (or merged) shape is delivered as pull_request.closed; its workflow ends. */
+async function closePr({ standin, temporal, deliver, step }: Demo, closed: PullRequestSpec, by: string, description: string): Promise<void> {
+  await step(`PR ${closed.number} ${closed.merged ? 'merged' : 'closed'} → workflow done`, async () => {
+    standin.setPullRequest(OWNER, REPO, closed.number, pullRequestJson(closed));
+    await deliver('pull_request', pullRequestEvent('closed', closed, by), description);
+    await waitForWorkflowEnd(temporal.client, closed);
+  });
+}
+
+/** PR 1 plans, is approved, applies and merges: the state it leaves. */
+async function pr1Applies(demo: Demo): Promise<string[]> {
+  const { standin, repoDir, stateFile, comment, step } = demo;
+  const files = { 'variables.tf': PR1_VARIABLES, 'cache.tf': PR1_CACHE_TF };
+  const pr1 = await openPr(demo, 1, 'Scale the app to 2 replicas and add a cache', 'scale-app', files, 'Scale the app, add a cache');
   await step('PR 1 approved → applied', async () => {
     await comment(pr1, REVIEWER, '/approve');
     const apply = await waitForCheck(standin, pr1, CHECK_APPLY);
@@ -268,33 +254,16 @@ async function pr1Applies({ standin, repo, repoDir, stateFile, temporal, deliver
   const afterPr1 = stateResources(stateFile);
   say(`state after PR #1: ${afterPr1.join(', ')}`);
 
-  await step('PR 1 merged → workflow done', async () => {
-    await git(repoDir, 'merge', '-q', '--no-ff', 'scale-app', '-m', 'Merge pull request #1 from acme/scale-app');
-    const merged: PullRequestSpec = { ...pr1, state: 'closed', merged: true, mergeCommitSha: await git(repoDir, 'rev-parse', 'main'), mergedBy: REVIEWER };
-    standin.setPullRequest(OWNER, REPO, 1, pullRequestJson(merged));
-    await deliver('pull_request', pullRequestEvent('closed', merged, REVIEWER), `PR #1 merged by ${REVIEWER}`);
-    await waitForWorkflowEnd(temporal.client, pr1);
-  });
-
+  await git(repoDir, 'merge', '-q', '--no-ff', 'scale-app', '-m', 'Merge pull request #1 from acme/scale-app');
+  const merged: PullRequestSpec = { ...pr1, state: 'closed', merged: true, mergeCommitSha: await git(repoDir, 'rev-parse', 'main'), mergedBy: REVIEWER };
+  await closePr(demo, merged, REVIEWER, `PR #1 merged by ${REVIEWER}`);
   return afterPr1;
 }
 
 /** PR 2 plans, is approved, fails to apply and is rolled back, then closed: the state it leaves. */
-async function pr2RollsBack({ standin, repo, repoDir, stateFile, temporal, deliver, comment, step }: Demo): Promise<string[]> {
-  const mainAfterMerge = await git(repoDir, 'rev-parse', 'main');
-  const pr2: PullRequestSpec = {
-    repo,
-    number: 2,
-    title: 'Run the v2 data migration',
-    author: AUTHOR,
-    head: { ref: 'migrate-v2', sha: await commitOnBranch(repoDir, 'migrate-v2', { 'migration.tf': PR2_MIGRATION_TF }, 'Add the v2 migration') },
-    base: { ref: 'main', sha: mainAfterMerge },
-  };
-  await step('PR 2 opened → planned', async () => {
-    standin.setPullRequest(OWNER, REPO, 2, pullRequestJson(pr2));
-    await deliver('pull_request', pullRequestEvent('opened', pr2, AUTHOR), `PR #2 "${pr2.title}" opened by ${AUTHOR}`);
-    await waitForPlan(standin, temporal.client, pr2);
-  });
+async function pr2RollsBack(demo: Demo): Promise<string[]> {
+  const { standin, stateFile, comment, step } = demo;
+  const pr2 = await openPr(demo, 2, 'Run the v2 data migration', 'migrate-v2', { 'migration.tf': PR2_MIGRATION_TF }, 'Add the v2 migration');
   await step('PR 2 approved → apply failed → rolled back', async () => {
     await comment(pr2, REVIEWER, '/approve');
     const apply = await waitForCheck(standin, pr2, CHECK_APPLY);
@@ -309,13 +278,7 @@ async function pr2RollsBack({ standin, repo, repoDir, stateFile, temporal, deliv
   if (afterRollback.some((r) => r.startsWith('terraform_data.migration'))) {
     throw new DemoStepError('the rollback left terraform_data.migration in the state');
   }
-  await step('PR 2 closed → workflow done', async () => {
-    const closed: PullRequestSpec = { ...pr2, state: 'closed' };
-    standin.setPullRequest(OWNER, REPO, 2, pullRequestJson(closed));
-    await deliver('pull_request', pullRequestEvent('closed', closed, AUTHOR), `PR #2 closed by ${AUTHOR} without merging`);
-    await waitForWorkflowEnd(temporal.client, pr2);
-  });
-
+  await closePr(demo, { ...pr2, state: 'closed' }, AUTHOR, `PR #2 closed by ${AUTHOR} without merging`);
   return afterRollback;
 }
 
