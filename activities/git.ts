@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, asyncLocalStorage as activityContext, CancelledFailure } from '@temporalio/activity';
 import type { CheckoutInput, CheckoutResult, CleanupInput } from '../shared/activity-contracts.ts';
 import { runCommand, type RunResult } from './process.ts';
 import type { OperatorPolicy } from './operator-policy.ts';
@@ -83,8 +83,8 @@ export function gitFailure(what: string, r: RunResult, type = 'GitFailed'): Appl
   return ApplicationFailure.retryable(`${what} failed (exit ${r.exitCode}): ${r.output.trim().slice(-2000)}`, type);
 }
 
-async function resolveBranchHead(git: GitRunner, cwd: string, cloneUrl: string, branch: string): Promise<string> {
-  // 'HEAD' is the repository's default branch, whatever it is called.
+/** A branch's head commit on the remote ('HEAD': the default branch, whatever it is called). */
+export async function resolveBranchHead(git: GitRunner, cwd: string, cloneUrl: string, branch: string): Promise<string> {
   const r = await git(cwd, 'ls-remote', '--', cloneUrl, branch === 'HEAD' ? 'HEAD' : `refs/heads/${branch}`);
   if (r.exitCode !== 0) throw gitFailure(`git ls-remote of branch ${branch}`, r);
   const sha = r.stdout.split(/\s+/)[0] ?? '';
@@ -99,21 +99,63 @@ export async function exists(path: string): Promise<boolean> {
   );
 }
 
-async function fetchCommit(git: GitRunner, workDir: string, cloneUrl: string, sha: string): Promise<void> {
-  let r = await git(workDir, 'init', '-q');
+/** An empty repository in `dir`: no template (no sample hooks to copy, none of the host's template dir). */
+export async function initWorkDir(git: GitRunner, dir: string): Promise<void> {
+  const r = await git(dir, 'init', '-q', '--template=');
   if (r.exitCode !== 0) throw gitFailure('git init', r);
-  r = await git(workDir, 'fetch', '-q', '--depth', '1', '--no-tags', '--', cloneUrl, sha);
+}
+
+/** One shallow fetch of any number of commits from one URL (all of them, or the fetch fails). */
+export function fetchShallow(git: GitRunner, dir: string, cloneUrl: string, shas: readonly string[]): Promise<RunResult> {
+  return git(dir, 'fetch', '-q', '--depth', '1', '--no-tags', '--no-write-fetch-head', '--', cloneUrl, ...shas);
+}
+
+/** Fetches the commit to check out, every ref of the repository if the server will not give it by sha. */
+export async function fetchCommit(git: GitRunner, workDir: string, cloneUrl: string, sha: string): Promise<void> {
+  const r = await fetchShallow(git, workDir, cloneUrl, [sha]);
   if (r.exitCode !== 0) {
     // Some servers refuse a sha that no ref advertises; fetching every ref reaches it if it exists at all.
     const all = await git(workDir, 'fetch', '-q', '--no-tags', '--', cloneUrl, '+refs/*:refs/terrapin/*');
     if (all.exitCode !== 0) throw gitFailure(`git fetch of ${sha}`, all);
   }
-  r = await git(workDir, '-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', sha);
+}
+
+/** Checks the fetched commit out; a commit the repository does not have fails without retry. */
+export async function checkoutDetached(git: GitRunner, workDir: string, sha: string): Promise<void> {
+  const r = await git(workDir, '-c', 'advice.detachedHead=false', 'checkout', '-q', '--detach', sha);
   if (r.exitCode !== 0) {
     const missing = /reference is not a tree|did not match|unknown revision|not a commit/i.test(r.output);
     if (missing) throw ApplicationFailure.nonRetryable(`Commit ${sha} not found in the repository`, 'CommitNotFound');
     throw gitFailure(`git checkout of ${sha}`, r);
   }
+}
+
+/** Is the work dir of `sha` under `root` complete (then it is used as it is)? */
+export const workDirComplete = (workDir: string) => exists(join(workDir, COMPLETE_MARKER));
+
+/**
+ * Makes the work dir `<root>/<sha>` with `fill` (which fetches and checks the commit out), unless it is
+ * complete already. Filled beside it and renamed into place: runs checking out the same commit at once
+ * (a deploy and a drift check of one merge, say) never see or clobber a half-made work dir.
+ */
+export async function makeWorkDir(root: string, sha: string, fill: (staging: string) => Promise<void>): Promise<string> {
+  const workDir = join(root, sha);
+  if (await workDirComplete(workDir)) return workDir;
+  const staging = join(root, `.${sha}.${randomUUID()}`);
+  try {
+    await mkdir(staging, { recursive: true });
+    await fill(staging);
+    await writeFile(join(staging, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
+    // A dir without the marker is what an interrupted attempt of older versions left behind.
+    if ((await exists(workDir)) && !(await workDirComplete(workDir))) await rm(workDir, { recursive: true, force: true });
+    await rename(staging, workDir).catch(async (err: NodeJS.ErrnoException) => {
+      // Another run finished the same checkout first: use theirs.
+      if (!['ENOTEMPTY', 'EEXIST'].includes(err.code ?? '') || !(await workDirComplete(workDir))) throw err;
+    });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return workDir;
 }
 
 /** The commit in its own work dir. A complete work dir is reused as it is: no network, no token. */
@@ -127,37 +169,78 @@ export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<Che
   await mkdir(root, { recursive: true, mode: 0o700 });
   const sha = input.sha?.toLowerCase() ?? (await resolveBranchHead(git, root, input.cloneUrl, input.branch!));
   if (!SHA.test(sha)) throw ApplicationFailure.nonRetryable(`Not a full commit sha: ${sha}`, 'InvalidInput');
-
-  const workDir = join(root, sha);
-  if (!(await exists(join(workDir, COMPLETE_MARKER)))) {
-    // Fetched beside the work dir and renamed into place: runs checking out the same commit at once
-    // (a deploy and a drift check of one merge, say) never see or clobber a half-made work dir.
-    const staging = join(root, `.${sha}.${randomUUID()}`);
-    try {
-      await mkdir(staging, { recursive: true });
-      await fetchCommit(git, staging, input.cloneUrl, sha);
-      await writeFile(join(staging, COMPLETE_MARKER), `${new Date().toISOString()}\n`);
-      // A dir without the marker is what an interrupted attempt of older versions left behind.
-      if ((await exists(workDir)) && !(await exists(join(workDir, COMPLETE_MARKER)))) await rm(workDir, { recursive: true, force: true });
-      await rename(staging, workDir).catch(async (err: NodeJS.ErrnoException) => {
-        // Another run finished the same checkout first: use theirs.
-        if (!['ENOTEMPTY', 'EEXIST'].includes(err.code ?? '') || !(await exists(join(workDir, COMPLETE_MARKER)))) throw err;
-      });
-    } finally {
-      await rm(staging, { recursive: true, force: true });
-    }
-  }
+  const workDir = await makeWorkDir(root, sha, async (staging) => {
+    await initWorkDir(git, staging);
+    await fetchCommit(git, staging, input.cloneUrl, sha);
+    await checkoutDetached(git, staging, sha);
+  });
   return { workDir, sha };
 }
 
-/** The default branch's name and head commit, from the base repository (`git ls-remote --symref <url> HEAD`). */
-export async function resolveDefaultBranch(git: GitRunner, cwd: string, cloneUrl: string): Promise<{ sha: string; branch?: string }> {
+export interface DefaultBranchHead {
+  sha: string;
+  branch?: string;
+}
+
+async function lsRemoteDefaultBranch(git: GitRunner, cwd: string, cloneUrl: string): Promise<DefaultBranchHead> {
   const r = await git(cwd, 'ls-remote', '--symref', '--', cloneUrl, 'HEAD');
   if (r.exitCode !== 0) throw gitFailure('git ls-remote of the default branch', r);
   const branch = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(r.stdout)?.[1];
   const sha = /^([0-9a-f]{40}(?:[0-9a-f]{24})?)\tHEAD$/m.exec(r.stdout)?.[1] ?? '';
   if (!SHA.test(sha)) throw ApplicationFailure.nonRetryable('The repository has no default branch', 'BranchNotFound');
   return { sha, branch };
+}
+
+// Lookups of a default branch's head under way in this worker, by installation and URL, with when they began.
+const lookups = new Map<string, { began: number; head: Promise<DefaultBranchHead> }>();
+/** A lookup older than this is not joined (a slow one's answer may have been given long before). */
+export const JOIN_LOOKUP_MS = 500;
+
+/** Settles as `p` does, or rejects as soon as the current activity (if any) is cancelled. */
+function unlessCancelled<T>(p: Promise<T>): Promise<T> {
+  const signal = activityContext.getStore()?.cancellationSignal;
+  if (!signal) return p;
+  return new Promise<T>((resolve, reject) => {
+    const cancelled = () => reject(signal.reason instanceof Error ? signal.reason : new CancelledFailure('Activity cancelled'));
+    if (signal.aborted) return cancelled();
+    signal.addEventListener('abort', cancelled, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', cancelled));
+  });
+}
+
+/**
+ * The default branch's name and head commit, from the base repository (`git ls-remote --symref <url> HEAD`).
+ *
+ * With `share` (the installation), a lookup of the same repository already under way in this worker, and
+ * begun less than JOIN_LOOKUP_MS ago, is joined rather than repeated: a PR's plan asks at the same moment
+ * in policyAt and in selectProjects. Only a lookup in flight is joined, never a finished one (nothing is
+ * cached): the server gave its answer after that lookup began, so the answer is less than JOIN_LOOKUP_MS
+ * older than this call — no older than a lookup of its own could be by the time it ran, on a loaded worker
+ * or a slow network. The policy and the selection of one plan then also name the same commit. A joined lookup
+ * that fails (or whose activity is cancelled) is not the joiner's: it asks itself.
+ */
+export async function resolveDefaultBranch(git: GitRunner, cwd: string, cloneUrl: string, share?: string): Promise<DefaultBranchHead> {
+  if (share === undefined) return lsRemoteDefaultBranch(git, cwd, cloneUrl);
+  const key = `${share}\0${cloneUrl}`;
+  const underWay = lookups.get(key);
+  if (underWay && performance.now() - underWay.began < JOIN_LOOKUP_MS) {
+    const joined = await unlessCancelled(underWay.head).then(
+      (head) => head,
+      (err: unknown) => {
+        if (activityContext.getStore()?.cancellationSignal.aborted) throw err;
+        return undefined;
+      },
+    );
+    if (joined) return joined;
+    return lsRemoteDefaultBranch(git, cwd, cloneUrl);
+  }
+  const mine = { began: performance.now(), head: lsRemoteDefaultBranch(git, cwd, cloneUrl) };
+  lookups.set(key, mine);
+  try {
+    return await mine.head;
+  } finally {
+    if (lookups.get(key) === mine) lookups.delete(key);
+  }
 }
 
 export async function removeWorkDirs(input: CleanupInput, deps: Pick<GitDeps, 'dataDir'>): Promise<void> {

@@ -125,7 +125,7 @@ export async function readFileAt(input: ReadFileAtInput, deps: GitDeps): Promise
   const remote = remoteGit(deps, input.repo, [url], MIRROR_ENV);
   await ensureMirror(local, mirror);
 
-  const head = ref === 'HEAD' ? await resolveDefaultBranch(remote, mirror, url) : undefined;
+  const head = ref === 'HEAD' ? await resolveDefaultBranch(remote, mirror, url, String(input.repo.installationId)) : undefined;
   const at: FileAtRevision = head ? { sha: head.sha, ...(head.branch ? { branch: head.branch } : {}) } : { sha: ref };
   if (!(await has(local, mirror, `${at.sha}^{commit}`))) await fetchObject(remote, mirror, url, at.sha, `commit ${at.sha}`);
 

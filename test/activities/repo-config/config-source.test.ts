@@ -87,6 +87,40 @@ describe('only a regular file under the size cap is read', () => {
   });
 });
 
+describe('the same refusals when the whole tree is listed (a PR compared with its base)', () => {
+  test('a symbolic link, a submodule, a directory and a file over the cap; a regular file is read', async () => {
+    const f = await fixture();
+    const base = await f.head();
+    const secret = join(root, 'listed-secret.pem');
+    await writeFile(secret, 'projects: SECRET-KEY-MATERIAL\n');
+    const link = await commitRaw(f, async (git) => {
+      await symlink(secret, join(f.dir, '.terrapin.yml'));
+      await git('add', '.terrapin.yml');
+    });
+    const sub = await commitRaw(f, (git) => git('update-index', '--add', '--cacheinfo', `160000,${'1'.repeat(40)},.terrapin.yml`).then(() => undefined));
+    const dir = await f.commit({ '.terrapin.yml/projects.yml': 'x\n' }, { branch: 'listed-dir' });
+    const big = await f.commit({ '.terrapin.yml': `# ${'x'.repeat(CONFIG_SIZE_LIMIT)}\n` }, { branch: 'listed-big' });
+    const fine = await f.commit({ '.terrapin.yml': 'onFailure: none\n' }, { branch: 'listed-fine' });
+    const listed = (sha: string) => run(f, { sha, baseSha: base, policyFrom: 'commit' });
+    const linked = await listed(link);
+    expect(linked.configErrors).toEqual(['.terrapin.yml:1:1: .terrapin.yml is a symbolic link; it must be a regular file (its target is not read)']);
+    expect(JSON.stringify(linked)).not.toContain('SECRET-KEY-MATERIAL');
+    expect((await listed(sub)).configErrors).toEqual(['.terrapin.yml:1:1: .terrapin.yml must be a regular file, not a submodule']);
+    expect((await listed(dir)).configErrors).toEqual(['.terrapin.yml:1:1: .terrapin.yml must be a regular file, not a directory']);
+    expect((await listed(big)).configErrors).toEqual([`.terrapin.yml:1:1: .terrapin.yml is ${CONFIG_SIZE_LIMIT + 3} bytes; at most ${CONFIG_SIZE_LIMIT} are read`]);
+    const read = await listed(fine);
+    expect({ errors: read.configErrors, onFailure: read.onFailure, changed: read.changedFiles }).toEqual({ errors: undefined, onFailure: 'none', changed: ['.terrapin.yml'] });
+  });
+
+  test('a PR that changes `.terrapin.yml` against a default branch with a big one: each copy by its own size', async () => {
+    const f = await fixture({ 'main.tf': '', '.terrapin.yml': `# ${'x'.repeat(CONFIG_SIZE_LIMIT)}\n` });
+    const base = await f.head();
+    const sha = await f.commit({ '.terrapin.yml': 'onFailure: none\n' }, { branch: 'shrink' });
+    const r = await run(f, { sha, baseSha: base, pr: { baseBranch: 'main', labels: [] } });
+    expect(r.configErrors).toEqual([`main@${base.slice(0, 7)}:.terrapin.yml:1:1: .terrapin.yml is ${CONFIG_SIZE_LIMIT + 3} bytes; at most ${CONFIG_SIZE_LIMIT} are read`]);
+  });
+});
+
 describe('policy comes from the default branch of the base repository', () => {
   test('a PR head: description from the head, policy from main; the source commit and the changes are reported', async () => {
     const f = await fixture({ 'app/main.tf': '', '.terrapin.yml': 'defaults:\n  onFailure: none\n' });
