@@ -97,10 +97,6 @@ async function ensureMirror(git: GitRunner, mirror: string): Promise<void> {
   }
 }
 
-async function has(git: GitRunner, mirror: string, object: string): Promise<boolean> {
-  return (await git(mirror, 'cat-file', '-e', object)).exitCode === 0;
-}
-
 /** Fetches one object (a commit, one deep, without its blobs; or one blob) into the mirror. */
 async function fetchObject(git: GitRunner, mirror: string, url: string, object: string, what: string): Promise<void> {
   const r = await oneAtATime(mirror, () => git(mirror, 'fetch', '-q', '--no-tags', '--no-write-fetch-head', '--depth', '1', '--filter=blob:none', '--', url, object));
@@ -127,9 +123,13 @@ export async function readFileAt(input: ReadFileAtInput, deps: GitDeps): Promise
 
   const head = ref === 'HEAD' ? await resolveDefaultBranch(remote, mirror, url, String(input.repo.installationId)) : undefined;
   const at: FileAtRevision = head ? { sha: head.sha, ...(head.branch ? { branch: head.branch } : {}) } : { sha: ref };
-  if (!(await has(local, mirror, `${at.sha}^{commit}`))) await fetchObject(remote, mirror, url, at.sha, `commit ${at.sha}`);
-
-  const listed = await local(mirror, 'ls-tree', '-z', at.sha, '--', path);
+  // Read at once (a commit read before is in the mirror already); when it is not, fetched and read again.
+  const listTree = () => local(mirror, 'ls-tree', '-z', `${at.sha}^{commit}`, '--', path);
+  let listed = await listTree();
+  if (listed.exitCode !== 0) {
+    await fetchObject(remote, mirror, url, at.sha, `commit ${at.sha}`);
+    listed = await listTree();
+  }
   if (listed.exitCode !== 0) throw gitFailure(`git ls-tree of ${at.sha}`, listed);
   // Exactly this path: a directory on the way that is a symlink, say, is no path to a file.
   const entry = treeEntries(listed.stdout).find((e) => e.path === path);
@@ -139,8 +139,12 @@ export async function readFileAt(input: ReadFileAtInput, deps: GitDeps): Promise
 
   // A tree entry does not say how big its blob is, and nothing short of the blob does: it is fetched (GitHub
   // caps files at 100 MB), measured, and read only under the limit.
-  if (!(await has(local, mirror, entry.oid))) await fetchObject(remote, mirror, url, entry.oid, `${path} at ${at.sha}`);
-  const sized = await local(mirror, 'cat-file', '-s', entry.oid);
+  const sizeOf = () => local(mirror, 'cat-file', '-s', entry.oid);
+  let sized = await sizeOf();
+  if (sized.exitCode !== 0) {
+    await fetchObject(remote, mirror, url, entry.oid, `${path} at ${at.sha}`);
+    sized = await sizeOf();
+  }
   if (sized.exitCode !== 0) throw gitFailure(`git cat-file of ${path}`, sized);
   const size = Number(sized.stdout.trim());
   const refusedBySize = entryRefusal(path, entry, size);
