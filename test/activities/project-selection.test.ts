@@ -1,11 +1,20 @@
 // Which projects a PR plans, through the real selectProjects activity on real git repositories.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
+import * as checkoutFiles from '../../activities/checkout-files.ts';
 import { selectProjects } from '../../activities/select-projects.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import type { RepoRef } from '../../shared/contracts.ts';
+
+// Every read of a checkout file, counted (the reads themselves are the real ones).
+const reads = vi.hoisted(() => [] as string[]);
+vi.mock('../../activities/checkout-files.ts', async (original) => {
+  const real = await original<typeof checkoutFiles>();
+  return { ...real, readCheckoutFile: (root: string, rel: string, opts?: checkoutFiles.CheckoutFileOptions) => (reads.push(rel), real.readCheckoutFile(root, rel, opts)) };
+});
 
 let dataDir: string;
 const repos: FixtureRepo[] = [];
@@ -85,6 +94,34 @@ describe('project selection', () => {
     const result = await selectProjects({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 4, cloneUrl: r.cloneUrl, sha, baseSha: 'f'.repeat(40) }, deps());
     expect(result.changedFiles).toBeUndefined();
     expect(names(result.projects)).toEqual(['app@app', 'database@database', 'network@network']);
+  });
+
+  test('detection reads each Terraform source once, and never what is under .terraform/', async () => {
+    const r = await monorepo({ 'app/.terraform/modules/x/main.tf': 'module "y" {}\n' });
+    const baseSha = await r.head();
+    const sha = await r.commit({ 'modules/net/main.tf': 'variable "cidr" {}\n# changed\n' }, { branch: 'pr6' });
+    reads.length = 0;
+    const result = await selectProjects({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 6, cloneUrl: r.cloneUrl, sha, baseSha }, deps());
+    expect(names(result.projects)).toEqual(['database@database', 'network@network']);
+    expect(reads.sort()).toEqual(['app/main.tf', 'database/main.tf', 'modules/net/main.tf', 'network/main.tf']);
+  });
+
+  test('a Terraform source that is a symbolic link out of the checkout is refused by name, its target unread', async () => {
+    const r = await monorepo();
+    const baseSha = await r.head();
+    const secret = join(dataDir, 'secret.tf');
+    await writeFile(secret, 'SECRET-KEY-MATERIAL\n');
+    const ID = { GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x.invalid', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x.invalid' };
+    const git = (...args: string[]) => execa('git', args, { cwd: r.dir, env: ID });
+    await git('checkout', '-q', '-b', 'pr7');
+    await symlink(secret, join(r.dir, 'network', 'zz.tf'));
+    await git('add', '-A');
+    await git('commit', '-q', '-m', 'link');
+    const sha = (await git('rev-parse', 'HEAD')).stdout.trim();
+    await git('checkout', '-q', 'main');
+    const err = await selectProjects({ repo: { ...repo, cloneUrl: r.cloneUrl }, prNumber: 7, cloneUrl: r.cloneUrl, sha, baseSha }, deps()).catch((e: unknown) => e as Error);
+    expect(err).toMatchObject({ type: 'CheckoutFileRefused', message: expect.stringContaining('network/zz.tf is a symbolic link to a path outside the repository') });
+    expect(JSON.stringify(err)).not.toContain('SECRET');
   });
 
   test('a repository with its root at the top is one project, named default', async () => {
