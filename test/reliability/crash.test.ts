@@ -21,6 +21,7 @@ import { quietBundlerLogger } from '../helpers/bundler-logger.ts';
 import { createFixtureRepo, FAIL_ON_APPLY_MESSAGE, readState, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+import { ROUTE } from '../helpers/standin-routes.ts';
 
 const CRASH_WORKER = fileURLToPath(new URL('../helpers/crash-worker.ts', import.meta.url));
 const BOT = 'terrapin[bot]';
@@ -129,17 +130,6 @@ async function waitFor(pr: TestPr, ok: (s: PrStatus) => boolean, what: string, t
   throw new Error(`${pr.repo}: timed out waiting for ${what}; last ${JSON.stringify(last)}`);
 }
 
-const ROUTE = {
-  createCheck: 'POST /repos/:owner/:repo/check-runs',
-  updateCheck: 'PATCH /repos/:owner/:repo/check-runs/:check_run_id',
-  listChecks: 'GET /repos/:owner/:repo/commits/:ref/check-runs',
-  comment: 'POST /repos/:owner/:repo/issues/:issue_number/comments',
-  listComments: 'GET /repos/:owner/:repo/issues/:issue_number/comments',
-  editComment: 'PATCH /repos/:owner/:repo/issues/comments/:comment_id',
-  reaction: 'POST /repos/:owner/:repo/issues/comments/:comment_id/reactions',
-  permission: 'GET /repos/:owner/:repo/collaborators/:username/permission',
-  commits: 'GET /repos/:owner/:repo/pulls/:pull_number/commits',
-};
 
 /**
  * Every call a scenario's PR may make. What changes GitHub is exact: one plan and one apply check run, one

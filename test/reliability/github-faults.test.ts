@@ -11,6 +11,7 @@ import { startGithubStandin, type CallExpectation, type GithubStandin } from '..
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+import { ROUTE } from '../helpers/standin-routes.ts';
 
 const RATE = 0.3;
 const PRS = 6;
@@ -61,17 +62,6 @@ async function openPr(i: number): Promise<TestPr> {
   return pr;
 }
 
-const ROUTE = {
-  createCheck: 'POST /repos/:owner/:repo/check-runs',
-  updateCheck: 'PATCH /repos/:owner/:repo/check-runs/:check_run_id',
-  listChecks: 'GET /repos/:owner/:repo/commits/:ref/check-runs',
-  comment: 'POST /repos/:owner/:repo/issues/:issue_number/comments',
-  listComments: 'GET /repos/:owner/:repo/issues/:issue_number/comments',
-  editComment: 'PATCH /repos/:owner/:repo/issues/comments/:comment_id',
-  reaction: 'POST /repos/:owner/:repo/issues/comments/:comment_id/reactions',
-  permission: 'GET /repos/:owner/:repo/collaborators/:username/permission',
-  commits: 'GET /repos/:owner/:repo/pulls/:pull_number/commits',
-};
 
 /**
  * The calls one PR may make. A call answered with a fault that changed nothing does not count (the client
