@@ -4,7 +4,7 @@
 import { readBotFile } from './checkout-files.ts';
 import type { PlanSummary } from '../shared/activity-contracts.ts';
 import { diffPlans } from './plan-diff.ts';
-import { render } from './render.ts';
+import { readChangeSummary, render } from './render.ts';
 
 export interface ProjectPlanReport {
   name: string;
@@ -14,6 +14,8 @@ export interface ProjectPlanReport {
   summary?: PlanSummary;
   /** The plan text formatted for ```diff (PlanResult.planTextFile). */
   planTextFile?: string;
+  /** The plan's `terraform show -json` (PlanResult.showJsonFile): the change summary above the plan. */
+  showJsonFile?: string;
   /** Output of the failed command (PlanResult.outputFile). */
   errorFile?: string;
   /** The PR holding the project's lock. */
@@ -66,6 +68,7 @@ export async function renderPlanComment(input: { sha: string; shortSha: string; 
         workspaceCell: cell(p.workspace),
         hasChanges: p.status === 'planned' && p.summary?.hasChanges !== false,
         planText,
+        changeSummary: await readChangeSummary(p.showJsonFile),
         errorText: await readIfThere(p.errorFile),
         ...(await comparePrevious(p, planText)),
       };

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { readBotFile } from './checkout-files.ts';
 import Handlebars from 'handlebars';
 import type { RenderRequest } from '../shared/activity-contracts.ts';
+import { summarizeChanges, type ChangeSummary } from './change-summary.ts';
 
 const TEMPLATES_DIR = fileURLToPath(new URL('../comment-templates/', import.meta.url));
 const TEMPLATE_NAME = /^[a-z0-9][a-z0-9_-]*(\/[a-z0-9][a-z0-9_-]*)*$/i;
@@ -67,13 +68,29 @@ async function loadTemplate(name: string): Promise<Handlebars.TemplateDelegate> 
   return template;
 }
 
+// A file that is gone (work dir cleaned up) reads as undefined; templates say so in their words.
+// Bot files only, never through a symlink planted at their name.
+const readText = (path: string): Promise<string | undefined> => readBotFile(path).catch(() => undefined);
+
+/** A plan's `terraform show -json` file as the change summary the comment shows above the plan. */
+export async function readChangeSummary(path: string | undefined): Promise<ChangeSummary | undefined> {
+  const text = path === undefined ? undefined : await readText(path);
+  if (text === undefined) return undefined;
+  try {
+    return summarizeChanges(JSON.parse(text));
+  } catch {
+    return undefined;
+  }
+}
+
+/** `files` keys whose file the templates need as more than text. */
+const FILE_READERS: Record<string, (path: string) => Promise<unknown>> = { changeSummary: readChangeSummary };
+
 export async function render(req: RenderRequest): Promise<string> {
   const template = await loadTemplate(req.template);
   const data: Record<string, unknown> = { ...req.data };
   for (const [key, path] of Object.entries(req.files ?? {})) {
-    // A file that is gone (work dir cleaned up) leaves the key unset; templates say so in their words.
-    // Bot files only, never through a symlink planted at their name.
-    data[key] = await readBotFile(path).catch(() => undefined);
+    data[key] = await (Object.hasOwn(FILE_READERS, key) ? FILE_READERS[key]! : readText)(path);
   }
   return template(data).trim() + '\n';
 }
@@ -88,6 +105,8 @@ interface OpenBlocks {
 }
 
 const FENCE_LINE = /^ {0,3}(`{3,}|~{3,})(.*)$/;
+/** An inline code span: a run of backticks, then text, then a run of the same length. */
+const CODE_SPAN = /(?<!`)(`+)(?!`).*?(?<!`)\1(?!`)/g;
 
 function advance(state: OpenBlocks, line: string): OpenBlocks {
   const m = FENCE_LINE.exec(line);
@@ -99,8 +118,9 @@ function advance(state: OpenBlocks, line: string): OpenBlocks {
     return { details: state.details, fence: { marker: m[1]!, opener: line.trimStart() } };
   }
   let details = state.details;
-  // Tags in order of appearance, so "<details>…</details>" on one line leaves nothing open.
-  for (const tag of line.matchAll(/<(\/?)(details|summary)\b[^>]*>([^<]*)/gi)) {
+  // Tags in order of appearance, so "<details>…</details>" on one line leaves nothing open. Not in code
+  // spans: GitHub shows those literally, and their text (a resource address) may come from the PR.
+  for (const tag of line.replace(CODE_SPAN, '').matchAll(/<(\/?)(details|summary)\b[^>]*>([^<]*)/gi)) {
     const closing = tag[1] === '/';
     const name = tag[2]!.toLowerCase();
     if (name === 'details') {

@@ -231,6 +231,6 @@ export interface CleanupInput {
 export interface RenderRequest {
   template: string;
   data: Record<string, unknown>;
-  /** data key → file path; each file's text is loaded into data[key] before rendering. */
+  /** data key → file path; each file's text is loaded into data[key] before rendering (`changeSummary`: a plan's `show -json` file, loaded as its change summary). */
   files?: Record<string, string>;
 }

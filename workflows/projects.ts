@@ -137,6 +137,7 @@ export function planReport(p: ProjectPlan, previous?: ProjectPlan): ProjectPlanR
     status,
     summary: p.summary,
     planTextFile: p.planTextFile,
+    showJsonFile: p.showJsonFile,
     errorFile: p.errorFile,
     lockedBy: p.lockedBy,
     skippedBecause: p.skippedBecause,

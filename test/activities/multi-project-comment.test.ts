@@ -15,6 +15,7 @@ import {
 } from '../../activities/multi-project-comment.ts';
 import { splitComment } from '../../activities/render.ts';
 import { expectGolden } from '../helpers/golden.ts';
+import { expectBalanced } from '../helpers/markdown.ts';
 
 const PLANS = fileURLToPath(new URL('../fixtures/plans/', import.meta.url));
 const fixture = (name: string) => join(PLANS, name);
@@ -54,26 +55,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
-
-/** Fences closed and <details> balanced, never closed before opened. */
-function expectBalanced(text: string): void {
-  let fence = '';
-  let open = 0;
-  for (const line of text.split('\n')) {
-    const marker = /^(`{3,})(.*)$/.exec(line);
-    if (fence) {
-      if (marker && marker[1]!.length >= fence.length && marker[2] === '') fence = '';
-      continue;
-    }
-    if (marker) fence = marker[1]!;
-    for (const tag of line.matchAll(/<(\/?)details>/g)) {
-      open += tag[1] ? -1 : 1;
-      expect(open).toBeGreaterThanOrEqual(0);
-    }
-  }
-  expect(fence).toBe('');
-  expect(open).toBe(0);
-}
 
 describe('renderPlanComment', () => {
   it('shows a table and a section per project: planned, no changes, failed, locked, skipped', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, test } from 'vitest';
 import { fenceCode, inlineCode, render, splitComment, truncateForCheckRun } from '../../activities/render.ts';
+import { expectBalanced } from '../helpers/markdown.ts';
 
 let dir: string;
 beforeAll(async () => {
@@ -16,28 +17,6 @@ async function file(name: string, text: string): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, text);
   return path;
-}
-
-/** Every part must stand alone: fences closed, <details> balanced, never closed before opened. */
-function expectBalanced(part: string): void {
-  let fence: string | undefined;
-  let details = 0;
-  for (const line of part.split('\n')) {
-    const m = /^(`{3,}|~{3,})(.*)$/.exec(line);
-    if (fence) {
-      if (m && m[1]![0] === fence[0] && m[1]!.length >= fence.length && !m[2]) fence = undefined;
-      continue;
-    }
-    if (m) {
-      fence = m[1];
-      continue;
-    }
-    details += (line.match(/<details>/g) ?? []).length;
-    details -= (line.match(/<\/details>/g) ?? []).length;
-    expect(details).toBeGreaterThanOrEqual(0);
-  }
-  expect(fence).toBeUndefined();
-  expect(details).toBe(0);
 }
 
 const planData = {
@@ -142,6 +121,23 @@ describe('splitComment', () => {
     // Nothing lost, nothing reordered.
     const body = parts.join('\n').split('\n').filter((l) => l.startsWith('+   resource'));
     expect(body).toEqual(lines);
+  });
+
+  it('takes no tag in an inline code span for one: an address from a PR cannot open or close a section', () => {
+    // A summary line lists addresses in code spans; a for_each key may hold any text.
+    const spoofs = ['- `terraform_data.x["</details>"]`', '- ``a["`<details><summary>spoof"]``', '- `<details>` and `</details>`'];
+    const entries = Array.from({ length: 12 }, (_, i) => spoofs[i % spoofs.length]!);
+    const text = ['<details><summary>Create (12)</summary>', '', ...entries, '', '</details>', 'end'].join('\n');
+    const parts = splitComment(text, 120);
+    expect(parts.length).toBeGreaterThan(2);
+    for (const part of parts) {
+      expect(part.length).toBeLessThanOrEqual(120);
+      expectBalanced(part);
+      // Each part opens and closes exactly the one real section.
+      expect(part.match(/^<details><summary>/gm)).toHaveLength(1);
+      expect(part.match(/^<\/details>$/gm)).toHaveLength(1);
+    }
+    expect(parts.join('\n').split('\n').filter((l) => l.startsWith('- '))).toEqual(entries);
   });
 
   it('closes and reopens a longer fence nested in details, at a small limit', () => {

@@ -97,7 +97,7 @@ async function reportOne(pr: PrSession, { sha, key, checkRunId, projects, policy
     await pr.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-locked', data: { ...d, holderPr: p.lockedBy } }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
     return undefined;
   }
-  return pr.post(key, 'plan', { ...d, summaryLine: p.summary!.line, hasChanges: p.summary!.hasChanges, policyChanges }, { planText: p.planTextFile! });
+  return pr.post(key, 'plan', { ...d, summaryLine: p.summary!.line, hasChanges: p.summary!.hasChanges, policyChanges }, { planText: p.planTextFile!, ...(p.showJsonFile ? { changeSummary: p.showJsonFile } : {}) });
 }
 
 /** Several projects: one table, each project's plan and how it differs from the previous plan's. */
