@@ -32,6 +32,7 @@ const network: ProjectPlanReport = {
   status: 'planned',
   summary: summaries['network.plan'],
   planTextFile: fixture('network.plan.txt'),
+  showJsonFile: fixture('network.plan.json'),
 };
 const app: ProjectPlanReport = {
   name: 'app',
@@ -39,6 +40,7 @@ const app: ProjectPlanReport = {
   status: 'planned',
   summary: summaries['app.plan'],
   planTextFile: fixture('app.plan.txt'),
+  showJsonFile: fixture('app.plan.json'),
 };
 const dns: ProjectPlanReport = {
   name: 'dns',
@@ -46,6 +48,7 @@ const dns: ProjectPlanReport = {
   status: 'no-changes',
   summary: summaries['dns.plan'],
   planTextFile: fixture('dns.plan.txt'),
+  showJsonFile: fixture('dns.plan.json'),
 };
 
 let tmp: string;
@@ -77,6 +80,11 @@ describe('renderPlanComment', () => {
     expect(out).toContain('`/approve -p <project>`');
     // A first plan has nothing to compare with.
     expect(out).not.toContain('previous plan');
+    // Each project with changes gets its summary right above its collapsed plan; the others none.
+    expect(out).toContain('#### `network`\n\n**Create (3)**\n- `terraform_data.subnet_a`');
+    expect(out).toContain('**Outputs (1)**\n- `vpc_id` · added · known after apply\n\n<details><summary>network · ');
+    expect(out).toContain('**⚠️ Replace (1)** · the old object is destroyed\n- ⚠️ `terraform_data.worker`\n\n<details><summary>app · ');
+    expect(out.match(/^#### /gm)).toHaveLength(2);
   });
 
   it('after a re-plan, says per project whether the plan changed and shows how', async () => {
@@ -84,7 +92,7 @@ describe('renderPlanComment', () => {
       ...head,
       projects: [
         { ...network, previousPlanTextFile: fixture('network.plan.txt') },
-        { ...app, summary: summaries['app.replan'], planTextFile: fixture('app.replan.txt'), previousPlanTextFile: fixture('app.plan.txt') },
+        { ...app, summary: summaries['app.replan'], planTextFile: fixture('app.replan.txt'), showJsonFile: fixture('app.replan.json'), previousPlanTextFile: fixture('app.plan.txt') },
         { ...dns, previousPlanTextFile: fixture('dns.plan.txt') },
       ],
     });
