@@ -145,6 +145,9 @@ function reopeners(state: OpenBlocks): string[] {
 const joinedLength = (lines: readonly string[]) =>
   lines.reduce((n, l) => n + l.length, 0) + Math.max(0, lines.length - 1);
 
+/** Length of lines, each with a newline after it. */
+const linesChars = (lines: readonly string[]) => lines.reduce((n, l) => n + l.length + 1, 0);
+
 /** Cut index ≤ max that does not split a surrogate pair. */
 function safeCut(line: string, max: number): number {
   const code = line.charCodeAt(max - 1);
@@ -161,20 +164,25 @@ export function splitComment(text: string, limit = 65536): string[] {
   const parts: string[] = [];
   let state: OpenBlocks = { details: [] };
   let part = reopeners(state);
+  // The part's length so far, each line counted with a newline after it: sizes cost no re-join per line.
+  let partChars = linesChars(part);
   let contentLines = 0;
 
   const flush = () => {
     parts.push([...part, ...closers(state)].join('\n'));
     part = reopeners(state);
+    partChars = linesChars(part);
     contentLines = 0;
   };
 
   for (let i = 0; i < queue.length; i++) {
     const line = queue[i]!;
     const next = advance(state, line);
-    const size = joinedLength([...part, line, ...closers(next)]);
+    // The part with this line and the closers of the blocks then open, joined by newlines.
+    const size = partChars + line.length + linesChars(closers(next));
     if (size <= limit) {
       part.push(line);
+      partChars += line.length + 1;
       contentLines++;
       state = next;
       continue;
@@ -185,7 +193,7 @@ export function splitComment(text: string, limit = 65536): string[] {
       continue;
     }
     // One line longer than a whole part: hard-wrap it.
-    const room = limit - joinedLength([...part, '', ...closers(state)]);
+    const room = limit - partChars - linesChars(closers(state));
     const cut = room >= 1 ? safeCut(line, room) : 0;
     // The line fits but the blocks it opens do not: no cut can help, so fail instead of looping.
     if (cut < 1 || cut >= line.length) throw new RangeError(`splitComment: limit ${limit} is too small for the open blocks`);
