@@ -91,6 +91,18 @@ describe('render', () => {
     expect(out).toContain('The plan text is no longer available.');
   });
 
+  it('loads a changeSummary file as the change summary above the plan, and leaves it out when the file is gone or not JSON', async () => {
+    const planText = await file('summary-plan.txt', '+   resource "terraform_data" "a" {');
+    const planJson = await file('plan.json', JSON.stringify({ resource_changes: [{ address: 'terraform_data.a', change: { actions: ['create'] } }] }));
+    const out = await render({ template: 'plan', data: planData, files: { planText, changeSummary: planJson } });
+    expect(out).toContain(`**${planData.summaryLine}**\n\n**Create (1)**\n- \`terraform_data.a\`\n\n<details><summary>Show plan</summary>`);
+    const without = await render({ template: 'plan', data: planData, files: { planText } });
+    expect(without).toContain(`**${planData.summaryLine}**\n\n<details><summary>Show plan</summary>`);
+    for (const changeSummary of [join(dir, 'missing.json'), await file('not.json', '{"resource_changes": [')]) {
+      expect(await render({ template: 'plan', data: planData, files: { planText, changeSummary } })).toBe(without);
+    }
+  });
+
   it('refuses template names that leave the templates dir', async () => {
     await expect(render({ template: '../package', data: {} })).rejects.toThrow(/Invalid template name/);
   });
