@@ -10,6 +10,8 @@ export type ChangeKind = (typeof CHANGE_KINDS)[number];
 export const COLLAPSE_OVER = 20;
 /** An output value (as JSON) longer than this is not shown. */
 export const MAX_VALUE_CHARS = 60;
+/** Addresses and ids (for_each keys, import ids: any text a PR chooses) are cut to this many characters. */
+export const MAX_NAME_CHARS = 200;
 
 export interface ResourceEntry {
   address: string;
@@ -92,11 +94,19 @@ function kindsOf(rc: ResourceChangeJson): ChangeKind[] {
   return kinds;
 }
 
+/** The text, cut to MAX_NAME_CHARS with an ellipsis (never inside a surrogate pair). */
+function clip(value: unknown): string {
+  const text = String(value ?? '');
+  if (text.length <= MAX_NAME_CHARS) return text;
+  const cut = /[\ud800-\udbff]/.test(text[MAX_NAME_CHARS - 2]!) ? MAX_NAME_CHARS - 2 : MAX_NAME_CHARS - 1;
+  return `${text.slice(0, cut)}…`;
+}
+
 function entryFor(kind: ChangeKind, rc: ResourceChangeJson): ResourceEntry {
-  const entry: ResourceEntry = { address: String(rc.address ?? '') };
-  if (kind === 'move') entry.from = String(rc.previous_address);
-  if (kind === 'import' && typeof rc.change?.importing?.id === 'string') entry.importId = rc.change.importing.id;
-  if (kind === 'destroy' && rc.deposed) entry.deposed = String(rc.deposed);
+  const entry: ResourceEntry = { address: clip(rc.address) };
+  if (kind === 'move') entry.from = clip(rc.previous_address);
+  if (kind === 'import' && typeof rc.change?.importing?.id === 'string') entry.importId = clip(rc.change.importing.id);
+  if (kind === 'destroy' && rc.deposed) entry.deposed = clip(rc.deposed);
   if ((kind === 'destroy' || kind === 'replace') && rc.action_reason) entry.reason = String(rc.action_reason);
   return entry;
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COLLAPSE_OVER, summarizeChanges, type ChangeSummary } from '../../activities/change-summary.ts';
+import { COLLAPSE_OVER, MAX_NAME_CHARS, summarizeChanges, type ChangeSummary } from '../../activities/change-summary.ts';
 import { formatPlanAsDiff } from '../../activities/plan-format.ts';
 import { readChangeSummary, render, splitComment } from '../../activities/render.ts';
 import { expectGolden } from '../helpers/golden.ts';
@@ -86,6 +86,20 @@ describe('summarizeChanges', () => {
 
   it('puts a create-then-forget in both groups', () => {
     expect(listed(summarizeChanges({ resource_changes: [rc('a.b', ['create', 'forget'])] }))).toEqual({ create: ['a.b'], forget: ['a.b'] });
+  });
+
+  it(`cuts addresses and ids a PR chose to ${MAX_NAME_CHARS} characters`, () => {
+    const key = '`'.repeat(5_000) + 'x';
+    const s = summarizeChanges({ resource_changes: [rc(`a.b["${key}"]`, ['no-op'], { previous_address: `a.c["${key}"]` }, { importing: { id: `😀${key}` } })] });
+    const [move, imported] = [s.groups.find((g) => g.kind === 'move')!.entries[0]!, s.groups.find((g) => g.kind === 'import')!.entries[0]!];
+    for (const text of [move.address, move.from!, imported.importId!]) {
+      expect(text.length).toBe(MAX_NAME_CHARS);
+      expect(text.endsWith('…')).toBe(true);
+    }
+    expect(summarizeChanges({ resource_changes: [rc('a.' + 'x'.repeat(MAX_NAME_CHARS - 2), ['create'])] }).groups[0]!.entries[0]!.address).toHaveLength(MAX_NAME_CHARS);
+    // A cut never leaves half of a surrogate pair.
+    const emoji = summarizeChanges({ resource_changes: [rc('x'.repeat(MAX_NAME_CHARS - 2) + '😀'.repeat(10), ['create'])] }).groups[0]!.entries[0]!.address;
+    expect(emoji).toBe('x'.repeat(MAX_NAME_CHARS - 2) + '…');
   });
 
   it('keeps no value of a resource, sensitive or not', () => {
