@@ -9,6 +9,8 @@ import type { PrSession } from './session.ts';
 export async function onCommand(pr: PrSession, event: CommandEvent): Promise<void> {
   if (await turnedAway(pr, event)) return;
   if (event.commentId) await reactToComment({ repo: pr.repo, commentId: event.commentId });
+  // A command is activity on the PR: with `lock.ttl`, the locks it holds are kept.
+  await pr.touchLocks();
   if (pr.snapshot.state === 'closed') {
     // A drift check runs at the default branch: a closed PR names its projects as well as an open one.
     if (event.command.name === 'drift') return onDrift(pr, event);
@@ -33,7 +35,7 @@ async function onHelp(pr: PrSession, event: CommandEvent): Promise<void> {
   await pr.reply(event.deliveryId, 'help', {});
 }
 
-/** `/unlock`: discards this PR's plan and releases its project locks. */
+/** `/unlock`: discards this PR's plan, releases its project locks (the next PR in line for each gets it) and leaves every line it waits in. */
 async function onUnlock(pr: PrSession, event: CommandEvent): Promise<void> {
   if (!(await authorized(pr, 'unlock', event.actor, event.deliveryId))) return;
   if (pr.job) {
