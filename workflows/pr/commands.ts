@@ -44,9 +44,10 @@ async function onUnlock(pr: PrSession, event: CommandEvent): Promise<void> {
   }
   await pr.retirePlan('discarded');
   pr.s.plan = undefined;
+  // Answered first: the next PR in line is told it has the lock after this PR is told it let go.
+  await pr.reply(event.deliveryId, 'unlocked', {});
   await pr.releaseLocks();
   await removeWorkDirs({ repo: pr.repo, prNumber: pr.number });
-  await pr.reply(event.deliveryId, 'unlocked', {});
 }
 
 /** `/drift [-p project]`: checks the named project, or this PR's projects, at the default branch now. */
