@@ -237,6 +237,8 @@ export const lockNoticeSignal = defineSignal<[LockNotice]>(LOCK_NOTICE_SIGNAL);
 export const lockHolderQuery = defineQuery<LockHolder | undefined>('lockHolder');
 /** The PR workflows waiting for the lock, first in line first. */
 export const lockQueueQuery = defineQuery<LockHolder[]>('lockQueue');
+/** Workflow time (ms) of the holder's last activity, and the `lock.ttl` requests carry. */
+export const lockActivityQuery = defineQuery<{ lastActivity: number; ttl?: string }>('lockActivity');
 
 /** `lock.ttl` ("30m", "12h", "7d") in milliseconds; undefined for anything else. */
 export function lockTtlMs(ttl: string | undefined): number | undefined {

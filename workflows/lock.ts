@@ -8,6 +8,7 @@ import { msToNumber, type Duration } from '@temporalio/common';
 import { condition, continueAsNew, getExternalWorkflowHandle, log, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
 import {
   LOCK_QUEUE_LIMIT,
+  lockActivityQuery,
   lockAnswerSignal,
   lockHolderQuery,
   lockNoticeSignal,
@@ -37,6 +38,7 @@ export async function lockWorkflow(input: LockInput = {}): Promise<void> {
   });
   setHandler(lockHolderQuery, () => holder);
   setHandler(lockQueueQuery, () => [...waiting]);
+  setHandler(lockActivityQuery, () => ({ lastActivity, ...(ttl ? { ttl } : {}) }));
 
   const ttlMs = () => input.ttlOverrideMs ?? lockTtlMs(ttl);
   const same = (a: LockHolder | undefined, b: LockHolder) => a?.workflowId === b.workflowId;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { CHECK_APPLY, CHECK_PLAN, lockHolderQuery, lockQueueQuery, lockWorkflowId, prWorkflowId } from '../../shared/contracts.ts';
+import { CHECK_APPLY, CHECK_PLAN, lockActivityQuery, lockHolderQuery, lockQueueQuery, lockWorkflowId, prWorkflowId } from '../../shared/contracts.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
@@ -66,6 +66,7 @@ async function queueRepo(name: string, numbers: number[], mainFiles: Record<stri
 }
 
 const holderOf = async (q: Queue) => (await h.env.client.workflow.getHandle(q.lockId).query(lockHolderQuery))?.pr;
+const activityOf = (q: Queue) => h.env.client.workflow.getHandle(q.lockId).query(lockActivityQuery);
 const lineOf = async (q: Queue) => (await h.env.client.workflow.getHandle(q.lockId).query(lockQueueQuery)).map((w) => w.pr);
 
 function expectPlan(q: Queue, number: number): void {
@@ -184,6 +185,15 @@ describe('lock queue', () => {
     // Not yet expired: #31 still holds it.
     expect(await holderOf(q)).toBe(31);
     expect(await lineOf(q)).toEqual([32]);
+    expect((await activityOf(q)).ttl).toBe('12h');
+
+    // A command on #31 is activity: its lock's clock starts again.
+    const before = (await activityOf(q)).lastActivity;
+    q.gh.reaction(7401).permission(WRITER, 'write').comment(31, /Terrapin commands/);
+    await h.receive('issue_comment', issueCommentEvent(q.prs[31]!, '/help', { login: WRITER, commentId: 7401 }), 'help-31');
+    await q.gh.settled();
+    await h.waitHandled(OWNER, q.name, 31, 'help-31');
+    expect((await activityOf(q)).lastActivity).toBeGreaterThan(before);
 
     q.gh
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Plan discarded' })

@@ -16,7 +16,7 @@ import { createActivities } from '../../activities/index.ts';
 import { loadConfig } from '../../app/config.ts';
 import { answersQuery, noticesQuery, requestSignal, type RequestKind } from './fixtures/lock-requester.ts';
 import { startTestServer } from '../helpers/temporal-cli.ts';
-import { LOCK_QUEUE_LIMIT, lockHolderQuery, lockQueueQuery, lockWorkflowId, type LockAnswer, type LockNotice } from '../../shared/contracts.ts';
+import { LOCK_QUEUE_LIMIT, lockActivityQuery, lockHolderQuery, lockQueueQuery, lockWorkflowId, type LockAnswer, type LockNotice } from '../../shared/contracts.ts';
 
 // This file's own queue and data dir: nothing shared with another file's server or worker.
 const taskQueue = `locks-${randomUUID()}`;
@@ -217,5 +217,26 @@ describe('project locks', () => {
     expect(await ask(a, 'release', lockId)).toMatchObject({ granted: true });
     expect((await notices(b, 1))[0]).toMatchObject({ kind: 'granted', previous: { pr: 50 } });
     expect(await lineOf(lockId)).toEqual([52]);
+  });
+
+  test('a touch from the holder renews its activity; one from anyone else changes nothing', async () => {
+    const repo = ownRepo();
+    const lockId = lockWorkflowId('acme', repo, 'touched', 'default');
+    const a = await requester(repo, 60, undefined, '12h');
+    const b = await requester(repo, 61, undefined, '12h');
+    expect(await ask(a, 'acquire', lockId)).toMatchObject({ granted: true });
+    const activity = () => env.client.workflow.getHandle(lockId).query(lockActivityQuery);
+    const granted = await activity();
+    expect(granted.ttl).toBe('12h');
+
+    // b's touch, then b's ask: once b has its answer, the lock has handled the touch before it.
+    await b.signal(requestSignal, 'touch', lockId);
+    expect(await ask(b, 'acquire', lockId)).toMatchObject({ granted: false, place: 1 });
+    expect((await activity()).lastActivity).toBe(granted.lastActivity);
+
+    await a.signal(requestSignal, 'touch', lockId);
+    const deadline = Date.now() + 20_000;
+    while ((await activity()).lastActivity === granted.lastActivity && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect((await activity()).lastActivity).toBeGreaterThan(granted.lastActivity);
   });
 });
