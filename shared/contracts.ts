@@ -390,7 +390,7 @@ export interface PrStatus {
   handled: string[];
   /** After a merge: the deploys this PR follows (a waiting one takes `/approve` here). */
   deploys?: Array<{ project: string; status: string }>;
-  /** The locks a refused plan waits in line for (it runs again once the PR holds them all). */
+  /** The locks a refused plan still waits in line for (it runs again once the PR holds them all). */
   lockWait?: string[];
 }
 

@@ -142,6 +142,6 @@ function status({ s, job }: PrSession): PrStatus {
     queued: s.queue.length,
     handled: [...(s.handled ?? [])],
     deploys: s.deploys?.map((d) => ({ project: d.project, status: d.status })),
-    ...(s.lockWait ? { lockWait: [...s.lockWait.lockIds] } : {}),
+    ...(s.lockWait ? { lockWait: s.lockWait.lockIds.filter((id) => !(s.locksHeld ?? []).includes(id)) } : {}),
   };
 }

@@ -42,6 +42,8 @@ interface Queue {
   /** The root project's lock: every PR here changes it. */
   lockId: string;
   prs: Record<number, TestPr>;
+  /** twoProjects: where the projects' state files live. */
+  states?: string;
 }
 
 /**
@@ -63,6 +65,32 @@ async function queueRepo(name: string, numbers: number[], mainFiles: Record<stri
     prs[number] = { owner: OWNER, repo: name, number, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: branch, baseRef: 'main', baseSha, author: `author${number}` };
   }
   return { name, repo, gh: new GithubMock(OWNER, name), lockId: lockWorkflowId(OWNER, name, '.', 'default'), prs };
+}
+
+const holderAt = async (lockId: string) => (await h.env.client.workflow.getHandle(lockId).query(lockHolderQuery))?.pr;
+const lineAt = async (lockId: string) => (await h.env.client.workflow.getHandle(lockId).query(lockQueueQuery)).map((w) => w.pr);
+/** Two projects, `app` and `db` (auto-detected dirs), each with its own state; each PR adds a resource to the ones it names. */
+async function twoProjects(name: string, changes: Record<number, Array<'app' | 'db'>>): Promise<Queue> {
+  const states = await mkdtemp(join(tmp, `${name}-states-`));
+  const empty = (project: string) => terraformFixture({ stateFile: join(states, `${project}.tfstate`), resources: {} });
+  const repo = await createFixtureRepo({ 'app/main.tf': empty('app'), 'db/main.tf': empty('db') });
+  repos.push(repo);
+  const baseSha = await repo.head('main');
+  const q: Queue = { name, repo, gh: new GithubMock(OWNER, name), lockId: '', prs: {}, states };
+  for (const [n, projects] of Object.entries(changes)) {
+    const number = Number(n);
+    const branch = `change-${number}`;
+    const headSha = await repo.commit(projectFiles(q, number, projects), { branch });
+    q.prs[number] = { owner: OWNER, repo: name, number, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: branch, baseRef: 'main', baseSha, author: `author${number}` };
+  }
+  return q;
+}
+
+/** The PR's version of both projects: a resource of its own in each it changes, the other as on main. */
+function projectFiles(q: Queue, number: number, projects: Array<'app' | 'db'>): Record<string, string> {
+  const file = (project: 'app' | 'db') =>
+    terraformFixture({ stateFile: join(q.states!, `${project}.tfstate`), resources: projects.includes(project) ? { [`r${number}`]: { input: `pr-${number}` } } : {} });
+  return { 'app/main.tf': file('app'), 'db/main.tf': file('db') };
 }
 
 const holderOf = async (q: Queue) => (await h.env.client.workflow.getHandle(q.lockId).query(lockHolderQuery))?.pr;
@@ -203,6 +231,103 @@ describe('lock queue', () => {
     await planned(q, 32);
     expect(await holderOf(q)).toBe(32);
     expect((await h.status(OWNER, q.name, 31)).plan).toBeUndefined();
+    q.gh.assertNoUnexpected();
+  });
+
+  test('a PR waiting for two locks is planned once it holds both, in one plan', async () => {
+    const q = await twoProjects('lockq-two', { 61: ['app'], 62: ['app', 'db'], 63: ['db'] });
+    const app = lockWorkflowId(OWNER, q.name, 'app', 'default');
+    const db = lockWorkflowId(OWNER, q.name, 'db', 'default');
+    expectPlan(q, 61);
+    await open(q, 61);
+    await planned(q, 61);
+    expectPlan(q, 63);
+    await open(q, 63);
+    await planned(q, 63);
+
+    // #62 changes both: refused for both, next in line for each, one comment with both rows.
+    q.gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / });
+    for (const name of ['app', 'db']) q.gh.createCheckRun(`${CHECK_PLAN}: ${name}`, 'in_progress', { title: /^Planning / });
+    q.gh.comment(62, (b) => b.includes('| queued, next in line behind #61 |') && b.includes('| queued, next in line behind #63 |') && b.includes('planned again automatically once it holds every lock'));
+    q.gh.updateCheckRun(`${CHECK_PLAN}: app`, 'completed', { conclusion: 'failure', title: 'Queued behind #61 (next in line)' });
+    q.gh.updateCheckRun(`${CHECK_PLAN}: db`, 'completed', { conclusion: 'failure', title: 'Queued behind #63 (next in line)' });
+    q.gh.updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure' });
+    q.gh.createCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success' });
+    await open(q, 62);
+    expect((await h.status(OWNER, q.name, 62)).lockWait).toEqual([app, db]);
+
+    // #61 closes: #62 holds app now, but still waits for db — no comment, no plan yet.
+    q.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Pull request closed' });
+    await close(q, 61);
+    // Its notice handled (and nothing after it): whatever it was going to do, it did.
+    await h.waitFor(OWNER, q.name, 62, (st) => st.lockWait?.length === 1 && st.handled.some((id) => id.startsWith('lock-')) && st.queued === 0 && !st.job);
+    expect(await holderAt(app)).toBe(62);
+    expect((await h.status(OWNER, q.name, 62)).lockWait).toEqual([db]);
+    q.gh.assertNoUnexpected();
+
+    // #63 closes: #62 holds both and is planned, both projects in one plan.
+    q.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Pull request closed' });
+    q.gh.comment(62, (b) => b.startsWith('**Lock free:** #63 released it') && b.includes('the lock on `app`, `db` is now'));
+    q.gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / });
+    for (const name of ['app', 'db']) q.gh.createCheckRun(`${CHECK_PLAN}: ${name}`, 'in_progress', { title: /^Planning / });
+    q.gh.comment(62, (b) => b.includes('**Terrapin plan**') && b.includes('| planned | 1 | 0 | 0 |'));
+    for (const name of ['app', 'db']) q.gh.updateCheckRun(`${CHECK_PLAN}: ${name}`, 'completed', { conclusion: 'success' });
+    q.gh.updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' });
+    // The queued report goes: its (empty) apply check is cancelled and its comment minimized.
+    q.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'cancelled' }).minimize();
+    q.gh.createCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' });
+    await close(q, 63);
+    await q.gh.settled();
+    const st = await h.waitFor(OWNER, q.name, 62, (x) => x.plan?.status === 'ready' && x.plan.projects?.length === 2 && !x.job);
+    expect(st.plan!.projects!.map((p) => p.status)).toEqual(['planned', 'planned']);
+    expect(st.lockWait).toBeUndefined();
+    expect([await holderAt(app), await holderAt(db)]).toEqual([62, 62]);
+    q.gh.assertNoUnexpected();
+  });
+
+  test('a queued PR whose push no longer changes a project leaves that line and keeps its place in the other', async () => {
+    const q = await twoProjects('lockq-push', { 71: ['app', 'db'], 72: ['app', 'db'], 73: ['db'] });
+    const app = lockWorkflowId(OWNER, q.name, 'app', 'default');
+    const db = lockWorkflowId(OWNER, q.name, 'db', 'default');
+    q.gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / });
+    for (const name of ['app', 'db']) q.gh.createCheckRun(`${CHECK_PLAN}: ${name}`, 'in_progress', { title: /^Planning / });
+    q.gh.comment(71, (b) => b.includes('**Terrapin plan**'));
+    for (const name of ['app', 'db']) q.gh.updateCheckRun(`${CHECK_PLAN}: ${name}`, 'completed', { conclusion: 'success' });
+    q.gh.updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success' });
+    q.gh.createCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' });
+    await open(q, 71);
+    await h.waitFor(OWNER, q.name, 71, (x) => x.plan?.status === 'ready' && !x.job);
+
+    q.gh.createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / });
+    for (const name of ['app', 'db']) q.gh.createCheckRun(`${CHECK_PLAN}: ${name}`, 'in_progress', { title: /^Planning / });
+    q.gh.comment(72, (b) => b.includes('| queued, next in line behind #71 |'));
+    for (const name of ['app', 'db']) q.gh.updateCheckRun(`${CHECK_PLAN}: ${name}`, 'completed', { conclusion: 'failure', title: 'Queued behind #71 (next in line)' });
+    q.gh.updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure' });
+    q.gh.createCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success' });
+    await open(q, 72);
+    expectQueued(q, 73, 71, '2nd');
+    await open(q, 73);
+    expect([await lineAt(app), await lineAt(db)]).toEqual([[72], [72, 73]]);
+
+    // #72's push leaves app alone: its plan asks for db only (keeping its place) and it leaves app's line.
+    const prev = q.prs[72]!;
+    const headSha = await q.repo.commit(projectFiles(q, 72, ['db']), { branch: prev.headRef });
+    q.prs[72] = { ...prev, headSha };
+    q.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'cancelled' }).minimize();
+    expectQueued(q, 72, 71, 'next');
+    await h.receive('pull_request', pullRequestEvent('synchronize', q.prs[72]!), 'push-72');
+    await q.gh.settled();
+    await h.waitHandled(OWNER, q.name, 72, 'push-72');
+    expect([await lineAt(app), await lineAt(db)]).toEqual([[], [72, 73]]);
+    expect((await h.status(OWNER, q.name, 72)).lockWait).toEqual([db]);
+
+    // #71 closes: app has nobody waiting; #72, first for db, is planned (db only).
+    q.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Pull request closed' });
+    expectTurn(q, 72, '#71 released it');
+    await close(q, 71);
+    await planned(q, 72);
+    expect(await holderAt(db)).toBe(72);
+    expect(await lineAt(db)).toEqual([73]);
     q.gh.assertNoUnexpected();
   });
 });
