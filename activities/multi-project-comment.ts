@@ -20,6 +20,8 @@ export interface ProjectPlanReport {
   errorFile?: string;
   /** The PR holding the project's lock. */
   lockedBy?: number;
+  /** This PR's place in line for that lock (1: next); absent when it does not wait. */
+  lockPlace?: number;
   /** Name of the upstream project whose failure skipped this one. */
   skippedBecause?: string;
   /** This project's plan text from the previous plan on this PR, to show what changed since. */

@@ -111,6 +111,8 @@ export interface DefaultBranchPolicy {
   baseAllowed: boolean;
   /** The branches (globs) PRs may target, for the refusal. */
   allowedBaseBranches: string[];
+  /** `lock.ttl` ("12h"): a lock held that long without activity on its PR is released. Absent: no TTL. */
+  lockTtl?: string;
 }
 
 export interface PermissionsAtInput {

@@ -82,6 +82,8 @@ export interface RepoConfig {
   deployOnPush: boolean;
   /** Who may run each command. Only the base branch's copy counts. */
   permissions: CommandPermissions;
+  /** `lock: { ttl }` ("30m", "12h", "7d"): a project lock held that long without activity is released. Only the default branch's copy counts. */
+  lockTtl?: string;
 }
 
 export type PermissionLevel = 'read' | 'write' | 'admin';

@@ -108,7 +108,9 @@ export type PrEvent =
       parse: Extract<CommandParse, { kind: 'unknown' | 'invalid' }>;
     }
   /** From a deploy workflow to the merged PR's: a deploy of its merge commit waits for approval, or ended. */
-  | { type: 'deploy-status'; deliveryId: string; project: string; sha: string; status: 'waiting' | 'finished'; outcome?: string };
+  | { type: 'deploy-status'; deliveryId: string; project: string; sha: string; status: 'waiting' | 'finished'; outcome?: string }
+  /** From a project lock (a LockNotice, turned into an event by the PR workflow): the lock is now this PR's, or expired. */
+  | { type: 'lock'; deliveryId: string; notice: LockNotice };
 
 export interface PrWorkflowInput {
   pr: PrRef;
@@ -172,10 +174,15 @@ export interface LockHolder {
 }
 
 export interface LockRequest {
-  kind: 'acquire' | 'release';
+  /** touch: the holder is active (a plan, apply or command), for `lock.ttl`; it gets no answer. */
+  kind: 'acquire' | 'release' | 'touch';
   /** Chosen by the requester; echoed in the answer so it can match it. */
   requestId: string;
   holder: LockHolder;
+  /** acquire: whether a refused requester waits in line (default true; `lock: onApply` asks without waiting). */
+  wait?: boolean;
+  /** The repository's `lock.ttl` ("12h"; the default branch's copy), absent when none is set. */
+  ttl?: string;
 }
 
 export interface LockAnswer {
@@ -185,22 +192,59 @@ export interface LockAnswer {
   granted: boolean;
   /** Who holds the lock after the request (undefined: nobody). */
   holder?: LockHolder;
+  /** A refused acquire that waits: its place in line (1: next). Absent when it does not wait (the line is full). */
+  place?: number;
 }
+
+/** From a lock to a PR workflow, unasked: it now holds the lock (it waited in line), or lost it (`lock.ttl`). */
+export interface LockNotice {
+  /** Unique per notice: the PR workflow handles each once. */
+  id: string;
+  lockId: string;
+  kind: 'granted' | 'expired';
+  /** granted: who held the lock before, and why it went. */
+  previous?: LockHolder;
+  reason?: 'released' | 'expired' | 'holder-gone';
+  /** The `lock.ttl` that ran out (expired, or granted after an expiry). */
+  ttl?: string;
+}
+
+/** Most PR workflows that wait in line for one lock; later ones are refused without a place. */
+export const LOCK_QUEUE_LIMIT = 20;
 
 export interface LockInput {
   /** Carried across continue-as-new. */
   holder?: LockHolder;
   /** How often a held lock checks that its holder still runs. */
   holderCheckInterval?: Duration;
+  /** Carried across continue-as-new: the PR workflows waiting, first come first served. */
+  waiting?: LockHolder[];
+  /** Carried across continue-as-new: workflow time (ms) of the holder's last activity, and the TTL in force. */
+  lastActivity?: number;
+  ttl?: string;
+  /** Test knob: the TTL in milliseconds, instead of what `lock.ttl` says (whose unit is at least a minute). */
+  ttlOverrideMs?: number;
 }
 
 export const LOCK_WORKFLOW_TYPE = 'lockWorkflow';
 export const LOCK_REQUEST_SIGNAL = 'lockRequest';
 export const LOCK_ANSWER_SIGNAL = 'lockAnswer';
+export const LOCK_NOTICE_SIGNAL = 'lockNotice';
 
 export const lockRequestSignal = defineSignal<[LockRequest]>(LOCK_REQUEST_SIGNAL);
 export const lockAnswerSignal = defineSignal<[LockAnswer]>(LOCK_ANSWER_SIGNAL);
+export const lockNoticeSignal = defineSignal<[LockNotice]>(LOCK_NOTICE_SIGNAL);
 export const lockHolderQuery = defineQuery<LockHolder | undefined>('lockHolder');
+/** The PR workflows waiting for the lock, first in line first. */
+export const lockQueueQuery = defineQuery<LockHolder[]>('lockQueue');
+/** Workflow time (ms) of the holder's last activity, and the `lock.ttl` requests carry. */
+export const lockActivityQuery = defineQuery<{ lastActivity: number; ttl?: string }>('lockActivity');
+
+/** `lock.ttl` ("30m", "12h", "7d") in milliseconds; undefined for anything else. */
+export function lockTtlMs(ttl: string | undefined): number | undefined {
+  const m = /^([1-9][0-9]*)(m|h|d)$/.exec(ttl ?? '');
+  return m ? Number(m[1]) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'm' | 'h' | 'd'] : undefined;
+}
 
 export const lockWorkflowId = (owner: string, repo: string, dir: string, workspace: string): string =>
   `lock:${owner}/${repo}:${dir}:${workspace}`;
@@ -346,6 +390,8 @@ export interface PrStatus {
   handled: string[];
   /** After a merge: the deploys this PR follows (a waiting one takes `/approve` here). */
   deploys?: Array<{ project: string; status: string }>;
+  /** The locks a refused plan still waits in line for (it runs again once the PR holds them all). */
+  lockWait?: string[];
 }
 
 export interface PrOutcome {

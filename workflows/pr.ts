@@ -9,6 +9,7 @@ import { getPullRequest, reactToComment } from './activities.ts';
 import { failureMessage } from './project-run.ts';
 import { onCommand } from './pr/commands.ts';
 import { LOGINS_LIMIT, SEEN_LIMIT, countsOnce, remember, sameLogin, turnedAway } from './pr/gate.ts';
+import { onLockNotice } from './pr/locks.ts';
 import { closePr, onMergedEvent } from './pr/merged.ts';
 import { startPlan } from './pr/plan.ts';
 import { PrSession } from './pr/session.ts';
@@ -120,6 +121,8 @@ async function onEvent(pr: PrSession, event: PrEvent): Promise<void> {
       return;
     case 'command':
       return onCommand(pr, event);
+    case 'lock':
+      return onLockNotice(pr, event.notice);
   }
 }
 
@@ -139,5 +142,6 @@ function status({ s, job }: PrSession): PrStatus {
     queued: s.queue.length,
     handled: [...(s.handled ?? [])],
     deploys: s.deploys?.map((d) => ({ project: d.project, status: d.status })),
+    ...(s.lockWait ? { lockWait: s.lockWait.lockIds.filter((id) => !(s.locksHeld ?? []).includes(id)) } : {}),
   };
 }

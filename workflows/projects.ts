@@ -26,6 +26,8 @@ export interface ProjectPlan {
   exitCode?: number;
   error?: string;
   lockedBy?: number;
+  /** Locked: this PR's place in line for the lock (1: next); absent when it does not wait. */
+  lockPlace?: number;
   skippedBecause?: string;
   onFailure: OnFailure;
   requirements: ApplyRequirement[];
@@ -140,6 +142,7 @@ export function planReport(p: ProjectPlan, previous?: ProjectPlan): ProjectPlanR
     showJsonFile: p.showJsonFile,
     errorFile: p.errorFile,
     lockedBy: p.lockedBy,
+    lockPlace: p.lockPlace,
     skippedBecause: p.skippedBecause,
     previousPlanTextFile: previous?.planTextFile,
   };

@@ -76,6 +76,7 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
       allowForks: written.allowForks ?? false,
       deployOnPush: written.deployOnPush ?? false,
       permissions: resolvePermissions(written.permissions ?? {}),
+      ...(written.lock?.ttl ? { lockTtl: written.lock.ttl } : {}),
     },
     errors: [],
   };

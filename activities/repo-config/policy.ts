@@ -69,6 +69,7 @@ export function combineConfigs(head: RepoConfig, reviewed: RepoConfig, headFile:
       allowForks: reviewed.allowForks,
       deployOnPush: reviewed.deployOnPush,
       permissions: structuredClone(reviewed.permissions),
+      lockTtl: reviewed.lockTtl,
     },
     errors,
   };
@@ -83,6 +84,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 export function policyChanges(head: RepoConfig, reviewed: RepoConfig): string[] {
   const changes: string[] = [];
   for (const key of TOP_LEVEL_POLICY_KEYS) if (!same(head[key], reviewed[key])) changes.push(key);
+  if (head.lockTtl !== reviewed.lockTtl) changes.push('lock.ttl');
   const defaultsChanged = new Set<ProjectPolicyKey>();
   for (const key of PROJECT_POLICY_KEYS) {
     if (!same(head.defaults[key], reviewed.defaults[key])) {
@@ -151,7 +153,8 @@ export function operatorRuleErrors(
     const m = POSITIONED.exec(path)?.groups;
     const key = m?.top ?? m?.dkey ?? m?.pkey;
     if (key) {
-      if (m?.top && !TOP_LEVEL_POLICY_KEYS.includes(key as never) && key !== 'onFailure') continue;
+      // Top-level `onFailure` and `lock` (its ttl) share their names with project keys.
+      if (m?.top && !TOP_LEVEL_POLICY_KEYS.includes(key as never) && key !== 'onFailure' && key !== 'lock') continue;
       if (!m?.top && !PROJECT_POLICY_KEYS.includes(key as never)) continue;
       const policyKey = key as PolicyKey;
       if (!rules.allowedPolicyKeys.includes(policyKey)) {

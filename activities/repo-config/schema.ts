@@ -134,6 +134,7 @@ export const fileSchema = object({
   allowForks: boolean(),
   deployOnPush: boolean(),
   permissions: permissionsSchema,
+  lock: object({ ttl: matching(/^[1-9][0-9]*(m|h|d)$/, 'a duration in minutes, hours or days, like "30m", "12h" or "7d"') }),
 });
 
 export type WrittenFile = NonNullable<ReturnType<typeof fileSchema>>;

@@ -68,7 +68,7 @@ describe('renderPlanComment', () => {
         app,
         dns,
         { name: 'db', ...at('db'), status: 'failed', errorFile: fixture('db.plan-error.log') },
-        { name: 'cache', ...at('cache'), status: 'locked', lockedBy: 12 },
+        { name: 'cache', ...at('cache'), status: 'locked', lockedBy: 12, lockPlace: 2 },
         { name: 'search', ...at('search'), status: 'skipped', skippedBecause: 'db' },
       ],
     });

@@ -459,7 +459,7 @@ describe('PR loop', () => {
     s.gh.assertNoUnexpected();
   });
 
-  test('project locks: a second PR is refused naming the holder; /unlock and close release the lock', async () => {
+  test('project locks: a second PR is queued naming the holder; /unlock hands it the lock and plans it; close releases', async () => {
     const first = await scenario('locked', 12, { a: { input: 'base' }, b: { input: 'first' } });
     expectPlan(first, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('opened', first.pr));
@@ -469,44 +469,40 @@ describe('PR loop', () => {
     const second: Scenario = { ...first, pr: { ...first.pr, number: 13, headSha: secondSha, headRef: 'second', author: 'dave' } };
     first.gh
       .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
-      .comment(13, (b) => b.includes('is locked by #12') && b.includes('`/unlock` on #12'))
-      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Locked by #12' });
+      .comment(13, (b) => b.includes('#12 holds') && b.includes('next in line') && b.includes('`/unlock` on #12'))
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Queued behind #12 (next in line)' });
     await h.receive('pull_request', pullRequestEvent('opened', second.pr));
     await first.gh.settled();
 
+    // `/unlock` on #12: #13, first in line, gets the lock and is planned without a command.
     first.gh
       .reaction(7201)
       .permission(WRITER, 'write')
       .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Plan discarded' })
       .minimize()
-      .comment(12, /Discarded this pull request's plan/);
+      .comment(12, /Discarded this pull request's plan/)
+      .comment(13, /^\*\*Lock free:\*\* #12 released it/);
+    expectPlan(second, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await comment(first, '/unlock', WRITER, 7201);
     await first.gh.settled();
+    await h.waitFor(OWNER, 'locked', 13, (st) => st.plan?.status === 'ready' && !st.job);
 
-    first.gh.reaction(7202).permission(WRITER, 'write');
-    expectPlan(second, 'Plan: 1 to add, 0 to change, 0 to destroy.');
-    await comment(second, '/plan', WRITER, 7202);
-    await first.gh.settled();
-
-    // Now #13 holds it: #12 is refused until #13 closes.
+    // Now #13 holds it: #12 waits in line until #13 closes, and is then planned again.
     first.gh
       .reaction(7203)
       .permission(WRITER, 'write')
       .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
-      .comment(12, /is locked by #13/)
-      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Locked by #13' });
+      .comment(12, /#13 holds/)
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'failure', title: 'Queued behind #13 (next in line)' });
     await comment(first, '/plan', WRITER, 7203);
     await first.gh.settled();
 
-    first.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Pull request closed' });
+    first.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'neutral', title: 'Pull request closed' }).comment(12, /^\*\*Lock free:\*\* #13 released it/);
+    expectPlan(first, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('closed', second.pr));
     await h.env.client.workflow.getHandle(prWorkflowId(OWNER, 'locked', 13)).result();
     await first.gh.settled();
-
-    first.gh.reaction(7204).permission(WRITER, 'write');
-    expectPlan(first, 'Plan: 1 to add, 0 to change, 0 to destroy.');
-    await comment(first, '/plan', WRITER, 7204);
-    await first.gh.settled();
+    await h.waitFor(OWNER, 'locked', 12, (st) => st.plan?.status === 'ready' && !st.job);
     first.gh.assertNoUnexpected();
     await recordHistory('locked', 12);
   });

@@ -94,9 +94,10 @@ async function applyWhenReady(pr: PrSession, plan: PlanRecord, chosen: ProjectPl
     chosen = chosen.filter((p) => p.apply !== 'afterMerge');
     if (chosen.length === 0) return;
   }
-  // lock: onApply — the project is locked when it is about to apply, not when it is planned.
+  // lock: onApply — the project is locked when it is about to apply, not when it is planned. An apply
+  // does not wait in line: applying later, unasked, is not what `/apply` asked for.
   for (const p of chosen.filter((x) => x.lock === 'onApply')) {
-    const answer = await pr.lock(p);
+    const answer = await pr.lock(p, { wait: false });
     if (!answer.granted) {
       await pr.reply(deliveryId, 'locked-apply', { name: p.name, project: p.dir, workspace: p.workspace, holderPr: answer.holder?.pr });
       return;

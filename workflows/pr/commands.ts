@@ -1,5 +1,6 @@
 // One handler per command; this module routes a command event to its handler. Plan and cancel live in
 // plan.ts, approve and apply in apply.ts; the small ones are here.
+import { patched } from '@temporalio/workflow';
 import { reactToComment, removeWorkDirs, startDriftRuns } from '../activities.ts';
 import { onApply, onApprove } from './apply.ts';
 import { authorized, turnedAway, type CommandEvent } from './gate.ts';
@@ -9,6 +10,8 @@ import type { PrSession } from './session.ts';
 export async function onCommand(pr: PrSession, event: CommandEvent): Promise<void> {
   if (await turnedAway(pr, event)) return;
   if (event.commentId) await reactToComment({ repo: pr.repo, commentId: event.commentId });
+  // A command is activity on the PR: with `lock.ttl`, the locks it holds are kept.
+  await pr.touchLocks();
   if (pr.snapshot.state === 'closed') {
     // A drift check runs at the default branch: a closed PR names its projects as well as an open one.
     if (event.command.name === 'drift') return onDrift(pr, event);
@@ -33,7 +36,7 @@ async function onHelp(pr: PrSession, event: CommandEvent): Promise<void> {
   await pr.reply(event.deliveryId, 'help', {});
 }
 
-/** `/unlock`: discards this PR's plan and releases its project locks. */
+/** `/unlock`: discards this PR's plan, releases its project locks (the next PR in line for each gets it) and leaves every line it waits in. */
 async function onUnlock(pr: PrSession, event: CommandEvent): Promise<void> {
   if (!(await authorized(pr, 'unlock', event.actor, event.deliveryId))) return;
   if (pr.job) {
@@ -42,9 +45,13 @@ async function onUnlock(pr: PrSession, event: CommandEvent): Promise<void> {
   }
   await pr.retirePlan('discarded');
   pr.s.plan = undefined;
+  // Answered first: the next PR in line is told it has the lock after this PR is told it let go. (Runs
+  // that answered last before the lock queue existed keep doing so when replayed.)
+  const answerFirst = patched('unlock-answers-first');
+  if (answerFirst) await pr.reply(event.deliveryId, 'unlocked', {});
   await pr.releaseLocks();
   await removeWorkDirs({ repo: pr.repo, prNumber: pr.number });
-  await pr.reply(event.deliveryId, 'unlocked', {});
+  if (!answerFirst) await pr.reply(event.deliveryId, 'unlocked', {});
 }
 
 /** `/drift [-p project]`: checks the named project, or this PR's projects, at the default branch now. */

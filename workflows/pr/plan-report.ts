@@ -47,7 +47,7 @@ export async function reportPlans(pr: PrSession, run: PlanReport): Promise<void>
   const total = totalSummary(projects);
   if (!single) {
     for (const p of projects) {
-      const d = { ...data, ...projectData(p), summaryLine: p.summary?.line, holderPr: p.lockedBy, upstream: p.skippedBecause };
+      const d = { ...data, ...projectData(p), summaryLine: p.summary?.line, holderPr: p.lockedBy, place: p.lockPlace, upstream: p.skippedBecause };
       const [template, conclusion] = PLAN_CHECKS[p.status] ?? PLAN_CHECKS.failed!;
       await pr.check(`${CHECK_PLAN}: ${p.name}`, sha, 'completed', { template, data: d }, { checkRunId: p.checkRunId, conclusion, actions: ['replan'] });
     }
@@ -93,8 +93,9 @@ async function reportOne(pr: PrSession, { sha, key, checkRunId, projects, policy
     return undefined;
   }
   if (p.status === 'locked') {
-    await pr.post(key, 'replies/locked', { ...d, holderPr: p.lockedBy });
-    await pr.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-locked', data: { ...d, holderPr: p.lockedBy } }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
+    const locked = { ...d, holderPr: p.lockedBy, place: p.lockPlace };
+    await pr.post(key, 'replies/locked', locked);
+    await pr.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-locked', data: locked }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
     return undefined;
   }
   return pr.post(key, 'plan', { ...d, summaryLine: p.summary!.line, hasChanges: p.summary!.hasChanges, policyChanges }, { planText: p.planTextFile!, ...(p.showJsonFile ? { changeSummary: p.showJsonFile } : {}) });

@@ -11,6 +11,7 @@ import { PlanFailed, planInOrder } from '../pipeline.ts';
 import { failureMessage } from '../project-run.ts';
 import { chooseProjects, toProjectPlan, type PlanTarget, type ProjectPlan } from '../projects.ts';
 import { authorized, refuseBase, type CommandEvent } from './gate.ts';
+import { lockForPlan } from './locks.ts';
 import { reportPlans } from './plan-report.ts';
 import { shortSha, type PrSession } from './session.ts';
 
@@ -97,15 +98,9 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
         }),
       );
     }
-    // lock: onPlan — a project another PR holds is not planned.
-    await Promise.all(
-      projects
-        .filter((x) => x.lock === 'onPlan')
-        .map(async (p) => {
-          const answer = await pr.lock(p);
-          if (!answer.granted) Object.assign(p, { status: 'locked', lockedBy: answer.holder?.pr });
-        }),
-    );
+    // lock: onPlan — a project another PR holds is not planned; this PR waits in line for it (pr/locks.ts).
+    const narrowed = target.project || target.dir || extraArgs.length ? { ...target, extraArgs } : undefined;
+    await lockForPlan(pr, projects, policy.lockTtl, narrowed, by);
 
     stage = 'plan';
     const known = (selection.allProjects ?? []).map((p) => ({ name: p.name, dir: p.dir, workspace: p.workspace, binary: p.terraform }));

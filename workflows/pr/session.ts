@@ -31,7 +31,15 @@ export class PrSession {
     this.repo = input.pr.repo;
     this.number = input.pr.number;
     this.s = (input.carried as PrState | undefined) ?? { snapshot: input.snapshot, queue: [], seen: [], planSeq: 0, approvals: [] };
-    this.locks = createLockClient({ workflowId: workflowInfo().workflowId, pr: this.number });
+    // Answers and notices update what this PR holds in the order they came (in the signal handlers), and a
+    // notice becomes an event of the PR's queue (pr/locks.ts handles it).
+    this.locks = createLockClient({ workflowId: workflowInfo().workflowId, pr: this.number }, {}, {
+      onAnswer: (answer, kind) => this.heldNow(answer.lockId, kind === 'acquire' && answer.granted),
+      onNotice: (notice) => {
+        this.heldNow(notice.lockId, notice.kind === 'granted');
+        this.s.queue.push({ type: 'lock', deliveryId: `lock-${notice.id}`, notice });
+      },
+    });
   }
 
   get snapshot(): PrSnapshot {
@@ -121,15 +129,41 @@ export class PrSession {
   }
 
   /** Takes a project's lock for this PR; recorded before asking, so that close releases it whatever happens. */
-  async lock(project: { dir: string; workspace: string }) {
+  async lock(project: { name: string; dir: string; workspace: string }, opts: { wait?: boolean } = {}) {
     const lockId = lockWorkflowId(this.repo.owner, this.repo.name, project.dir, project.workspace);
     this.s.locks ??= [];
     if (!this.s.locks.includes(lockId)) this.s.locks.push(lockId);
-    return CancellationScope.nonCancellable(() => this.locks.acquire(lockId));
+    (this.s.lockNames ??= {})[lockId] = project.name;
+    return CancellationScope.nonCancellable(() => this.locks.acquire(lockId, { ...opts, ...(this.s.lockTtl ? { ttl: this.s.lockTtl } : {}) }));
   }
 
+  /** Gives back every lock this PR holds and leaves every line it waits in. */
   async releaseLocks(): Promise<void> {
     for (const lockId of this.s.locks ?? []) await this.locks.release(lockId);
     this.s.locks = [];
+    this.s.lockNames = {};
+    this.s.lockWait = undefined;
+  }
+
+  /** Gives back one lock (or leaves its line). */
+  async releaseLock(lockId: string): Promise<void> {
+    await this.locks.release(lockId);
+    this.s.locks = (this.s.locks ?? []).filter((id) => id !== lockId);
+    if (this.s.lockNames) delete this.s.lockNames[lockId];
+  }
+
+  /** A plan, apply or command: with `lock.ttl` set, the locks this PR holds are kept (`except`: about to be asked anyway). */
+  async touchLocks(except: readonly string[] = []): Promise<void> {
+    if (!this.s.lockTtl) return;
+    for (const lockId of (this.s.locksHeld ?? []).filter((id) => !except.includes(id))) await this.locks.touch(lockId, this.s.lockTtl);
+  }
+
+  lockName(lockId: string): string {
+    return this.s.lockNames?.[lockId] ?? lockId.split(':').at(-2) ?? lockId;
+  }
+
+  private heldNow(lockId: string, held: boolean): void {
+    const list = (this.s.locksHeld ??= []).filter((id) => id !== lockId);
+    this.s.locksHeld = held ? [...list, lockId] : list;
   }
 }

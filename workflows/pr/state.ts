@@ -41,6 +41,14 @@ export interface Approval {
   planSha256: string;
 }
 
+export interface LockWait {
+  /** What the refused plan covered (a `/plan -p` stays narrowed) and who asked for it. */
+  scope?: { project?: string; dir?: string; workspace?: string; extraArgs: string[] };
+  by?: string;
+  /** The locks it waits for. */
+  lockIds: string[];
+}
+
 export interface PrState {
   snapshot?: PrSnapshot;
   queue: PrEvent[];
@@ -66,6 +74,14 @@ export interface PrState {
   baseRefusal?: { baseRef: string; sha: string };
   /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */
   locks?: string[];
+  /** The project name of each lock asked for, for comments. */
+  lockNames?: Record<string, string>;
+  /** The locks this PR holds, as the lock's answers and notices said, in the order they came. */
+  locksHeld?: string[];
+  /** The default branch's `lock.ttl` as the last plan read it; sent with every lock request. */
+  lockTtl?: string;
+  /** A plan refused for locks held by other PRs: it runs again once this PR holds all of them (pr/locks.ts). */
+  lockWait?: LockWait;
   /** Comment and review ids already handled (`commandKey`): a command counts once, whatever its delivery id. */
   commandKeys?: string[];
   /** Who pushed to the head (senders of opened / reopened / synchronize): authors of the change, never its approvers. */

@@ -231,3 +231,20 @@ describe('allowForks', () => {
   });
 });
 
+
+describe('lock.ttl', () => {
+  test('minutes, hours or days; absent unless set', () => {
+    expect(parse('', 1).config?.lockTtl).toBeUndefined();
+    expect(parse('lock:\n  ttl: 12h\n', 1).config?.lockTtl).toBe('12h');
+    expect(parse('lock: { ttl: 30m }\n', 1).config?.lockTtl).toBe('30m');
+    expect(parse('lock: { ttl: 7d }\n', 1).config?.lockTtl).toBe('7d');
+    for (const bad of ['12', '0h', '1s', '1.5h', '12 h', '"-1d"']) {
+      expect(parse(`lock: { ttl: ${bad} }\n`, 1).errors.map((e) => `${e.path}: ${e.message}`), bad).toEqual([
+        expect.stringMatching(/^lock\.ttl: must be a duration in minutes, hours or days, like "30m", "12h" or "7d"|^lock\.ttl: must be a string/),
+      ]);
+    }
+    // The top-level `lock` is a mapping; a project's `lock` stays a mode.
+    expect(parse('lock: onApply\n', 1).errors.map((e) => e.path)).toEqual(['lock']);
+    expect(parse('lock: { ttl: 1h, tl: 2h }\n', 1).errors.map((e) => e.path)).toEqual(['lock.tl']);
+  });
+});

@@ -246,3 +246,19 @@ describe('keys from the file in messages', () => {
     expect(JSON.stringify(errors)).not.toContain('SECRET');
   });
 });
+
+describe('lock.ttl: a policy key at the top level', () => {
+  test('only the default branch\'s copy counts; a change shows as taking effect after merge', () => {
+    expect(combine('lock: { ttl: 1m }\n', 'lock: { ttl: 12h }\n').lockTtl).toBe('12h');
+    expect(combine('lock: { ttl: 1m }\n', '').lockTtl).toBeUndefined();
+    expect(policyChanges(parse('lock: { ttl: 1m }\n').config, parse('lock: { ttl: 12h }\n').config)).toEqual(['lock.ttl']);
+    expect(policyChanges(parse('lock: { ttl: 12h }\n').config, parse('lock: { ttl: 12h }\n').config)).toEqual([]);
+  });
+
+  test('outside allowedPolicyKeys it is refused like the project key', () => {
+    const rules = effectiveRules({ ...DEFAULT_OPERATOR_POLICY, repositories: [{ match: ['acme/*'], allowedPolicyKeys: ['permissions'] }] }, 'acme/infra');
+    const errors = operatorRuleErrors(parse('lock:\n  ttl: 12h\n').positions, '.terrapin.yml', rules).map((e) => `${e.path}: ${e.message}`);
+    expect(errors).toEqual(['lock: the operator does not let this repository set `lock` (allowedPolicyKeys; TERRAPIN_SERVER_CONFIG, rule for "acme/*")']);
+    expect(operatorRuleErrors(parse('lock:\n  ttl: 12h\n').positions, '.terrapin.yml', effectiveRules(DEFAULT_OPERATOR_POLICY, 'acme/infra'))).toEqual([]);
+  });
+});
