@@ -5,7 +5,7 @@
 // longer runs, or `lock.ttl` ran out without activity — the first in line gets it and is told with a
 // notice signal, unasked. While held, the lock checks now and then that its holder still runs.
 import { msToNumber, type Duration } from '@temporalio/common';
-import { condition, continueAsNew, getExternalWorkflowHandle, log, patched, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, getExternalWorkflowHandle, log, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
 import {
   LOCK_QUEUE_LIMIT,
   lockActivityQuery,
@@ -103,7 +103,7 @@ export async function lockWorkflow(input: LockInput = {}): Promise<void> {
     }
     let place = waiting.findIndex((w) => same(w, request.holder)) + 1;
     // A lock run started before the line existed refused without queueing; its replay must too.
-    if (place === 0 && request.wait !== false && waiting.length < LOCK_QUEUE_LIMIT && patched('lock-queue')) place = waiting.push(request.holder);
+    if (place === 0 && request.wait !== false && waiting.length < LOCK_QUEUE_LIMIT) place = waiting.push(request.holder);
     await answer(request, false, place || undefined);
   }
 

@@ -1,6 +1,5 @@
 // One handler per command; this module routes a command event to its handler. Plan and cancel live in
 // plan.ts, approve and apply in apply.ts; the small ones are here.
-import { patched } from '@temporalio/workflow';
 import { reactToComment, removeWorkDirs, startDriftRuns } from '../activities.ts';
 import { onApply, onApprove } from './apply.ts';
 import { authorized, turnedAway, type CommandEvent } from './gate.ts';
@@ -45,13 +44,10 @@ async function onUnlock(pr: PrSession, event: CommandEvent): Promise<void> {
   }
   await pr.retirePlan('discarded');
   pr.s.plan = undefined;
-  // Answered first: the next PR in line is told it has the lock after this PR is told it let go. (Runs
-  // that answered last before the lock queue existed keep doing so when replayed.)
-  const answerFirst = patched('unlock-answers-first');
-  if (answerFirst) await pr.reply(event.deliveryId, 'unlocked', {});
+  // Answered first: the next PR in line is told it has the lock after this PR is told it let go.
+  await pr.reply(event.deliveryId, 'unlocked', {});
   await pr.releaseLocks();
   await removeWorkDirs({ repo: pr.repo, prNumber: pr.number });
-  if (!answerFirst) await pr.reply(event.deliveryId, 'unlocked', {});
 }
 
 /** `/drift [-p project]`: checks the named project, or this PR's projects, at the default branch now. */
