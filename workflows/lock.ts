@@ -102,7 +102,7 @@ export async function lockWorkflow(input: LockInput = {}): Promise<void> {
       return;
     }
     let place = waiting.findIndex((w) => same(w, request.holder)) + 1;
-    // A lock run started before the line existed refused without queueing; its replay must too.
+    // In line once; a request that does not wait (an apply) or a full line gets no place.
     if (place === 0 && request.wait !== false && waiting.length < LOCK_QUEUE_LIMIT) place = waiting.push(request.holder);
     await answer(request, false, place || undefined);
   }
