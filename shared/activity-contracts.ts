@@ -111,6 +111,8 @@ export interface DefaultBranchPolicy {
   baseAllowed: boolean;
   /** The branches (globs) PRs may target, for the refusal. */
   allowedBaseBranches: string[];
+  /** Who may `/approve-policies` (the operator's policyOwners; absent or empty: nobody). */
+  policyOwners?: { users: string[]; teams: string[] };
 }
 
 export interface PermissionsAtInput {

@@ -76,6 +76,7 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
       allowForks: written.allowForks ?? false,
       deployOnPush: written.deployOnPush ?? false,
       permissions: resolvePermissions(written.permissions ?? {}),
+      policies: (written.policies ?? []).map((c) => ({ name: c.name!, run: c.run!, projects: c.projects ?? ['*'] })),
     },
     errors: [],
   };

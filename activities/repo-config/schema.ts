@@ -125,6 +125,12 @@ const commandRule = object({
 });
 const permissionsSchema = object({ plan: commandRule, approve: commandRule, apply: commandRule, unlock: commandRule });
 
+/** `{ name, run, projects? }`: shared with the operator's policy file (app/server-policy.ts). */
+export const policyCheck = object(
+  { name: projectName, run: nonEmpty('a shell command'), projects: list(nonEmpty('a project name glob')) },
+  { required: ['name', 'run'] },
+);
+
 export const fileSchema = object({
   version: oneOf([1]),
   parallelism: integer(1),
@@ -134,6 +140,7 @@ export const fileSchema = object({
   allowForks: boolean(),
   deployOnPush: boolean(),
   permissions: permissionsSchema,
+  policies: list(policyCheck),
 });
 
 export type WrittenFile = NonNullable<ReturnType<typeof fileSchema>>;
