@@ -1,0 +1,132 @@
+// Policy checks end to end: real Probot app, real Temporal, real worker, git and terraform, the checks run
+// in the real sandbox; GitHub mocked at HTTP, every call asserted. A failing check blocks apply until a
+// policy owner (the operator's list, never an author) approves it; the PR's own `.terrapin.yml` cannot
+// drop a check.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { CHECK_APPLY, CHECK_PLAN, CHECK_POLICY } from '../../shared/contracts.ts';
+import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
+import { GithubMock } from '../helpers/github-mock.ts';
+import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
+import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+
+const OWNER = 'acme';
+const AUTHOR = 'alice';
+const WRITER = 'bob';
+const OWNER_USER = 'carol';
+const OTHER = 'dave';
+
+let h: Harness;
+let tmp: string;
+const repos: FixtureRepo[] = [];
+
+/** The repository's own check, on its default branch: fails any plan that touches terraform_data.b. */
+const REPO_POLICIES = [
+  'policies:',
+  '  - name: forbid-b',
+  '    run: |',
+  '      if grep -q "terraform_data.b" "$PLAN_JSON"; then echo "terraform_data.b is not allowed in $PROJECT ($DIR, $WORKSPACE)"; exit 1; fi',
+  '      echo "no terraform_data.b"',
+  '',
+].join('\n');
+
+beforeAll(async () => {
+  h = await startHarness();
+  h.config.operatorPolicy.repositories.push({
+    match: ['acme/policy-*'],
+    // The operator's own check (passes when it can read the plan), and who may let a failed check through.
+    policies: [{ name: 'plan-readable', run: 'test -r "$PLAN_JSON" && echo "plan readable"', projects: ['*'] }],
+    policyOwners: { users: [OWNER_USER, AUTHOR], teams: [] },
+    allowRepoPolicies: true,
+  });
+  await h.startWorker();
+  tmp = await mkdtemp(join(tmpdir(), 'terrapin-policy-test-'));
+  h.allowRunnerPath(tmp);
+});
+
+afterAll(async () => {
+  await h?.teardown();
+  for (const r of repos) await r.cleanup();
+  if (tmp) await rm(tmp, { recursive: true, force: true });
+});
+
+async function scenario(name: string, number: number, headConfig: string) {
+  const stateFile = join(tmp, `${name}.tfstate`);
+  const repo = await createFixtureRepo({ 'main.tf': terraformFixture({ stateFile, resources: { a: { input: 'base' } } }), '.terrapin.yml': REPO_POLICIES });
+  repos.push(repo);
+  const dir = await mkdtemp(join(tmp, 'apply-'));
+  await execa('git', ['clone', '-q', repo.cloneUrl, dir]);
+  await execa('terraform', ['init', '-input=false'], { cwd: dir });
+  await execa('terraform', ['apply', '-auto-approve', '-input=false'], { cwd: dir });
+  // The PR adds terraform_data.b and, in its own copy of .terrapin.yml, drops the check.
+  const headSha = await repo.commit({ 'main.tf': terraformFixture({ stateFile, resources: { a: { input: 'base' }, b: { input: 'new' } } }), '.terrapin.yml': headConfig }, { branch: 'feature' });
+  const pr: TestPr = { owner: OWNER, repo: name, number, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: 'feature', baseRef: 'main', baseSha: await repo.head('main'), author: AUTHOR };
+  return { pr, repo, stateFile, gh: new GithubMock(OWNER, name) };
+}
+
+const stateOf = async (file: string) => JSON.parse(await readFile(file, 'utf8')).resources.map((r: { name: string }) => r.name);
+
+describe('policy checks on a PR', () => {
+  test('a failing check fails its policy check run, shows its findings, and blocks apply until a policy owner other than the author approves', async () => {
+    // The PR's copy drops `policies`: the default branch's copy still counts.
+    const s = await scenario('policy-flow', 31, 'parallelism: 1\n');
+    const check = `${CHECK_POLICY}: default`;
+    s.gh
+      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+      .comment(31, (b) => b.includes('**Terrapin plan**') && b.includes('Policy checks failed:') && b.includes('terraform_data.b is not allowed in default (., default)') && b.includes('plan readable'))
+      .createCheckRun(check, 'completed', { conclusion: 'failure', title: 'Policy checks failed: forbid-b', summary: /plan-readable: passed[\s\S]*forbid-b: failed[\s\S]*terraform_data\.b is not allowed/ })
+      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success', title: 'Plan: 1 to add, 0 to change, 0 to destroy.' })
+      .createCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' });
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled(60_000);
+    await h.waitFor(OWNER, 'policy-flow', 31, (st) => st.plan?.status === 'ready');
+    expect(s.gh.comments()[0]).toContain('takes effect after merge');
+
+    const say = (body: string, login: string, id: number) => h.receive('issue_comment', issueCommentEvent(s.pr, body, { login, commentId: id }));
+
+    // A writer's approval is recorded, but the failed check still blocks: the reply names it.
+    s.gh.reaction(9101).permission(WRITER, 'write').prCommits(31).comment(31, (b) => b.includes('cannot be applied yet') && b.includes('`forbid-b`') && b.includes('/approve-policies'));
+    await say('/approve', WRITER, 9101);
+    await s.gh.settled();
+
+    // The author is a listed policy owner, and still may not let their own change through.
+    s.gh.reaction(9102).permission(AUTHOR, 'write').comment(31, /you cannot approve the failed policy checks of this pull request: you opened it/);
+    await say('/approve-policies', AUTHOR, 9102);
+    await s.gh.settled();
+
+    // Someone the operator did not name is told who may.
+    s.gh.reaction(9103).permission(OTHER, 'write').comment(31, (b) => b.includes('only a policy owner') && b.includes('@carol, @alice'));
+    await say('/approve-policies', OTHER, 9103);
+    await s.gh.settled();
+
+    s.gh.reaction(9104).permission(WRITER, 'write').comment(31, (b) => b.includes('policy checks failed: `forbid-b`'));
+    await say('/apply', WRITER, 9104);
+    await s.gh.settled();
+    expect(await stateOf(s.stateFile)).toEqual(['a']);
+
+    // A policy owner who is no author approves: the check turns neutral, and /apply goes through.
+    s.gh
+      .reaction(9105)
+      .permission(OWNER_USER, 'write')
+      .prCommits(31)
+      .updateCheckRun(check, 'completed', { conclusion: 'neutral', title: 'Policy checks failed; approved by @carol' })
+      .comment(31, (b) => b.includes('Policy owner @carol approved') && b.includes('`forbid-b`'));
+    await say('/approve-policies', OWNER_USER, 9105);
+    await s.gh.settled();
+
+    s.gh
+      .reaction(9106)
+      .permission(WRITER, 'write')
+      .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
+      .comment(31, /Applied/)
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
+    await say('/apply', WRITER, 9106);
+    await s.gh.settled(60_000);
+    await h.waitFor(OWNER, 'policy-flow', 31, (st) => st.plan?.status === 'applied');
+    expect(await stateOf(s.stateFile)).toEqual(['a', 'b']);
+    s.gh.assertNoUnexpected();
+  }, 180_000);
+});
