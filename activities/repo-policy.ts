@@ -35,7 +35,7 @@ export async function policyAt(input: PolicyAtInput, deps: GitDeps): Promise<Def
     allowForks: config.allowForks,
     baseAllowed: baseBranchAllowed(rules, input.pr.baseBranch, file.branch),
     allowedBaseBranches: rules.allowedBaseBranches.length ? rules.allowedBaseBranches : file.branch ? [file.branch] : [],
-    policyOwners: rules.policyOwners,
+    ...(rules.policyOwners.users.length || rules.policyOwners.teams.length ? { policyOwners: rules.policyOwners } : {}),
   };
 }
 
