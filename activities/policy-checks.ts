@@ -1,9 +1,10 @@
 // Policy checks: commands run against a plan's JSON (`terraform show -json`) after the plan, e.g. conftest,
 // checkov or a script. Exit 0 passes; anything else fails, and the output is the findings. A check runs
-// in the same sandbox as hooks (sandbox.ts), but sees less: the checkout read-only, the plan JSON
-// read-only, its own HOME, and none of the worker's or the project's environment (no credentials): a
-// repository's check is repository code, and the plan JSON of a hostile change is its input.
-import { readFile } from 'node:fs/promises';
+// in the same sandbox as hooks (sandbox.ts), but sees less: the default branch's files read-only (never the
+// PR's: a PR could rewrite the script), the plan JSON read-only, its own HOME, and none of the worker's or
+// the project's environment (no credentials): a repository's check is repository code, and the plan JSON
+// of a hostile change is its input.
+import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProjectTarget } from '../shared/activity-contracts.ts';
 import type { PolicyCheck } from '../shared/config.ts';
@@ -19,6 +20,11 @@ export interface PolicyChecksInput extends ProjectTarget {
   checks: PolicyCheck[];
   /** PROJECT, DIR, WORKSPACE: what the check is told besides PLAN_JSON. */
   env: Record<string, string>;
+  /**
+   * The work dir of the reviewed (default branch) commit: the check runs there and sees it read-only. The
+   * PR's own checkout is never visible (a PR could otherwise rewrite a check's script). Absent: an empty dir.
+   */
+  filesFrom?: string;
 }
 
 /** Findings kept per check: enough to act on, small enough for a comment with several. */
@@ -71,18 +77,19 @@ export async function runPolicyChecks(input: PolicyChecksInput, deps: TerraformD
   const { paths } = checked;
   const dir = await botDir(join(paths.outDir, 'policy'));
   const home = await botDir(join(dir, 'home'));
+  const cwd = input.filesFrom ? await realpath(input.filesFrom) : await botDir(join(dir, 'files'));
   const sandbox = await sandboxOf(deps);
   if (sandbox.kind === 'unavailable') return Promise.all(input.checks.map((c) => refused(dir, c, sandboxUnavailableMessage(sandbox.reason))));
   const secrets = sensitiveValues(JSON.parse(await readFile(input.showJsonFile, 'utf8')));
   const wrap: RunOptions['wrap'] =
     sandbox.kind === 'bubblewrap'
-      ? (command) => wrapCommand(sandbox, { checkout: paths.checkout, checkoutReadOnly: true, runDir: dir, readOnly: [input.showJsonFile] }, command)
+      ? (command) => wrapCommand(sandbox, { checkout: cwd, checkoutReadOnly: true, runDir: home, readOnly: [input.showJsonFile] }, command)
       : undefined;
   const outcomes: PolicyOutcome[] = [];
   for (const check of input.checks) {
     const env = { ...input.env, HOME: home, PLAN_JSON: input.showJsonFile };
-    // From the repository root: a check looks at the plan of any of its projects (DIR says which).
-    const r = await runCommand('sh', ['-c', check.run], { cwd: paths.checkout, env, secrets, wrap, timeoutMs: CHECK_TIMEOUT_MS });
+    // From the reviewed repository root: a check looks at the plan of any of its projects (DIR says which).
+    const r = await runCommand('sh', ['-c', check.run], { cwd, env, secrets, wrap, timeoutMs: CHECK_TIMEOUT_MS });
     const passed = r.exitCode === 0;
     const text = capFindings(r.output) || '(no output)';
     const findingsFile = join(dir, `${check.name}.txt`);

@@ -66,6 +66,8 @@ export interface ResolvedProject extends ProjectSettings {
   dir: string;
   /** The policy checks run after this project's plan (operator's and allowed repository ones); absent: none. */
   policies?: PolicyCheck[];
+  /** The reviewed (default branch) commit whose files the checks run in: never the PR's own. */
+  policiesAt?: string;
 }
 
 /** A command run against a plan's JSON after each plan (activities/policy-checks.ts); exit 0 passes. */

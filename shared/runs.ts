@@ -29,8 +29,10 @@ export interface RunProject extends ProjectLocation {
   hooks: Hooks;
   /** `inputs`: variables fed from upstream projects' outputs. */
   inputs: Record<string, InputRef>;
-  /** plan: the policy checks run against the plan (absent: none). */
+  /** plan: the policy checks run against the plan (absent: none)... */
   policies?: PolicyCheck[];
+  /** ...in the files of this reviewed commit of the base repository (absent: no files at all). */
+  policiesAt?: string;
 }
 
 /** One policy check's verdict on a plan; the findings stay on disk (they may quote the plan). */

@@ -33,7 +33,7 @@ export const runProject = (p: ProjectPlan): RunProject => ({
   env: p.env,
   hooks: p.hooks,
   inputs: p.inputs,
-  ...(p.policies?.length ? { policies: p.policies } : {}),
+  ...(p.policies?.length ? { policies: p.policies, ...(p.policiesAt ? { policiesAt: p.policiesAt } : {}) } : {}),
 });
 
 function runInput(ctx: PipelineContext, p: ProjectPlan, kind: RunInput['kind'], label: string): RunInput {

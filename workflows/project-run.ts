@@ -124,7 +124,10 @@ async function checkPolicies(input: RunInput, run: Started, saved: NonNullable<R
   const p = input.project;
   try {
     const env = { PROJECT: p.name, DIR: p.dir, WORKSPACE: p.workspace };
-    return { policies: await runPolicyChecks({ ...target(run, p, input.label), showJsonFile: saved.showJsonFile, checks, env }) };
+    // A check's files (a script, a rules dir) come from the reviewed commit, never from the PR under review.
+    const reviewed = p.policiesAt ? await checkout({ repo: input.repo, prNumber: input.source.prNumber, cloneUrl: input.repo.cloneUrl, sha: p.policiesAt }) : undefined;
+    const filesFrom = reviewed?.workDir;
+    return { policies: await runPolicyChecks({ ...target(run, p, input.label), showJsonFile: saved.showJsonFile, checks, env, ...(filesFrom ? { filesFrom } : {}) }) };
   } catch (err) {
     if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
     return { policies: checks.map((c) => ({ name: c.name, passed: false })) };

@@ -41,6 +41,8 @@ export interface ProjectPlan {
   applyCheckId?: number;
   /** The policy checks run after its plan, and their verdicts on this plan. */
   policies?: PolicyCheck[];
+  /** The reviewed commit whose files the checks run in. */
+  policiesAt?: string;
   policyResults?: PolicyOutcome[];
   policyCheckId?: number;
   /** Ticks of the plan's clock: when this project's plan was made and when it was applied. */
@@ -75,7 +77,7 @@ export function toProjectPlan(project: ResolvedProject, label: string): ProjectP
     apply: project.apply,
     hooks: project.hooks,
     env: project.env,
-    ...(project.policies?.length ? { policies: project.policies } : {}),
+    ...(project.policies?.length ? { policies: project.policies, ...(project.policiesAt ? { policiesAt: project.policiesAt } : {}) } : {}),
   };
 }
 

@@ -189,11 +189,14 @@ export function effectivePolicies(repository: readonly PolicyCheck[], rules: Eff
 /** The checks whose `projects` globs match the project's name. */
 export const policiesFor = (name: string, checks: readonly PolicyCheck[]): PolicyCheck[] => checks.filter((c) => c.projects.some((glob) => matchesGlob(name, glob)));
 
-/** Each project with the checks that run after its plan (none: the key is left out). */
-export function withPolicyChecks(projects: ResolvedProject[], checks: readonly PolicyCheck[]): ResolvedProject[] {
+/**
+ * Each project with the checks that run after its plan (none: the keys are left out), and the reviewed
+ * commit `at` whose files they run in: a PR cannot change the script a check runs.
+ */
+export function withPolicyChecks(projects: ResolvedProject[], checks: readonly PolicyCheck[], at?: string): ResolvedProject[] {
   return projects.map((p) => {
     const mine = policiesFor(p.name, checks);
-    return mine.length ? { ...p, policies: mine } : p;
+    return mine.length ? { ...p, policies: mine, ...(at ? { policiesAt: at } : {}) } : p;
   });
 }
 

@@ -10,6 +10,8 @@ import { capFindings, runPolicyChecks, sensitiveValues } from '../../activities/
 import { findBinary, resolveSandbox, type Sandbox } from '../../activities/sandbox.ts';
 
 let root: string;
+/** The reviewed (default branch) checkout the checks run in; `root` is the PR's. */
+let reviewed: string;
 let sandbox: Promise<Sandbox>;
 let checkov: string;
 
@@ -26,6 +28,7 @@ async function findCheckov(): Promise<{ bin: string; dirs: string[] }> {
 const deps = () => ({ dataDir: root, sandbox, passEnv: { AWS_SECRET_ACCESS_KEY: 'worker-secret-value-1234' } });
 const target = (label: string) => ({ workDir: root, projectDir: 'infra', workspace: 'default', binary: 'terraform' as const, label });
 const env = { PROJECT: 'infra', DIR: 'infra', WORKSPACE: 'default' };
+const files = () => ({ filesFrom: reviewed });
 
 async function planned(label: string, vars: Record<string, string>) {
   const made = await plan({ ...target(label), env: Object.fromEntries(Object.entries(vars).map(([k, v]) => [`TF_VAR_${k}`, v])) }, deps());
@@ -39,8 +42,9 @@ beforeAll(async () => {
   checkov = found.bin;
   // The operator lists checkov's dirs in runner.paths, read-only, as for any host tool.
   sandbox = resolveSandbox({ sandbox: 'auto', paths: found.dirs.map((path) => ({ path, writable: false })) });
+  reviewed = await mkdtemp(join(tmpdir(), 'terrapin-policy-reviewed-'));
   await mkdir(join(root, 'infra'));
-  await mkdir(join(root, 'policies'));
+  await mkdir(join(reviewed, 'policies'));
   await writeFile(
     join(root, 'infra', 'main.tf'),
     [
@@ -52,7 +56,7 @@ beforeAll(async () => {
     ].join('\n'),
   );
   await writeFile(
-    join(root, 'policies', 'no_hello.yaml'),
+    join(reviewed, 'policies', 'no_hello.yaml'),
     [
       'metadata:',
       '  id: "CKV2_TERRAPIN_1"',
@@ -70,6 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
+  await rm(reviewed, { recursive: true, force: true });
   await rm(`${root}.terrapin`, { recursive: true, force: true });
 });
 
@@ -79,14 +84,14 @@ describe('policy checks', () => {
 
   test('checkov with a custom policy fails a plan that breaks it, with its findings, and passes one that does not', async () => {
     const bad = await planned('ckv-bad', { greeting: 'hello' });
-    const [failed] = await runPolicyChecks({ ...target('ckv-bad'), showJsonFile: bad.showJsonFile, env, checks: [{ name: 'checkov', run: checkovRun(), projects: ['*'] }] }, deps());
+    const [failed] = await runPolicyChecks({ ...target('ckv-bad'), showJsonFile: bad.showJsonFile, env, ...files(), checks: [{ name: 'checkov', run: checkovRun(), projects: ['*'] }] }, deps());
     const findings = await readFile(failed!.findingsFile!, 'utf8');
     expect(failed).toMatchObject({ name: 'checkov', passed: false, exitCode: 1 });
     expect(findings).toContain('CKV2_TERRAPIN_1');
     expect(findings).toContain('FAILED for resource: terraform_data.a');
 
     const good = await planned('ckv-good', { greeting: 'bonjour' });
-    const [passed] = await runPolicyChecks({ ...target('ckv-good'), showJsonFile: good.showJsonFile, env, checks: [{ name: 'checkov', run: checkovRun(), projects: ['*'] }] }, deps());
+    const [passed] = await runPolicyChecks({ ...target('ckv-good'), showJsonFile: good.showJsonFile, env, ...files(), checks: [{ name: 'checkov', run: checkovRun(), projects: ['*'] }] }, deps());
     expect(passed).toMatchObject({ passed: true, exitCode: 0 });
     expect(await readFile(passed!.findingsFile!, 'utf8')).toContain('Passed checks: 2, Failed checks: 0');
   }, 120_000);
@@ -110,16 +115,16 @@ describe('policy checks', () => {
     expect(await readFile(onDestroy!.findingsFile!, 'utf8')).toBe('destroys in infra (infra, default)\n(exit code 2)\n');
   }, 120_000);
 
-  test('a check gets no credentials or environment of the worker, cannot write the checkout, and its findings hide sensitive values', async () => {
+  test('a check gets no credentials or environment of the worker, sees only the reviewed files (read-only) and the plan JSON, and its findings hide sensitive values', async () => {
     process.env.TERRAPIN_POLICY_TEST_SECRET = 'from-the-worker-environment';
     try {
       const made = await planned('env', { greeting: 'hi' });
       const snoop = {
         name: 'snoop',
-        run: 'env | sort; cat "$PLAN_JSON"; touch infra/planted && echo WROTE; ls "$(dirname "$PLAN_JSON")/run" 2>&1; cat /proc/1/environ 2>/dev/null | tr "\\0" "\\n"; exit 0',
+        run: `env | sort; cat "$PLAN_JSON"; touch policies/planted && echo WROTE; cat ${root}/infra/main.tf 2>&1; ls "$(dirname "$PLAN_JSON")/run" 2>&1; cat /proc/1/environ 2>/dev/null | tr "\\0" "\\n"; exit 0`,
         projects: ['*'],
       };
-      const [r] = await runPolicyChecks({ ...target('env'), showJsonFile: made.showJsonFile, env, checks: [snoop] }, deps());
+      const [r] = await runPolicyChecks({ ...target('env'), showJsonFile: made.showJsonFile, env, checks: [snoop], ...files() }, deps());
       const out = await readFile(r!.findingsFile!, 'utf8');
       expect(out).toContain(`PLAN_JSON=${made.showJsonFile}`);
       expect(out).toContain('PROJECT=infra');
@@ -127,8 +132,11 @@ describe('policy checks', () => {
       expect(out).not.toContain('from-the-worker-environment');
       expect(out).not.toContain('AWS_SECRET_ACCESS_KEY');
       expect(out).not.toContain('TF_VAR_');
+      // The reviewed files are read-only; the PR's checkout and terraform's run dir are not there at all.
       expect(out).not.toContain('WROTE');
-      expect(out).toMatch(/No such file or directory/);
+      expect(out).toContain(`cat: ${root}/infra/main.tf: No such file or directory`);
+      expect(out).toMatch(/ls: cannot access '.*\/run': No such file or directory/);
+      expect(out).not.toContain('resource "terraform_data"');
       // The sensitive variable's value is in the plan JSON; the findings show it redacted.
       expect(await readFile(made.showJsonFile, 'utf8')).toContain('s3cr3t-token-value');
       expect(out).not.toContain('s3cr3t-token-value');

@@ -23,15 +23,9 @@ let h: Harness;
 let tmp: string;
 const repos: FixtureRepo[] = [];
 
-/** The repository's own check, on its default branch: fails any plan that touches terraform_data.b. */
-const REPO_POLICIES = [
-  'policies:',
-  '  - name: forbid-b',
-  '    run: |',
-  '      if grep -q "terraform_data.b" "$PLAN_JSON"; then echo "terraform_data.b is not allowed in $PROJECT ($DIR, $WORKSPACE)"; exit 1; fi',
-  '      echo "no terraform_data.b"',
-  '',
-].join('\n');
+/** The repository's own check, on its default branch: a script that fails any plan touching terraform_data.b. */
+const REPO_POLICIES = ['policies:', '  - name: forbid-b', '    run: sh policies/forbid-b.sh', ''].join('\n');
+const FORBID_B = 'if grep -q "terraform_data.b" "$PLAN_JSON"; then echo "terraform_data.b is not allowed in $PROJECT ($DIR, $WORKSPACE)"; exit 1; fi\necho "no terraform_data.b"\n';
 
 beforeAll(async () => {
   h = await startHarness();
@@ -55,14 +49,17 @@ afterAll(async () => {
 
 async function scenario(name: string, number: number, headConfig: string) {
   const stateFile = join(tmp, `${name}.tfstate`);
-  const repo = await createFixtureRepo({ 'main.tf': terraformFixture({ stateFile, resources: { a: { input: 'base' } } }), '.terrapin.yml': REPO_POLICIES });
+  const repo = await createFixtureRepo({ 'main.tf': terraformFixture({ stateFile, resources: { a: { input: 'base' } } }), '.terrapin.yml': REPO_POLICIES, 'policies/forbid-b.sh': FORBID_B });
   repos.push(repo);
   const dir = await mkdtemp(join(tmp, 'apply-'));
   await execa('git', ['clone', '-q', repo.cloneUrl, dir]);
   await execa('terraform', ['init', '-input=false'], { cwd: dir });
   await execa('terraform', ['apply', '-auto-approve', '-input=false'], { cwd: dir });
-  // The PR adds terraform_data.b and, in its own copy of .terrapin.yml, drops the check.
-  const headSha = await repo.commit({ 'main.tf': terraformFixture({ stateFile, resources: { a: { input: 'base' }, b: { input: 'new' } } }), '.terrapin.yml': headConfig }, { branch: 'feature' });
+  // The PR adds terraform_data.b and tries to get past the check: its own .terrapin.yml, and a script that passes.
+  const headSha = await repo.commit(
+    { 'main.tf': terraformFixture({ stateFile, resources: { a: { input: 'base' }, b: { input: 'new' } } }), '.terrapin.yml': headConfig, 'policies/forbid-b.sh': 'exit 0\n' },
+    { branch: 'feature' },
+  );
   const pr: TestPr = { owner: OWNER, repo: name, number, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: 'feature', baseRef: 'main', baseSha: await repo.head('main'), author: AUTHOR };
   return { pr, repo, stateFile, gh: new GithubMock(OWNER, name) };
 }
@@ -71,7 +68,7 @@ const stateOf = async (file: string) => JSON.parse(await readFile(file, 'utf8'))
 
 describe('policy checks on a PR', () => {
   test('a failing check fails its policy check run, shows its findings, and blocks apply until a policy owner other than the author approves', async () => {
-    // The PR's copy drops `policies`: the default branch's copy still counts.
+    // The PR's copy drops `policies` and its script passes everything: the default branch's check and script still count.
     const s = await scenario('policy-flow', 31, 'parallelism: 1\n');
     const check = `${CHECK_POLICY}: default`;
     s.gh
