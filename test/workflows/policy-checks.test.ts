@@ -18,6 +18,7 @@ const AUTHOR = 'alice';
 const WRITER = 'bob';
 const OWNER_USER = 'carol';
 const OTHER = 'dave';
+const WORKER_SECRET = 'worker-aws-secret-9876';
 
 let h: Harness;
 let tmp: string;
@@ -32,11 +33,13 @@ beforeAll(async () => {
   h.config.operatorPolicy.repositories.push({
     match: ['acme/policy-*'],
     // The operator's own check (passes when it can read the plan), and who may let a failed check through.
-    policies: [{ name: 'plan-readable', run: 'test -r "$PLAN_JSON" && echo "plan readable"', projects: ['*'] }],
+    // It prints its whole environment: the worker's credentials must not be in it.
+    policies: [{ name: 'plan-readable', run: 'env | sort; test -r "$PLAN_JSON" && echo "plan readable"', projects: ['*'] }],
     policyOwners: { users: [OWNER_USER, AUTHOR], teams: [] },
     allowRepoPolicies: true,
   });
-  await h.startWorker();
+  // The worker passes cloud credentials to terraform; policy checks never get them.
+  await h.startWorker({ terraformEnv: { allow: 'AWS_*', env: { AWS_SECRET_ACCESS_KEY: WORKER_SECRET } } });
   tmp = await mkdtemp(join(tmpdir(), 'terrapin-policy-test-'));
   h.allowRunnerPath(tmp);
 });
@@ -64,6 +67,16 @@ async function scenario(name: string, number: number, headConfig: string) {
   return { pr, repo, stateFile, gh: new GithubMock(OWNER, name) };
 }
 
+/** Expects the plan of terraform_data.b with the repository's check failing on it, and its reports. */
+function expectFailingPlan(s: Awaited<ReturnType<typeof scenario>>, summary: string, extra: (b: string) => boolean = () => true) {
+  s.gh
+    .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
+    .comment(s.pr.number, (b) => b.includes('**Terrapin plan**') && b.includes('Policy checks failed:') && b.includes('terraform_data.b is not allowed in default (., default)') && b.includes('plan readable') && extra(b))
+    .createCheckRun(`${CHECK_POLICY}: default`, 'completed', { conclusion: 'failure', title: 'Policy checks failed: forbid-b', summary: /plan-readable: passed[\s\S]*forbid-b: failed[\s\S]*terraform_data\.b is not allowed/ })
+    .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success', title: summary })
+    .createCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' });
+}
+
 const stateOf = async (file: string) => JSON.parse(await readFile(file, 'utf8')).resources.map((r: { name: string }) => r.name);
 
 describe('policy checks on a PR', () => {
@@ -71,16 +84,16 @@ describe('policy checks on a PR', () => {
     // The PR's copy drops `policies` and its script passes everything: the default branch's check and script still count.
     const s = await scenario('policy-flow', 31, 'parallelism: 1\n');
     const check = `${CHECK_POLICY}: default`;
-    s.gh
-      .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
-      .comment(31, (b) => b.includes('**Terrapin plan**') && b.includes('Policy checks failed:') && b.includes('terraform_data.b is not allowed in default (., default)') && b.includes('plan readable'))
-      .createCheckRun(check, 'completed', { conclusion: 'failure', title: 'Policy checks failed: forbid-b', summary: /plan-readable: passed[\s\S]*forbid-b: failed[\s\S]*terraform_data\.b is not allowed/ })
-      .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success', title: 'Plan: 1 to add, 0 to change, 0 to destroy.' })
-      .createCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' });
+    expectFailingPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled(60_000);
     await h.waitFor(OWNER, 'policy-flow', 31, (st) => st.plan?.status === 'ready');
-    expect(s.gh.comments()[0]).toContain('takes effect after merge');
+    const [planComment] = s.gh.comments();
+    expect(planComment).toContain('takes effect after merge');
+    // The check saw its plan, and nothing of the worker's environment.
+    expect(planComment).toContain('PLAN_JSON=');
+    expect(planComment).not.toContain(WORKER_SECRET);
+    expect(planComment).not.toContain('AWS_SECRET_ACCESS_KEY');
 
     const say = (body: string, login: string, id: number) => h.receive('issue_comment', issueCommentEvent(s.pr, body, { login, commentId: id }));
 
@@ -118,12 +131,48 @@ describe('policy checks on a PR', () => {
       .reaction(9106)
       .permission(WRITER, 'write')
       .updateCheckRun(CHECK_APPLY, 'in_progress', { title: /^Applying / })
-      .comment(31, /Applied/)
-      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied' });
+      .comment(31, (b) => b.includes('**Applied**') && b.includes('Failed policy checks were approved by @carol.'))
+      .updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Applied', summary: /approved by @carol/ });
     await say('/apply', WRITER, 9106);
     await s.gh.settled(60_000);
     await h.waitFor(OWNER, 'policy-flow', 31, (st) => st.plan?.status === 'applied');
     expect(await stateOf(s.stateFile)).toEqual(['a', 'b']);
+    s.gh.assertNoUnexpected();
+  }, 180_000);
+
+  test('a new plan needs a new approval of its failed checks', async () => {
+    const s = await scenario('policy-replan', 32, REPO_POLICIES);
+    expectFailingPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('opened', s.pr));
+    await s.gh.settled(60_000);
+    await h.waitFor(OWNER, 'policy-replan', 32, (st) => st.plan?.status === 'ready');
+    const say = (body: string, login: string, id: number) => h.receive('issue_comment', issueCommentEvent(s.pr, body, { login, commentId: id }));
+
+    s.gh
+      .reaction(9201)
+      .permission(OWNER_USER, 'write')
+      .prCommits(32)
+      .updateCheckRun(`${CHECK_POLICY}: default`, 'completed', { conclusion: 'neutral', title: 'Policy checks failed; approved by @carol' })
+      .comment(32, /Policy owner @carol approved/);
+    await say('/approve-policies -p default', OWNER_USER, 9201);
+    await s.gh.settled();
+
+    s.pr.headSha = await s.repo.commit({ 'main.tf': terraformFixture({ stateFile: s.stateFile, resources: { a: { input: 'base' }, b: { input: 'newer' }, c: {} } }) }, { branch: 'feature' });
+    s.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'cancelled', title: 'Superseded by newer commits' }).minimize(/^IC_node/);
+    expectFailingPlan(s, 'Plan: 2 to add, 0 to change, 0 to destroy.');
+    await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
+    await s.gh.settled(60_000);
+    await h.waitFor(OWNER, 'policy-replan', 32, (st) => st.plan?.sha === s.pr.headSha && st.plan.status === 'ready');
+
+    // A writer approves the new plan: the approval is recorded, but the policy approval of the old plan does not carry over.
+    s.gh.reaction(9202).permission(WRITER, 'write').prCommits(32).comment(32, (b) => b.includes('cannot be applied yet') && b.includes('policy checks failed: `forbid-b`'));
+    await say('/approve', WRITER, 9202);
+    await s.gh.settled();
+    expect(await stateOf(s.stateFile)).toEqual(['a']);
+    // Nothing failed for `/approve-policies -p` to name on another project.
+    s.gh.reaction(9203).permission(OWNER_USER, 'write').prCommits(32).comment(32, /No policy check failed on the plan of `[0-9a-f]{7}` for project `other`/);
+    await say('/approve-policies -p other', OWNER_USER, 9203);
+    await s.gh.settled();
     s.gh.assertNoUnexpected();
   }, 180_000);
 });

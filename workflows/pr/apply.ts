@@ -185,7 +185,16 @@ async function applyProjects(pr: PrSession, plan: PlanRecord, names: string[], a
   const chosen = projects.filter((p) => names.includes(p.name));
   const single = projects.length === 1;
   plan.status = 'applying';
-  const data = { sha: plan.sha, shortSha: shortSha(plan.sha), summaryLine: totalSummary(chosen).line, actor, ...(single ? projectData(projects[0]!) : {}) };
+  // Who let failed policy checks through, on the apply check and comment.
+  const policyApprovedBy = [...new Set((s.policyApprovals ?? []).filter((a) => a.planId === plan.id && names.includes(a.project)).map((a) => a.actor))];
+  const data = {
+    sha: plan.sha,
+    shortSha: shortSha(plan.sha),
+    summaryLine: totalSummary(chosen).line,
+    actor,
+    ...(single ? projectData(projects[0]!) : {}),
+    ...(policyApprovedBy.length ? { policyApprovedBy } : {}),
+  };
   const checkRunId = await pr.check(CHECK_APPLY, plan.sha, 'in_progress', { template: 'checks/apply-running', data }, { checkRunId: plan.applyCheckId });
   if (!single) {
     for (const p of chosen) {
