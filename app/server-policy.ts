@@ -6,7 +6,7 @@ import { isAbsolute } from 'node:path';
 import { LineCounter, parseDocument, type Node } from 'yaml';
 import { DEFAULT_OPERATOR_POLICY, POLICY_KEYS, type OperatorPolicy, type RepositoryRule } from '../activities/operator-policy.ts';
 import { formatConfigError, quote } from '../activities/repo-config/errors.ts';
-import { applyRequirements, policyCheck } from '../activities/repo-config/schema.ts';
+import { applyRequirements, policyChecks } from '../activities/repo-config/schema.ts';
 import type { ConfigError } from '../shared/config.ts';
 import { boolean, integer, invalid, list, object, oneOf, string, stringOrList, type CheckContext } from '../activities/repo-config/yaml-checks.ts';
 
@@ -27,7 +27,7 @@ const repositoryRule = object(
     allowedBaseBranches: list(glob('a branch glob')),
     allowForks: boolean(),
     maxParallelism: integer(1),
-    policies: list(policyCheck),
+    policies: policyChecks,
     policyOwners: object({
       users: list(string((s) => (GITHUB_LOGIN.test(s) ? s : invalid(`must be a GitHub login, got ${quote(s)}`)))),
       teams: list(string((s) => (GITHUB_TEAM.test(s) ? s : invalid(`must be a team as "org/team", got ${quote(s)}`)))),

@@ -112,7 +112,7 @@ export async function authorizedPolicyOwner(pr: PrSession, actor: string, delive
     await pr.reply(deliveryId, 'policy-owners-none', { actor });
     return false;
   }
-  const rule = { level: 'read' as const, users: owners.users, teams: owners.teams, allowAuthor: false };
+  const rule = { level: 'write' as const, users: owners.users, teams: owners.teams, allowAuthor: false };
   const isAuthor = sameLogin(actor, snapshot.author);
   const verdict = await judgeActor(pr.repo, rule, { login: actor, isAuthor, number: pr.number, headSha: snapshot.headSha, baseRef: snapshot.baseRef, permission: await pr.permissionOf(actor) });
   if (verdict.allowed) {

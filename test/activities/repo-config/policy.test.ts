@@ -253,6 +253,11 @@ describe('policy checks: from the default branch only, and only when the operato
   const operator = (rule: Record<string, unknown>) => effectiveRules({ ...DEFAULT_OPERATOR_POLICY, repositories: [{ match: ['acme/*'], ...rule }] }, 'acme/infra');
   const operatorCheck = { name: 'checkov', run: 'checkov -f "$PLAN_JSON"', projects: ['*'] };
 
+  test('a name is used once', () => {
+    const r = parseRepoConfigFile('policies:\n  - { name: a, run: x }\n  - { name: a, run: y }\n', { cpuCount: 1 });
+    expect(r.errors).toEqual([{ file: '.terrapin.yml', line: 3, column: 13, path: 'policies[1].name', message: 'duplicate policy check name "a"' }]);
+  });
+
   test('parsed with `projects` defaulting to every project', () => {
     expect(parse(checks).config.policies).toEqual([
       { name: 'no-destroy', run: './policies/no-destroy.sh', projects: ['*'] },
