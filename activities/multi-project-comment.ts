@@ -23,7 +23,7 @@ export interface ProjectPlanReport {
   /** This project's plan text from the previous plan on this PR, to show what changed since. */
   previousPlanTextFile?: string;
   /** Its policy checks' verdicts (activities/policy-checks.ts). */
-  policies?: Array<{ name: string; passed: boolean; findingsFile?: string }>;
+  policies?: Array<{ name: string; passed: boolean; findingsFile?: string; error?: string }>;
 }
 
 export interface ProjectApplyReport {
@@ -68,7 +68,7 @@ export async function renderPlanComment(input: { sha: string; shortSha: string; 
         (p.policies ?? []).map(async (c, j) => {
           const findingsKey = `policyFindings${i}_${j}`;
           findings[findingsKey] = await readIfThere(c.findingsFile);
-          return { name: c.name, passed: c.passed, findingsKey };
+          return { name: c.name, passed: c.passed, findingsKey, ...(c.error ? { error: c.error } : {}) };
         }),
       );
       return {

@@ -42,6 +42,8 @@ export interface PolicyOutcome {
   /** The check's scrubbed, length-capped output (or why it could not run). */
   findingsFile?: string;
   exitCode?: number;
+  /** Why the checks could not run at all (no findings then). */
+  error?: string;
 }
 
 /** The PR or merge a run belongs to, for the record and the hooks. */

@@ -130,7 +130,8 @@ async function checkPolicies(input: RunInput, run: Started, saved: NonNullable<R
     return { policies: await runPolicyChecks({ ...target(run, p, input.label), showJsonFile: saved.showJsonFile, checks, env, ...(filesFrom ? { filesFrom } : {}) }) };
   } catch (err) {
     if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
-    return { policies: checks.map((c) => ({ name: c.name, passed: false })) };
+    const error = failureMessage(err);
+    return { policies: checks.map((c) => ({ name: c.name, passed: false, error })) };
   }
 }
 

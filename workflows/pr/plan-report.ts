@@ -109,7 +109,7 @@ export function policyFindings(results: ProjectPlan['policyResults'], prefix = '
   const policies = results.map((r, i) => {
     const findingsKey = `${prefix}${i}`;
     if (r.findingsFile) files[findingsKey] = r.findingsFile;
-    return { name: r.name, passed: r.passed, findingsKey };
+    return { name: r.name, passed: r.passed, findingsKey, ...(r.error ? { error: r.error } : {}) };
   });
   return { data: { policies, policiesFailed: results.filter((r) => !r.passed).map((r) => r.name) }, files };
 }
