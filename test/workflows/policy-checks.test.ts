@@ -2,9 +2,10 @@
 // in the real sandbox; GitHub mocked at HTTP, every call asserted. A failing check blocks apply until a
 // policy owner (the operator's list, never an author) approves it; the PR's own `.terrapin.yml` cannot
 // drop a check.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHECK_APPLY, CHECK_PLAN, CHECK_POLICY } from '../../shared/contracts.ts';
@@ -12,6 +13,7 @@ import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helper
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+import { findBinary } from '../../activities/sandbox.ts';
 
 const OWNER = 'acme';
 const AUTHOR = 'alice';
@@ -28,19 +30,52 @@ const repos: FixtureRepo[] = [];
 const REPO_POLICIES = ['policies:', '  - name: forbid-b', '    run: sh policies/forbid-b.sh', ''].join('\n');
 const FORBID_B = 'if grep -q "terraform_data.b" "$PLAN_JSON"; then echo "terraform_data.b is not allowed in $PROJECT ($DIR, $WORKSPACE)"; exit 1; fi\necho "no terraform_data.b"\n';
 
+/** checkov from TERRAPIN_CHECKOV or PATH (.ci/run installs it), with the dirs its venv needs in the sandbox. */
+async function checkov(): Promise<{ bin: string; dirs: string[] }> {
+  const bin = process.env.TERRAPIN_CHECKOV || (await findBinary('checkov'));
+  if (!bin) throw new Error('checkov not found: install it (as .ci/run does) and put it on PATH or set TERRAPIN_CHECKOV');
+  const venv = dirname(dirname(bin));
+  const base = execFileSync(join(venv, 'bin', 'python3'), ['-c', 'import sys; print(sys.base_prefix)'], { encoding: 'utf8' }).trim();
+  return { bin, dirs: [venv, await realpath(base)] };
+}
+
+/** A checkov custom policy of the operator's: terraform_data inputs must not be "new". */
+const CHECKOV_RULE = [
+  'metadata:',
+  '  id: "CKV2_ACME_1"',
+  '  name: "terraform_data inputs must not be new"',
+  '  category: "GENERAL_SECURITY"',
+  'definition:',
+  '  cond_type: "attribute"',
+  '  resource_types: ["terraform_data"]',
+  '  attribute: "input"',
+  '  operator: "not_equals"',
+  '  value: "new"',
+  '',
+].join('\n');
+
 beforeAll(async () => {
   h = await startHarness();
+  tmp = await mkdtemp(join(tmpdir(), 'terrapin-policy-test-'));
+  const rules = join(tmp, 'checkov-rules');
+  await mkdir(rules);
+  await writeFile(join(rules, 'not_new.yaml'), CHECKOV_RULE);
+  const engine = await checkov();
+  // The operator's tool and rules are visible to checks through runner.paths, read-only.
+  for (const path of [...engine.dirs, rules]) h.config.operatorPolicy.runner.paths.push({ path, writable: false });
   h.config.operatorPolicy.repositories.push({
     match: ['acme/policy-*'],
     // The operator's own check (passes when it can read the plan), and who may let a failed check through.
     // It prints its whole environment: the worker's credentials must not be in it.
-    policies: [{ name: 'plan-readable', run: 'env | sort; test -r "$PLAN_JSON" && echo "plan readable"', projects: ['*'] }],
+    policies: [
+      { name: 'plan-readable', run: 'env | sort; test -r "$PLAN_JSON" && echo "plan readable"', projects: ['*'] },
+      { name: 'checkov', run: `${engine.bin} -f "$PLAN_JSON" --framework terraform_plan --external-checks-dir ${rules} --check CKV2_ACME_1 --compact --quiet --skip-download`, projects: ['*'] },
+    ],
     policyOwners: { users: [OWNER_USER, AUTHOR], teams: [] },
     allowRepoPolicies: true,
   });
   // The worker passes cloud credentials to terraform; policy checks never get them.
   await h.startWorker({ terraformEnv: { allow: 'AWS_*', env: { AWS_SECRET_ACCESS_KEY: WORKER_SECRET } } });
-  tmp = await mkdtemp(join(tmpdir(), 'terrapin-policy-test-'));
   h.allowRunnerPath(tmp);
 });
 
@@ -68,11 +103,17 @@ async function scenario(name: string, number: number, headConfig: string) {
 }
 
 /** Expects the plan of terraform_data.b with the repository's check failing on it, and its reports. */
-function expectFailingPlan(s: Awaited<ReturnType<typeof scenario>>, summary: string, extra: (b: string) => boolean = () => true) {
+function expectFailingPlan(s: Awaited<ReturnType<typeof scenario>>, summary: string, checkovFails: boolean) {
+  const failed = checkovFails ? 'checkov, forbid-b' : 'forbid-b';
+  const checkovVerdict = checkovFails ? /checkov: failed[\s\S]*FAILED for resource: terraform_data\.b/ : /checkov: passed/;
   s.gh
     .createCheckRun(CHECK_PLAN, 'in_progress', { title: /^Planning / })
-    .comment(s.pr.number, (b) => b.includes('**Terrapin plan**') && b.includes('Policy checks failed:') && b.includes('terraform_data.b is not allowed in default (., default)') && b.includes('plan readable') && extra(b))
-    .createCheckRun(`${CHECK_POLICY}: default`, 'completed', { conclusion: 'failure', title: 'Policy checks failed: forbid-b', summary: /plan-readable: passed[\s\S]*forbid-b: failed[\s\S]*terraform_data\.b is not allowed/ })
+    .comment(s.pr.number, (b) => b.includes('**Terrapin plan**') && b.includes(`Policy checks failed:** ${failed.split(', ').map((n) => `\`${n}\``).join(', ')}.`) && b.includes('terraform_data.b is not allowed in default (., default)') && b.includes('plan readable'))
+    .createCheckRun(`${CHECK_POLICY}: default`, 'completed', {
+      conclusion: 'failure',
+      title: `Policy checks failed: ${failed}`,
+      summary: (text: string) => /plan-readable: passed[\s\S]*checkov: [\s\S]*forbid-b: failed[\s\S]*terraform_data\.b is not allowed/.test(text) && checkovVerdict.test(text),
+    })
     .updateCheckRun(CHECK_PLAN, 'completed', { conclusion: 'success', title: summary })
     .createCheckRun(CHECK_APPLY, 'queued', { title: 'Waiting for approval' });
 }
@@ -84,7 +125,7 @@ describe('policy checks on a PR', () => {
     // The PR's copy drops `policies` and its script passes everything: the default branch's check and script still count.
     const s = await scenario('policy-flow', 31, 'parallelism: 1\n');
     const check = `${CHECK_POLICY}: default`;
-    expectFailingPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    expectFailingPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.', true);
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled(60_000);
     await h.waitFor(OWNER, 'policy-flow', 31, (st) => st.plan?.status === 'ready');
@@ -98,7 +139,7 @@ describe('policy checks on a PR', () => {
     const say = (body: string, login: string, id: number) => h.receive('issue_comment', issueCommentEvent(s.pr, body, { login, commentId: id }));
 
     // A writer's approval is recorded, but the failed check still blocks: the reply names it.
-    s.gh.reaction(9101).permission(WRITER, 'write').prCommits(31).comment(31, (b) => b.includes('cannot be applied yet') && b.includes('`forbid-b`') && b.includes('/approve-policies'));
+    s.gh.reaction(9101).permission(WRITER, 'write').prCommits(31).comment(31, (b) => b.includes('cannot be applied yet') && b.includes('policy checks failed: `checkov`, `forbid-b`') && b.includes('/approve-policies'));
     await say('/approve', WRITER, 9101);
     await s.gh.settled();
 
@@ -112,7 +153,7 @@ describe('policy checks on a PR', () => {
     await say('/approve-policies', OTHER, 9103);
     await s.gh.settled();
 
-    s.gh.reaction(9104).permission(WRITER, 'write').comment(31, (b) => b.includes('policy checks failed: `forbid-b`'));
+    s.gh.reaction(9104).permission(WRITER, 'write').comment(31, (b) => b.includes('policy checks failed: `checkov`, `forbid-b`'));
     await say('/apply', WRITER, 9104);
     await s.gh.settled();
     expect(await stateOf(s.stateFile)).toEqual(['a']);
@@ -123,7 +164,7 @@ describe('policy checks on a PR', () => {
       .permission(OWNER_USER, 'write')
       .prCommits(31)
       .updateCheckRun(check, 'completed', { conclusion: 'neutral', title: 'Policy checks failed; approved by @carol' })
-      .comment(31, (b) => b.includes('Policy owner @carol approved') && b.includes('`forbid-b`'));
+      .comment(31, (b) => b.includes('Policy owner @carol approved') && b.includes('`default` (`checkov`, `forbid-b`)'));
     await say('/approve-policies', OWNER_USER, 9105);
     await s.gh.settled();
 
@@ -142,7 +183,7 @@ describe('policy checks on a PR', () => {
 
   test('a new plan needs a new approval of its failed checks', async () => {
     const s = await scenario('policy-replan', 32, REPO_POLICIES);
-    expectFailingPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
+    expectFailingPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.', true);
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled(60_000);
     await h.waitFor(OWNER, 'policy-replan', 32, (st) => st.plan?.status === 'ready');
@@ -159,7 +200,8 @@ describe('policy checks on a PR', () => {
 
     s.pr.headSha = await s.repo.commit({ 'main.tf': terraformFixture({ stateFile: s.stateFile, resources: { a: { input: 'base' }, b: { input: 'newer' }, c: {} } }) }, { branch: 'feature' });
     s.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'cancelled', title: 'Superseded by newer commits' }).minimize(/^IC_node/);
-    expectFailingPlan(s, 'Plan: 2 to add, 0 to change, 0 to destroy.');
+    // checkov now passes (b is "newer"); the repository's check still fails.
+    expectFailingPlan(s, 'Plan: 2 to add, 0 to change, 0 to destroy.', false);
     await h.receive('pull_request', pullRequestEvent('synchronize', s.pr));
     await s.gh.settled(60_000);
     await h.waitFor(OWNER, 'policy-replan', 32, (st) => st.plan?.sha === s.pr.headSha && st.plan.status === 'ready');
