@@ -2,10 +2,9 @@
 // in the real sandbox; GitHub mocked at HTTP, every call asserted. A failing check blocks apply until a
 // policy owner (the operator's list, never an author) approves it; the PR's own `.terrapin.yml` cannot
 // drop a check.
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CHECK_APPLY, CHECK_PLAN, CHECK_POLICY } from '../../shared/contracts.ts';
@@ -13,7 +12,7 @@ import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helper
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
-import { findBinary } from '../../activities/sandbox.ts';
+import { findCheckov } from '../helpers/checkov.ts';
 
 const OWNER = 'acme';
 const AUTHOR = 'alice';
@@ -23,21 +22,14 @@ const OTHER = 'dave';
 const WORKER_SECRET = 'worker-aws-secret-9876';
 
 let h: Harness;
+/** Why checkov could not be found: the tests fail with this (never skip). */
+let checkovMissing: string | undefined;
 let tmp: string;
 const repos: FixtureRepo[] = [];
 
 /** The repository's own check, on its default branch: a script that fails any plan touching terraform_data.b. */
 const REPO_POLICIES = ['policies:', '  - name: forbid-b', '    run: sh policies/forbid-b.sh', ''].join('\n');
 const FORBID_B = 'if grep -q "terraform_data.b" "$PLAN_JSON"; then echo "terraform_data.b is not allowed in $PROJECT ($DIR, $WORKSPACE)"; exit 1; fi\necho "no terraform_data.b"\n';
-
-/** checkov from TERRAPIN_CHECKOV or PATH (.ci/run installs it), with the dirs its venv needs in the sandbox. */
-async function checkov(): Promise<{ bin: string; dirs: string[] }> {
-  const bin = process.env.TERRAPIN_CHECKOV || (await findBinary('checkov'));
-  if (!bin) throw new Error('checkov not found: install it (as .ci/run does) and put it on PATH or set TERRAPIN_CHECKOV');
-  const venv = dirname(dirname(bin));
-  const base = execFileSync(join(venv, 'bin', 'python3'), ['-c', 'import sys; print(sys.base_prefix)'], { encoding: 'utf8' }).trim();
-  return { bin, dirs: [venv, await realpath(base)] };
-}
 
 /** A checkov custom policy of the operator's: terraform_data inputs must not be "new". */
 const CHECKOV_RULE = [
@@ -60,7 +52,10 @@ beforeAll(async () => {
   const rules = join(tmp, 'checkov-rules');
   await mkdir(rules);
   await writeFile(join(rules, 'not_new.yaml'), CHECKOV_RULE);
-  const engine = await checkov();
+  const engine = await findCheckov().catch((err: Error) => {
+    checkovMissing = err.message;
+    return { bin: 'checkov-not-installed', dirs: [] };
+  });
   // The operator's tool and rules are visible to checks through runner.paths, read-only.
   for (const path of [...engine.dirs, rules]) h.config.operatorPolicy.runner.paths.push({ path, writable: false });
   h.config.operatorPolicy.repositories.push({
@@ -122,6 +117,7 @@ const stateOf = async (file: string) => JSON.parse(await readFile(file, 'utf8'))
 
 describe('policy checks on a PR', () => {
   test('a failing check fails its policy check run, shows its findings, and blocks apply until a policy owner other than the author approves', async () => {
+    if (checkovMissing) throw new Error(checkovMissing);
     // The PR's copy drops `policies` and its script passes everything: the default branch's check and script still count.
     const s = await scenario('policy-flow', 31, 'parallelism: 1\n');
     const check = `${CHECK_POLICY}: default`;
@@ -182,6 +178,7 @@ describe('policy checks on a PR', () => {
   }, 180_000);
 
   test('a new plan needs a new approval of its failed checks', async () => {
+    if (checkovMissing) throw new Error(checkovMissing);
     const s = await scenario('policy-replan', 32, REPO_POLICIES);
     expectFailingPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.', true);
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
