@@ -1,7 +1,8 @@
-// What happens on `/approve` and `/apply` (and their buttons, and an approving review):
+// What happens on `/approve`, `/approve-policies` and `/apply` (and their buttons, and an approving review):
 // 1. the command is about the current plan of the head, written after that plan was shown, by someone the
 //    default branch's `permissions` allow (never an author of the change);
-// 2. `/approve` records the approval per project, pinned to the plan's hash;
+// 2. `/approve` records the approval per project, pinned to the plan's hash; `/approve-policies` (a policy
+//    owner, never an author) records the same for failed policy checks, which block apply until then;
 // 3. the projects asked for apply once their apply requirements are met and no upstream is left behind:
 //    `apply: afterMerge` ones are only marked approved (the merge deploys them), `lock: onApply` ones are
 //    locked first;
