@@ -103,11 +103,11 @@ async function reportOne(pr: PrSession, { sha, key, checkRunId, projects, policy
 }
 
 /** A project's policy verdicts for a template: each names the data key its findings file is loaded into. */
-export function policyFindings(results: ProjectPlan['policyResults'], prefix = 'policyFindings'): { data: Record<string, unknown>; files: Record<string, string> } {
+function policyFindings(results: ProjectPlan['policyResults']): { data: Record<string, unknown>; files: Record<string, string> } {
   if (!results?.length) return { data: {}, files: {} };
   const files: Record<string, string> = {};
   const policies = results.map((r, i) => {
-    const findingsKey = `${prefix}${i}`;
+    const findingsKey = `policyFindings${i}`;
     if (r.findingsFile) files[findingsKey] = r.findingsFile;
     return { name: r.name, passed: r.passed, findingsKey, ...(r.error ? { error: r.error } : {}) };
   });
