@@ -12,6 +12,7 @@ import { createDriftRunActivities } from './drift-runs.ts';
 import { createDeployActivities } from './deploys.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
+import { createPolicyCheckActivities } from './policy-checks.ts';
 import { createGitActivities } from './git-activities.ts';
 import type { GitDeps } from './git.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
@@ -59,6 +60,7 @@ export function createActivities({ config, logger, temporal, github = createGith
       namespace: config.temporal.namespace,
     }),
     ...terraform,
+    ...createPolicyCheckActivities({ ...gitDeps, sandbox }),
     // After terraform's: its checkout, removeWorkDirs and revisionFacts give way to these.
     ...git,
   };

@@ -26,6 +26,8 @@ export interface ProjectPlanReport {
   skippedBecause?: string;
   /** This project's plan text from the previous plan on this PR, to show what changed since. */
   previousPlanTextFile?: string;
+  /** Its policy checks' verdicts (activities/policy-checks.ts). */
+  policies?: Array<{ name: string; passed: boolean; findingsFile?: string; error?: string }>;
 }
 
 export interface ProjectApplyReport {
@@ -61,11 +63,22 @@ async function comparePrevious(
 }
 
 export async function renderPlanComment(input: { sha: string; shortSha: string; projects: ProjectPlanReport[]; policyChanges?: string[] }): Promise<string> {
+  // Findings go into top-level keys: the policy-findings partial looks them up there, as for one project.
+  const findings: Record<string, string | undefined> = {};
   const projects = await Promise.all(
-    input.projects.map(async (p) => {
+    input.projects.map(async (p, i) => {
       const planText = await readIfThere(p.planTextFile);
+      const policies = await Promise.all(
+        (p.policies ?? []).map(async (c, j) => {
+          const findingsKey = `policyFindings${i}_${j}`;
+          findings[findingsKey] = await readIfThere(c.findingsFile);
+          return { name: c.name, passed: c.passed, findingsKey, ...(c.error ? { error: c.error } : {}) };
+        }),
+      );
       return {
         ...p,
+        policies,
+        policiesFailed: policies.filter((c) => !c.passed).map((c) => c.name),
         dirCell: cell(p.dir),
         workspaceCell: cell(p.workspace),
         hasChanges: p.status === 'planned' && p.summary?.hasChanges !== false,
@@ -79,6 +92,7 @@ export async function renderPlanComment(input: { sha: string; shortSha: string; 
   return render({
     template: 'multi-plan',
     data: {
+      ...findings,
       sha: input.sha,
       shortSha: input.shortSha,
       projects,

@@ -2,7 +2,7 @@
 // repository code (terraform, hooks) is run on this host. Types and defaults only; app/server-policy.ts
 // loads and validates the file, activities enforce it.
 import { matchesGlob } from 'node:path';
-import type { ApplyRequirement } from '../shared/config.ts';
+import type { ApplyRequirement, PolicyCheck } from '../shared/config.ts';
 
 /** Keys of `.terrapin.yml` that decide who may do what or what runs on the host: read from the default branch only. */
 export const POLICY_KEYS = [
@@ -18,6 +18,7 @@ export const POLICY_KEYS = [
   'allowForks',
   'drift',
   'parallelism',
+  'policies',
 ] as const;
 export type PolicyKey = (typeof POLICY_KEYS)[number];
 
@@ -41,6 +42,18 @@ export interface RepositoryRule {
   allowForks?: boolean;
   /** Upper bound on the repository's `parallelism`. */
   maxParallelism?: number;
+  /** Policy checks run after every plan of the matching repositories' projects (activities/policy-checks.ts). */
+  policies?: PolicyCheck[];
+  /** Who may let a plan whose policy check failed proceed (`/approve-policies`); never the PR's authors. */
+  policyOwners?: PolicyOwners;
+  /** Whether the repository's own `policies` (default branch copy) run too (default false). */
+  allowRepoPolicies?: boolean;
+}
+
+export interface PolicyOwners {
+  users: string[];
+  /** org/slug */
+  teams: string[];
 }
 
 /** How terraform and hooks are run (see activities/sandbox.ts). */
@@ -76,6 +89,9 @@ export interface EffectiveRules {
   allowedBaseBranches: string[];
   allowForks: boolean;
   maxParallelism?: number;
+  policies: PolicyCheck[];
+  policyOwners: PolicyOwners;
+  allowRepoPolicies: boolean;
   /** For messages: the `match` of the rule that set each key (absent: the default). */
   decidedBy?: Partial<Record<keyof Omit<EffectiveRules, 'decidedBy'>, string>>;
 }
@@ -95,6 +111,9 @@ export function defaultRules(): EffectiveRules {
     envAllowlist: [],
     allowedBaseBranches: [],
     allowForks: false,
+    policies: [],
+    policyOwners: { users: [], teams: [] },
+    allowRepoPolicies: false,
     decidedBy: {},
   };
 }
@@ -108,6 +127,9 @@ const RULE_KEYS = [
   'allowedBaseBranches',
   'allowForks',
   'maxParallelism',
+  'policies',
+  'policyOwners',
+  'allowRepoPolicies',
 ] as const satisfies readonly (keyof RepositoryRule & keyof EffectiveRules)[];
 
 /** Does `repository` (`owner/repo`) match one of the globs? Case-insensitive, as GitHub names are. */

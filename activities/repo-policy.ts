@@ -36,6 +36,7 @@ export async function policyAt(input: PolicyAtInput, deps: GitDeps): Promise<Def
     baseAllowed: baseBranchAllowed(rules, input.pr.baseBranch, file.branch),
     allowedBaseBranches: rules.allowedBaseBranches.length ? rules.allowedBaseBranches : file.branch ? [file.branch] : [],
     ...(config.lockTtl ? { lockTtl: config.lockTtl } : {}),
+    ...(rules.policyOwners.users.length || rules.policyOwners.teams.length ? { policyOwners: rules.policyOwners } : {}),
   };
 }
 

@@ -28,10 +28,12 @@ export const SANDBOX_UID = 65534;
 export interface SandboxRun {
   /** The checkout (read-write: terraform writes .terraform.lock.hcl, modules, hooks write files). */
   checkout: string;
+  /** Read-only instead (policy checks only read). */
+  checkoutReadOnly?: boolean;
   /** The run's own bot dir: TF_DATA_DIR, the plan file, HOME. */
   runDir: string;
-  /** The repository's provider cache. */
-  pluginCache: string;
+  /** The repository's provider cache (absent: not mounted). */
+  pluginCache?: string;
   /** Read-only extras (the terraform binary's dir). */
   readOnly?: string[];
 }
@@ -103,12 +105,12 @@ export function wrapCommand(sandbox: Extract<Sandbox, { kind: 'bubblewrap' }>, r
     // not exist (yet) is left out rather than failing every run.
     ...sandbox.paths.map((p) => ({ ...p, optional: true })),
     ...(run.readOnly ?? []).map((path) => ({ path, writable: false })),
-    { path: run.checkout, writable: true },
+    { path: run.checkout, writable: !run.checkoutReadOnly },
     // Read-only: git runs on this work dir later, outside the sandbox and with the installation token, so a
     // planted core.fsmonitor or hooksPath in .git/config would run there.
     { path: join(run.checkout, '.git'), writable: false, optional: true },
     { path: run.runDir, writable: true },
-    { path: run.pluginCache, writable: true },
+    ...(run.pluginCache ? [{ path: run.pluginCache, writable: true }] : []),
   ];
   const argv = [sandbox.bwrap, ...bubblewrapArgs(sandbox.system, binds), '--chdir', command.cwd, '--', command.file, ...command.args];
   if (sandbox.network === 'host') return { file: argv[0]!, args: argv.slice(1), env: command.env };

@@ -24,7 +24,7 @@ import {
 import { entryRefusal, readBlob, treeEntries, type TreeEntry } from './repo-files.ts';
 import { CONFIG_FILE, formatConfigError, parseRepoConfigFile, projectsFromDetection, resolveProject, type ParseResult, type PullRequestFacts } from './repo-config/index.ts';
 import type { ApplyRequirement, ConfigError, RepoConfig } from '../shared/config.ts';
-import { capByOperator, combineConfigs, operatorRuleErrors, policyChanges as policyChangesOf } from './repo-config/policy.ts';
+import { capByOperator, combineConfigs, operatorRuleErrors, policyChanges as policyChangesOf, withPolicyChecks } from './repo-config/policy.ts';
 import { baseBranchAllowed, DEFAULT_OPERATOR_POLICY, effectiveRules, type EffectiveRules } from './operator-policy.ts';
 import { selectProjects as affectedProjects } from './project-selection.ts';
 
@@ -122,8 +122,8 @@ export async function selectProjects(input: SelectProjectsInput, deps: GitDeps):
     workDir,
     sha,
     ...rest,
-    projects: selection.affected,
-    allProjects: selection.all,
+    projects: withPolicyChecks(selection.affected, config.policies, policyCommit.sha),
+    allProjects: withPolicyChecks(selection.all, config.policies, policyCommit.sha),
     parallelism: config.parallelism,
     changedFiles,
     allowForks: config.allowForks,

@@ -75,7 +75,7 @@ function pluginCacheDir(dataDir: string, workDir: string): string {
 }
 
 /** A directory the bot made for itself: created 0700, and refused if something else stands at its name. */
-async function botDir(path: string): Promise<string> {
+export async function botDir(path: string): Promise<string> {
   await mkdir(path, { recursive: true, mode: 0o700 });
   const stats = await lstat(path);
   if (!stats.isDirectory()) throw ApplicationFailure.nonRetryable(`${path} is not a directory the bot made`, 'InvalidInput');
@@ -100,7 +100,7 @@ async function projectPaths(workDir: string, projectDir: string, workspace: stri
 }
 
 /** The project's paths, or (for a project dir that a symlink leads out of the checkout) the refusal and the bot dir to report it in. */
-async function checkedPaths(deps: TerraformDeps, target: ProjectTarget): Promise<{ ok: true; paths: ProjectPaths } | { ok: false; outDir: string; message: string }> {
+export async function checkedPaths(deps: TerraformDeps, target: ProjectTarget): Promise<{ ok: true; paths: ProjectPaths } | { ok: false; outDir: string; message: string }> {
   const base = await projectPaths(target.workDir, target.projectDir, target.workspace, target.label);
   let projectDir: string;
   try {
@@ -130,9 +130,12 @@ function terraformEnv(paths: ProjectPaths): Record<string, string> {
 
 let defaultSandbox: Promise<Sandbox> | undefined;
 
+/** The worker's sandbox (resolved once). */
+export const sandboxOf = (deps: TerraformDeps): Promise<Sandbox> => Promise.resolve(deps.sandbox ?? (defaultSandbox ??= resolveSandbox(DEFAULT_OPERATOR_POLICY.runner)));
+
 /** How this run's commands are started, or why repository code may not run at all. */
 async function commandRunner(deps: TerraformDeps, paths: ProjectPaths, binary: TerraformBinary): Promise<{ ok: true; wrap?: RunOptions['wrap']; env: Record<string, string> } | { ok: false; message: string }> {
-  const sandbox = await (deps.sandbox ?? (defaultSandbox ??= resolveSandbox(DEFAULT_OPERATOR_POLICY.runner)));
+  const sandbox = await sandboxOf(deps);
   if (sandbox.kind === 'none') return { ok: true, env: {} };
   if (sandbox.kind === 'unavailable') return { ok: false, message: sandboxUnavailableMessage(sandbox.reason) };
   const run = { checkout: paths.checkout, runDir: paths.runDir, pluginCache: paths.pluginCache, readOnly: binaryMount(await findBinary(binary)) };

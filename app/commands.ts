@@ -14,6 +14,7 @@ const GRAMMAR: Record<CommandName, { flags: readonly Flag[]; extraArgs: boolean 
   cancel: { flags: [], extraArgs: false },
   drift: { flags: ['-p'], extraArgs: false },
   help: { flags: [], extraArgs: false },
+  'approve-policies': { flags: ['-p'], extraArgs: false },
 };
 
 const FLAG_FIELD = { '-p': 'project', '-d': 'dir', '-w': 'workspace' } as const;

@@ -6,13 +6,15 @@ import { isAbsolute } from 'node:path';
 import { LineCounter, parseDocument, type Node } from 'yaml';
 import { DEFAULT_OPERATOR_POLICY, POLICY_KEYS, type OperatorPolicy, type RepositoryRule } from '../activities/operator-policy.ts';
 import { formatConfigError, quote } from '../activities/repo-config/errors.ts';
-import { applyRequirements } from '../activities/repo-config/schema.ts';
+import { applyRequirements, policyChecks } from '../activities/repo-config/schema.ts';
 import type { ConfigError } from '../shared/config.ts';
 import { boolean, integer, invalid, list, object, oneOf, string, stringOrList, type CheckContext } from '../activities/repo-config/yaml-checks.ts';
 
 const glob = (what: string) =>
   string((s) => (s.trim() && !s.includes('\0') ? s : invalid(`must be ${what}, got ${quote(s)}`)));
 const ENV_GLOB = /^[A-Za-z0-9_*?[\]!-]+$/;
+const GITHUB_LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\[bot\])?$/;
+const GITHUB_TEAM = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\/[A-Za-z0-9._-]+$/;
 
 const repositoryRule = object(
   {
@@ -25,6 +27,12 @@ const repositoryRule = object(
     allowedBaseBranches: list(glob('a branch glob')),
     allowForks: boolean(),
     maxParallelism: integer(1),
+    policies: policyChecks,
+    policyOwners: object({
+      users: list(string((s) => (GITHUB_LOGIN.test(s) ? s : invalid(`must be a GitHub login, got ${quote(s)}`)))),
+      teams: list(string((s) => (GITHUB_TEAM.test(s) ? s : invalid(`must be a team as "org/team", got ${quote(s)}`)))),
+    }),
+    allowRepoPolicies: boolean(),
   },
   { required: ['match'] },
 );
@@ -65,7 +73,15 @@ export function parseServerPolicy(text: string, file: string): ServerPolicyResul
   if (!written || ctx.errors.length > 0) {
     return { errors: ctx.errors.toSorted((a, b) => a.line - b.line || a.column - b.column).map(formatConfigError) };
   }
-  const repositories = (written.repositories ?? []).map((r) => ({ ...r, match: r.match ?? [] }) as RepositoryRule);
+  const repositories = (written.repositories ?? []).map(
+    ({ policies, policyOwners, ...r }) =>
+      ({
+        ...r,
+        match: r.match ?? [],
+        ...(policies ? { policies: policies.map((c) => ({ name: c.name!, run: c.run!, projects: c.projects ?? ['*'] })) } : {}),
+        ...(policyOwners ? { policyOwners: { users: policyOwners.users ?? [], teams: policyOwners.teams ?? [] } } : {}),
+      }) as RepositoryRule,
+  );
   return {
     policy: {
       repositories,

@@ -113,6 +113,8 @@ export interface DefaultBranchPolicy {
   allowedBaseBranches: string[];
   /** `lock.ttl` ("12h"): a lock held that long without activity on its PR is released. Absent: no TTL. */
   lockTtl?: string;
+  /** Who may `/approve-policies` (the operator's policyOwners; absent or empty: nobody). */
+  policyOwners?: { users: string[]; teams: string[] };
 }
 
 export interface PermissionsAtInput {

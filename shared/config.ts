@@ -64,6 +64,19 @@ export interface ResolvedProject extends ProjectSettings {
   name: string;
   /** Relative to the repository root, normalised; `.` is the root. */
   dir: string;
+  /** The policy checks run after this project's plan (operator's and allowed repository ones); absent: none. */
+  policies?: PolicyCheck[];
+  /** The reviewed (default branch) commit whose files the checks run in: never the PR's own. */
+  policiesAt?: string;
+}
+
+/** A command run against a plan's JSON after each plan (activities/policy-checks.ts); exit 0 passes. */
+export interface PolicyCheck {
+  name: string;
+  /** A shell command (`sh -c`), run in the sandbox with PLAN_JSON, PROJECT, DIR and WORKSPACE set. */
+  run: string;
+  /** Globs of the project names it checks (default `*`). */
+  projects: string[];
 }
 
 export interface RepoConfig {
@@ -84,6 +97,11 @@ export interface RepoConfig {
   permissions: CommandPermissions;
   /** `lock: { ttl }` ("30m", "12h", "7d"): a project lock held that long without activity is released. Only the default branch's copy counts. */
   lockTtl?: string;
+  /**
+   * Policy checks. As parsed: the file's own; once capped by the operator (capByOperator): the operator's
+   * followed by the repository's when the operator allows them. Only the default branch's copy counts.
+   */
+  policies: PolicyCheck[];
 }
 
 export type PermissionLevel = 'read' | 'write' | 'admin';

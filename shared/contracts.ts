@@ -40,8 +40,8 @@ export interface PrSnapshot {
   updatedAt?: string;
 }
 
-export type CommandName = 'plan' | 'approve' | 'apply' | 'unlock' | 'cancel' | 'drift' | 'help';
-export const COMMAND_NAMES: readonly CommandName[] = ['plan', 'approve', 'apply', 'unlock', 'cancel', 'drift', 'help'];
+export type CommandName = 'plan' | 'approve' | 'apply' | 'unlock' | 'cancel' | 'drift' | 'help' | 'approve-policies';
+export const COMMAND_NAMES: readonly CommandName[] = ['plan', 'approve', 'apply', 'unlock', 'cancel', 'drift', 'help', 'approve-policies'];
 
 export interface ParsedCommand {
   name: CommandName;
@@ -130,6 +130,8 @@ export function parsePrWorkflowId(id: string): { owner: string; repo: string; nu
 
 export const CHECK_PLAN = 'terrapin/plan';
 export const CHECK_APPLY = 'terrapin/apply';
+/** Per project with policy checks: `terrapin/policy: <project>`. */
+export const CHECK_POLICY = 'terrapin/policy';
 
 /** Check-run button identifiers (requested_action.identifier). */
 export type CheckAction = 'approve' | 'apply' | 'replan';

@@ -2,7 +2,7 @@
 // deploy, drift and reconcile workflows start runs as child workflows (workflows/project-run.ts) and
 // decide what to do with the small result; the run is also the record: its id and search attributes say
 // what ran, for whom, and how it ended.
-import type { Hooks, InputRef } from './config.ts';
+import type { Hooks, InputRef, PolicyCheck } from './config.ts';
 import type { PlanStep, PlanSummary, TerraformBinary } from './activity-contracts.ts';
 import type { RepoRef } from './contracts.ts';
 
@@ -29,6 +29,21 @@ export interface RunProject extends ProjectLocation {
   hooks: Hooks;
   /** `inputs`: variables fed from upstream projects' outputs. */
   inputs: Record<string, InputRef>;
+  /** plan: the policy checks run against the plan (absent: none)... */
+  policies?: PolicyCheck[];
+  /** ...in the files of this reviewed commit of the base repository (absent: no files at all). */
+  policiesAt?: string;
+}
+
+/** One policy check's verdict on a plan; the findings stay on disk (they may quote the plan). */
+export interface PolicyOutcome {
+  name: string;
+  passed: boolean;
+  /** The check's scrubbed, length-capped output (or why it could not run). */
+  findingsFile?: string;
+  exitCode?: number;
+  /** Why the checks could not run at all (no findings then). */
+  error?: string;
 }
 
 /** The PR or merge a run belongs to, for the record and the hooks. */
@@ -104,6 +119,8 @@ export interface RunResult {
   outcome: RunOutcome;
   /** plan (and apply's re-plan): the saved plan. */
   plan?: SavedPlan;
+  /** plan with changes and policy checks: each check's verdict, in the configured order. */
+  policies?: PolicyOutcome[];
   /** What failed: the step and its (scrubbed) output, or the error when terraform could not run at all. */
   failure?: { step?: PlanStep | 'apply' | 'checkout'; exitCode?: number; outputFile?: string; error?: string };
   /** apply, rollback: the scrubbed log. */

@@ -63,6 +63,14 @@ export const { plan, readOutputs, detectDrift, comparePlans } = proxyActivities<
   retry: { maximumAttempts: 3, initialInterval: '2 seconds', nonRetryableErrorTypes: ['PlanMissing', 'PlanMismatch'] },
 });
 
+/** Policy checks against a plan's JSON: they only read it, so safe to retry. */
+export const { runPolicyChecks } = proxyActivities<Group<'runPolicyChecks'>>({
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '30 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
+});
+
 /** terraform apply: never retried — an apply whose outcome is unknown must be looked at, not repeated. */
 export const { apply } = proxyActivities<Group<'apply'>>({
   startToCloseTimeout: '2 hours',

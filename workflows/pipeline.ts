@@ -25,7 +25,16 @@ export interface PipelineContext {
   nextRun: () => number;
 }
 
-export const runProject = (p: ProjectPlan): RunProject => ({ name: p.name, dir: p.dir, workspace: p.workspace, binary: p.binary, env: p.env, hooks: p.hooks, inputs: p.inputs });
+export const runProject = (p: ProjectPlan): RunProject => ({
+  name: p.name,
+  dir: p.dir,
+  workspace: p.workspace,
+  binary: p.binary,
+  env: p.env,
+  hooks: p.hooks,
+  inputs: p.inputs,
+  ...(p.policies?.length ? { policies: p.policies, ...(p.policiesAt ? { policiesAt: p.policiesAt } : {}) } : {}),
+});
 
 function runInput(ctx: PipelineContext, p: ProjectPlan, kind: RunInput['kind'], label: string): RunInput {
   return {

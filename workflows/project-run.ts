@@ -15,7 +15,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { OutputInput, PlanResult, ProjectTarget } from '../shared/activity-contracts.ts';
 import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
 import { PROJECT_RUN_WORKFLOW_TYPE, runWorkflowId, type RunInput, type RunProject, type RunResult } from '../shared/runs.ts';
-import { apply, checkout, comparePlans, detectDrift, plan, readOutputs, selectProjects } from './activities.ts';
+import { apply, checkout, comparePlans, detectDrift, plan, readOutputs, runPolicyChecks, selectProjects } from './activities.ts';
 
 export async function projectRun(input: RunInput): Promise<RunResult> {
   const record = (r: RunRecord) => {
@@ -105,11 +105,33 @@ async function planRun(input: RunInput, run: Started): Promise<RunResult> {
       hooks: { before: p.hooks.prePlan, after: p.hooks.postPlan },
       hookEnv: hookEnv(input, run),
     });
-    return planned(run, result);
+    const made = planned(run, result);
+    return made.outcome === 'planned' ? { ...made, ...(await checkPolicies(input, run, made.plan!)) } : made;
   } catch (err) {
     // terraform could not run at all (after retries): a failed plan, with the reason, for the starter to show.
     if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
     return { ...run, outcome: 'failed', failure: { error: failureMessage(err) } };
+  }
+}
+
+/**
+ * The project's policy checks against a plan with changes (a plan without changes has nothing to apply,
+ * so nothing to let through); a check that cannot run at all fails, with the reason.
+ */
+async function checkPolicies(input: RunInput, run: Started, saved: NonNullable<RunResult['plan']>): Promise<Pick<RunResult, 'policies'>> {
+  const checks = input.project.policies ?? [];
+  if (checks.length === 0) return {};
+  const p = input.project;
+  try {
+    const env = { PROJECT: p.name, DIR: p.dir, WORKSPACE: p.workspace };
+    // A check's files (a script, a rules dir) come from the reviewed commit, never from the PR under review.
+    const reviewed = p.policiesAt ? await checkout({ repo: input.repo, prNumber: input.source.prNumber, cloneUrl: input.repo.cloneUrl, sha: p.policiesAt }) : undefined;
+    const filesFrom = reviewed?.workDir;
+    return { policies: await runPolicyChecks({ ...target(run, p, input.label), showJsonFile: saved.showJsonFile, checks, env, ...(filesFrom ? { filesFrom } : {}) }) };
+  } catch (err) {
+    if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+    const error = failureMessage(err);
+    return { policies: checks.map((c) => ({ name: c.name, passed: false, error })) };
   }
 }
 

@@ -2,7 +2,8 @@
 // plan run adds up to, and whether a set of projects may be applied in the order asked.
 import type { PlanSummary, TerraformBinary } from '../shared/activity-contracts.ts';
 import type { ProjectPlanReport } from '../activities/multi-project-comment.ts';
-import type { ApplyMode, ApplyRequirement, Hooks, InputRef, LockMode, OnFailure, ResolvedProject } from '../shared/config.ts';
+import type { ApplyMode, ApplyRequirement, Hooks, InputRef, LockMode, OnFailure, PolicyCheck, ResolvedProject } from '../shared/config.ts';
+import type { PolicyOutcome } from '../shared/runs.ts';
 
 /** `approved`: an `apply: afterMerge` project whose requirements are met; it deploys once the PR merges. */
 export type ProjectStatus = 'planned' | 'no-changes' | 'failed' | 'locked' | 'skipped' | 'applied' | 'apply-failed' | 'rolled-back' | 'unknown' | 'approved';
@@ -40,6 +41,12 @@ export interface ProjectPlan {
   env: Record<string, string>;
   checkRunId?: number;
   applyCheckId?: number;
+  /** The policy checks run after its plan, and their verdicts on this plan. */
+  policies?: PolicyCheck[];
+  /** The reviewed commit whose files the checks run in. */
+  policiesAt?: string;
+  policyResults?: PolicyOutcome[];
+  policyCheckId?: number;
   /** Ticks of the plan's clock: when this project's plan was made and when it was applied. */
   plannedAt?: number;
   appliedAt?: number;
@@ -72,6 +79,7 @@ export function toProjectPlan(project: ResolvedProject, label: string): ProjectP
     apply: project.apply,
     hooks: project.hooks,
     env: project.env,
+    ...(project.policies?.length ? { policies: project.policies, ...(project.policiesAt ? { policiesAt: project.policiesAt } : {}) } : {}),
   };
 }
 
@@ -116,6 +124,9 @@ export function totalSummary(projects: readonly ProjectPlan[]): { add: number; c
 /** `apply: afterMerge` projects whose requirements were met on the PR: what a merge deploys as approved. */
 export const approvedForDeploy = (projects: readonly ProjectPlan[]) => projects.filter((p) => p.status === 'approved');
 
+/** The policy checks that failed on the project's current plan. */
+export const failedPolicies = (p: ProjectPlan): string[] => (p.policyResults ?? []).filter((r) => !r.passed).map((r) => r.name);
+
 /** Projects that still have changes to apply. */
 export const pending = (projects: readonly ProjectPlan[]) => projects.filter((p) => p.status === 'planned');
 
@@ -145,5 +156,6 @@ export function planReport(p: ProjectPlan, previous?: ProjectPlan): ProjectPlanR
     lockPlace: p.lockPlace,
     skippedBecause: p.skippedBecause,
     previousPlanTextFile: previous?.planTextFile,
+    ...(p.policyResults?.length ? { policies: p.policyResults } : {}),
   };
 }

@@ -119,6 +119,15 @@ export function destroyNeeds({ approvals }: { approvals: number }): Requirement 
   };
 }
 
+/**
+ * A plan whose policy checks failed applies only once a policy owner (the operator's list, never an
+ * author of the change) approved it with `/approve-policies`; the workflow checks who may, and passes
+ * the approvals of this plan.
+ */
+export function policiesPassed({ failed, approvedBy, project }: { failed: string[]; approvedBy: string[]; project?: string }): RequirementResult {
+  return result('policies', failed.length === 0 || approvedBy.length > 0, { failed, approvedBy, ...(project ? { project } : {}) });
+}
+
 /** Every requirement's result, in the given order (nothing short-circuits: users see all that is missing). */
 export function evaluate(requirements: readonly Requirement[], ctx: RequirementContext): RequirementResult[] {
   return requirements.map((requirement) => requirement(ctx));

@@ -77,6 +77,7 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
       deployOnPush: written.deployOnPush ?? false,
       permissions: resolvePermissions(written.permissions ?? {}),
       ...(written.lock?.ttl ? { lockTtl: written.lock.ttl } : {}),
+      policies: (written.policies ?? []).map((c) => ({ name: c.name!, run: c.run!, projects: c.projects ?? ['*'] })),
     },
     errors: [],
   };

@@ -2,14 +2,14 @@
 // dependencies, inputs, autoplan, binary), but who may do what and what runs on the host (policy) comes
 // only from the copy on the default branch, the reviewed one. Pure: no I/O.
 import { matchesGlob } from 'node:path';
-import type { ApplyRequirement, ConfigError, ProjectSettings, RepoConfig, ResolvedProject } from '../../shared/config.ts';
+import type { ApplyRequirement, ConfigError, PolicyCheck, ProjectSettings, RepoConfig, ResolvedProject } from '../../shared/config.ts';
 import { quote } from './errors.ts';
 import type { EffectiveRules, PolicyKey } from '../operator-policy.ts';
 
 /** Policy keys a project (or `defaults`) can set; the rest of POLICY_KEYS are top-level. */
 export const PROJECT_POLICY_KEYS = ['applyRequirements', 'when', 'apply', 'lock', 'onFailure', 'hooks', 'env', 'drift'] as const satisfies readonly PolicyKey[];
 type ProjectPolicyKey = (typeof PROJECT_POLICY_KEYS)[number];
-const TOP_LEVEL_POLICY_KEYS = ['permissions', 'allowForks', 'deployOnPush', 'parallelism'] as const satisfies readonly (PolicyKey & keyof RepoConfig)[];
+const TOP_LEVEL_POLICY_KEYS = ['permissions', 'allowForks', 'deployOnPush', 'parallelism', 'policies'] as const satisfies readonly (PolicyKey & keyof RepoConfig)[];
 
 function withPolicyOf<T extends ProjectSettings>(description: T, policy: ProjectSettings): T {
   const out: T = { ...description };
@@ -70,6 +70,8 @@ export function combineConfigs(head: RepoConfig, reviewed: RepoConfig, headFile:
       deployOnPush: reviewed.deployOnPush,
       permissions: structuredClone(reviewed.permissions),
       lockTtl: reviewed.lockTtl,
+      // A PR can neither add, drop nor weaken a policy check: only the reviewed copy's count.
+      policies: structuredClone(reviewed.policies),
     },
     errors,
   };
@@ -161,6 +163,8 @@ export function operatorRuleErrors(
         errors.push({ file, ...at, path, message: `the operator does not let this repository set \`${policyKey}\` (allowedPolicyKeys; ${because('allowedPolicyKeys')})` });
       } else if (policyKey === 'hooks' && !rules.allowHooks) {
         errors.push({ file, ...at, path, message: `repository hooks are turned off by the operator (allowHooks: false; ${because('allowHooks')})` });
+      } else if (policyKey === 'policies' && !rules.allowRepoPolicies) {
+        errors.push({ file, ...at, path, message: `repository policy checks are turned off by the operator (allowRepoPolicies: false; ${because('allowRepoPolicies')}); ask the operator to add them to TERRAPIN_SERVER_CONFIG or to allow them` });
       } else if (policyKey === 'env' && !rules.allowEnv) {
         errors.push({ file, ...at, path, message: `repository \`env\` is turned off by the operator (allowEnv: false; ${because('allowEnv')})` });
       }
@@ -176,10 +180,34 @@ export function operatorRuleErrors(
   return errors.toSorted((a, b) => a.line - b.line || a.column - b.column);
 }
 
+/**
+ * The policy checks that run: the operator's, then the repository's when the operator allows them (a
+ * repository check named like an operator's is left out: the operator's is the one that counts).
+ */
+export function effectivePolicies(repository: readonly PolicyCheck[], rules: EffectiveRules): PolicyCheck[] {
+  const own = rules.allowRepoPolicies ? repository.filter((c) => !rules.policies.some((o) => o.name === c.name)) : [];
+  return structuredClone([...rules.policies, ...own]);
+}
+
+/** The checks whose `projects` globs match the project's name. */
+export const policiesFor = (name: string, checks: readonly PolicyCheck[]): PolicyCheck[] => checks.filter((c) => c.projects.some((glob) => matchesGlob(name, glob)));
+
+/**
+ * Each project with the checks that run after its plan (none: the keys are left out), and the reviewed
+ * commit `at` whose files they run in: a PR cannot change the script a check runs.
+ */
+export function withPolicyChecks(projects: ResolvedProject[], checks: readonly PolicyCheck[], at?: string): ResolvedProject[] {
+  return projects.map((p) => {
+    const mine = policiesFor(p.name, checks);
+    return mine.length ? { ...p, policies: mine, ...(at ? { policiesAt: at } : {}) } : p;
+  });
+}
+
 /** The operator's caps on what the reviewed copy allows: forks, parallelism, and the requirements no copy can drop. */
 export function capByOperator(config: RepoConfig, rules: EffectiveRules): RepoConfig {
   return {
     ...config,
+    policies: effectivePolicies(config.policies, rules),
     allowForks: config.allowForks && rules.allowForks,
     parallelism: rules.maxParallelism ? Math.min(config.parallelism, rules.maxParallelism) : config.parallelism,
     defaults: addRequired(config.defaults, rules),

@@ -1,6 +1,6 @@
 // The schema of `.terrapin.yml`. docs/config.md documents every key here; keep the two in step.
 import { posix } from 'node:path';
-import { isMap, isScalar, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import { checkCron } from './cron.ts';
 import { closestMatch, quote } from './errors.ts';
 import { plumbingEnvProblem } from './env-names.ts';
@@ -125,6 +125,27 @@ const commandRule = object({
 });
 const permissionsSchema = object({ plan: commandRule, approve: commandRule, apply: commandRule, unlock: commandRule });
 
+/** `{ name, run, projects? }`: shared with the operator's policy file (app/server-policy.ts). */
+export const policyCheck = object(
+  { name: projectName, run: nonEmpty('a shell command'), projects: list(nonEmpty('a project name glob')) },
+  { required: ['name', 'run'] },
+);
+
+/** A list of policy checks, each name once: the name keys its findings and its line in every report. */
+export const policyChecks = define((node, path, ctx) => {
+  const checks = indexedList(policyCheck)(node, path, ctx);
+  if (!checks || !isSeq(node)) return undefined;
+  const seen = new Set<string>();
+  for (const { index, value } of checks) {
+    if (value.name !== undefined && seen.has(value.name)) {
+      const at = (node.items[index] as Node | undefined) ?? node;
+      report(ctx, isMap(at) ? ((at.get('name', true) as Node | undefined) ?? at) : at, [...path, index, 'name'], `duplicate policy check name ${quote(value.name)}`);
+    }
+    if (value.name !== undefined) seen.add(value.name);
+  }
+  return checks.map((c) => c.value);
+});
+
 export const fileSchema = object({
   version: oneOf([1]),
   parallelism: integer(1),
@@ -135,6 +156,7 @@ export const fileSchema = object({
   deployOnPush: boolean(),
   permissions: permissionsSchema,
   lock: object({ ttl: matching(/^[1-9][0-9]*(m|h|d)$/, 'a duration in minutes, hours or days, like "30m", "12h" or "7d"') }),
+  policies: policyChecks,
 });
 
 export type WrittenFile = NonNullable<ReturnType<typeof fileSchema>>;

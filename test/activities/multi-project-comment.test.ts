@@ -87,6 +87,32 @@ describe('renderPlanComment', () => {
     expect(out.match(/^#### /gm)).toHaveLength(2);
   });
 
+  it("shows each project's policy checks with their findings, in that project's section", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'terrapin-findings-'));
+    try {
+      await writeFile(join(dir, 'net.txt'), 'destroys in network\n(exit code 1)\n', { mode: 0o600 });
+      await writeFile(join(dir, 'app.txt'), 'Passed checks: 2, Failed checks: 0\n', { mode: 0o600 });
+      const out = await renderPlanComment({
+        ...head,
+        projects: [
+          { ...network, policies: [{ name: 'no-destroy', passed: false, findingsFile: join(dir, 'net.txt') }] },
+          { ...app, policies: [{ name: 'checkov', passed: true, findingsFile: join(dir, 'app.txt') }, { name: 'gone', passed: true, findingsFile: join(dir, 'missing.txt') }] },
+          dns,
+        ],
+      });
+      expectBalanced(out);
+      const section = (name: string) => out.slice(out.indexOf(`<details><summary>${name} · `), out.indexOf(`<details><summary>${name === 'network' ? 'app' : 'dns'} · `));
+      expect(section('network')).toContain('**Policy checks failed:** `no-destroy`. This plan cannot be applied until a policy owner comments `/approve-policies -p network`');
+      expect(section('network')).toMatch(/<details><summary>❌ policy no-destroy · failed<\/summary>\n\n```text\ndestroys in network\n\(exit code 1\)\n```/);
+      expect(section('app')).toContain('**Policy checks passed:** `checkov`, `gone`.');
+      expect(section('app')).toContain('Passed checks: 2, Failed checks: 0');
+      expect(section('app')).toContain('The findings are no longer available.');
+      expect(out.slice(out.indexOf('<details><summary>dns · '))).not.toContain('Policy checks');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('after a re-plan, says per project whether the plan changed and shows how', async () => {
     const out = await renderPlanComment({
       ...head,

@@ -129,6 +129,16 @@ describe('parseComment', () => {
   });
 });
 
+describe('/approve-policies', () => {
+  it('takes -p and nothing else', () => {
+    expect(parseComment('/approve-policies')).toEqual({ kind: 'command', command: { name: 'approve-policies', extraArgs: [] } });
+    expect(parseComment('/Approve-Policies -p network')).toEqual({ kind: 'command', command: { name: 'approve-policies', project: 'network', extraArgs: [] } });
+    expect(parseComment('/approve-policies -d infra')).toMatchObject({ kind: 'invalid', name: 'approve-policies' });
+    expect(parseComment('/approve-policies -- -destroy')).toMatchObject({ kind: 'invalid', error: '/approve-policies does not take extra arguments after --' });
+    expect(parseComment('/approve-policy')).toEqual({ kind: 'unknown', word: 'approve-policy', suggestion: 'approve-policies' });
+  });
+});
+
 describe('tokenize', () => {
   it('keeps quoted whitespace and drops the quotes', () => {
     expect(tokenize(` a  'b c' "d 'e'" f"g h"i ''`)).toEqual(['a', 'b c', "d 'e'", 'fg hi', '']);

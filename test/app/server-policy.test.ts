@@ -17,6 +17,35 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const FILE = '/etc/terrapin/policy.yml';
 const APPROVED = { kind: 'approved', count: 1, users: [], teams: [] };
 
+describe('parseServerPolicy: policy checks', () => {
+  test('checks, owners and allowRepoPolicies are read and normalised; bad ones reported with their position', () => {
+    const text = [
+      'repositories:',
+      '  - match: "acme/*"',
+      '    policies:',
+      '      - { name: checkov, run: "checkov -f $PLAN_JSON --framework terraform_plan" }',
+      '      - { name: no-destroy, run: /opt/policies/no-destroy.sh, projects: ["prod-*"] }',
+      '    policyOwners: { users: [carol], teams: [acme/security] }',
+      '    allowRepoPolicies: true',
+      '',
+    ].join('\n');
+    const rule = parseServerPolicy(text, FILE).policy!.repositories[0]!;
+    expect(rule).toMatchObject({
+      policies: [
+        { name: 'checkov', run: 'checkov -f $PLAN_JSON --framework terraform_plan', projects: ['*'] },
+        { name: 'no-destroy', run: '/opt/policies/no-destroy.sh', projects: ['prod-*'] },
+      ],
+      policyOwners: { users: ['carol'], teams: ['acme/security'] },
+      allowRepoPolicies: true,
+    });
+    const bad = parseServerPolicy(['repositories:', '  - match: x/y', '    policies: [{ name: "bad name", run: "" }]', '    policyOwners: { teams: [security] }', ''].join('\n'), FILE);
+    expect(bad.policy).toBeUndefined();
+    expect(bad.errors.join('\n')).toMatch(/policies\[0\]\.name: must be a project name/);
+    expect(bad.errors.join('\n')).toMatch(/policies\[0\]\.run: must be a shell command/);
+    expect(bad.errors.join('\n')).toMatch(/policyOwners\.teams\[0\]: must be a team as "org\/team"/);
+  });
+});
+
 describe('parseServerPolicy', () => {
   test('a full file: every key, normalised', () => {
     const text = [
@@ -179,6 +208,9 @@ describe('effectiveRules', () => {
       envAllowlist: [],
       allowedBaseBranches: [],
       allowForks: false,
+      policies: [],
+      policyOwners: { users: [], teams: [] },
+      allowRepoPolicies: false,
       decidedBy: {},
     });
   });

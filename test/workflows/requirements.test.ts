@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { render } from '../../activities/render.ts';
-import { allMet, approved, destroyNeeds, evaluate, mergeable, undiverged, type Requirement, type RequirementContext, DEFAULT_REQUIREMENTS, factsNeeded, requirementsFrom } from '../../workflows/requirements.ts';
+import { allMet, approved, destroyNeeds, evaluate, mergeable, policiesPassed, undiverged, type Requirement, type RequirementContext, DEFAULT_REQUIREMENTS, factsNeeded, requirementsFrom } from '../../workflows/requirements.ts';
 
 const BASE = 'a'.repeat(40);
 const OLD_BASE = 'b'.repeat(40);
@@ -157,5 +157,18 @@ describe('requirements from .terrapin.yml', () => {
     expect(factsNeeded(config)).toEqual({ mergeable: true, divergence: false, teams: ['acme/platform', 'acme/sre'] });
     expect(factsNeeded(DEFAULT_REQUIREMENTS)).toEqual({ mergeable: false, divergence: false, teams: [] });
     expect(factsNeeded([{ kind: 'undiverged' }])).toEqual({ mergeable: false, divergence: true, teams: [] });
+  });
+});
+
+describe('policiesPassed', () => {
+  it('is met with no failed check, or once a policy owner approved; the reply names the checks and the command', async () => {
+    expect(policiesPassed({ failed: [], approvedBy: [] }).status).toBe('met');
+    const unmet = policiesPassed({ failed: ['checkov', 'no-destroy'], approvedBy: [], project: 'network' });
+    expect(unmet.status).toBe('unmet');
+    const text = await render({ template: 'replies/requirements-unmet', data: { shortSha: 'abc1234', unmet: [unmet] } });
+    expect(text).toContain('- **policies**: policy checks failed: `checkov`, `no-destroy`; a policy owner must comment `/approve-policies -p network` (or push a fix)');
+    const met = policiesPassed({ failed: ['checkov'], approvedBy: ['carol'] });
+    expect(met.status).toBe('met');
+    expect(await render({ template: 'requirements/policies', data: met.data })).toBe('policy checks `checkov` failed; approved by @carol\n');
   });
 });

@@ -1,19 +1,20 @@
-// What happens on `/approve` and `/apply` (and their buttons, and an approving review):
+// What happens on `/approve`, `/approve-policies` and `/apply` (and their buttons, and an approving review):
 // 1. the command is about the current plan of the head, written after that plan was shown, by someone the
 //    default branch's `permissions` allow (never an author of the change);
-// 2. `/approve` records the approval per project, pinned to the plan's hash;
+// 2. `/approve` records the approval per project, pinned to the plan's hash; `/approve-policies` (a policy
+//    owner, never an author) records the same for failed policy checks, which block apply until then;
 // 3. the projects asked for apply once their apply requirements are met and no upstream is left behind:
 //    `apply: afterMerge` ones are only marked approved (the merge deploys them), `lock: onApply` ones are
 //    locked first;
 // 4. the apply job runs them in dependency order, one run each (pipeline.ts), rolls back on failure, and
 //    reports (apply-report.ts). A plan whose file changed is never applied: the PR is planned again.
-import { CHECK_APPLY } from '../../shared/contracts.ts';
+import { CHECK_APPLY, CHECK_POLICY } from '../../shared/contracts.ts';
 import { requirementFacts } from '../activities.ts';
 import { applyInOrder } from '../pipeline.ts';
-import { approvedForDeploy, mustApplyFirst, pending, totalSummary, type ProjectPlan } from '../projects.ts';
-import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from '../requirements.ts';
+import { approvedForDeploy, failedPolicies, mustApplyFirst, pending, totalSummary, type ProjectPlan } from '../projects.ts';
+import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, policiesPassed, requirementsFrom, type RequirementResult } from '../requirements.ts';
 import { askAgainForChangedPlans, reportApply } from './apply-report.ts';
-import { authorized, buttonOutdated, currentPlan, predatesPlan, type CommandEvent } from './gate.ts';
+import { authorized, authorizedPolicyOwner, buttonOutdated, currentPlan, predatesPlan, type CommandEvent } from './gate.ts';
 import { shortSha, type PrSession } from './session.ts';
 import type { PlanRecord } from './state.ts';
 
@@ -37,6 +38,37 @@ export async function onApprove(pr: PrSession, event: CommandEvent): Promise<voi
   // Default policy: the approval that meets the requirements applies the plan.
   await applyWhenReady(pr, plan, chosen, event, true);
 }
+
+/**
+ * `/approve-policies [-p project]`: a policy owner lets the current plan proceed although its policy checks
+ * failed. Recorded per project, pinned to the plan's hash like an approval; the other requirements still apply.
+ */
+export async function onApprovePolicies(pr: PrSession, event: CommandEvent): Promise<void> {
+  const { actor, deliveryId } = event;
+  if (!(await authorizedPolicyOwner(pr, actor, deliveryId))) return;
+  const plan = await currentPlan(pr, deliveryId, 'approve-policies');
+  if (!plan || (await predatesPlan(pr, event, plan))) return;
+  const name = event.command.project;
+  const failing = pending(plan.projects).filter((p) => failedPolicies(p).length > 0 && (name === undefined || p.name === name));
+  if (failing.length === 0) {
+    await pr.reply(deliveryId, 'no-failed-policies', { project: name, shortSha: shortSha(plan.sha) });
+    return;
+  }
+  const approvals = (pr.s.policyApprovals ??= []);
+  for (const p of failing) {
+    if (!approvals.some((a) => a.actor === actor && a.planId === plan.id && a.project === p.name)) {
+      approvals.push({ actor, project: p.name, planId: plan.id, sha: plan.sha, planSha256: p.planSha256! });
+    }
+    const data = { sha: plan.sha, shortSha: shortSha(plan.sha), actor, name: p.name, failed: failedPolicies(p) };
+    // Neutral, not success: the checks did fail; the check no longer blocks a merge that requires it.
+    await pr.check(`${CHECK_POLICY}: ${p.name}`, plan.sha, 'completed', { template: 'checks/policy-approved', data }, { ...(p.policyCheckId ? { checkRunId: p.policyCheckId } : {}), conclusion: 'neutral' });
+  }
+  await pr.reply(deliveryId, 'policies-approved', { actor, shortSha: shortSha(plan.sha), projects: failing.map((p) => ({ name: p.name, failed: failedPolicies(p) })) });
+}
+
+/** Policy owners who approved this plan of the project despite failed policy checks. */
+const policyApprovers = (pr: PrSession, plan: PlanRecord, project: ProjectPlan) =>
+  (pr.s.policyApprovals ?? []).filter((a) => a.planId === plan.id && a.planSha256 === project.planSha256 && a.project === project.name).map((a) => a.actor);
 
 export async function onApply(pr: PrSession, event: CommandEvent): Promise<void> {
   const { actor, deliveryId } = event;
@@ -125,6 +157,8 @@ async function unmetRequirements(pr: PrSession, plan: PlanRecord, project: Proje
     mergeBaseSha: facts.mergeBaseSha,
     plan: { destroy: project.summary?.destroy ?? 0 },
   });
+  const failed = failedPolicies(project);
+  if (failed.length > 0) results.push(policiesPassed({ failed, approvedBy: policyApprovers(pr, plan, project), ...(plan.projects.length > 1 ? { project: project.name } : {}) }));
   return results.filter((r) => r.status === 'unmet');
 }
 
@@ -153,14 +187,25 @@ async function applyProjects(pr: PrSession, plan: PlanRecord, names: string[], a
   const chosen = projects.filter((p) => names.includes(p.name));
   const single = projects.length === 1;
   plan.status = 'applying';
-  const data = { sha: plan.sha, shortSha: shortSha(plan.sha), summaryLine: totalSummary(chosen).line, actor, ...(single ? projectData(projects[0]!) : {}) };
+  // Who let failed policy checks through, on the apply check and comment.
+  const policyApprovedBy = [...new Set((s.policyApprovals ?? []).filter((a) => a.planId === plan.id && names.includes(a.project)).map((a) => a.actor))];
+  const data = {
+    sha: plan.sha,
+    shortSha: shortSha(plan.sha),
+    summaryLine: totalSummary(chosen).line,
+    actor,
+    ...(single ? projectData(projects[0]!) : {}),
+    ...(policyApprovedBy.length ? { policyApprovedBy } : {}),
+  };
   const checkRunId = await pr.check(CHECK_APPLY, plan.sha, 'in_progress', { template: 'checks/apply-running', data }, { checkRunId: plan.applyCheckId });
   if (!single) {
     for (const p of chosen) {
       p.applyCheckId = await pr.check(`${CHECK_APPLY}: ${p.name}`, plan.sha, 'in_progress', { template: 'checks/apply-running', data: { ...data, ...projectData(p), summaryLine: p.summary?.line } });
     }
   }
-  const approvers = [...new Set(s.approvals.filter((a) => a.planId === plan.id && names.includes(a.project)).map((a) => a.actor))];
+  // Policy owners who let failed policy checks through are on the record too.
+  const approvals = [...s.approvals, ...(s.policyApprovals ?? [])];
+  const approvers = [...new Set(approvals.filter((a) => a.planId === plan.id && names.includes(a.project)).map((a) => a.actor))];
   const context = {
     repo: pr.repo,
     prNumber: pr.number,
@@ -190,6 +235,7 @@ async function applyProjects(pr: PrSession, plan: PlanRecord, names: string[], a
     // Never apply something unreviewed: throw the plan away, re-plan, ask for approval again.
     plan.status = 'discarded';
     s.approvals = [];
+    s.policyApprovals = [];
     if (s.snapshot?.headSha === plan.sha) s.wantPlan = plan.sha;
   }
   await reportApply(pr, plan, chosen, { checkRunId, data, ...outcome });

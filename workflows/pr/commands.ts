@@ -1,7 +1,7 @@
 // One handler per command; this module routes a command event to its handler. Plan and cancel live in
 // plan.ts, approve and apply in apply.ts; the small ones are here.
 import { reactToComment, removeWorkDirs, startDriftRuns } from '../activities.ts';
-import { onApply, onApprove } from './apply.ts';
+import { onApply, onApprove, onApprovePolicies } from './apply.ts';
 import { authorized, turnedAway, type CommandEvent } from './gate.ts';
 import { onCancel, onPlan } from './plan.ts';
 import type { PrSession } from './session.ts';
@@ -28,6 +28,7 @@ const HANDLERS: Record<CommandEvent['command']['name'], (pr: PrSession, event: C
   unlock: onUnlock,
   cancel: onCancel,
   drift: onDrift,
+  'approve-policies': onApprovePolicies,
 };
 
 /** `/help`: the commands. */

@@ -95,6 +95,38 @@ export async function authorized(pr: PrSession, command: GuardedCommand, actor: 
   return false;
 }
 
+/**
+ * Whether the actor may approve failed policy checks: a policy owner in the operator's policy file (a
+ * listed user, or a member of a listed team), never an author of the change (the opener, a pusher, a
+ * commit's author or committer); replies why not. `.terrapin.yml` has no say in who that is.
+ */
+export async function authorizedPolicyOwner(pr: PrSession, actor: string, deliveryId: string): Promise<boolean> {
+  const { snapshot } = pr;
+  const policy = await commandPolicy(pr);
+  if (!policy.baseAllowed) {
+    await refuseBase(pr, `reply-${deliveryId}`, snapshot.headSha, policy, 'command');
+    return false;
+  }
+  const owners = policy.policyOwners ?? { users: [], teams: [] };
+  if (owners.users.length === 0 && owners.teams.length === 0) {
+    await pr.reply(deliveryId, 'policy-owners-none', { actor });
+    return false;
+  }
+  const rule = { level: 'write' as const, users: owners.users, teams: owners.teams, allowAuthor: false };
+  const isAuthor = sameLogin(actor, snapshot.author);
+  const verdict = await judgeActor(pr.repo, rule, { login: actor, isAuthor, number: pr.number, headSha: snapshot.headSha, baseRef: snapshot.baseRef, permission: await pr.permissionOf(actor) });
+  if (verdict.allowed) {
+    const authorship = await authorshipOf(pr, actor);
+    if (!authorship) return true;
+    await pr.reply(deliveryId, 'approve-policies-own', { actor, pushed: authorship === 'pushed', committed: authorship === 'committed' });
+    return false;
+  }
+  if (verdict.because === 'author') await pr.reply(deliveryId, 'approve-policies-own', { actor });
+  else if (verdict.because === 'level') await pr.reply(deliveryId, 'not-allowed', { actor, command: 'approve-policies', required: verdict.required });
+  else await pr.reply(deliveryId, 'not-policy-owner', { actor, users: owners.users, teams: owners.teams });
+  return false;
+}
+
 /** Why the actor counts as an author though they did not open the PR: they pushed to its head, or wrote or committed one of its commits. */
 async function authorshipOf(pr: PrSession, actor: string): Promise<'pushed' | 'committed' | undefined> {
   if ((pr.s.pushers ?? []).some((l) => sameLogin(l, actor))) return 'pushed';

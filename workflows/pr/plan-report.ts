@@ -2,7 +2,7 @@
 // a check per project and one for the whole, and the apply check that carries the Approve button.
 // Once every surface shows it, the plan becomes the PR's current plan.
 import type { PostedComment } from '../../activities/github.ts';
-import { CHECK_APPLY, CHECK_PLAN } from '../../shared/contracts.ts';
+import { CHECK_APPLY, CHECK_PLAN, CHECK_POLICY } from '../../shared/contracts.ts';
 import type { KnownProject, PlanRecord } from './state.ts';
 import { postPlanReport } from '../activities.ts';
 import { pending, planReport, totalSummary, type ProjectPlan } from '../projects.ts';
@@ -52,6 +52,7 @@ export async function reportPlans(pr: PrSession, run: PlanReport): Promise<void>
       await pr.check(`${CHECK_PLAN}: ${p.name}`, sha, 'completed', { template, data: d }, { checkRunId: p.checkRunId, conclusion, actions: ['replan'] });
     }
   }
+  await reportPolicyChecks(pr, sha, projects);
   const incomplete = projects.filter((p) => !['planned', 'no-changes'].includes(p.status)).length;
   const summaryData = { ...data, ...(single ? projectData(projects[0]!) : {}), summaryLine: total.line, planned: projects.length - incomplete, total: projects.length };
   // Which reviewed copy decided who may approve and what runs: shown on the plan check, for the record.
@@ -98,7 +99,31 @@ async function reportOne(pr: PrSession, { sha, key, checkRunId, projects, policy
     await pr.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-locked', data: locked }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
     return undefined;
   }
-  return pr.post(key, 'plan', { ...d, summaryLine: p.summary!.line, hasChanges: p.summary!.hasChanges, policyChanges }, { planText: p.planTextFile!, ...(p.showJsonFile ? { changeSummary: p.showJsonFile } : {}) });
+  const findings = policyFindings(p.policyResults);
+  return pr.post(key, 'plan', { ...d, summaryLine: p.summary!.line, hasChanges: p.summary!.hasChanges, policyChanges, ...findings.data }, { planText: p.planTextFile!, ...(p.showJsonFile ? { changeSummary: p.showJsonFile } : {}), ...findings.files });
+}
+
+/** A project's policy verdicts for a template: each names the data key its findings file is loaded into. */
+function policyFindings(results: ProjectPlan['policyResults']): { data: Record<string, unknown>; files: Record<string, string> } {
+  if (!results?.length) return { data: {}, files: {} };
+  const files: Record<string, string> = {};
+  const policies = results.map((r, i) => {
+    const findingsKey = `policyFindings${i}`;
+    if (r.findingsFile) files[findingsKey] = r.findingsFile;
+    return { name: r.name, passed: r.passed, findingsKey, ...(r.error ? { error: r.error } : {}) };
+  });
+  return { data: { policies, policiesFailed: results.filter((r) => !r.passed).map((r) => r.name) }, files };
+}
+
+/** `terrapin/policy: <project>` for every project with policy checks whose plan was made. */
+async function reportPolicyChecks(pr: PrSession, sha: string, projects: ProjectPlan[]): Promise<void> {
+  for (const p of projects) {
+    if (!p.policies?.length || (p.status !== 'planned' && p.status !== 'no-changes')) continue;
+    const findings = policyFindings(p.policyResults);
+    const failed = (p.policyResults ?? []).some((r) => !r.passed);
+    const data = { sha, shortSha: shortSha(sha), ...projectData(p), checked: Boolean(p.policyResults), ...findings.data };
+    p.policyCheckId = await pr.check(`${CHECK_POLICY}: ${p.name}`, sha, 'completed', { template: 'checks/policy-done', data, files: findings.files }, { conclusion: failed ? 'failure' : 'success' });
+  }
 }
 
 /** Several projects: one table, each project's plan and how it differs from the previous plan's. */

@@ -168,6 +168,6 @@ function takePlanResults(projects: ProjectPlan[], outcomes: Map<string, NodeOutc
       continue;
     }
     const r = outcome.value;
-    Object.assign(p, { status: r.outcome === 'planned' ? 'planned' : 'no-changes', ...r.plan });
+    Object.assign(p, { status: r.outcome === 'planned' ? 'planned' : 'no-changes', ...r.plan, ...(r.policies ? { policyResults: r.policies } : {}) });
   }
 }

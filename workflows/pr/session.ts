@@ -113,6 +113,7 @@ export class PrSession {
     const { s } = this;
     const plan = s.plan;
     s.approvals = [];
+    s.policyApprovals = [];
     if (!plan || plan.status === 'applying') return;
     if (plan.status === 'ready') {
       plan.status = 'discarded';

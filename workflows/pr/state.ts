@@ -59,6 +59,8 @@ export interface PrState {
   planSeq: number;
   plan?: PlanRecord;
   approvals: Approval[];
+  /** `/approve-policies` by policy owners: pinned to a plan and its hash like approvals (absent: none yet). */
+  policyApprovals?: Approval[];
   /** A plan to run as soon as no job is running. */
   wantPlan?: string;
   /** Who asked for that plan (the pusher or the commenter), for its runs' record. */

@@ -41,6 +41,7 @@ describe('valid files', () => {
       allowForks: false,
       deployOnPush: false,
       permissions: DEFAULT_PERMISSIONS,
+      policies: [],
     });
   });
 
@@ -141,7 +142,7 @@ describe('valid files', () => {
   });
 
   test('an empty file is all defaults', () => {
-    expect({ ...parse('', 4), positions: undefined }).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS }, errors: [] });
+    expect({ ...parse('', 4), positions: undefined }).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS, policies: [] }, errors: [] });
     expect(parse('# nothing yet\n', 1).config?.projectsListed).toBe(false);
   });
 

@@ -3,7 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { parseRepoConfigFile } from '../../../activities/repo-config/index.ts';
 import { quote } from '../../../activities/repo-config/errors.ts';
-import { capByOperator, combineConfigs, operatorRuleErrors, policyChanges, withRequiredRequirements } from '../../../activities/repo-config/policy.ts';
+import { capByOperator, combineConfigs, operatorRuleErrors, policyChanges, withPolicyChecks, withRequiredRequirements } from '../../../activities/repo-config/policy.ts';
 import { resolveProject } from '../../../activities/repo-config/merge.ts';
 import { DEFAULT_OPERATOR_POLICY, effectiveRules } from '../../../activities/operator-policy.ts';
 import type { ApplyRequirement, RepoConfig } from '../../../shared/config.ts';
@@ -260,5 +260,52 @@ describe('lock.ttl: a policy key at the top level', () => {
     const errors = operatorRuleErrors(parse('lock:\n  ttl: 12h\n').positions, '.terrapin.yml', rules).map((e) => `${e.path}: ${e.message}`);
     expect(errors).toEqual(['lock: the operator does not let this repository set `lock` (allowedPolicyKeys; TERRAPIN_SERVER_CONFIG, rule for "acme/*")']);
     expect(operatorRuleErrors(parse('lock:\n  ttl: 12h\n').positions, '.terrapin.yml', effectiveRules(DEFAULT_OPERATOR_POLICY, 'acme/infra'))).toEqual([]);
+  });
+});
+
+describe('policy checks: from the default branch only, and only when the operator allows them', () => {
+  const checks = ['policies:', '  - name: no-destroy', '    run: ./policies/no-destroy.sh', '  - name: net-only', '    run: echo net', '    projects: ["net*"]', ''].join('\n');
+  const projects = ['projects:', '  - name: network', '    dir: net', '  - name: app', '    dir: app', ''].join('\n');
+  const operator = (rule: Record<string, unknown>) => effectiveRules({ ...DEFAULT_OPERATOR_POLICY, repositories: [{ match: ['acme/*'], ...rule }] }, 'acme/infra');
+  const operatorCheck = { name: 'checkov', run: 'checkov -f "$PLAN_JSON"', projects: ['*'] };
+
+  test('a name is used once', () => {
+    const r = parseRepoConfigFile('policies:\n  - { name: a, run: x }\n  - { name: a, run: y }\n', { cpuCount: 1 });
+    expect(r.errors).toEqual([{ file: '.terrapin.yml', line: 3, column: 13, path: 'policies[1].name', message: 'duplicate policy check name "a"' }]);
+  });
+
+  test('parsed with `projects` defaulting to every project', () => {
+    expect(parse(checks).config.policies).toEqual([
+      { name: 'no-destroy', run: './policies/no-destroy.sh', projects: ['*'] },
+      { name: 'net-only', run: 'echo net', projects: ['net*'] },
+    ]);
+  });
+
+  test('a head that drops or weakens a check changes nothing before merge, and says so', () => {
+    const head = projects;
+    const reviewed = projects + checks;
+    expect(combine(head, reviewed).policies).toEqual(parse(checks).config.policies);
+    expect(combine(projects + 'policies:\n  - { name: no-destroy, run: "true" }\n', reviewed).policies.map((c) => c.run)).toEqual(['./policies/no-destroy.sh', 'echo net']);
+    expect(policyChanges(parse(head).config, parse(reviewed).config)).toEqual(['policies']);
+  });
+
+  test("the repository's checks are an error unless the operator allows them; the operator's always run, first", () => {
+    const { positions } = parse(checks);
+    expect(operatorRuleErrors(positions, '.terrapin.yml', operator({}))).toEqual([
+      { file: '.terrapin.yml', line: 2, column: 3, path: 'policies', message: expect.stringContaining('allowRepoPolicies: false') },
+    ]);
+    expect(operatorRuleErrors(positions, '.terrapin.yml', operator({ allowRepoPolicies: true }))).toEqual([]);
+    const config = parse(projects + checks).config;
+    expect(capByOperator(config, operator({ policies: [operatorCheck] })).policies.map((c) => c.name)).toEqual(['checkov']);
+    // A repository check named like the operator's does not replace it.
+    const same = parse(projects + 'policies:\n  - { name: checkov, run: "true" }\n  - { name: mine, run: "true" }\n').config;
+    expect(capByOperator(same, operator({ policies: [operatorCheck], allowRepoPolicies: true })).policies).toEqual([operatorCheck, { name: 'mine', run: 'true', projects: ['*'] }]);
+  });
+
+  test('each project gets the checks whose globs match its name', () => {
+    const capped = capByOperator(parse(projects + checks).config, operator({ allowRepoPolicies: true }));
+    const named = withPolicyChecks(capped.projects, capped.policies).map((p) => [p.name, (p.policies ?? []).map((c) => c.name)]);
+    expect(named).toEqual([['network', ['no-destroy', 'net-only']], ['app', ['no-destroy']]]);
+    expect(withPolicyChecks(capped.projects, [])[0]).not.toHaveProperty('policies');
   });
 });
