@@ -2,7 +2,7 @@
 // repository code (terraform, hooks) is run on this host. Types and defaults only; app/server-policy.ts
 // loads and validates the file, activities enforce it.
 import { matchesGlob } from 'node:path';
-import type { ApplyRequirement } from '../shared/config.ts';
+import type { ApplyRequirement, PolicyCheck } from '../shared/config.ts';
 
 /** Keys of `.terrapin.yml` that decide who may do what or what runs on the host: read from the default branch only. */
 export const POLICY_KEYS = [
@@ -18,6 +18,8 @@ export const POLICY_KEYS = [
   'allowForks',
   'drift',
   'parallelism',
+  'policies',
+  'replanOnBaseChange',
 ] as const;
 export type PolicyKey = (typeof POLICY_KEYS)[number];
 
@@ -41,6 +43,12 @@ export interface RepositoryRule {
   allowForks?: boolean;
   /** Upper bound on the repository's `parallelism`. */
   maxParallelism?: number;
+  /** Policy checks the operator runs on every plan of these repositories. */
+  policies?: PolicyCheck[];
+  /** Who may override a failed policy check with `/approve-policies`. */
+  policyOwners?: { users?: string[]; teams?: string[] };
+  /** Whether the repository's own `policies` run (default false). */
+  allowRepoPolicies?: boolean;
 }
 
 /** How terraform and hooks are run (see activities/sandbox.ts). */

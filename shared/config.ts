@@ -82,6 +82,19 @@ export interface RepoConfig {
   deployOnPush: boolean;
   /** Who may run each command. Only the base branch's copy counts. */
   permissions: CommandPermissions;
+  /** `lock.ttl`: how long a lock is held at most ("30m", "12h", "7d"); absent: no limit. Default branch only. */
+  lockTtl?: string;
+  /** `replanOnBaseChange.concurrency`: open PRs re-planned at once when their base moves (default 2). Default branch only. */
+  replanConcurrency: number;
+  /** `policies`: checks run on every plan, when the operator allows repository policies (default []). Default branch only. */
+  policies: PolicyCheck[];
+}
+
+/** A policy check: `run` (a shell command) for each project whose name matches one of `projects` (default `['*']`). */
+export interface PolicyCheck {
+  name: string;
+  run: string;
+  projects: string[];
 }
 
 export type PermissionLevel = 'read' | 'write' | 'admin';

@@ -41,6 +41,8 @@ describe('valid files', () => {
       allowForks: false,
       deployOnPush: false,
       permissions: DEFAULT_PERMISSIONS,
+      replanConcurrency: 2,
+      policies: [],
     });
   });
 
@@ -141,7 +143,7 @@ describe('valid files', () => {
   });
 
   test('an empty file is all defaults', () => {
-    expect({ ...parse('', 4), positions: undefined }).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS }, errors: [] });
+    expect({ ...parse('', 4), positions: undefined }).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS, replanConcurrency: 2, policies: [] }, errors: [] });
     expect(parse('# nothing yet\n', 1).config?.projectsListed).toBe(false);
   });
 
