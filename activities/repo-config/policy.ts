@@ -9,7 +9,9 @@ import type { EffectiveRules, PolicyKey } from '../operator-policy.ts';
 /** Policy keys a project (or `defaults`) can set; the rest of POLICY_KEYS are top-level. */
 export const PROJECT_POLICY_KEYS = ['applyRequirements', 'when', 'apply', 'lock', 'onFailure', 'hooks', 'env', 'drift'] as const satisfies readonly PolicyKey[];
 type ProjectPolicyKey = (typeof PROJECT_POLICY_KEYS)[number];
-const TOP_LEVEL_POLICY_KEYS = ['permissions', 'allowForks', 'deployOnPush', 'parallelism'] as const satisfies readonly (PolicyKey & keyof RepoConfig)[];
+const TOP_LEVEL_POLICY_KEYS = ['permissions', 'allowForks', 'deployOnPush', 'parallelism', 'policies'] as const satisfies readonly (PolicyKey & keyof RepoConfig)[];
+/** Top-level policy keys as written, and the RepoConfig field each resolves to. */
+const RESOLVED_AS = { replanOnBaseChange: 'replanConcurrency', lock: 'lockTtl' } as const satisfies Partial<Record<PolicyKey, keyof RepoConfig>>;
 
 function withPolicyOf<T extends ProjectSettings>(description: T, policy: ProjectSettings): T {
   const out: T = { ...description };
@@ -60,15 +62,19 @@ export function combineConfigs(head: RepoConfig, reviewed: RepoConfig, headFile:
     return withPolicyOf(p, policy);
   });
   if (errors.length) return { errors };
+  const { lockTtl: _described, ...description } = head;
   return {
     config: {
-      ...head,
+      ...description,
       defaults: withPolicyOf(head.defaults, reviewed.defaults),
       projects,
       parallelism: reviewed.parallelism,
       allowForks: reviewed.allowForks,
       deployOnPush: reviewed.deployOnPush,
       permissions: structuredClone(reviewed.permissions),
+      policies: structuredClone(reviewed.policies),
+      replanConcurrency: reviewed.replanConcurrency,
+      ...(reviewed.lockTtl !== undefined ? { lockTtl: reviewed.lockTtl } : {}),
     },
     errors,
   };
@@ -83,6 +89,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 export function policyChanges(head: RepoConfig, reviewed: RepoConfig): string[] {
   const changes: string[] = [];
   for (const key of TOP_LEVEL_POLICY_KEYS) if (!same(head[key], reviewed[key])) changes.push(key);
+  for (const [key, field] of Object.entries(RESOLVED_AS)) if (!same(head[field], reviewed[field])) changes.push(key);
   const defaultsChanged = new Set<ProjectPolicyKey>();
   for (const key of PROJECT_POLICY_KEYS) {
     if (!same(head.defaults[key], reviewed.defaults[key])) {
@@ -151,7 +158,7 @@ export function operatorRuleErrors(
     const m = POSITIONED.exec(path)?.groups;
     const key = m?.top ?? m?.dkey ?? m?.pkey;
     if (key) {
-      if (m?.top && !TOP_LEVEL_POLICY_KEYS.includes(key as never) && key !== 'onFailure') continue;
+      if (m?.top && !TOP_LEVEL_POLICY_KEYS.includes(key as never) && key !== 'onFailure' && !Object.hasOwn(RESOLVED_AS, key)) continue;
       if (!m?.top && !PROJECT_POLICY_KEYS.includes(key as never)) continue;
       const policyKey = key as PolicyKey;
       if (!rules.allowedPolicyKeys.includes(policyKey)) {

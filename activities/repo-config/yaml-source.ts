@@ -113,22 +113,22 @@ export function readYaml(text: string, file: string): ReadResult {
 /** What parses as YAML but cannot become data: aliases to no anchor, keys that are lists or mappings. */
 function structuralErrors(doc: Document, file: string, at: (node: Node | null | undefined) => Position): ConfigError[] {
   const errors: ConfigError[] = [];
-  const report = (node: Node, ancestors: readonly unknown[], message: string) =>
-    errors.push({ file, ...at(node), path: displayPath(pathFromAncestors(ancestors, node)), message });
+  const report = (node: Node, ancestors: readonly unknown[], last: unknown, message: string) =>
+    errors.push({ file, ...at(node), path: displayPath(pathFromAncestors([...ancestors, last])), message });
   visit(doc, {
     Alias(_, node, ancestors) {
-      if (!node.resolve(doc)) report(node, ancestors, `unknown alias *${node.source}`);
+      if (!node.resolve(doc)) report(node, ancestors, node, `unknown alias *${node.source}`);
     },
     Pair(_, pair, ancestors) {
-      if (pair.key !== null && !isScalar(pair.key) && !isAlias(pair.key)) report(pair.key as Node, ancestors, 'keys must be strings');
+      // The path is the mapping's: the key has no name to show.
+      if (pair.key !== null && !isScalar(pair.key) && !isAlias(pair.key)) report(pair.key as Node, ancestors, pair, 'keys must be strings');
     },
   });
   return errors;
 }
 
-function pathFromAncestors(ancestors: readonly unknown[], node: unknown): PathSegment[] {
+function pathFromAncestors(chain: readonly unknown[]): PathSegment[] {
   const path: PathSegment[] = [];
-  const chain = [...ancestors, node];
   chain.forEach((item, i) => {
     if (isPair(item) && isScalar(item.key) && chain[i + 1] !== item.key) path.push(String(item.key.value));
     else if (isSeq(item)) path.push(item.items.indexOf(chain[i + 1] as never));

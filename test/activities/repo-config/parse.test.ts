@@ -152,6 +152,21 @@ describe('valid files', () => {
     expect(parse('projects: []\n', 0).config?.parallelism).toBe(1);
   });
 
+  test('lock.ttl, replanOnBaseChange and policies resolve, with their defaults', () => {
+    const text = 'lock: { ttl: 12h }\nreplanOnBaseChange: { concurrency: 4 }\npolicies:\n  - { name: buckets, run: ./check.sh }\n  - { name: tags, run: "true", projects: ["app-*"] }\n';
+    expect(parse(text).config).toMatchObject({
+      lockTtl: '12h',
+      replanConcurrency: 4,
+      policies: [
+        { name: 'buckets', run: './check.sh', projects: ['*'] },
+        { name: 'tags', run: 'true', projects: ['app-*'] },
+      ],
+    });
+    const none = parse('projects: []\n').config!;
+    expect([none.lockTtl, 'lockTtl' in none, none.replanConcurrency, none.policies]).toEqual([undefined, false, 2, []]);
+    for (const ttl of ['30m', '7d', '120h']) expect(parse(`lock: { ttl: ${ttl} }\n`).config?.lockTtl, ttl).toBe(ttl);
+  });
+
   test('YAML anchors and aliases work', () => {
     const text = 'projects:\n  - name: a\n    dir: a\n    env: &common { REGION: eu }\n  - name: b\n    dir: b\n    env: *common\n';
     expect(parse(text).config?.projects.map((p) => p.env)).toEqual([{ REGION: 'eu' }, { REGION: 'eu' }]);
