@@ -21,11 +21,22 @@ const PLAIN_FIELD = /^(?:[\d*,/-]|[A-Za-z]{3})+$/;
 export function cronProblem(expr: string): string | undefined {
   const parts = expr.trim().split(/\s+/).filter(Boolean);
   if (parts.length !== 5) return `${CRON_EXPECTED}, got ${quote(expr)} (${parts.length} fields)`;
+  if (parts.every((p) => PLAIN_FIELD.test(p)) && parses(parts.join(' '))) return undefined;
+  // Only now field by field, to say which one is wrong.
   for (const [i, text] of parts.entries()) {
     const problem = fieldProblem(text, i);
     if (problem) return `${CRON_EXPECTED}, got ${quote(expr)}: ${FIELDS[i].name} ${problem}`;
   }
   return undefined;
+}
+
+function parses(expr: string): boolean {
+  try {
+    CronExpressionParser.parse(expr);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function fieldProblem(text: string, index: number): string | undefined {

@@ -1,5 +1,5 @@
 // The published JSON Schemas: what Terrapin checks files against, what editors read, and what the docs say.
-import { readFileSync } from 'node:fs';
+import { globSync, readFileSync } from 'node:fs';
 import { describe, expect, test } from 'vitest';
 import { POLICY_KEYS } from '../../../activities/operator-policy.ts';
 import { formatConfigError, parseRepoConfigFile } from '../../../activities/repo-config/index.ts';
@@ -120,6 +120,22 @@ describe('docs/server-config.md and the schema are in step', () => {
 
   test('the editor setup points at the published schema', () => {
     expect(text).toContain(`# yaml-language-server: $schema=${server.$id}`);
+  });
+});
+
+describe('the configs the repository ships are valid', () => {
+  const root = new URL('../../../', import.meta.url);
+  const files = globSync(['examples/**/.terrapin.yml', 'test/scenarios/*/repo/.terrapin.yml'], { cwd: root });
+
+  test.each(files)('%s', (file) => {
+    expect(parseRepoConfigFile(readFileSync(new URL(file, root), 'utf8'), { cpuCount: 1, file }).errors.map(formatConfigError)).toEqual([]);
+  });
+
+  test('there are some, and the README example is one', () => {
+    expect(files.length).toBeGreaterThanOrEqual(5);
+    const readme = yamlBlocks(readFileSync(new URL('README.md', root), 'utf8'));
+    expect(readme.length).toBeGreaterThanOrEqual(1);
+    for (const block of readme) expect(parseRepoConfigFile(block, { cpuCount: 1 }).errors.map(formatConfigError)).toEqual([]);
   });
 });
 
