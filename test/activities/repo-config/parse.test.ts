@@ -172,6 +172,20 @@ describe('valid files', () => {
     expect(parse(text).config?.projects.map((p) => p.env)).toEqual([{ REGION: 'eu' }, { REGION: 'eu' }]);
   });
 
+  test('aliases multiplying a small file into a huge one are refused, quickly', () => {
+    const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (const [i, name] of ['b', 'c', 'd', 'e', 'f', 'g'].entries()) lines.push(`${name}: &${name} [${Array(10).fill(`*${'abcdef'[i]}`).join(', ')}]`);
+    const { config, errors } = parse(lines.join('\n'));
+    expect(config).toBeUndefined();
+    expect(errors.map(formatConfigError)).toEqual(['.terrapin.yml:1:1: invalid YAML: more than 200000 values (aliases multiplying them?)']);
+  });
+
+  test('a key named __proto__ is a key, not a prototype', () => {
+    const env = parse('projects:\n  - { name: a, dir: a, env: { __proto__: x, B: y } }\n').config!.projects[0].env;
+    expect(Object.entries(env)).toEqual([['__proto__', 'x'], ['B', 'y']]);
+    expect(Object.getPrototypeOf(env)).toBe(Object.prototype);
+  });
+
   test('cron schedules: ranges, steps, lists and names', () => {
     for (const schedule of ['*/15 * * * *', '0 6 * * 1-5', '0 0 1,15 * *', '30 2 * JAN-MAR sun', '0 0-23/2 * * 7']) {
       const { errors } = parse(`projects:\n  - { name: a, dir: a, drift: { schedule: "${schedule}" } }\n`);
