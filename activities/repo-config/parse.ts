@@ -90,7 +90,7 @@ function resolvePermissions(written: NonNullable<FileData['permissions']>): Comm
 }
 
 /** Relative, normalised, inside the repository; `.` is the root. Undefined when it leaves the repository. */
-export function normaliseRepoDir(dir: string): string | undefined {
+function normaliseRepoDir(dir: string): string | undefined {
   if (dir.includes('\0') || dir.includes('\\') || dir.trim() === '') return undefined;
   if (posix.isAbsolute(dir) || /^[A-Za-z]:/.test(dir)) return undefined;
   const normalised = posix.normalize(dir).replace(/\/+$/, '') || '.';

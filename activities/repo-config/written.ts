@@ -40,7 +40,7 @@ function present<T>(items: (T | undefined)[] | undefined): T[] | undefined {
 }
 
 /** `vpc_id: network.outputs.vpc_id` → `{ project: 'network', output: 'vpc_id' }` (the schema checked the form). */
-export const INPUT_REF = /^(.+)\.outputs\.([A-Za-z_][A-Za-z0-9_-]*)$/;
+const INPUT_REF = /^(.+)\.outputs\.([A-Za-z_][A-Za-z0-9_-]*)$/;
 
 function inputRef(text: string): InputRef {
   const [, project, output] = INPUT_REF.exec(text)!;
