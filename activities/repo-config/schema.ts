@@ -13,16 +13,11 @@ export const SERVER_SCHEMA = load('server-config.schema.json');
 export const MESSAGE_KEYWORDS = ['patternErrorMessage', 'errorMessage', 'x-unknownKey'];
 
 let ajv: Ajv2020 | undefined;
-const compiled = new Map<string, ValidateFunction>();
 
+/** ajv compiles a schema on its first getSchema and keeps the function. */
 function validator(schema: { $id: string }): ValidateFunction {
   ajv ??= createAjv();
-  let validate = compiled.get(schema.$id);
-  if (!validate) {
-    validate = ajv.getSchema(schema.$id)!;
-    compiled.set(schema.$id, validate);
-  }
-  return validate;
+  return ajv.getSchema(schema.$id)!;
 }
 
 function createAjv(): Ajv2020 {
