@@ -76,6 +76,8 @@ COPY activities ./activities
 COPY shared ./shared
 COPY workflows ./workflows
 COPY comment-templates ./comment-templates
+# The JSON Schemas that .terrapin.yml and TERRAPIN_SERVER_CONFIG are checked against at runtime.
+COPY schemas ./schemas
 
 ENV TERRAPIN_DATA_DIR=/data \
     PORT=3000

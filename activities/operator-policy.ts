@@ -19,6 +19,7 @@ export const POLICY_KEYS = [
   'drift',
   'parallelism',
   'policies',
+  'replanOnBaseChange',
 ] as const;
 export type PolicyKey = (typeof POLICY_KEYS)[number];
 

@@ -95,12 +95,11 @@ export interface RepoConfig {
   deployOnPush: boolean;
   /** Who may run each command. Only the base branch's copy counts. */
   permissions: CommandPermissions;
-  /** `lock: { ttl }` ("30m", "12h", "7d"): a project lock held that long without activity is released. Only the default branch's copy counts. */
+  /** `lock.ttl`: how long a lock is held at most ("30m", "12h", "7d"); absent: no limit. Default branch only. */
   lockTtl?: string;
-  /**
-   * Policy checks. As parsed: the file's own; once capped by the operator (capByOperator): the operator's
-   * followed by the repository's when the operator allows them. Only the default branch's copy counts.
-   */
+  /** `replanOnBaseChange.concurrency`: open PRs re-planned at once when their base moves (default 2). Default branch only. */
+  replanConcurrency: number;
+  /** `policies`: checks run on every plan, when the operator allows repository policies (default []). Default branch only. */
   policies: PolicyCheck[];
 }
 

@@ -11,13 +11,14 @@ export type PathSegment = string | number;
 
 /** `['projects', 1, 'env', 'A B']` → `projects[1].env["A B"]`. */
 export function formatPath(path: readonly PathSegment[]): string {
-  let out = '';
-  for (const seg of path) {
-    if (typeof seg === 'number') out += `[${seg}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) out += out ? `.${seg}` : seg;
-    else out += `[${JSON.stringify(seg)}]`;
-  }
-  return out;
+  return path.reduce<string>(appendPath, '');
+}
+
+/** `formatPath([...path, seg])` given `formatPath(path)`. */
+export function appendPath(formatted: string, seg: PathSegment): string {
+  if (typeof seg === 'number') return `${formatted}[${seg}]`;
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(seg)) return formatted ? `${formatted}.${seg}` : seg;
+  return `${formatted}[${JSON.stringify(seg)}]`;
 }
 
 /** Most characters of a value from the file any message repeats. */

@@ -1,11 +1,15 @@
-// Reads `.terrapin.yml`: YAML syntax, then the schema, then what needs the whole file (names, references),
-// then defaults. Every error found is returned, sorted by position; a config only when there are none.
-import { isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
-import { closestMatch, formatPath, quote, type PathSegment } from './errors.ts';
+// Reads `.terrapin.yml`: YAML syntax, then the JSON Schema (schemas/terrapin.schema.json), then what the
+// schema cannot say (names and references across projects, dirs, env plumbing), then defaults. Every error
+// found is returned, sorted by position; a config only when there are none.
+import { posix } from 'node:path';
+import { closestMatch, quote, type PathSegment } from './errors.ts';
+import { plumbingEnvProblem } from './env-names.ts';
 import { fillDefaults, inheritedDefaults, mergeSettings } from './merge.ts';
-import { fileSchema, PROJECT_NAME, type WrittenFile, type WrittenProject } from './schema.ts';
+import { repoConfigValidator } from './schema.ts';
+import { validateYaml } from './validate.ts';
+import { policyChecks, writtenSettings, type FileData, type ProjectData } from './written.ts';
+import { pointerOf, type Position, type YamlSource } from './yaml-source.ts';
 import type { CommandPermissions, CommandRule, ConfigError, GuardedCommand, RepoConfig, ResolvedProject, WrittenSettings } from '../../shared/config.ts';
-import { report, type CheckContext } from './yaml-checks.ts';
 import { buildDag } from '../../shared/dag.ts';
 
 export const CONFIG_FILE = '.terrapin.yml';
@@ -21,70 +25,64 @@ export interface ParseResult {
   config?: RepoConfig;
   errors: ConfigError[];
   /** Where each key and value was written (formatted path → 1-based line and column), for later checks (operator rules). */
-  positions?: Map<string, { line: number; column: number }>;
+  positions?: Map<string, Position>;
 }
 
+interface Checks {
+  source: YamlSource;
+  errors: ConfigError[];
+}
+
+const report = (c: Checks, path: readonly PathSegment[], message: string, at: 'key' | 'value' = 'value') => c.errors.push(c.source.error(pointerOf(path), message, at));
+
 export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResult {
-  const file = opts.file ?? CONFIG_FILE;
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    // The schema would only add noise about a half-parsed document.
-    const errors = doc.errors.map((e) => {
-      const { line, col } = lines.linePos(e.pos[0]);
-      // yaml's own wording for this one names its API.
-      const message = e.code === 'MULTIPLE_DOCS' ? 'the file must hold a single YAML document (remove `---`)' : e.message;
-      return { file, line, column: col, path: '', message: `invalid YAML: ${message}` };
-    });
-    return { errors };
+  const validated = validateYaml(text, opts.file ?? CONFIG_FILE, repoConfigValidator());
+  if (!validated.source || validated.data === undefined) return { errors: validated.errors };
+  const c: Checks = { source: validated.source, errors: [...validated.errors] };
+  const data = validated.data as FileData;
+
+  const defaultsData = data.defaults ?? {};
+  const defaults = writtenSettings(defaultsData);
+  if (data.onFailure !== undefined) {
+    if (defaults.onFailure !== undefined) report(c, ['onFailure'], 'is set twice: here and in `defaults.onFailure`; keep only `defaults.onFailure`');
+    defaults.onFailure ??= data.onFailure;
   }
 
-  const ctx: CheckContext = { file, doc, lines, errors: [], nodes: new Map() };
-  // An empty file is a file with no settings.
-  const written = doc.contents === null ? {} : fileSchema(doc.contents as Node, [], ctx);
-  if (!written) return { errors: ctx.errors };
-
-  const defaults: WrittenSettings = { ...written.defaults };
-  if (written.onFailure !== undefined) {
-    if (defaults.onFailure !== undefined) {
-      report(ctx, ctx.nodes.get('onFailure'), ['onFailure'], 'is set twice: here and in `defaults.onFailure`; keep only `defaults.onFailure`');
-    }
-    defaults.onFailure ??= written.onFailure;
+  checkEnvNames(c, ['defaults'], defaultsData);
+  const projects = (data.projects ?? []).flatMap((p, index) => (p ? [{ index, value: p }] : []));
+  for (const { index, value } of projects) {
+    checkEnvNames(c, ['projects', index], value);
+    checkDir(c, index, value);
   }
+  const names = writtenNames(c, (c.source.data ?? {}) as FileData);
+  checkPolicyNames(c, (c.source.data ?? {}) as FileData);
+  checkReferences(c, ['defaults'], defaultsData, names, undefined);
+  for (const { index, value } of projects) checkReferences(c, ['projects', index], value, names, value.name);
+  const resolved = resolveProjects(c, defaults, projects);
+  if (c.errors.length === 0) checkCycles(c, resolved, projects.map((p) => p.index));
 
-  const projects = written.projects ?? [];
-  const names = writtenNames(ctx);
-  checkReferences(ctx, ['defaults'], written.defaults ?? {}, names, undefined);
-  for (const { index, value } of projects) checkReferences(ctx, ['projects', index], value, names, value.name);
-  const resolved = resolveProjects(ctx, defaults, projects);
-  if (ctx.errors.length === 0) checkCycles(ctx, resolved);
-
-  if (ctx.errors.length > 0) return { errors: sortByPosition(ctx.errors) };
-  const positions = new Map<string, { line: number; column: number }>();
-  for (const [path, node] of ctx.nodes) {
-    const { line, col } = lines.linePos(node.range?.[0] ?? 0);
-    positions.set(path, { line, column: col });
-  }
+  if (c.errors.length > 0) return { errors: c.errors.toSorted((a, b) => a.line - b.line || a.column - b.column) };
   return {
-    positions,
+    positions: c.source.positions(),
     config: {
       version: 1,
-      parallelism: written.parallelism ?? Math.max(1, Math.floor(opts.cpuCount) || 1),
+      parallelism: data.parallelism ?? Math.max(1, Math.floor(opts.cpuCount) || 1),
       defaults: fillDefaults(defaults),
       projects: resolved,
-      projectsListed: written.projects !== undefined,
-      allowForks: written.allowForks ?? false,
-      deployOnPush: written.deployOnPush ?? false,
-      permissions: resolvePermissions(written.permissions ?? {}),
-      ...(written.lock?.ttl ? { lockTtl: written.lock.ttl } : {}),
-      policies: (written.policies ?? []).map((c) => ({ name: c.name!, run: c.run!, projects: c.projects ?? ['*'] })),
+      projectsListed: data.projects !== undefined,
+      allowForks: data.allowForks ?? false,
+      deployOnPush: data.deployOnPush ?? false,
+      permissions: resolvePermissions(data.permissions ?? {}),
+      ...(data.lock?.ttl !== undefined ? { lockTtl: data.lock.ttl } : {}),
+      replanConcurrency: data.replanOnBaseChange?.concurrency ?? 2,
+      policies: policyChecks(data.policies),
     },
     errors: [],
   };
 }
 
 /** Every command's rule, defaults filled in: write for all; for approve, not the PR's author. */
-function resolvePermissions(written: NonNullable<WrittenFile['permissions']>): CommandPermissions {
+function resolvePermissions(written: NonNullable<FileData['permissions']>): CommandPermissions {
   const rule = (command: GuardedCommand): CommandRule => {
     const w = written[command] ?? {};
     return { level: w.level ?? 'write', users: w.users ?? [], teams: w.teams ?? [], allowAuthor: w.allowAuthor ?? command !== 'approve' };
@@ -92,50 +90,78 @@ function resolvePermissions(written: NonNullable<WrittenFile['permissions']>): C
   return { plan: rule('plan'), approve: rule('approve'), apply: rule('apply'), unlock: rule('unlock') };
 }
 
+/** Relative, normalised, inside the repository; `.` is the root. Undefined when it leaves the repository. */
+function normaliseRepoDir(dir: string): string | undefined {
+  if (dir.includes('\0') || dir.includes('\\') || dir.trim() === '') return undefined;
+  if (posix.isAbsolute(dir) || /^[A-Za-z]:/.test(dir)) return undefined;
+  const normalised = posix.normalize(dir).replace(/\/+$/, '') || '.';
+  return normalised === '..' || normalised.startsWith('../') ? undefined : normalised;
+}
+
+/** The schema refuses absolute paths; `a/../../x` needs normalising to be seen leaving the repository. */
+function checkDir(c: Checks, index: number, project: ProjectData): void {
+  if (project.dir === undefined) return;
+  const normalised = normaliseRepoDir(project.dir);
+  if (normalised === undefined) {
+    report(c, ['projects', index, 'dir'], `must be a path inside the repository, got ${quote(project.dir)}`);
+    delete project.dir;
+  } else project.dir = normalised;
+}
+
+/** `env` may not set the variables that make up how terraform, git and hooks are run (env-names.ts). */
+function checkEnvNames(c: Checks, base: PathSegment[], settings: ProjectData): void {
+  for (const name of Object.keys(settings.env ?? {})) {
+    const problem = plumbingEnvProblem(name);
+    if (problem) report(c, [...base, 'env', name], problem, 'key');
+  }
+}
+
 /** `dependsOn` and `inputs` must not go round in a circle: nothing of a cycle could ever run. */
-function checkCycles(ctx: CheckContext, projects: ResolvedProject[]): void {
+function checkCycles(c: Checks, projects: ResolvedProject[], indexes: number[]): void {
   const dag = buildDag(projects.map((p) => ({ name: p.name, dependsOn: p.dependsOn })));
   if (dag.ok) return;
-  const index = projects.findIndex((p) => p.name === dag.cycle[0]);
+  const index = indexes[projects.findIndex((p) => p.name === dag.cycle[0])];
   const at = ['projects', index, 'dependsOn'];
-  const node = ctx.nodes.get(formatPath(at)) ?? ctx.nodes.get(formatPath(['projects', index, 'inputs'])) ?? ctx.nodes.get(formatPath(['projects', index, 'name']));
-  report(ctx, node, at, `dependency cycle: ${dag.cycle.join(' → ')}; nothing in it could ever run`);
+  const where = [at, ['projects', index, 'inputs'], ['projects', index, 'name']].find((p) => c.source.has(pointerOf(p)))!;
+  c.errors.push({ ...c.source.error(pointerOf(where), ''), path: `projects[${index}].dependsOn`, message: `dependency cycle: ${dag.cycle.join(' → ')}; nothing in it could ever run` });
 }
 
 /** Every project name as written (even malformed ones, so they do not also show up as unknown references); reports repeats. */
-function writtenNames(ctx: CheckContext): Set<string> {
+function writtenNames(c: Checks, raw: FileData): Set<string> {
   const names = new Map<string, number>();
-  const list = ctx.nodes.get('projects');
-  if (!isSeq(list)) return new Set();
-  list.items.forEach((_, i) => {
-    const path = ['projects', i, 'name'];
-    const node = ctx.nodes.get(formatPath(path));
-    if (!isScalar(node) || typeof node.value !== 'string') return;
-    const first = names.get(node.value);
-    if (first === undefined) names.set(node.value, i);
-    else report(ctx, node, path, `duplicate project name ${quote(node.value)}; projects[${first}] has it already`);
+  if (!Array.isArray(raw.projects)) return new Set();
+  raw.projects.forEach((p, i) => {
+    const name = p && typeof p === 'object' ? p.name : undefined;
+    if (typeof name !== 'string') return;
+    const first = names.get(name);
+    if (first === undefined) names.set(name, i);
+    else report(c, ['projects', i, 'name'], `duplicate project name ${quote(name)}; projects[${first}] has it already`);
   });
   return new Set(names.keys());
 }
 
+/** A policy check's name is its check run's and its `/approve-policies` verdict's: one check per name. */
+function checkPolicyNames(c: Checks, raw: FileData): void {
+  const seen = new Set<string>();
+  if (!Array.isArray(raw.policies)) return;
+  raw.policies.forEach((check, i) => {
+    const name = check && typeof check === 'object' ? check.name : undefined;
+    if (typeof name !== 'string') return;
+    if (seen.has(name)) report(c, ['policies', i, 'name'], `duplicate policy check name ${quote(name)}`);
+    seen.add(name);
+  });
+}
+
 /** `dependsOn` entries and `inputs` must name listed projects, and a project cannot name itself. */
-function checkReferences(ctx: CheckContext, base: PathSegment[], settings: WrittenSettings, names: Set<string>, self: string | undefined): void {
+function checkReferences(c: Checks, base: PathSegment[], settings: ProjectData, names: Set<string>, self: string | undefined): void {
   const refs: { path: PathSegment[]; project: string }[] = [];
-  const dependsOn = ctx.nodes.get(formatPath([...base, 'dependsOn']));
-  if (isSeq(dependsOn)) {
-    dependsOn.items.forEach((_, j) => {
-      const path = [...base, 'dependsOn', j];
-      const node = ctx.nodes.get(formatPath(path));
-      // Malformed names were reported by the schema already.
-      if (isScalar(node) && typeof node.value === 'string' && PROJECT_NAME.test(node.value)) refs.push({ path, project: node.value });
-    });
-  }
-  for (const [variable, ref] of Object.entries(settings.inputs ?? {})) refs.push({ path: [...base, 'inputs', variable], project: ref.project });
+  // Malformed names were reported by the schema and are gone from the data already.
+  settings.dependsOn?.forEach((project, j) => project !== undefined && refs.push({ path: [...base, 'dependsOn', j], project }));
+  for (const [variable, ref] of Object.entries(writtenSettings({ inputs: settings.inputs }).inputs ?? {})) refs.push({ path: [...base, 'inputs', variable], project: ref.project });
 
   for (const { path, project } of refs) {
-    const node = ctx.nodes.get(formatPath(path));
-    if (project === self) report(ctx, node, path, `project ${quote(self)} cannot depend on itself`);
-    else if (!names.has(project)) report(ctx, node, path, unknownProjectMessage(project, names));
+    if (project === self) report(c, path, `project ${quote(self)} cannot depend on itself`);
+    else if (!names.has(project)) report(c, path, unknownProjectMessage(project, names));
   }
 }
 
@@ -148,30 +174,29 @@ function unknownProjectMessage(project: string, names: Set<string>): string {
 }
 
 /** Defaults merged into each project; reports what only shows after merging. */
-function resolveProjects(ctx: CheckContext, defaults: WrittenSettings, projects: { index: number; value: WrittenProject }[]): ResolvedProject[] {
+function resolveProjects(c: Checks, defaults: WrittenSettings, projects: { index: number; value: ProjectData }[]): ResolvedProject[] {
   const seen = new Map<string, string>();
   let defaultsDriftReported = false;
   const resolved: ResolvedProject[] = [];
   for (const { index, value } of projects) {
-    const { name, dir, ...own } = value;
+    const { name, dir, ...settings } = value;
     if (name === undefined || dir === undefined) continue;
+    const own = writtenSettings(settings);
     const merged = mergeSettings(inheritedDefaults(defaults, name), own);
 
     const where = `${dir}\0${merged.workspace ?? 'default'}`;
     const holder = seen.get(where);
-    const dirPath = ['projects', index, 'dir'];
     if (holder !== undefined) {
-      const message = `dir ${quote(dir)} with workspace ${quote(merged.workspace ?? 'default')} is already project ${quote(holder)}`;
-      report(ctx, ctx.nodes.get(formatPath(dirPath)), dirPath, message);
+      report(c, ['projects', index, 'dir'], `dir ${quote(dir)} with workspace ${quote(merged.workspace ?? 'default')} is already project ${quote(holder)}`);
     } else seen.set(where, name);
 
     if (merged.drift && merged.drift.schedule === undefined) {
       const driftPath = own.drift ? ['projects', index, 'drift'] : ['defaults', 'drift'];
       // A schedule that is written but invalid has its own error already.
-      const written = ctx.nodes.has(formatPath([...driftPath, 'schedule'])) || ctx.nodes.has('defaults.drift.schedule');
+      const written = c.source.has(pointerOf([...driftPath, 'schedule'])) || c.source.has('/defaults/drift/schedule');
       if (!written && (own.drift || !defaultsDriftReported)) {
         const message = own.drift ? 'missing required key `schedule`' : `missing required key \`schedule\` (project ${quote(name)} sets none)`;
-        report(ctx, ctx.nodes.get(formatPath(driftPath)), driftPath, message);
+        report(c, driftPath, message);
         defaultsDriftReported ||= !own.drift;
       }
     }
@@ -179,8 +204,4 @@ function resolveProjects(ctx: CheckContext, defaults: WrittenSettings, projects:
     resolved.push(structuredClone({ name, dir, ...fillDefaults(merged) }));
   }
   return resolved;
-}
-
-function sortByPosition(errors: ConfigError[]): ConfigError[] {
-  return errors.toSorted((a, b) => a.line - b.line || a.column - b.column);
 }

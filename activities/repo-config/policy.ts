@@ -10,6 +10,8 @@ import type { EffectiveRules, PolicyKey } from '../operator-policy.ts';
 export const PROJECT_POLICY_KEYS = ['applyRequirements', 'when', 'apply', 'lock', 'onFailure', 'hooks', 'env', 'drift'] as const satisfies readonly PolicyKey[];
 type ProjectPolicyKey = (typeof PROJECT_POLICY_KEYS)[number];
 const TOP_LEVEL_POLICY_KEYS = ['permissions', 'allowForks', 'deployOnPush', 'parallelism', 'policies'] as const satisfies readonly (PolicyKey & keyof RepoConfig)[];
+/** Top-level policy keys as written, and the RepoConfig field each resolves to. */
+const RESOLVED_AS = { replanOnBaseChange: 'replanConcurrency', lock: 'lockTtl' } as const satisfies Partial<Record<PolicyKey, keyof RepoConfig>>;
 
 function withPolicyOf<T extends ProjectSettings>(description: T, policy: ProjectSettings): T {
   const out: T = { ...description };
@@ -60,18 +62,19 @@ export function combineConfigs(head: RepoConfig, reviewed: RepoConfig, headFile:
     return withPolicyOf(p, policy);
   });
   if (errors.length) return { errors };
+  const { lockTtl: _described, ...description } = head;
   return {
     config: {
-      ...head,
+      ...description,
       defaults: withPolicyOf(head.defaults, reviewed.defaults),
       projects,
       parallelism: reviewed.parallelism,
       allowForks: reviewed.allowForks,
       deployOnPush: reviewed.deployOnPush,
       permissions: structuredClone(reviewed.permissions),
-      lockTtl: reviewed.lockTtl,
-      // A PR can neither add, drop nor weaken a policy check: only the reviewed copy's count.
       policies: structuredClone(reviewed.policies),
+      replanConcurrency: reviewed.replanConcurrency,
+      ...(reviewed.lockTtl !== undefined ? { lockTtl: reviewed.lockTtl } : {}),
     },
     errors,
   };
@@ -86,7 +89,8 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 export function policyChanges(head: RepoConfig, reviewed: RepoConfig): string[] {
   const changes: string[] = [];
   for (const key of TOP_LEVEL_POLICY_KEYS) if (!same(head[key], reviewed[key])) changes.push(key);
-  if (head.lockTtl !== reviewed.lockTtl) changes.push('lock.ttl');
+  // Named as written: the top-level `lock` holds only its ttl (a project's `lock` is the mode).
+  for (const [key, field] of Object.entries(RESOLVED_AS)) if (!same(head[field], reviewed[field])) changes.push(key === 'lock' ? 'lock.ttl' : key);
   const defaultsChanged = new Set<ProjectPolicyKey>();
   for (const key of PROJECT_POLICY_KEYS) {
     if (!same(head.defaults[key], reviewed.defaults[key])) {
@@ -155,8 +159,7 @@ export function operatorRuleErrors(
     const m = POSITIONED.exec(path)?.groups;
     const key = m?.top ?? m?.dkey ?? m?.pkey;
     if (key) {
-      // Top-level `onFailure` and `lock` (its ttl) share their names with project keys.
-      if (m?.top && !TOP_LEVEL_POLICY_KEYS.includes(key as never) && key !== 'onFailure' && key !== 'lock') continue;
+      if (m?.top && !TOP_LEVEL_POLICY_KEYS.includes(key as never) && key !== 'onFailure' && !Object.hasOwn(RESOLVED_AS, key)) continue;
       if (!m?.top && !PROJECT_POLICY_KEYS.includes(key as never)) continue;
       const policyKey = key as PolicyKey;
       if (!rules.allowedPolicyKeys.includes(policyKey)) {

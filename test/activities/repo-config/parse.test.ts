@@ -41,6 +41,7 @@ describe('valid files', () => {
       allowForks: false,
       deployOnPush: false,
       permissions: DEFAULT_PERMISSIONS,
+      replanConcurrency: 2,
       policies: [],
     });
   });
@@ -142,7 +143,7 @@ describe('valid files', () => {
   });
 
   test('an empty file is all defaults', () => {
-    expect({ ...parse('', 4), positions: undefined }).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS, policies: [] }, errors: [] });
+    expect({ ...parse('', 4), positions: undefined }).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS, replanConcurrency: 2, policies: [] }, errors: [] });
     expect(parse('# nothing yet\n', 1).config?.projectsListed).toBe(false);
   });
 
@@ -151,9 +152,38 @@ describe('valid files', () => {
     expect(parse('projects: []\n', 0).config?.parallelism).toBe(1);
   });
 
+  test('lock.ttl, replanOnBaseChange and policies resolve, with their defaults', () => {
+    const text = 'lock: { ttl: 12h }\nreplanOnBaseChange: { concurrency: 4 }\npolicies:\n  - { name: buckets, run: ./check.sh }\n  - { name: tags, run: "true", projects: ["app-*"] }\n';
+    expect(parse(text).config).toMatchObject({
+      lockTtl: '12h',
+      replanConcurrency: 4,
+      policies: [
+        { name: 'buckets', run: './check.sh', projects: ['*'] },
+        { name: 'tags', run: 'true', projects: ['app-*'] },
+      ],
+    });
+    const none = parse('projects: []\n').config!;
+    expect([none.lockTtl, 'lockTtl' in none, none.replanConcurrency, none.policies]).toEqual([undefined, false, 2, []]);
+    for (const ttl of ['30m', '7d', '120h']) expect(parse(`lock: { ttl: ${ttl} }\n`).config?.lockTtl, ttl).toBe(ttl);
+  });
+
   test('YAML anchors and aliases work', () => {
     const text = 'projects:\n  - name: a\n    dir: a\n    env: &common { REGION: eu }\n  - name: b\n    dir: b\n    env: *common\n';
     expect(parse(text).config?.projects.map((p) => p.env)).toEqual([{ REGION: 'eu' }, { REGION: 'eu' }]);
+  });
+
+  test('aliases multiplying a small file into a huge one are refused, quickly', () => {
+    const lines = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (const [i, name] of ['b', 'c', 'd', 'e', 'f', 'g'].entries()) lines.push(`${name}: &${name} [${Array(10).fill(`*${'abcdef'[i]}`).join(', ')}]`);
+    const { config, errors } = parse(lines.join('\n'));
+    expect(config).toBeUndefined();
+    expect(errors.map(formatConfigError)).toEqual(['.terrapin.yml:1:1: invalid YAML: more than 200000 values (aliases multiplying them?)']);
+  });
+
+  test('a key named __proto__ is a key, not a prototype', () => {
+    const env = parse('projects:\n  - { name: a, dir: a, env: { __proto__: x, B: y } }\n').config!.projects[0].env;
+    expect(Object.entries(env)).toEqual([['__proto__', 'x'], ['B', 'y']]);
+    expect(Object.getPrototypeOf(env)).toBe(Object.prototype);
   });
 
   test('cron schedules: ranges, steps, lists and names', () => {
@@ -241,7 +271,7 @@ describe('lock.ttl', () => {
     expect(parse('lock: { ttl: 7d }\n', 1).config?.lockTtl).toBe('7d');
     for (const bad of ['12', '0h', '1s', '1.5h', '12 h', '"-1d"']) {
       expect(parse(`lock: { ttl: ${bad} }\n`, 1).errors.map((e) => `${e.path}: ${e.message}`), bad).toEqual([
-        expect.stringMatching(/^lock\.ttl: must be a duration in minutes, hours or days, like "30m", "12h" or "7d"|^lock\.ttl: must be a string/),
+        expect.stringMatching(/^lock\.ttl: must be (a duration such as "30m", "12h" or "7d"|a string), got /),
       ]);
     }
     // The top-level `lock` is a mapping; a project's `lock` stays a mode.

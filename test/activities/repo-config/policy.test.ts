@@ -223,6 +223,23 @@ describe('operatorRuleErrors: what the default branch may not set', () => {
   });
 });
 
+describe('lock.ttl, replanOnBaseChange and policies are policy keys', () => {
+  const reviewed = 'lock: { ttl: 12h }\nreplanOnBaseChange: { concurrency: 3 }\npolicies: [{ name: tags, run: ./tags.sh }]\n';
+  const head = 'replanOnBaseChange: { concurrency: 9 }\npolicies: [{ name: none, run: "true" }]\n';
+
+  test('read from the default branch only, and listed as taking effect after merge', () => {
+    const config = combine(head, reviewed);
+    expect([config.lockTtl, config.replanConcurrency, config.policies]).toEqual(['12h', 3, [{ name: 'tags', run: './tags.sh', projects: ['*'] }]]);
+    expect('lockTtl' in combine(reviewed, 'projects: []\n')).toBe(false);
+    expect(policyChanges(parse(head).config, parse(reviewed).config).sort()).toEqual(['lock.ttl', 'policies', 'replanOnBaseChange']);
+  });
+
+  test('the operator can keep a repository from setting them', () => {
+    const rules = effectiveRules({ ...DEFAULT_OPERATOR_POLICY, repositories: [{ match: ['*/*'], allowedPolicyKeys: ['permissions'] }] }, 'acme/infra');
+    expect(operatorRuleErrors(parse(reviewed).positions, 'x', rules).map((e) => e.path)).toEqual(['lock', 'replanOnBaseChange', 'policies']);
+  });
+});
+
 describe('quote: what a message repeats of a value', () => {
   test('short values whole; long ones cut at 40 characters; only the first line', () => {
     expect(quote('eu-west-1')).toBe('"eu-west-1"');
