@@ -18,6 +18,7 @@ export const POLICY_KEYS = [
   'allowForks',
   'drift',
   'parallelism',
+  'replanOnBaseChange',
 ] as const;
 export type PolicyKey = (typeof POLICY_KEYS)[number];
 

@@ -69,6 +69,8 @@ export interface ProjectSelection extends CheckoutResult {
   permissions?: CommandPermissions;
   /** `deployOnPush` of the default branch's .terrapin.yml. */
   deployOnPush?: boolean;
+  /** `replanOnBaseChange.concurrency` of the default branch's .terrapin.yml. */
+  replanConcurrency?: number;
   /** With baseSha: files that differ from it (undefined when it could not be fetched). */
   changedFiles?: string[];
   /** The commit the policy keys were read at: the default branch's head (or the commit, with policyFrom 'commit'). */

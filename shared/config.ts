@@ -80,6 +80,8 @@ export interface RepoConfig {
   allowForks: boolean;
   /** A push to the default branch that no merged PR made deploys its `apply: afterMerge` projects too. */
   deployOnPush: boolean;
+  /** `replanOnBaseChange.concurrency`: open PRs a push to their base re-plans at once (default 2). Only the default branch's copy counts. */
+  replanConcurrency: number;
   /** Who may run each command. Only the base branch's copy counts. */
   permissions: CommandPermissions;
 }
@@ -125,3 +127,6 @@ export interface WrittenSettings {
   when?: WhenRule[];
   drift?: Partial<DriftSettings>;
 }
+
+/** `replanOnBaseChange.concurrency` when `.terrapin.yml` does not say. */
+export const DEFAULT_REPLAN_CONCURRENCY = 2;

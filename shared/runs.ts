@@ -46,8 +46,11 @@ export interface RunInput {
   record: RunRecordInput;
   /** Whether the namespace has Terrapin's search attributes (asked once by the starter). */
   recorded: boolean;
-  /** The commit to check out: PR heads come from the head repository's clone URL. */
-  source: { prNumber: number; cloneUrl: string; sha?: string; branch?: string };
+  /**
+   * The commit to check out: PR heads come from the head repository's clone URL. With `mergeInto` (a PR's
+   * plans and applies), the head merged into that base commit: what merging the PR would make.
+   */
+  source: { prNumber: number; cloneUrl: string; sha?: string; branch?: string; mergeInto?: { sha: string } };
   project: RunProject;
   /** Every project of the revision: where upstreams named by `inputs` live. */
   known: ProjectLocation[];
@@ -82,7 +85,8 @@ export type RunOutcome =
   | 'rollback-failed'
   | 'drifted'
   | 'clean'
-  | 'no-project';
+  | 'no-project'
+  | 'conflict';
 
 /** A saved plan: the file applied, its hash, and what reviewers saw. */
 export interface SavedPlan {
@@ -97,8 +101,13 @@ export interface RunResult {
   runId: string;
   kind: RunKind;
   project: string;
-  /** The commit the run checked out. */
+  /** The commit the run checked out (with source.mergeInto: the PR head merged into baseSha). */
   sha: string;
+  /** With source.mergeInto: the base commit the head was merged into, and the local merge commit. */
+  baseSha?: string;
+  mergeSha?: string;
+  /** 'conflict': the files the head and the base both changed, in ways git cannot merge. */
+  conflicts?: string[];
   workDir: string;
   label: string;
   outcome: RunOutcome;

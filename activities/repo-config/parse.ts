@@ -1,5 +1,6 @@
 // Reads `.terrapin.yml`: YAML syntax, then the schema, then what needs the whole file (names, references),
 // then defaults. Every error found is returned, sorted by position; a config only when there are none.
+import { DEFAULT_REPLAN_CONCURRENCY } from '../../shared/config.ts';
 import { isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
 import { closestMatch, formatPath, quote, type PathSegment } from './errors.ts';
 import { fillDefaults, inheritedDefaults, mergeSettings } from './merge.ts';
@@ -75,6 +76,7 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
       projectsListed: written.projects !== undefined,
       allowForks: written.allowForks ?? false,
       deployOnPush: written.deployOnPush ?? false,
+      replanConcurrency: written.replanOnBaseChange?.concurrency ?? DEFAULT_REPLAN_CONCURRENCY,
       permissions: resolvePermissions(written.permissions ?? {}),
     },
     errors: [],

@@ -68,6 +68,7 @@ export function combineConfigs(head: RepoConfig, reviewed: RepoConfig, headFile:
       parallelism: reviewed.parallelism,
       allowForks: reviewed.allowForks,
       deployOnPush: reviewed.deployOnPush,
+      replanConcurrency: reviewed.replanConcurrency,
       permissions: structuredClone(reviewed.permissions),
     },
     errors,

@@ -134,6 +134,8 @@ export const fileSchema = object({
   allowForks: boolean(),
   deployOnPush: boolean(),
   permissions: permissionsSchema,
+  /** How many open PRs a push to their base branch re-plans at once. */
+  replanOnBaseChange: object({ concurrency: integer(1) }),
 });
 
 export type WrittenFile = NonNullable<ReturnType<typeof fileSchema>>;
