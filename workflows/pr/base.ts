@@ -43,6 +43,8 @@ async function markStale(pr: PrSession, plan: PlanRecord, baseSha: string, names
   if (!plan.applyCheckId) return;
   const data = { baseRef: pr.snapshot.baseRef, shortBaseSha: shortSha(baseSha), shortPlannedBaseSha: shortSha(plan.baseSha ?? ''), names };
   await pr.check(CHECK_APPLY, plan.sha, 'completed', { template: 'checks/apply-base-moved', data }, { checkRunId: plan.applyCheckId, conclusion: 'neutral', actions: ['replan'] });
+  // The check says why already: the new plan's report leaves it as it is.
+  plan.applyCheckId = undefined;
 }
 
 async function tell(replyTo: string, reply: BaseMovedReply): Promise<void> {
