@@ -330,7 +330,8 @@ describe('deploys after merge', () => {
     const where = { owner: 'acme', repo: d.name, installationId: 42, cloneUrl: d.repo.cloneUrl };
     // The push of a PR's merge: that PR's workflow handles it (GitHub says the commit is PR 7's merge).
     const m7 = await d.repo.head();
-    gh.pullsOfCommit(m7, [{ number: 7, merged: true }]);
+    // No PR is open into main: none has a plan the push outdates.
+    gh.pullsOfCommit(m7, [{ number: 7, merged: true }]).openPulls('main', []);
     await h.receive('push', pushEvent(where, { before: 'f'.repeat(40), after: m7, login: WRITER }));
     expect(await h.env.client.workflow.getHandle(`push:acme/${d.name}:${m7}`).result()).toEqual({ skipped: 'merged-pr', pr: 7 });
     await gh.settled();
@@ -339,6 +340,7 @@ describe('deploys after merge', () => {
     const pushed = await d.repo.commit(web({ b: 'b4' }), { message: 'hotfix pushed to main' });
     // No PR to review it on: the check shows the plan.
     gh.pullsOfCommit(pushed, [])
+      .openPulls('main', [])
       .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
       .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval', summary: (t: string) => t.includes('without a pull request') && t.includes('terraform_data.b') && !t.includes('Not approved') });
     await h.receive('push', pushEvent(where, { before: m7, after: pushed, login: WRITER }));
