@@ -40,6 +40,7 @@ describe('valid files', () => {
       projectsListed: true,
       allowForks: false,
       deployOnPush: false,
+      replanConcurrency: 2,
       permissions: DEFAULT_PERMISSIONS,
     });
   });
@@ -141,7 +142,7 @@ describe('valid files', () => {
   });
 
   test('an empty file is all defaults', () => {
-    expect({ ...parse('', 4), positions: undefined }).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, permissions: DEFAULT_PERMISSIONS }, errors: [] });
+    expect({ ...parse('', 4), positions: undefined }).toEqual({ config: { version: 1, parallelism: 4, defaults: DEFAULTS, projects: [], projectsListed: false, allowForks: false, deployOnPush: false, replanConcurrency: 2, permissions: DEFAULT_PERMISSIONS }, errors: [] });
     expect(parse('# nothing yet\n', 1).config?.projectsListed).toBe(false);
   });
 
@@ -231,3 +232,15 @@ describe('allowForks', () => {
   });
 });
 
+
+describe('replanOnBaseChange', () => {
+  test('sets how many open PRs a push to their base re-plans at once (default 2)', () => {
+    expect(parse('replanOnBaseChange:\n  concurrency: 5\n').config?.replanConcurrency).toBe(5);
+    expect(parse('replanOnBaseChange: {}\n').config?.replanConcurrency).toBe(2);
+  });
+
+  test('a concurrency below 1, or another key, is an error with its place', () => {
+    expect(parse('replanOnBaseChange:\n  concurrency: 0\n').errors.map(formatConfigError)).toEqual([expect.stringMatching(/^\.terrapin\.yml:2:16: replanOnBaseChange\.concurrency: /)]);
+    expect(parse('replanOnBaseChange:\n  parallel: 3\n').errors.map(formatConfigError)).toEqual([expect.stringMatching(/^\.terrapin\.yml:2:3: replanOnBaseChange\.parallel: unknown key/)]);
+  });
+});
