@@ -194,6 +194,42 @@ describe('a PR is planned as merging it would make it', () => {
     expect(y1.handled).not.toContain(`base-replan-${pushed}`);
   });
 
+  test('concurrency 1: the second outdated PR is planned again only once the first PR\'s new plan is done', async () => {
+    const config = 'defaults:\n  lock: off\nreplanOnBaseChange:\n  concurrency: 1\nprojects:\n  - name: x\n    dir: x\n';
+    const r = await repoWith('merge-turns', config, ['x'], { 'x/r.tf': resource('x', 'x1') });
+    const first = await branchPr(r, 7, { 'x/one.tf': resource('one', '1') });
+    const second = await branchPr(r, 8, { 'x/two.tf': resource('two', '2') });
+    await open(r, first, /Plan: 2 to add/, false);
+    await open(r, second, /Plan: 2 to add/, false);
+
+    const before = await r.repo.head();
+    const pushed = await r.repo.commit({ 'x/r.tf': resource('x', 'x2') }, { message: 'straight to main' });
+    expectReplan(r, 7, /Plan: 2 to add/, false);
+    expectReplan(r, 8, /Plan: 2 to add/, false);
+    expect(await push(r, before, pushed, [7, 8])).toEqual({ skipped: 'not-enabled', replanned: [7, 8] });
+    await r.gh.settled();
+    r.gh.assertNoUnexpected();
+
+    // The push workflow's own history: both PRs told at once; PR 8's turn only after PR 7 said it was done.
+    const history = await h.env.client.workflow.getHandle(pushWorkflowId({ owner: 'acme', name: r.name }, pushed)).fetchHistory();
+    const steps: string[] = [];
+    for (const e of history.events ?? []) {
+      const sent = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
+      if (sent) {
+        const event = JSON.parse(Buffer.from(sent.input!.payloads![0]!.data!).toString()) as { type: string };
+        steps.push(`${event.type} → #${/#(\d+)$/.exec(sent.workflowExecution!.workflowId!)![1]}`);
+      }
+      const got = e.workflowExecutionSignaledEventAttributes;
+      if (got?.signalName === 'baseMovedReply') {
+        const reply = JSON.parse(Buffer.from(got.input!.payloads![0]!.data!).toString()) as { pr: number; kind: string };
+        steps.push(`#${reply.pr} ${reply.kind}`);
+      }
+    }
+    expect(steps.slice(0, 2)).toEqual(['base-moved → #7', 'base-moved → #8']);
+    expect(steps.slice(2, 4).sort()).toEqual(['#7 stale', '#8 stale']);
+    expect(steps.slice(4)).toEqual(['base-replan → #7', '#7 replanned', 'base-replan → #8', '#8 replanned']);
+  });
+
   test('an approved plan whose values change with the base needs a new approval', async () => {
     const files = { 'web/locals.tf': 'locals {\n  prefix = "p1"\n}\n', 'web/a.tf': 'resource "terraform_data" "a" {\n  input = "${local.prefix}-a1"\n}\n' };
     const r = await repoWith('merge-values', AFTER_MERGE, ['web'], files);

@@ -22,10 +22,15 @@ export async function mergeIntoBase(pr: PrSession, sha: string): Promise<MergedH
   return { baseSha: r.baseSha!, ...(r.conflicts ? { conflicts: r.conflicts } : {}) };
 }
 
+/** Most conflicting files named in the comment. */
+export const CONFLICTS_LISTED = 50;
+
 /** A head that does not merge into its base: the files, on the PR and its failed plan check. */
 export async function reportConflict(pr: PrSession, key: string, sha: string, checkRunId: number, merged: MergedHead): Promise<void> {
   const baseRef = pr.snapshot.baseRef;
-  const data = { sha, shortSha: shortSha(sha), baseRef, baseSha: merged.baseSha, shortBaseSha: shortSha(merged.baseSha), conflicts: merged.conflicts, count: merged.conflicts?.length ?? 0 };
+  const all = merged.conflicts ?? [];
+  // A PR's file names are its author's words: listed, but not without end.
+  const data = { sha, shortSha: shortSha(sha), baseRef, baseSha: merged.baseSha, shortBaseSha: shortSha(merged.baseSha), conflicts: all.slice(0, CONFLICTS_LISTED), more: Math.max(0, all.length - CONFLICTS_LISTED), count: all.length };
   await pr.post(key, 'merge-conflict', data);
   await pr.check(CHECK_PLAN, sha, 'completed', { template: 'checks/plan-conflict', data }, { checkRunId, conclusion: 'failure', actions: ['replan'] });
 }
