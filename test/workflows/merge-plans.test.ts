@@ -2,7 +2,7 @@
 // git; GitHub mocked at HTTP with every call asserted. A PR is planned as its head merged into its base's
 // head; a push to the base outdates the plans it touches at once and plans those PRs again; approvals
 // carry over only to a new plan with the same actions and values. Each test has its own repository.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -228,6 +228,32 @@ describe('a PR is planned as merging it would make it', () => {
     expect(steps.slice(0, 2)).toEqual(['base-moved → #7', 'base-moved → #8']);
     expect(steps.slice(2, 4).sort()).toEqual(['#7 stale', '#8 stale']);
     expect(steps.slice(4)).toEqual(['base-replan → #7', '#7 replanned', 'base-replan → #8', '#8 replanned']);
+  });
+
+  test('/approve of a plan whose base moved under its project is refused, and the PR planned again; hooks see the base', async () => {
+    const shas = join(tmp, 'merge-stale-approve.shas');
+    const config = `defaults:\n  lock: off\n  hooks:\n    postPlan: echo "$BASE_SHA $HEAD_SHA" >> ${shas}\nprojects:\n  - name: web\n    dir: web\n`;
+    const r = await repoWith('merge-stale-approve', config, ['web'], { 'web/a.tf': resource('a', 'a1') });
+    const pr = await branchPr(r, 9, { 'web/b.tf': resource('b', 'b1') });
+    await open(r, pr, /Plan: 2 to add/, false);
+    const planned = (await h.status('acme', r.name, 9)).plan!;
+    // main moves under the project; no push webhook reaches Terrapin.
+    const moved = await r.repo.commit({ 'web/a.tf': resource('a', 'a2') }, { message: 'straight to main' });
+
+    r.gh.reaction(901)
+      .permission(WRITER, 'write')
+      .prCommits(9)
+      .comment(9, (b) => b.includes('**Nothing was approved: the plan is outdated.**') && b.includes(`\`main\` moved to \`${moved.slice(0, 7)}\``) && b.includes('`web`'));
+    expectReplan(r, 9, /Plan: 2 to add/, false);
+    await h.receive('issue_comment', issueCommentEvent(pr, '/approve', { login: WRITER, commentId: 901 }), 'stale-approve');
+    await r.gh.settled();
+    const status = await h.waitHandled('acme', r.name, 9, 'stale-approve');
+    r.gh.assertNoUnexpected();
+    expect(status.plan!.id).toBe(planned.id + 1);
+    expect(status.approvals).toEqual([]);
+    // Each plan's hook saw the base it was merged into, and the PR's head.
+    const lines = (await readFile(shas, 'utf8')).trim().split('\n');
+    expect(lines).toEqual([`${pr.baseSha} ${pr.headSha}`, `${moved} ${pr.headSha}`]);
   });
 
   test('an approved plan whose values change with the base needs a new approval', async () => {
