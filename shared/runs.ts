@@ -64,7 +64,7 @@ export interface RunInput {
   extraArgs?: string[];
   /** apply: the saved plan, by hash. */
   plan?: { planFile: string; planSha256: string };
-  /** apply: plan again first (upstreams changed since) and apply only if the resource actions are these. */
+  /** apply: plan again first (upstreams changed since) and apply only if the resource actions and values are these. */
   replanAgainst?: { showJsonFile: string; planTextFile: string };
   /** apply: read the project's outputs before applying (downstreams roll back with them). */
   keepOutputsBefore?: boolean;
@@ -121,7 +121,7 @@ export interface RunResult {
   outputsFile?: string;
   /** apply with keepOutputsBefore: the outputs before it. */
   outputsBeforeFile?: string;
-  /** apply 'changed': the fresh plan's actions differ from the approved ones. */
+  /** apply 'changed': the fresh plan's actions or values differ from the approved ones. */
   changes?: string[];
   diffFile?: string;
   /** drift: what the two plans found; `plan` (its files under `label`) is what a reconcile applies. */
