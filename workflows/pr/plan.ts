@@ -53,11 +53,13 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
   const select = () => selectProjects({ repo, prNumber: pr.number, cloneUrl: snapshot.headCloneUrl, sha, pr: { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] }, baseSha: snapshot.baseSha });
   // What can go at once goes at once: the check, the policy and, for a branch of this repository, the
   // checkout (a fork's code is not even fetched before the policy allows forks).
-  const [checkRunId, policy, selected] = await Promise.all([
+  // The merge into the base goes beside the selection too (used only once projects are chosen).
+  const [checkRunId, policy, selected, , mergedEarly] = await Promise.all([
     pr.check(CHECK_PLAN, sha, 'in_progress', { template: 'checks/plans-running', data }),
     defaultBranchPolicy(repo, pr.number, { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] }).catch((err: unknown) => err as Error),
     fromFork ? undefined : select().catch((err: unknown) => err as Error),
     pr.recorded(),
+    fromFork ? undefined : mergeIntoBase(pr, sha).catch((err: unknown) => err as Error),
   ]);
   let stage: 'checkout' | 'plan' | 'report' = 'checkout';
   let projects: ProjectPlan[] = [];
@@ -92,7 +94,8 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
     if ('error' in choice) return await finish({ template: choice.error.template, data: choice.error.data }, 'checks/plan-nothing', 'failure');
     if (choice.projects.length === 0) return await finish({ template: 'no-projects' }, 'checks/plan-no-projects', 'success');
     // Planned as merging would make it: the head merged into the base branch's head now, one base for every project.
-    const merged = await mergeIntoBase(pr, sha);
+    const merged = mergedEarly ?? (await mergeIntoBase(pr, sha));
+    if (merged instanceof Error) throw merged;
     if (merged.conflicts) return await CancellationScope.nonCancellable(() => reportConflict(pr, key, sha, checkRunId, merged));
     projects = choice.projects.map((p) => toProjectPlan(p, `p${planId}`));
     if (projects.length > 1) {
