@@ -152,7 +152,7 @@ export function operatorRuleErrors(
     const m = POSITIONED.exec(path)?.groups;
     const key = m?.top ?? m?.dkey ?? m?.pkey;
     if (key) {
-      if (m?.top && !TOP_LEVEL_POLICY_KEYS.includes(key as never) && key !== 'onFailure') continue;
+      if (m?.top && !TOP_LEVEL_POLICY_KEYS.includes(key as never) && key !== 'onFailure' && key !== 'replanOnBaseChange') continue;
       if (!m?.top && !PROJECT_POLICY_KEYS.includes(key as never)) continue;
       const policyKey = key as PolicyKey;
       if (!rules.allowedPolicyKeys.includes(policyKey)) {
