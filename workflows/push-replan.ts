@@ -2,15 +2,18 @@
 // once (its plan is outdated: nothing applies from it) and then planned again against the new base, at
 // most `replanOnBaseChange.concurrency` at a time: the push workflow hands out turns and each PR says
 // when its new plan is done. PRs the push did not touch keep their plans.
-import { condition, getExternalWorkflowHandle, log, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, getExternalWorkflowHandle, log, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { ProjectSelection } from '../shared/activity-contracts.ts';
 import { DEFAULT_REPLAN_CONCURRENCY } from '../shared/config.ts';
 import { PR_EVENT_SIGNAL, baseMovedReplySignal, prWorkflowId, type BaseChange, type BaseMovedReply, type PrEvent, type RepoRef } from '../shared/contracts.ts';
-import { openPullRequests } from './activities.ts';
+import { openPullRequests, workflowRunning } from './activities.ts';
 
 /** How long a PR may take to answer, and to plan again, before its turn goes to the next. */
 export const ANSWER_TIMEOUT = '10 minutes';
 export const REPLAN_TIMEOUT = '1 hour';
+/** How long new plans wait for the deploys of the merge that moved the base, and how often they look. */
+export const DEPLOYS_WAIT_MS = 15 * 60_000;
+const DEPLOYS_POLL = '10 seconds';
 
 /** What the push changed, as the PR workflows judge it: the projects it affects, or all when the pushed config is broken. */
 export function baseChangeOf(pushed: Pick<ProjectSelection, 'configErrors' | 'projects'>): BaseChange {
@@ -29,8 +32,20 @@ async function signalPr(repo: RepoRef, number: number, event: PrEvent): Promise<
   }
 }
 
-/** Tells the open PRs into `branch` that it moved to `after`, and re-plans those it outdated; returns them. */
-export async function replanOpenPrs(repo: RepoRef, branch: string, after: string, actor: string, change: BaseChange, concurrency = DEFAULT_REPLAN_CONCURRENCY): Promise<number[]> {
+/**
+ * Tells the open PRs into `branch` that it moved to `after`, and re-plans those it outdated; returns them.
+ * When the push is PR `mergedPr`'s merge, the new plans wait (a while) for that PR's deploys: planned
+ * before its `apply: afterMerge` projects are applied, they would show its changes as theirs.
+ */
+export async function replanOpenPrs(
+  repo: RepoRef,
+  branch: string,
+  after: string,
+  actor: string,
+  change: BaseChange,
+  concurrency = DEFAULT_REPLAN_CONCURRENCY,
+  mergedPr?: number,
+): Promise<number[]> {
   const numbers = await openPullRequests({ repo, base: branch });
   if (numbers.length === 0) return [];
   const answers = new Map<number, BaseMovedReply['kind']>();
@@ -53,6 +68,7 @@ export async function replanOpenPrs(repo: RepoRef, branch: string, after: string
 
   // Then their new plans, `concurrency` at a time, in PR order.
   const stale = asked.filter((n) => answers.get(n) === 'stale');
+  if (stale.length > 0 && mergedPr !== undefined) await deploysOf(repo, mergedPr);
   const limit = Math.max(1, concurrency);
   const inFlight: number[] = [];
   const busy = () => inFlight.filter((n) => !done.has(n));
@@ -71,4 +87,17 @@ export async function replanOpenPrs(repo: RepoRef, branch: string, after: string
   }
   await condition(() => busy().length === 0, REPLAN_TIMEOUT);
   return replanned;
+}
+
+/** Waits while the merged PR's workflow follows its deploys (it ends once they have), at most DEPLOYS_WAIT_MS. */
+async function deploysOf(repo: RepoRef, pr: number): Promise<void> {
+  const workflowId = prWorkflowId(repo.owner, repo.name, pr);
+  const until = Date.now() + DEPLOYS_WAIT_MS;
+  while (await workflowRunning({ workflowId })) {
+    if (Date.now() >= until) {
+      log.warn('merged PR still deploying; planning anyway', { pr });
+      return;
+    }
+    await sleep(DEPLOYS_POLL);
+  }
 }

@@ -20,7 +20,7 @@ export async function pushWorkflow({ repo, before, after, actor, branch }: PushI
   const pr = await mergedPrOf({ repo, sha: after });
   const known = /^[0-9a-f]{40,64}$/.test(before) && !/^0+$/.test(before);
   const pushed = await selectProjects({ repo, prNumber: 0, cloneUrl: repo.cloneUrl, sha: after, ...(known ? { baseSha: before } : { compareWithParent: true }) });
-  const replanned = await replanOpenPrs(repo, branch ?? pushed.defaultBranch ?? 'main', after, actor, baseChangeOf(pushed), pushed.replanConcurrency);
+  const replanned = await replanOpenPrs(repo, branch ?? pushed.defaultBranch ?? 'main', after, actor, baseChangeOf(pushed), pushed.replanConcurrency, pr);
   const also = replanned.length ? { replanned } : {};
   if (pr !== undefined) return { skipped: 'merged-pr', pr, ...also };
   if (pushed.configErrors?.length) return { skipped: 'config-error', ...also };

@@ -152,6 +152,37 @@ describe('a PR is planned as merging it would make it', () => {
     expect(await resourceNames(r.stateFile('web'))).toEqual(['a1', 'a2', 'b1']);
   });
 
+  test('the push of a merge arrives while the merge deploys: the new plans wait for the deploy', async () => {
+    const r = await repoWith('merge-race', AFTER_MERGE, ['web']);
+    const main0 = await r.repo.head();
+    // A's apply takes a while: planned before it ends, B's plan would show A's resources as its own.
+    const slow = 'resource "terraform_data" "a1" {\n  input = "x"\n  provisioner "local-exec" {\n    command = "sleep 4"\n  }\n}\n';
+    const a = await branchPr(r, 11, { 'web/a.tf': slow + resource('a2', 'y') });
+    const b = await branchPr(r, 12, { 'web/b.tf': resource('b1', 'z') });
+    await open(r, a, /Plan: 2 to add, 0 to change, 0 to destroy\./, true);
+    await open(r, b, /Plan: 1 to add, 0 to change, 0 to destroy\./, true);
+    await approve(r, a, 1101);
+    await approve(r, b, 1201);
+
+    const m1 = await r.repo.merge('pr-11');
+    r.gh.comment(11, /Deploying after merge/)
+      .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
+      .updateCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Applying / })
+      .comment(11, (body) => body.includes('**Deployed.**'))
+      .updateCheckRun(CHECK_DEPLOY, 'completed', { conclusion: 'success', title: 'Deployed' });
+    expectReplan(r, 12, /Plan: 1 to add, 0 to change, 0 to destroy\./, true);
+    r.gh.updateCheckRun(CHECK_APPLY, 'completed', { conclusion: 'success', title: 'Approved: will apply after merge' })
+      .comment(12, (body) => body.includes('**Approvals kept for `web`.**'));
+    // GitHub sends the merge's pull_request and push events together.
+    await h.receive('pull_request', pullRequestEvent('closed', a, { merged: true, mergeCommitSha: m1 }));
+    expect(await push(r, main0, m1, [12], 11)).toEqual({ skipped: 'merged-pr', pr: 11, replanned: [12] });
+    await r.gh.settled();
+    r.gh.assertNoUnexpected();
+    const status = await h.waitHandled('acme', r.name, 12, `base-replan-${m1}`);
+    expect(status.plan!.summary).toBe('Plan: 1 to add, 0 to change, 0 to destroy.');
+    expect(status.approvals).toEqual([WRITER]);
+  });
+
   test('a head that conflicts with its base: the files are named, the plan check fails, nothing runs', async () => {
     const r = await repoWith('merge-conflict', AFTER_MERGE, ['web'], { 'web/a.tf': resource('a', 'a1') });
     const pr = await branchPr(r, 3, { 'web/a.tf': resource('a', 'from the PR'), 'web/c.tf': resource('c', 'c1') });
