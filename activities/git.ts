@@ -158,23 +158,111 @@ export async function makeWorkDir(root: string, sha: string, fill: (staging: str
   return workDir;
 }
 
-/** The commit in its own work dir. A complete work dir is reused as it is: no network, no token. */
+/** The commit in its own work dir (with mergeInto: merged into the base). A complete work dir is reused as it is: no network, no token. */
 export async function checkout(input: CheckoutInput, deps: GitDeps): Promise<CheckoutResult> {
   if (Boolean(input.sha) === Boolean(input.branch)) {
     throw ApplicationFailure.nonRetryable('checkout needs exactly one of sha or branch', 'InvalidInput');
   }
   const root = prWorkRoot(deps.dataDir, input.repo.owner, input.repo.name, input.prNumber);
-  const git = remoteGit(deps, input.repo, [input.cloneUrl]);
+  const git = remoteGit(deps, input.repo, [input.cloneUrl, ...(input.mergeInto ? [input.repo.cloneUrl] : [])]);
 
   await mkdir(root, { recursive: true, mode: 0o700 });
   const sha = input.sha?.toLowerCase() ?? (await resolveBranchHead(git, root, input.cloneUrl, input.branch!));
   if (!SHA.test(sha)) throw ApplicationFailure.nonRetryable(`Not a full commit sha: ${sha}`, 'InvalidInput');
+  if (input.mergeInto) return checkoutMerged(git, root, input, sha, input.mergeInto);
   const workDir = await makeWorkDir(root, sha, async (staging) => {
     await initWorkDir(git, staging);
     await fetchCommit(git, staging, input.cloneUrl, sha);
     await checkoutDetached(git, staging, sha);
   });
   return { workDir, sha };
+}
+
+/** How deep the history of the head and the base is fetched to find where they meet; then all of it. */
+export const MERGE_DEPTHS = [50, 500] as const;
+/** Who makes the local merge commit: fixed, so one head and base always give one merge commit. */
+const MERGE_IDENTITY = { GIT_AUTHOR_NAME: 'Terrapin', GIT_AUTHOR_EMAIL: 'terrapin@localhost', GIT_COMMITTER_NAME: 'Terrapin', GIT_COMMITTER_EMAIL: 'terrapin@localhost' };
+
+/** Thrown out of a work dir's fill: the merge conflicts (the staging dir is dropped). */
+class MergeConflict extends Error {
+  readonly files: string[];
+  constructor(files: string[]) {
+    super('merge conflict');
+    this.files = files;
+  }
+}
+
+/**
+ * The head merged into the base, as merging the PR would make it, in the work dir `<head>+<base>`. The
+ * merge commit has a fixed identity and the later of the two commits' dates: the same two commits make
+ * the same merge commit on every worker. A conflict checks nothing out and names the files.
+ */
+async function checkoutMerged(git: GitRunner, root: string, input: CheckoutInput, sha: string, into: NonNullable<CheckoutInput['mergeInto']>): Promise<CheckoutResult> {
+  const baseUrl = input.repo.cloneUrl;
+  const baseSha = ('sha' in into ? into.sha : await resolveBranchHead(git, root, baseUrl, into.branch)).toLowerCase();
+  if (!SHA.test(baseSha)) throw ApplicationFailure.nonRetryable(`Not a full commit sha: ${baseSha}`, 'InvalidInput');
+  let mergeSha = '';
+  try {
+    const workDir = await makeWorkDir(root, `${sha}+${baseSha}`, async (staging) => {
+      await initWorkDir(git, staging);
+      await fetchForMerge(git, staging, [{ url: input.cloneUrl, sha }, { url: baseUrl, sha: baseSha }]);
+      mergeSha = await mergeCommit(staging, sha, baseSha);
+      await checkoutDetached(git, staging, mergeSha);
+    });
+    if (!mergeSha) {
+      const r = await git(workDir, 'rev-parse', 'HEAD');
+      if (r.exitCode !== 0) throw gitFailure('git rev-parse of the merge', r);
+      mergeSha = r.stdout.trim();
+    }
+    return { workDir, sha, baseSha, mergeSha };
+  } catch (err) {
+    if (err instanceof MergeConflict) return { workDir: '', sha, baseSha, conflicts: err.files };
+    throw err;
+  }
+}
+
+/** Fetches both commits deep enough to hold a common ancestor (deeper and deeper, then all history). */
+async function fetchForMerge(git: GitRunner, dir: string, commits: Array<{ url: string; sha: string }>): Promise<void> {
+  const byUrl = new Map<string, string[]>();
+  for (const c of commits) byUrl.set(c.url, [...(byUrl.get(c.url) ?? []), c.sha]);
+  const fetchAll = async (depthArgs: string[]) => {
+    for (const [url, shas] of byUrl) {
+      const r = await git(dir, 'fetch', '-q', ...depthArgs, '--no-tags', '--no-write-fetch-head', '--', url, ...shas);
+      if (r.exitCode === 0) continue;
+      // Some servers refuse a sha that no ref advertises; every ref reaches it if it exists at all.
+      const all = await git(dir, 'fetch', '-q', '--no-tags', '--', url, '+refs/*:refs/terrapin/*');
+      if (all.exitCode !== 0) throw gitFailure(`git fetch of ${shas.join(', ')}`, all);
+    }
+  };
+  const [head, base] = [commits[0]!.sha, commits[1]!.sha];
+  const met = async () => (await git(dir, 'merge-base', base, head)).exitCode === 0;
+  for (const depth of MERGE_DEPTHS) {
+    await fetchAll(['--depth', String(depth)]);
+    if (await met()) return;
+  }
+  const shallow = await exists(join(dir, '.git', 'shallow'));
+  if (shallow) await fetchAll(['--unshallow']);
+}
+
+/** The merge commit of `head` into `base`, made without touching a work tree; MergeConflict if it conflicts. */
+async function mergeCommit(dir: string, head: string, base: string): Promise<string> {
+  const local = gitRunner(undefined);
+  const merged = await local(dir, 'merge-tree', '--write-tree', '--name-only', '--no-messages', '-z', base, head);
+  if (merged.exitCode === 1) {
+    const [, ...files] = merged.stdout.split('\0').filter(Boolean);
+    throw new MergeConflict([...new Set(files)].sort());
+  }
+  const missing = /refusing to merge unrelated histories|not something we can merge/i.test(merged.output);
+  if (missing) throw ApplicationFailure.nonRetryable(`The PR head ${head.slice(0, 7)} and its base ${base.slice(0, 7)} have no history in common`, 'UnrelatedHistories');
+  if (merged.exitCode !== 0) throw gitFailure('git merge-tree', merged);
+  const tree = merged.stdout.split('\0')[0]!.trim();
+  const dates = await local(dir, 'show', '-s', '--format=%ct', base, head);
+  if (dates.exitCode !== 0) throw gitFailure('git show of the commit dates', dates);
+  const when = `@${Math.max(...dates.stdout.split(/\s+/).filter(Boolean).map(Number))} +0000`;
+  const commit = gitRunner(undefined, { ...MERGE_IDENTITY, GIT_AUTHOR_DATE: when, GIT_COMMITTER_DATE: when });
+  const made = await commit(dir, 'commit-tree', '--no-gpg-sign', tree, '-p', base, '-p', head, '-m', `Merge ${head} into ${base}`);
+  if (made.exitCode !== 0) throw gitFailure('git commit-tree of the merge', made);
+  return made.stdout.trim();
 }
 
 export interface DefaultBranchHead {

@@ -152,6 +152,17 @@ function pullRequestReads({ github }: GithubActivityDeps) {
       }
     },
 
+    /** The open pull requests into `base`, every page: those a push to it may leave with an outdated plan. */
+    async openPullRequests({ repo, base }: { repo: RepoRef; base: string }): Promise<number[]> {
+      try {
+        const octokit = client(repo);
+        const pulls = await octokit.paginate(octokit.pulls.list, { owner: repo.owner, repo: repo.name, state: 'open', base, per_page: 100 });
+        return pulls.map((p) => p.number).sort((a, b) => a - b);
+      } catch (err) {
+        rethrowClassified(err, `listing the open pull requests into ${base}`);
+      }
+    },
+
     /**
      * The GitHub logins that wrote or committed the PR's commits (GitHub lists up to 250): part of the PR's
      * author set, none of whom may approve it. `web-flow` (GitHub's own committer for web edits and merges)

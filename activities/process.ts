@@ -84,10 +84,12 @@ export async function runCommand(file: string, args: readonly string[], opts: Ru
 
 async function runOnce(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult & { setupFailed?: boolean }> {
   const activity = currentActivity();
+  // A local activity (a run's checkout) cannot heartbeat: the worker itself keeps it alive.
+  const beating = activity?.info.isLocal ? undefined : activity;
   const started = Date.now();
-  const beat = () => activity?.heartbeat({ command: file, elapsedMs: Date.now() - started });
+  const beat = () => beating?.heartbeat({ command: file, elapsedMs: Date.now() - started });
   beat();
-  const timer = activity ? setInterval(beat, opts.heartbeatEveryMs ?? 5_000) : undefined;
+  const timer = beating ? setInterval(beat, opts.heartbeatEveryMs ?? 5_000) : undefined;
 
   // Cancellation and timeout share one path: SIGTERM to the command, then SIGKILL to its whole process
   // group, because children that outlive it (providers, provisioner shells) would hold the output pipes open.

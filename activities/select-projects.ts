@@ -128,6 +128,7 @@ export async function selectProjects(input: SelectProjectsInput, deps: GitDeps):
     changedFiles,
     allowForks: config.allowForks,
     deployOnPush: config.deployOnPush,
+    replanConcurrency: config.replanConcurrency,
     permissions: config.permissions,
     ...policy,
     policyChanges,

@@ -16,12 +16,22 @@ export interface CheckoutInput {
   sha?: string;
   /** Branch to check out at its current head (rollback to the base branch); 'HEAD' is the default branch. */
   branch?: string;
+  /**
+   * Check out the commit merged into this base commit (a PR's base branch head, from the base repository),
+   * or into the named base branch's head now: what merging the PR would make, not the head alone.
+   */
+  mergeInto?: { sha: string } | { branch: string };
 }
 
 export interface CheckoutResult {
-  /** One work dir per PR and SHA: <data>/work/<owner>/<repo>/pr-<n>/<sha>. */
+  /** One work dir per PR and SHA: <data>/work/<owner>/<repo>/pr-<n>/<sha> (merged: <sha>+<base sha>). */
   workDir: string;
   sha: string;
+  /** With mergeInto: the base commit merged into, and the local merge commit checked out. */
+  baseSha?: string;
+  mergeSha?: string;
+  /** With mergeInto: the files that conflict (nothing is checked out, workDir is ''). */
+  conflicts?: string[];
 }
 
 /** What selectProjects reads: a commit's work dir, its `.terrapin.yml` and the projects a change affects. */
@@ -59,6 +69,8 @@ export interface ProjectSelection extends CheckoutResult {
   permissions?: CommandPermissions;
   /** `deployOnPush` of the default branch's .terrapin.yml. */
   deployOnPush?: boolean;
+  /** `replanOnBaseChange.concurrency` of the default branch's .terrapin.yml. */
+  replanConcurrency?: number;
   /** With baseSha: files that differ from it (undefined when it could not be fetched). */
   changedFiles?: string[];
   /** The commit the policy keys were read at: the default branch's head (or the commit, with policyFrom 'commit'). */

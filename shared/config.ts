@@ -144,3 +144,6 @@ export interface WrittenSettings {
   when?: WhenRule[];
   drift?: Partial<DriftSettings>;
 }
+
+/** `replanOnBaseChange.concurrency` when `.terrapin.yml` does not say. */
+export const DEFAULT_REPLAN_CONCURRENCY = 2;

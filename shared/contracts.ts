@@ -110,7 +110,19 @@ export type PrEvent =
   /** From a deploy workflow to the merged PR's: a deploy of its merge commit waits for approval, or ended. */
   | { type: 'deploy-status'; deliveryId: string; project: string; sha: string; status: 'waiting' | 'finished'; outcome?: string }
   /** From a project lock (a LockNotice, turned into an event by the PR workflow): the lock is now this PR's, or expired. */
-  | { type: 'lock'; deliveryId: string; notice: LockNotice };
+  | { type: 'lock'; deliveryId: string; notice: LockNotice }
+  /** From a push workflow: the PR's base branch moved; a plan the push touched is outdated (the PR answers `replyTo`). */
+  | { type: 'base-moved'; deliveryId: string; baseRef: string; baseSha: string; actor: string; touched: BaseChange; replyTo: string }
+  /** From the same push workflow, when the PR's turn comes: plan again against the new base, then tell `replyTo`. */
+  | { type: 'base-replan'; deliveryId: string; baseSha: string; actor: string; replyTo: string };
+
+/** The projects a push to a base branch changed (as the pushed `.terrapin.yml` has them), or every one when it cannot say. */
+export type BaseChange = { projects: Array<{ name: string; dir: string; workspace: string }> } | { all: true };
+
+/** A PR's answers to a push workflow: whether the push outdated its plan, and when its new plan is done. */
+export type BaseMovedReply = { pr: number; kind: 'stale' | 'unaffected' | 'replanned'; baseSha: string };
+export const BASE_MOVED_REPLY_SIGNAL = 'baseMovedReply';
+export const baseMovedReplySignal = defineSignal<[BaseMovedReply]>(BASE_MOVED_REPLY_SIGNAL);
 
 export interface PrWorkflowInput {
   pr: PrRef;
@@ -359,9 +371,14 @@ export interface PushInput {
   after: string;
   /** Who pushed. */
   actor: string;
+  /** The branch pushed to (the default branch); absent in pushes recorded before it was sent. */
+  branch?: string;
 }
 
-export type PushOutcome = { queued: string[] } | { skipped: 'merged-pr' | 'config-error' | 'not-enabled'; pr?: number };
+export type PushOutcome = ({ queued: string[] } | { skipped: 'merged-pr' | 'config-error' | 'not-enabled'; pr?: number }) & {
+  /** Open PRs into the pushed branch whose plans the push outdated, re-planned (absent when none). */
+  replanned?: number[];
+};
 
 
 export type PlanStatus = 'ready' | 'applying' | 'applied' | 'apply-failed' | 'unknown' | 'discarded';

@@ -61,8 +61,11 @@ export interface RunInput {
   record: RunRecordInput;
   /** Whether the namespace has Terrapin's search attributes (asked once by the starter). */
   recorded: boolean;
-  /** The commit to check out: PR heads come from the head repository's clone URL. */
-  source: { prNumber: number; cloneUrl: string; sha?: string; branch?: string };
+  /**
+   * The commit to check out: PR heads come from the head repository's clone URL. With `mergeInto` (a PR's
+   * plans and applies), the head merged into that base commit: what merging the PR would make.
+   */
+  source: { prNumber: number; cloneUrl: string; sha?: string; branch?: string; mergeInto?: { sha: string } };
   project: RunProject;
   /** Every project of the revision: where upstreams named by `inputs` live. */
   known: ProjectLocation[];
@@ -76,7 +79,7 @@ export interface RunInput {
   extraArgs?: string[];
   /** apply: the saved plan, by hash. */
   plan?: { planFile: string; planSha256: string };
-  /** apply: plan again first (upstreams changed since) and apply only if the resource actions are these. */
+  /** apply: plan again first (upstreams changed since) and apply only if the resource actions and values are these. */
   replanAgainst?: { showJsonFile: string; planTextFile: string };
   /** apply: read the project's outputs before applying (downstreams roll back with them). */
   keepOutputsBefore?: boolean;
@@ -97,7 +100,8 @@ export type RunOutcome =
   | 'rollback-failed'
   | 'drifted'
   | 'clean'
-  | 'no-project';
+  | 'no-project'
+  | 'conflict';
 
 /** A saved plan: the file applied, its hash, and what reviewers saw. */
 export interface SavedPlan {
@@ -112,8 +116,13 @@ export interface RunResult {
   runId: string;
   kind: RunKind;
   project: string;
-  /** The commit the run checked out. */
+  /** The commit the run checked out (with source.mergeInto: the PR head merged into baseSha). */
   sha: string;
+  /** With source.mergeInto: the base commit the head was merged into, and the local merge commit. */
+  baseSha?: string;
+  mergeSha?: string;
+  /** 'conflict': the files the head and the base both changed, in ways git cannot merge. */
+  conflicts?: string[];
   workDir: string;
   label: string;
   outcome: RunOutcome;
@@ -129,7 +138,7 @@ export interface RunResult {
   outputsFile?: string;
   /** apply with keepOutputsBefore: the outputs before it. */
   outputsBeforeFile?: string;
-  /** apply 'changed': the fresh plan's actions differ from the approved ones. */
+  /** apply 'changed': the fresh plan's actions or values differ from the approved ones. */
   changes?: string[];
   diffFile?: string;
   /** drift: what the two plans found; `plan` (its files under `label`) is what a reconcile applies. */

@@ -9,6 +9,7 @@ type Group<K extends keyof Activities> = Pick<Activities, K>;
 export const {
   getPullRequest,
   mergedPrOf,
+  openPullRequests,
   pullRequestCommitLogins,
   getPermission,
   requirementFacts,
@@ -24,6 +25,7 @@ export const {
   Group<
     | 'getPullRequest'
     | 'mergedPrOf'
+    | 'openPullRequests'
     | 'pullRequestCommitLogins'
     | 'getPermission'
     | 'requirementFacts'

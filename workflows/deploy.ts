@@ -1,7 +1,7 @@
 // Deploys after merge (`apply: afterMerge`): one durable queue per project, id deploy:{owner}/{repo}:{project},
 // fed with signalWithStart when a PR merges (or the default branch gets a push, with `deployOnPush`).
-// Each revision is planned at its commit and applied only if its resource actions are the ones approved
-// on the PR; otherwise the PR is asked for a fresh approval (deploy/approval.ts). A revision older than the
+// Each revision is planned at its commit and applied only if its resource actions and values are the ones
+// approved on the PR; otherwise the PR is asked for a fresh approval (deploy/approval.ts). A revision older than the
 // one deployed is skipped; a failed apply compensates by applying the previously deployed revision again.
 // Plan, apply and rollback are runs (project-run.ts). One queue run handles one revision, then continues
 // as new: every deploy decision is its own run in the history, with its own search attributes.
@@ -170,7 +170,7 @@ class Deploy {
       return this.finish('unchanged', { summaryLine: plan.summary.line });
     }
 
-    // Apply only what was approved: the same resource actions as the PR's approved plan.
+    // Apply only what was approved: the same resource actions, with the same values, as the PR's approved plan.
     let approvedBy = rev.approved?.approvers ?? [];
     const comparison = rev.approved ? await compare(rev.approved, plan) : undefined;
     if (!comparison?.same) {

@@ -18,6 +18,8 @@ export interface PipelineContext {
   sha: string;
   cloneUrl: string;
   baseSha: string;
+  /** The base commit the head is merged into before each plan and apply (a PR's: what merging it makes). */
+  mergeInto?: string;
   known: ProjectLocation[];
   parallelism: number;
   record: RunRecordInput;
@@ -42,7 +44,7 @@ function runInput(ctx: PipelineContext, p: ProjectPlan, kind: RunInput['kind'], 
     kind,
     record: ctx.record,
     recorded: ctx.recorded,
-    source: { prNumber: ctx.prNumber, cloneUrl: ctx.cloneUrl, sha: ctx.sha },
+    source: { prNumber: ctx.prNumber, cloneUrl: ctx.cloneUrl, sha: ctx.sha, ...(ctx.mergeInto ? { mergeInto: { sha: ctx.mergeInto } } : {}) },
     project: runProject(p),
     known: ctx.known,
     label,
@@ -61,7 +63,7 @@ export async function planInOrder(ctx: PipelineContext, projects: ProjectPlan[],
         const p = projects.find((x) => x.name === name)!;
         const result = await startRun({ ...runInput(ctx, p, 'plan', p.label), extraArgs }, ctx.nextRun);
         // A failed plan fails the node: its downstreams are skipped.
-        if (result.outcome === 'failed') throw new PlanFailed(result);
+        if (result.outcome === 'failed' || result.outcome === 'conflict') throw new PlanFailed(result);
         return result;
       },
     },

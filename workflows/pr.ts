@@ -11,6 +11,7 @@ import { onCommand } from './pr/commands.ts';
 import { LOGINS_LIMIT, SEEN_LIMIT, countsOnce, remember, sameLogin, turnedAway } from './pr/gate.ts';
 import { onLockNotice } from './pr/locks.ts';
 import { closePr, onMergedEvent } from './pr/merged.ts';
+import { onBaseMoved, onBaseReplan } from './pr/base.ts';
 import { startPlan } from './pr/plan.ts';
 import { PrSession } from './pr/session.ts';
 
@@ -76,6 +77,7 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     if (!(await condition(() => s.queue.length > 0 || workflowInfo().continueAsNewSuggested, '60 days'))) break;
     const event = s.queue.shift();
     if (!event) await continueAsNew<typeof prWorkflow>({ pr: input.pr, carried: s });
+    else if (event.type === 'base-moved' || event.type === 'base-replan') await handle(event, (e) => onEvent(pr, e));
     else await handle(event, (e) => onMergedEvent(pr, e, (bad) => onEvent(pr, bad)));
   }
   return { merged: s.closed.merged, lastPlan: s.plan && { sha: s.plan.sha, status: s.plan.status } };
@@ -123,6 +125,10 @@ async function onEvent(pr: PrSession, event: PrEvent): Promise<void> {
       return onCommand(pr, event);
     case 'lock':
       return onLockNotice(pr, event.notice);
+    case 'base-moved':
+      return onBaseMoved(pr, event);
+    case 'base-replan':
+      return onBaseReplan(pr, event);
   }
 }
 

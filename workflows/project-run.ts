@@ -24,9 +24,13 @@ export async function projectRun(input: RunInput): Promise<RunResult> {
   const { repo, kind, project } = input;
   record({ repository: `${repo.owner}/${repo.name}`, project: project.name, kind, trigger: input.record.trigger, pr: input.record.pr, actor: input.record.actor, approvers: input.record.approvers });
   const base = { runId: workflowInfo().workflowId, kind, project: project.name, label: input.label };
-  let at: { workDir: string; sha: string };
+  let at: { workDir: string; sha: string; baseSha?: string; mergeSha?: string };
   try {
-    at = await checkout({ repo, prNumber: input.source.prNumber, cloneUrl: input.source.cloneUrl, ...(input.source.sha ? { sha: input.source.sha } : { branch: input.source.branch ?? 'HEAD' }) });
+    const { mergeInto } = input.source;
+    const out = await checkout({ repo, prNumber: input.source.prNumber, cloneUrl: input.source.cloneUrl, ...(input.source.sha ? { sha: input.source.sha } : { branch: input.source.branch ?? 'HEAD' }), ...(mergeInto ? { mergeInto } : {}) });
+    // The head does not merge into its base: nothing runs (the starter says which files conflict).
+    if (out.conflicts) return done({ ...base, sha: out.sha, workDir: '', baseSha: out.baseSha, outcome: 'conflict', conflicts: out.conflicts });
+    at = { workDir: out.workDir, sha: out.sha, ...(out.baseSha ? { baseSha: out.baseSha, mergeSha: out.mergeSha } : {}) };
   } catch (err) {
     // A rollback that cannot even fetch its target is a failed rollback, reported as such; elsewhere the
     // starter reports the error where the user is.
@@ -43,7 +47,7 @@ export async function projectRun(input: RunInput): Promise<RunResult> {
   }
 }
 
-type Started = Pick<RunResult, 'runId' | 'kind' | 'project' | 'label' | 'sha' | 'workDir'>;
+type Started = Pick<RunResult, 'runId' | 'kind' | 'project' | 'label' | 'sha' | 'workDir' | 'baseSha' | 'mergeSha'>;
 type Runner = (input: RunInput, run: Started) => Promise<RunResult>;
 
 const RUNNERS: Record<RunInput['kind'], Runner> = {
@@ -68,7 +72,8 @@ const hookEnv = (input: RunInput, run: Started): Record<string, string> => ({
   DIR: input.project.dir,
   WORKSPACE: input.project.workspace,
   HEAD_SHA: run.sha,
-  BASE_SHA: input.baseSha ?? '',
+  // Merged into a base: that base commit (what the plan is made against).
+  BASE_SHA: run.baseSha ?? input.baseSha ?? '',
   PR_NUMBER: input.record.pr ? String(input.record.pr) : '',
 });
 

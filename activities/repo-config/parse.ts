@@ -9,6 +9,7 @@ import { repoConfigValidator } from './schema.ts';
 import { validateYaml } from './validate.ts';
 import { policyChecks, writtenSettings, type FileData, type ProjectData } from './written.ts';
 import { pointerOf, type Position, type YamlSource } from './yaml-source.ts';
+import { DEFAULT_REPLAN_CONCURRENCY } from '../../shared/config.ts';
 import type { CommandPermissions, CommandRule, ConfigError, GuardedCommand, RepoConfig, ResolvedProject, WrittenSettings } from '../../shared/config.ts';
 import { buildDag } from '../../shared/dag.ts';
 
@@ -74,7 +75,7 @@ export function parseRepoConfigFile(text: string, opts: ParseOptions): ParseResu
       deployOnPush: data.deployOnPush ?? false,
       permissions: resolvePermissions(data.permissions ?? {}),
       ...(data.lock?.ttl !== undefined ? { lockTtl: data.lock.ttl } : {}),
-      replanConcurrency: data.replanOnBaseChange?.concurrency ?? 2,
+      replanConcurrency: data.replanOnBaseChange?.concurrency ?? DEFAULT_REPLAN_CONCURRENCY,
       policies: policyChecks(data.policies),
     },
     errors: [],

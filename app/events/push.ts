@@ -1,5 +1,5 @@
-// push to the default branch → pushWorkflow (drift schedules, and deploys with `deployOnPush`). Other
-// branches, tags and branch deletions are ignored.
+// push to the default branch → pushWorkflow (drift schedules, open PRs into it planned again, and deploys
+// with `deployOnPush`). Other branches, tags and branch deletions are ignored.
 import type { Context } from 'probot';
 import type { HandlerDeps } from './deps.ts';
 import { repoRefFrom } from './repo-ref.ts';
@@ -18,7 +18,7 @@ export function onPush({ deliver, logger }: HandlerDeps) {
       log.info('no installation on event; ignored');
       return;
     }
-    const outcome = await deliver.push(context.id, { repo, before: payload.before, after: payload.after, actor: payload.sender?.login ?? payload.pusher.name });
+    const outcome = await deliver.push(context.id, { repo, before: payload.before, after: payload.after, actor: payload.sender?.login ?? payload.pusher.name, branch: payload.repository.default_branch });
     log.info({ sha: payload.after, outcome }, 'push to the default branch');
   };
 }

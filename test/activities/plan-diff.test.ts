@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlanResult } from '../../shared/activity-contracts.ts';
-import { describeActionChanges, diffPlans, sameResourceActions, type PlanJson } from '../../activities/plan-diff.ts';
+import { describeActionChanges, describePlanChanges, diffPlans, samePlan, sameResourceActions, type PlanJson } from '../../activities/plan-diff.ts';
 import { apply, plan } from '../../activities/terraform.ts';
 import { terraformFixture, type FixtureResource } from '../helpers/fixture-repo.ts';
 
@@ -120,5 +120,89 @@ describe('with real terraform plans', () => {
     const current = await planWith({ keep: { input: 'v9' }, swap: { input: 'b', triggersReplace: '3' } });
     expect(sameResourceActions(approved.json, current.json)).toBe(true);
     expect(diffPlans(approved.text, current.text, { previous: 'a', current: 'b' })).toMatch(/^\+~ +input += "v1" -> "v9"$/m);
+  });
+});
+
+describe('values, on real terraform plans', () => {
+  let root: string;
+  let workDir: string;
+  let stateFile: string;
+  const deps = () => ({ dataDir: join(root, 'data'), sandbox: testSandbox([join(root, 'state')]) });
+  const input = () => ({ workDir, projectDir: '.', workspace: 'default', binary: 'terraform' as const });
+  const SECRET_V1 = 'hunter2-secret-value';
+
+  /** `app` reads a sensitive variable, `later` an attribute known only after apply, `out` an output. */
+  function config(values: { plain: string; secret: string; trigger: string; out: string }): string {
+    return [
+      `terraform {\n  backend "local" {\n    path = "${stateFile}"\n  }\n}`,
+      `variable "secret" {\n  type      = string\n  sensitive = true\n  default   = "${values.secret}"\n}`,
+      `resource "terraform_data" "app" {\n  input = { plain = "${values.plain}", secret = var.secret }\n}`,
+      `resource "terraform_data" "trigger" {\n  input = "${values.trigger}"\n}`,
+      `resource "terraform_data" "later" {\n  input = terraform_data.trigger.id\n  triggers_replace = "${values.trigger}"\n}`,
+      `output "out" {\n  value = "${values.out}"\n}`,
+    ].join('\n\n') + '\n';
+  }
+
+  async function planWith(values: Parameters<typeof config>[0]) {
+    await execa('mkdir', ['-p', workDir]);
+    await writeFile(join(workDir, 'main.tf'), config(values));
+    const result = await plan(input(), deps());
+    if (!result.ok) throw new Error(`plan failed, see ${result.outputFile}`);
+    const text = await readFile(result.showJsonFile, 'utf8');
+    return { result, text, json: JSON.parse(text) as PlanJson };
+  }
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'terrapin-plan-values-'));
+    workDir = join(root, 'work');
+    stateFile = join(root, 'state', 'terraform.tfstate');
+    const first = await planWith({ plain: 'p1', secret: SECRET_V1, trigger: 't1', out: 'o1' });
+    expect((await apply({ ...input(), planFile: first.result.planFile, expectedSha256: first.result.planSha256 }, deps())).ok).toBe(true);
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('two plans of the same change are the same plan', async () => {
+    const change = { plain: 'p2', secret: SECRET_V1, trigger: 't1', out: 'o1' };
+    const [a, b] = [await planWith(change), await planWith(change)];
+    expect(describePlanChanges(a.json, b.json)).toEqual([]);
+    expect(samePlan(a.json, b.json)).toBe(true);
+  });
+
+  it('a value-only change is a different plan, though the actions are the same', async () => {
+    const a = await planWith({ plain: 'p2', secret: SECRET_V1, trigger: 't1', out: 'o1' });
+    const b = await planWith({ plain: 'p3', secret: SECRET_V1, trigger: 't1', out: 'o1' });
+    expect(sameResourceActions(a.json, b.json)).toBe(true);
+    expect(describePlanChanges(a.json, b.json)).toEqual(['terraform_data.app: values of input changed (sensitive)']);
+    expect(samePlan(a.json, b.json)).toBe(false);
+  });
+
+  it('a changed sensitive value is named, never shown', async () => {
+    const a = await planWith({ plain: 'p2', secret: SECRET_V1, trigger: 't1', out: 'o1' });
+    const b = await planWith({ plain: 'p2', secret: 'other-secret-value', trigger: 't1', out: 'o1' });
+    // The show -json holds the values: the comparison sees them...
+    expect(b.text).toContain('other-secret-value');
+    const changes = describePlanChanges(a.json, b.json);
+    expect(changes).toEqual(['terraform_data.app: values of input changed (sensitive)']);
+    // ...and says nothing of them.
+    expect(changes.join('\n')).not.toMatch(/secret-value|hunter2/);
+  });
+
+  it('a changed trigger of a replacement and an output value count', async () => {
+    const a = await planWith({ plain: 'p1', secret: SECRET_V1, trigger: 't2', out: 'o1' });
+    const b = await planWith({ plain: 'p1', secret: SECRET_V1, trigger: 't3', out: 'o2' });
+    expect(sameResourceActions(a.json, b.json)).toBe(true);
+    expect(describePlanChanges(a.json, b.json)).toEqual([
+      'terraform_data.later: values of triggers_replace changed',
+      'terraform_data.trigger: values of input changed',
+      'output out: no change → update',
+    ]);
+  });
+
+  it('actions first, without repeating the values of a resource whose action changed', async () => {
+    const a = await planWith({ plain: 'p1', secret: SECRET_V1, trigger: 't1', out: 'o1' });
+    const b = await planWith({ plain: 'p1', secret: SECRET_V1, trigger: 't2', out: 'o1' });
+    expect(describePlanChanges(a.json, b.json)).toEqual(['terraform_data.later: no change → replace', 'terraform_data.trigger: no change → update']);
   });
 });

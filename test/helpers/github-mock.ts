@@ -323,6 +323,19 @@ export class GithubMock {
     return this;
   }
 
+  /** GET pulls?state=open&base=<base>: the open PRs into a branch (one page). */
+  openPulls(base: string, numbers: number[]): this {
+    this.scope
+      .get(`${this.repoPath}/pulls`)
+      .query((q) => q.state === 'open' && q.base === base)
+      .reply(200, async (req: Request) => {
+        const [path] = await this.read(req);
+        this.record('GET', path, undefined);
+        return numbers.map((number) => ({ number, state: 'open', base: { ref: base } }));
+      });
+    return this;
+  }
+
   calledWith(method: string, pathPart: string): RecordedCall[] {
     return this.calls.filter((c) => c.method === method && c.path.includes(pathPart));
   }

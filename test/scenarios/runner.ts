@@ -68,6 +68,8 @@ export interface ExpectedCall {
   commits?: Array<{ author?: string | null; committer?: string | null }>;
   minimize?: true;
   pullsOfCommit?: { sha: string; pulls: Array<{ number: number; merged: boolean }> };
+  /** The open PRs into a branch, as a push to it lists them. */
+  openPulls?: { base: string; numbers: number[] };
   pullRequest?: number;
 }
 
@@ -428,7 +430,7 @@ class Runner {
     const actor = step.comment?.by ?? step.issueComment?.by ?? step.review?.by ?? step.button?.by ?? step.push?.by;
     for (const raw of step.expect ?? []) {
       const e: ExpectedCall = typeof raw === 'string' ? ({ [raw]: true } as ExpectedCall) : raw;
-      const keys = ['check', 'comment', 'createIssue', 'closeIssue', 'openIssues', 'label', 'reaction', 'permission', 'prCommits', 'minimize', 'pullsOfCommit', 'pullRequest'] as const;
+      const keys = ['check', 'comment', 'createIssue', 'closeIssue', 'openIssues', 'label', 'reaction', 'permission', 'prCommits', 'minimize', 'pullsOfCommit', 'openPulls', 'pullRequest'] as const;
       const kind = keys.find((k) => e[k] !== undefined);
       switch (kind) {
         case 'check': {
@@ -470,6 +472,9 @@ class Runner {
           break;
         case 'pullsOfCommit':
           this.gh.pullsOfCommit(this.sha(e.pullsOfCommit!.sha), e.pullsOfCommit!.pulls);
+          break;
+        case 'openPulls':
+          this.gh.openPulls(e.openPulls!.base, e.openPulls!.numbers);
           break;
         case 'pullRequest': {
           const pr = this.pr(e.pullRequest!);

@@ -388,6 +388,7 @@ describe('deploy approvals', () => {
     const sha = await d.repo.commit({ 'web/b.tf': 'resource "terraform_data" "b" {\n  input = "pushed"\n}\n' }, { message: 'pushed straight to main' });
     d.gh
       .pullsOfCommit(sha, [])
+      .openPulls('main', [])
       .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
       .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval', summary: (t: string) => !t.includes('Not approved') });
     const where = { owner: OWNER, repo: d.name, installationId: 42, cloneUrl: d.repo.cloneUrl };

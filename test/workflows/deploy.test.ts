@@ -330,7 +330,8 @@ describe('deploys after merge', () => {
     const where = { owner: 'acme', repo: d.name, installationId: 42, cloneUrl: d.repo.cloneUrl };
     // The push of a PR's merge: that PR's workflow handles it (GitHub says the commit is PR 7's merge).
     const m7 = await d.repo.head();
-    gh.pullsOfCommit(m7, [{ number: 7, merged: true }]);
+    // No PR is open into main: none has a plan the push outdates.
+    gh.pullsOfCommit(m7, [{ number: 7, merged: true }]).openPulls('main', []);
     await h.receive('push', pushEvent(where, { before: 'f'.repeat(40), after: m7, login: WRITER }));
     expect(await h.env.client.workflow.getHandle(`push:acme/${d.name}:${m7}`).result()).toEqual({ skipped: 'merged-pr', pr: 7 });
     await gh.settled();
@@ -339,6 +340,7 @@ describe('deploys after merge', () => {
     const pushed = await d.repo.commit(web({ b: 'b4' }), { message: 'hotfix pushed to main' });
     // No PR to review it on: the check shows the plan.
     gh.pullsOfCommit(pushed, [])
+      .openPulls('main', [])
       .createCheckRun(CHECK_DEPLOY, 'in_progress', { title: /^Deploying / })
       .updateCheckRun(CHECK_DEPLOY, 'queued', { title: 'Waiting for approval', summary: (t: string) => t.includes('without a pull request') && t.includes('terraform_data.b') && !t.includes('Not approved') });
     await h.receive('push', pushEvent(where, { before: m7, after: pushed, login: WRITER }));
@@ -507,13 +509,26 @@ describe('deploys of several projects from one merge', () => {
 
       const merge = await dag.merge('grow');
       gh.comment(1, (b) => b.includes('**Deploying after merge:**') && b.includes('`net`, `app`'));
-      for (const name of ['net', 'app']) {
-        gh.createCheckRun(`terrapin/deploy: ${name}`, 'in_progress', { title: /^Deploying / })
-          .updateCheckRun(`terrapin/deploy: ${name}`, 'in_progress', { title: /^Applying / })
-          .comment(1, (b) => b.includes(`**Terrapin deploy** of \`${name}\``) && b.includes('**Deployed.**'))
-          .updateCheckRun(`terrapin/deploy: ${name}`, 'completed', { conclusion: 'success', title: 'Deployed' });
-      }
+      gh.createCheckRun('terrapin/deploy: net', 'in_progress', { title: /^Deploying / })
+        .updateCheckRun('terrapin/deploy: net', 'in_progress', { title: /^Applying / })
+        .comment(1, (b) => b.includes('**Terrapin deploy** of `net`') && b.includes('**Deployed.**'))
+        .updateCheckRun('terrapin/deploy: net', 'completed', { conclusion: 'success', title: 'Deployed' });
+      // app was approved reading vpc-1; planned after net's deploy it reads vpc-2: the same action with
+      // another value is not what was approved, so it asks again.
+      gh.createCheckRun('terrapin/deploy: app', 'in_progress', { title: /^Deploying / })
+        .comment(1, (b) => b.includes('waits for approval') && b.includes('terraform_data.app: values of input changed'))
+        .updateCheckRun('terrapin/deploy: app', 'queued', { title: 'Waiting for approval' });
       await h.receive('pull_request', pullRequestEvent('closed', pr, { merged: true, mergeCommitSha: merge }));
+      await gh.settled();
+      await h.waitFor('acme', 'dag', 1, (st) => st.deploys?.some((x) => x.project === 'app' && x.status === 'waiting') ?? false);
+      gh.reaction(12)
+        .permission(WRITER, 'write')
+        .permission(WRITER, 'write')
+        .prCommits(1)
+        .updateCheckRun('terrapin/deploy: app', 'in_progress', { title: /^Applying / })
+        .comment(1, (b) => b.includes('**Terrapin deploy** of `app`') && b.includes('**Deployed.**'))
+        .updateCheckRun('terrapin/deploy: app', 'completed', { conclusion: 'success', title: 'Deployed' });
+      await h.receive('issue_comment', issueCommentEvent(pr, '/approve -p app', { login: WRITER, commentId: 12 }));
       await h.env.client.workflow.getHandle('pr:acme/dag#1').result();
       await gh.settled();
       gh.assertNoUnexpected();

@@ -634,8 +634,9 @@ describe('PR loop', () => {
 
   test('command permissions come from the base branch: a level, a user list and teams; the PR cannot loosen them', async () => {
     const loose = 'permissions:\n  plan: { level: read }\n  approve: { level: read, allowAuthor: true }\n';
-    const s = await scenario('perms', 20, { a: { input: 'base' }, b: { input: 'new' } }, { '.terrapin.yml': loose });
-    s.pr.baseSha = await s.repo.commit({ '.terrapin.yml': 'permissions:\n  plan: { level: admin }\n  approve: { users: [carol], teams: [acme/sre] }\n' });
+    // main's rules are strict; the PR (branched from them, so it merges cleanly) loosens them in its own copy.
+    const strict = 'permissions:\n  plan: { level: admin }\n  approve: { users: [carol], teams: [acme/sre] }\n';
+    const s = await scenario('perms', 20, { a: { input: 'base' }, b: { input: 'new' } }, { '.terrapin.yml': loose }, { '.terrapin.yml': strict });
     expectPlan(s, 'Plan: 1 to add, 0 to change, 0 to destroy.');
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
@@ -674,7 +675,8 @@ describe('PR loop', () => {
     await h.receive('pull_request', pullRequestEvent('opened', s.pr));
     await s.gh.settled();
     const before = await h.waitFor(OWNER, 'tampered', 18, (st) => st.plan?.status === 'ready');
-    const planFile = join(h.config.dataDir, 'work', OWNER, 'tampered', 'pr-18', `${s.pr.headSha}.terrapin`, 'root--default--p1', 'run', 'plan.tfplan');
+    // The plan was made in the work dir of the head merged into main.
+    const planFile = join(h.config.dataDir, 'work', OWNER, 'tampered', 'pr-18', `${s.pr.headSha}+${s.pr.baseSha}.terrapin`, 'root--default--p1', 'run', 'plan.tfplan');
     await appendFile(planFile, 'tampered');
 
     s.gh

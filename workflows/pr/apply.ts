@@ -14,6 +14,7 @@ import { applyInOrder } from '../pipeline.ts';
 import { approvedForDeploy, failedPolicies, mustApplyFirst, pending, totalSummary, type ProjectPlan } from '../projects.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, policiesPassed, requirementsFrom, type RequirementResult } from '../requirements.ts';
 import { askAgainForChangedPlans, reportApply } from './apply-report.ts';
+import { refusedAsOutdated } from './base.ts';
 import { authorized, authorizedPolicyOwner, buttonOutdated, currentPlan, predatesPlan, type CommandEvent } from './gate.ts';
 import { shortSha, type PrSession } from './session.ts';
 import type { PlanRecord } from './state.ts';
@@ -28,11 +29,13 @@ export async function onApprove(pr: PrSession, event: CommandEvent): Promise<voi
   if (!(await authorized(pr, 'approve', actor, deliveryId))) return;
   const plan = await currentPlan(pr, deliveryId, 'approve');
   if (!plan || (await predatesPlan(pr, event, plan))) return;
+  // The approval pins the head and the base: a plan whose base moved under its projects is not approved.
+  if (await refusedAsOutdated(pr, plan, deliveryId, 'approve')) return;
   const chosen = await chosenProjects(pr, plan, event, 'approve');
   if (!chosen) return;
   for (const p of chosen) {
     if (!pr.s.approvals.some((a) => a.actor === actor && a.planId === plan.id && a.project === p.name)) {
-      pr.s.approvals.push({ actor, project: p.name, planId: plan.id, sha: plan.sha, planSha256: p.planSha256! });
+      pr.s.approvals.push({ actor, project: p.name, planId: plan.id, sha: plan.sha, planSha256: p.planSha256!, ...(plan.baseSha ? { baseSha: plan.baseSha } : {}) });
     }
   }
   // Default policy: the approval that meets the requirements applies the plan.
@@ -76,6 +79,7 @@ export async function onApply(pr: PrSession, event: CommandEvent): Promise<void>
   if (!(await authorized(pr, 'apply', actor, deliveryId))) return;
   const plan = await currentPlan(pr, deliveryId, 'apply');
   if (!plan || (await predatesPlan(pr, event, plan))) return;
+  if (await refusedAsOutdated(pr, plan, deliveryId, 'apply')) return;
   // apply: afterMerge projects (approved or not) are applied by the merge, never by `/apply`.
   const named = (p: ProjectPlan) => !event.command.project || p.name === event.command.project;
   const later = plan.projects.filter((p) => p.apply === 'afterMerge' && (p.status === 'planned' || p.status === 'approved') && named(p));
@@ -211,7 +215,9 @@ async function applyProjects(pr: PrSession, plan: PlanRecord, names: string[], a
     prNumber: pr.number,
     sha: plan.sha,
     cloneUrl: snapshot.headCloneUrl,
-    baseSha: snapshot.baseSha,
+    // The same merge of the head into the base as the plan: its work dir, its saved plan.
+    baseSha: plan.baseSha ?? snapshot.baseSha,
+    ...(plan.baseSha ? { mergeInto: plan.baseSha } : {}),
     known: plan.known,
     parallelism: plan.parallelism,
     record: { trigger: 'pr' as const, pr: pr.number, actor, approvers },

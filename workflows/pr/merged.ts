@@ -71,7 +71,8 @@ async function mergedIntoDefaultBranch(pr: PrSession): Promise<boolean> {
 /** The merged head's `apply: afterMerge` projects approved here, their plan files and approvers. */
 function approvedAtMerge(pr: PrSession): ApprovedAtMerge[] {
   const plan = pr.s.plan;
-  if (!plan || plan.sha !== pr.s.snapshot?.headSha) return [];
+  // A plan whose base moved under its projects shows no longer what the merge does: its approvals do not count.
+  if (!plan || plan.sha !== pr.s.snapshot?.headSha || plan.baseMoved) return [];
   return approvedForDeploy(plan.projects).map((p) => ({
     name: p.name,
     planSha: plan.sha,

@@ -11,6 +11,8 @@ import { shortSha, type Conclusion, type PrSession } from './session.ts';
 export interface PlanReport {
   planId: number;
   sha: string;
+  /** The base branch commit the head was merged into for this plan. */
+  baseSha?: string;
   key: string;
   checkRunId: number;
   projects: ProjectPlan[];
@@ -71,6 +73,7 @@ export async function reportPlans(pr: PrSession, run: PlanReport): Promise<void>
   const plan: PlanRecord = {
     id: run.planId,
     sha,
+    ...(run.baseSha ? { baseSha: run.baseSha } : {}),
     summary: single && first.summary ? first.summary : { ...total, import: 0, outputsChanged: false, hasChanges },
     commentNodeIds: comment.nodeIds,
     postedAt: shownFrom,

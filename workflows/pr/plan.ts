@@ -10,6 +10,7 @@ import { defaultBranchPolicy } from '../authorize.ts';
 import { PlanFailed, planInOrder } from '../pipeline.ts';
 import { failureMessage } from '../project-run.ts';
 import { chooseProjects, toProjectPlan, type PlanTarget, type ProjectPlan } from '../projects.ts';
+import { approvedBefore, carryApprovals, mergeIntoBase, replanWaiters, reportConflict } from './base.ts';
 import { authorized, refuseBase, type CommandEvent } from './gate.ts';
 import { lockForPlan } from './locks.ts';
 import { reportPlans } from './plan-report.ts';
@@ -39,7 +40,8 @@ export async function onCancel(pr: PrSession, event: CommandEvent): Promise<void
 /** Starts the plan of `sha` as the PR's background job. */
 export function startPlan(pr: PrSession, sha: string, scope?: PlanTarget & { extraArgs?: string[] }, by?: string): void {
   const planId = ++pr.s.planSeq;
-  pr.startJob('plan', sha, () => planProjects(pr, planId, sha, scope ?? {}, scope?.extraArgs ?? [], by ?? pr.snapshot.author));
+  const replanned = replanWaiters(pr);
+  pr.startJob('plan', sha, () => planProjects(pr, planId, sha, scope ?? {}, scope?.extraArgs ?? [], by ?? pr.snapshot.author).finally(replanned));
 }
 
 const projectData = (p: ProjectPlan) => ({ project: p.dir, workspace: p.workspace, name: p.name });
@@ -52,11 +54,13 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
   const select = () => selectProjects({ repo, prNumber: pr.number, cloneUrl: snapshot.headCloneUrl, sha, pr: { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] }, baseSha: snapshot.baseSha });
   // What can go at once goes at once: the check, the policy and, for a branch of this repository, the
   // checkout (a fork's code is not even fetched before the policy allows forks).
-  const [checkRunId, policy, selected] = await Promise.all([
+  // The merge into the base goes beside the selection too (used only once projects are chosen).
+  const [checkRunId, policy, selected, , mergedEarly] = await Promise.all([
     pr.check(CHECK_PLAN, sha, 'in_progress', { template: 'checks/plans-running', data }),
     defaultBranchPolicy(repo, pr.number, { baseBranch: snapshot.baseRef, labels: snapshot.labels ?? [] }).catch((err: unknown) => err as Error),
     fromFork ? undefined : select().catch((err: unknown) => err as Error),
     pr.recorded(),
+    fromFork ? undefined : mergeIntoBase(pr, sha).catch((err: unknown) => err as Error),
   ]);
   let stage: 'checkout' | 'plan' | 'report' = 'checkout';
   let projects: ProjectPlan[] = [];
@@ -90,6 +94,10 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
     const choice = chooseProjects(selection.projects ?? [], selection.allProjects ?? [], target);
     if ('error' in choice) return await finish({ template: choice.error.template, data: choice.error.data }, 'checks/plan-nothing', 'failure');
     if (choice.projects.length === 0) return await finish({ template: 'no-projects' }, 'checks/plan-no-projects', 'success');
+    // Planned as merging would make it: the head merged into the base branch's head now, one base for every project.
+    const merged = mergedEarly ?? (await mergeIntoBase(pr, sha));
+    if (merged instanceof Error) throw merged;
+    if (merged.conflicts) return await CancellationScope.nonCancellable(() => reportConflict(pr, key, sha, checkRunId, merged));
     projects = choice.projects.map((p) => toProjectPlan(p, `p${planId}`));
     if (projects.length > 1) {
       await Promise.all(
@@ -110,7 +118,8 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
       prNumber: pr.number,
       sha,
       cloneUrl: snapshot.headCloneUrl,
-      baseSha: snapshot.baseSha,
+      baseSha: merged.baseSha,
+      mergeInto: merged.baseSha,
       known,
       parallelism,
       record: { trigger: 'pr' as const, pr: pr.number, actor: by },
@@ -123,7 +132,9 @@ async function planProjects(pr: PrSession, planId: number, sha: string, target: 
     stage = 'report';
     // Reported even if a newer push arrives meanwhile: the plans are already made.
     const policyAt = selection.policySha ? { branch: selection.defaultBranch, sha: selection.policySha } : undefined;
-    await CancellationScope.nonCancellable(() => reportPlans(pr, { planId, sha, key, checkRunId, projects, known, parallelism, policyChanges: selection.policyChanges, policy: policyAt }));
+    const approved = approvedBefore(pr, sha);
+    await CancellationScope.nonCancellable(() => reportPlans(pr, { planId, sha, baseSha: merged.baseSha, key, checkRunId, projects, known, parallelism, policyChanges: selection.policyChanges, policy: policyAt }));
+    await CancellationScope.nonCancellable(() => carryApprovals(pr, approved, planId));
   } catch (err) {
     await CancellationScope.nonCancellable(async () => {
       const cancelled = isCancellation(err);

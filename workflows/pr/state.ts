@@ -7,6 +7,10 @@ import type { PlanStatus, PrEvent, PrSnapshot } from '../../shared/contracts.ts'
 export interface PlanRecord {
   id: number;
   sha: string;
+  /** The base branch commit the head was merged into: the plan shows what merging onto it makes. */
+  baseSha?: string;
+  /** The base moved since, touching these projects: nothing is approved or applied from this plan. */
+  baseMoved?: { sha: string; names: string[] };
   /** The plan run's totals (for one project: its own summary). */
   summary: PlanSummary;
   commentNodeIds: string[];
@@ -39,6 +43,8 @@ export interface Approval {
   planId: number;
   sha: string;
   planSha256: string;
+  /** The base commit the approved plan was merged into. */
+  baseSha?: string;
 }
 
 export interface LockWait {
@@ -74,6 +80,8 @@ export interface PrState {
   runSeq?: number;
   /** The last time the PR was told its base branch is not allowed (one reply per base branch and push). */
   baseRefusal?: { baseRef: string; sha: string };
+  /** Push workflows waiting for this PR's next plan (its base moved): told when it is done. */
+  replanWaiters?: Array<{ replyTo: string; baseSha: string }>;
   /** Project locks this PR asked for (released on close and /unlock; releasing one not held is harmless). */
   locks?: string[];
   /** The project name of each lock asked for, for comments. */

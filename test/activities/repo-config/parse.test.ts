@@ -279,3 +279,15 @@ describe('lock.ttl', () => {
     expect(parse('lock: { ttl: 1h, tl: 2h }\n', 1).errors.map((e) => e.path)).toEqual(['lock.tl']);
   });
 });
+
+describe('replanOnBaseChange', () => {
+  test('sets how many open PRs a push to their base re-plans at once (default 2)', () => {
+    expect(parse('replanOnBaseChange:\n  concurrency: 5\n').config?.replanConcurrency).toBe(5);
+    expect(parse('replanOnBaseChange: {}\n').config?.replanConcurrency).toBe(2);
+  });
+
+  test('a concurrency below 1, or another key, is an error with its place', () => {
+    expect(parse('replanOnBaseChange:\n  concurrency: 0\n').errors.map(formatConfigError)).toEqual([expect.stringMatching(/^\.terrapin\.yml:2:16: replanOnBaseChange\.concurrency: /)]);
+    expect(parse('replanOnBaseChange:\n  parallel: 3\n').errors.map(formatConfigError)).toEqual([expect.stringMatching(/^\.terrapin\.yml:2:3: replanOnBaseChange\.parallel: unknown key/)]);
+  });
+});

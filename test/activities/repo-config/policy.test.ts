@@ -210,6 +210,13 @@ describe('operatorRuleErrors: what the default branch may not set', () => {
     ]);
   });
 
+  test('replanOnBaseChange is a policy key: refused outside allowedPolicyKeys', () => {
+    const file = 'replanOnBaseChange:\n  concurrency: 4\n';
+    const errors = (keys: Parameters<typeof rules>[0]['allowedPolicyKeys']) => operatorRuleErrors(parse(file).positions, 'x', rules({ allowedPolicyKeys: keys })).map((e) => `${e.line}:${e.column}: ${e.path}: ${e.message}`);
+    expect(errors(['env'])).toEqual(['2:3: replanOnBaseChange: the operator does not let this repository set `replanOnBaseChange` (allowedPolicyKeys; TERRAPIN_SERVER_CONFIG, rule for "acme/*")']);
+    expect(errors(['replanOnBaseChange'])).toEqual([]);
+  });
+
   test('hooks and env turned off; env names outside the allowlist', () => {
     expect(errorsWith(rules({ allowHooks: false, allowEnv: false }))).toEqual([
       'main@abc1234:.terrapin.yml:3:10: defaults.hooks: repository hooks are turned off by the operator (allowHooks: false; TERRAPIN_SERVER_CONFIG, rule for "acme/*")',
