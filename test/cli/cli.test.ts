@@ -1,7 +1,7 @@
 // The `terrapin` CLI against a real Temporal dev server holding real runs: scenarios of test/scenarios played
 // on the harness (a PR apply, a deploy after merge, drift checks, a PR left open with its plan waiting), then
 // the CLI run as a subprocess (`node bin/terrapin.mjs …`) the way an operator runs it.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
 import { loadScenario, runScenario } from '../scenarios/runner.ts';
+import { searchAttributePairs } from '../../shared/records.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/terrapin.mjs');
@@ -312,6 +313,47 @@ describe('terrapin logs', () => {
     const drift = await cli(['logs', '-r', 'acme/drift', '-p', 'infra', '--follow']);
     expect(drift.code).toBe(0);
     expect(drift.stderr).toMatch(/: drift of infra at [0-9a-f]{7}, clean, /);
+  });
+});
+
+describe('terrapin logs --follow of a running run', () => {
+  test('waits while it runs, and exits 1 when it ends without succeeding', async () => {
+    // A run no worker picks up (its task queue has none), so it is running for as long as the test wants.
+    const runId = 'run:acme/cli-follow:app:apply:0123456-1';
+    const handle = await h.env.client.workflow.start('projectRun', {
+      taskQueue: 'cli-test-nobody-polls',
+      workflowId: runId,
+      args: [{}],
+      typedSearchAttributes: searchAttributePairs({ repository: 'acme/cli-follow', project: 'app', kind: 'apply', trigger: 'manual', actor: 'carol', headSha: '0123456'.padEnd(40, '0') }),
+    });
+    const child = spawn(process.execPath, [BIN, 'logs', runId, '--follow', '--interval', '0.2'], {
+      cwd,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: h.env.address, TERRAPIN_DATA_DIR: h.config.dataDir },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const waiting = new Promise<void>((resolve) =>
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (stderr.includes('waiting for it to end')) resolve();
+      }),
+    );
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    await waiting;
+    expect(stderr).toMatch(new RegExp(`^${runId}: apply of app running since (just now|\\d+ minutes? ago); waiting for it to end\n$`));
+    // Still following while the run goes on: it has not exited, and printed no log.
+    expect(child.exitCode).toBeNull();
+    expect(stdout).toBe('');
+    await handle.terminate('stopped by an operator');
+    expect(await exited).toBe(1);
+    expect(stdout).toBe('');
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines.slice(1)).toEqual([
+      `${runId}: apply of app at 0123456, terminated, just now`,
+      'note: the run failed before writing a log: stopped by an operator',
+      `terrapin: ${runId} ended terminated`,
+    ]);
   });
 });
 
