@@ -78,6 +78,13 @@ COPY workflows ./workflows
 COPY comment-templates ./comment-templates
 # The JSON Schemas that .terrapin.yml and TERRAPIN_SERVER_CONFIG are checked against at runtime.
 COPY schemas ./schemas
+# The operator's CLI: `docker exec <container> terrapin status -r owner/repo` (same settings as the server).
+COPY bin ./bin
+COPY cli ./cli
+COPY operator ./operator
+COPY local ./local
+COPY mcp ./mcp
+RUN ln -s /app/bin/terrapin.mjs /usr/local/bin/terrapin
 
 ENV TERRAPIN_DATA_DIR=/data \
     PORT=3000
