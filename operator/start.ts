@@ -48,6 +48,8 @@ export interface StartedOperatorRun {
 
 /** A request the operator must change (wrong ref, one already waiting): said in one line. */
 export class OperatorRequestError extends Error {}
+/** No such project (or repository) at the default branch. */
+export class OperatorNotFoundError extends Error {}
 
 export async function startOperatorRun(deps: OperatorDeps, req: OperatorRunRequest): Promise<StartedOperatorRun> {
   const { client, taskQueue } = deps;
@@ -75,23 +77,27 @@ export async function startOperatorRun(deps: OperatorDeps, req: OperatorRunReque
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    throw new OperatorRequestError(`a ${kind} of ${project} is already in progress (${workflowId}); wait for it, or approve or let it expire`);
+    throw new OperatorRequestError(`${kind === 'apply' ? 'an' : 'a'} ${kind} of ${project} is already in progress (${workflowId}); wait for it, or approve or let it expire`);
   }
+  // The project is known once the run read `.terrapin.yml` at the default branch: a typo is said at once.
+  const read = await waitForStatus(client, workflowId, (s) => s.projects.length > 0);
+  if (read?.result?.outcome === 'no-project') throw new OperatorNotFoundError(`no project ${project} in .terrapin.yml of ${repo.owner}/${repo.name} at its default branch`);
+  if (read?.result?.outcome === 'config-error') throw new OperatorRequestError(`.terrapin.yml of ${repo.owner}/${repo.name} at its default branch is invalid: ${read.result.reason}`);
   if (kind === 'plan') return { workflowId, kind };
-  const issue = await waitForIssue(client, workflowId);
+  const issue = (await waitForStatus(client, workflowId, (s) => Boolean(s.issue)))?.issue;
   return { workflowId, kind, ...(issue ? { issueUrl: issue.url, issueNumber: issue.number } : {}) };
 }
 
-/** Polls the run until its gate issue is open or it ended without one (refused, nothing to apply). */
-async function waitForIssue(client: Client, workflowId: string, timeoutMs = 10 * 60_000): Promise<OperatorStatus['issue']> {
+/** Polls the run's status until `ready` holds or the run is over (its last status then). */
+async function waitForStatus(client: Client, workflowId: string, ready: (s: OperatorStatus) => boolean, timeoutMs = 10 * 60_000): Promise<OperatorStatus | undefined> {
   const handle = client.workflow.getHandle(workflowId);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const status = await handle.query(operatorStatusQuery);
-    if (status.issue || status.phase === 'done') return status.issue;
+    if (ready(status) || status.phase === 'done') return status;
     const { status: wf } = await handle.describe();
     if (wf.name !== 'RUNNING') return undefined;
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 250));
   }
   return undefined;
 }
@@ -127,7 +133,7 @@ export async function repoFromGithub(settings: GithubSettings, fullName: string)
   try {
     installationId = (await app.apps.getRepoInstallation({ owner, repo: name })).data.id;
   } catch (err) {
-    if ((err as { status?: number }).status === 404) throw new OperatorRequestError(`the Terrapin app is not installed on ${fullName} (or it does not exist)`);
+    if ((err as { status?: number }).status === 404) throw new OperatorNotFoundError(`the Terrapin app is not installed on ${fullName} (or it does not exist)`);
     throw err;
   }
   const installation = createGithubClients(settings).forInstallation(installationId);

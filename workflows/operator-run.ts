@@ -112,7 +112,7 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
   const finish = async (result: Omit<OperatorResult, 'issue' | 'sha'>, files?: Record<string, string>): Promise<OperatorResult> => {
     status.phase = 'reporting';
     const full: OperatorResult = { ...result, sha, issue };
-    await postComment({ repo, number: issue.number, key: `result-${workflowInfo().runId}`, message: { template: 'gate/result', data: { project, kind, destroy: kind === 'destroy', ...full, projects: withLogs(full.projects, files), shortSha: sha.slice(0, 7) }, files } });
+    await postComment({ repo, number: issue.number, key: `result-${workflowInfo().runId}`, message: { template: 'gate/result', data: { project, kind, destroy: kind === 'destroy', ...full, projects: withLogs(full.projects, files, kind), shortSha: sha.slice(0, 7) }, files } });
     await closeGateIssue({ repo, number: issue.number, completed: result.outcome === 'applied' || result.outcome === 'destroyed' });
     return end(full);
   };
@@ -203,8 +203,9 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
   return finish({ outcome, ...(reason ? { reason } : {}), approvers: status.approvers, projects: lines }, files);
 }
 
-/** Points each project line at its log among the comment's files (`output<i>`), for the template. */
-const withLogs = (lines: OperatorResult['projects'], files: Record<string, string> = {}) => lines.map((l, i) => (files[`output${i}`] ? { ...l, logKey: `output${i}` } : l));
+/** Each project line for the template: its log among the comment's files (`output<i>`), a destroy's apply said as such. */
+const withLogs = (lines: OperatorResult['projects'], files: Record<string, string> = {}, kind: OperatorRunInput['kind']) =>
+  lines.map((l, i) => ({ ...l, ...(kind === 'destroy' && l.outcome === 'applied' ? { outcome: 'destroyed' } : {}), ...(files[`output${i}`] ? { logKey: `output${i}` } : {}) }));
 
 function projectLine(r: RunResult): OperatorResult['projects'][number] {
   return { project: r.project, runId: r.runId, outcome: r.outcome, ...(r.plan ? { summaryLine: r.plan.summary.line } : {}) };

@@ -164,7 +164,7 @@ describe('operator runs', () => {
   });
 
   test('destroy --with-dependents: destroyNeeds approvals, then downstreams first', async () => {
-    const config = 'projects:\n  - name: net\n    dir: net\n  - name: app\n    dir: app\n    dependsOn: [net]\napplyRequirements:\n  - approved\n  - destroyNeeds: { approvals: 2 }\n';
+    const config = 'defaults:\n  applyRequirements:\n    - approved\n    - destroyNeeds: { approvals: 2 }\nprojects:\n  - name: net\n    dir: net\n  - name: app\n    dir: app\n    dependsOn: [net]\n';
     const f = await fixture('op-destroy', config, ['net', 'app']);
     await f.deploy('net');
     await f.deploy('app');
@@ -185,7 +185,7 @@ describe('operator runs', () => {
     gh.reaction(602)
       .permission('dave', 'write')
       .comment(6, /^Approved by @bob, @dave\. Destroying `net`/)
-      .comment(6, (b) => b.includes('**Destroyed.**') && /\| `app` \| applied \|[^\n]*\n\| `net` \| applied \|/.test(b))
+      .comment(6, (b) => b.includes('**Destroyed.**') && /\| `app` \| destroyed \|[^\n]*\n\| `net` \| destroyed \|/.test(b))
       .closeIssue(6);
     await comment(f, issue, 'dave', 602);
     const end = await waitForOperatorRun(h.env.client, started);
