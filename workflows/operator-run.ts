@@ -7,7 +7,7 @@
 // destroy stops there and is reported: nothing is recreated on its own.
 import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ApplyRequirement, CommandRule, ResolvedProject } from '../shared/config.ts';
-import { lockWorkflowId } from '../shared/contracts.ts';
+import { deployHoldGrantedSignal, lockWorkflowId } from '../shared/contracts.ts';
 import { buildDag } from '../shared/dag.ts';
 import {
   operatorSignal,
@@ -18,7 +18,7 @@ import {
   type OperatorStatus,
 } from '../shared/operator.ts';
 import type { RunInput, RunResult } from '../shared/runs.ts';
-import { closeGateIssue, openGateIssue, postComment, reactToComment, requirementFacts, searchAttributesRegistered, selectProjects } from './activities.ts';
+import { closeGateIssue, enqueueDeploy, openGateIssue, postComment, reactToComment, requirementFacts, searchAttributesRegistered, selectProjects } from './activities.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
 import { createLockClient } from './lock-client.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
@@ -159,8 +159,13 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
     break;
   }
 
-  // Apply under the projects' locks (the ones PR plans and applies take), waiting in line for them.
-  status.phase = 'waiting-lock';
+  // Apply in the projects' turn of their deploy queues (the one merges deploy through) and under their
+  // locks (the ones PRs take), waiting in line for both. Downstreams' turns first: a deploy waits for its
+  // upstreams' deploys, never the other way, so holding a downstream's turn cannot block an upstream's.
+  status.phase = 'waiting-queue';
+  const turns = new Set<string>();
+  setHandler(deployHoldGrantedSignal, ({ requestId }) => void turns.add(requestId));
+  const asked: Array<{ project: string; requestId: string }> = [];
   const granted = new Set<string>();
   const locks = createLockClient({ workflowId: workflowInfo().workflowId, pr: 0 }, {}, { onNotice: (n) => n.kind === 'granted' && granted.add(n.lockId) });
   const lockIds = targets.map((p) => lockWorkflowId(repo.owner, repo.name, p.dir, p.workspace));
@@ -170,6 +175,14 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
   let outcome: OperatorResult['outcome'] = kind === 'destroy' ? 'destroyed' : 'applied';
   let reason: string | undefined;
   try {
+    // `targets` of a destroy are downstreams first already; an apply has one.
+    for (const p of targets) {
+      const requestId = `${workflowInfo().runId}:${p.name}`;
+      asked.push({ project: p.name, requestId });
+      await enqueueDeploy({ repo, project: p.name, event: { type: 'hold', holder: workflowInfo().workflowId, requestId } });
+      await condition(() => turns.has(requestId));
+    }
+    status.phase = 'waiting-lock';
     for (const id of lockIds) {
       const answer = await locks.acquire(id);
       if (!answer.granted) {
@@ -199,6 +212,7 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
     lines.forEach((l, i) => (lines[i] = { ...l, outcome: 'skipped' }));
   } finally {
     for (const id of held) await locks.release(id);
+    for (const { project: name, requestId } of asked) await enqueueDeploy({ repo, project: name, event: { type: 'release', requestId } });
   }
   return finish({ outcome, ...(reason ? { reason } : {}), approvers: status.approvers, projects: lines }, files);
 }
