@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { RepoRef } from '../../shared/contracts.ts';
+import { deployStateQuery, deployWorkflowId, type DeployEvent, type RepoRef } from '../../shared/contracts.ts';
 import { operatorStatusQuery, operatorWorkflowId, type OperatorResult, type OperatorStatus } from '../../shared/operator.ts';
 import { SEARCH_ATTRIBUTES } from '../../shared/records.ts';
 import { startOperatorRun, waitForOperatorRun, type OperatorDeps } from '../../operator/start.ts';
@@ -150,6 +150,44 @@ describe('operator runs', () => {
     const [applyRun] = await records(`TerrapinRepository = 'acme/${f.name}' AND TerrapinKind = 'apply' AND TerrapinTrigger = 'manual'`, 1);
     const sa = applyRun!.typedSearchAttributes;
     expect({ actor: sa.get(SEARCH_ATTRIBUTES.actor), approvers: sa.get(SEARCH_ATTRIBUTES.approvers), outcome: sa.get(SEARCH_ATTRIBUTES.outcome) }).toEqual({ actor: 'olivia', approvers: ['bob'], outcome: 'applied' });
+  });
+
+  test('an approved apply waits for its turn in the project\'s deploy queue: nothing applies while a deploy runs', async () => {
+    const f = await fixture('op-queue', 'projects:\n  - name: app\n    dir: app\n', ['app']);
+    const sha = await f.repo.head();
+    const deployId = deployWorkflowId(f.ref, 'app');
+    const deploy = (event: DeployEvent) => h.env.client.workflow.signalWithStart('deployWorkflow', { workflowId: deployId, taskQueue: h.taskQueue, args: [{ repo: f.ref, project: 'app' }], signal: 'deploy', signalArgs: [event] });
+    const gh = new GithubMock('acme', f.name);
+    // A pushed revision whose deploy waits for an upstream project's deploy: the queue is busy with it.
+    gh.createCheckRun('terrapin/deploy: app', 'in_progress');
+    await deploy({ type: 'revision', revision: { sha, trigger: 'push', actor: 'pat', upstreams: ['net'], downstreams: [] } });
+    await gh.settled();
+
+    gh.label('terrapin:gate', true).createIssue((b) => b.title === 'Apply requested: app', 8);
+    const started = await startOperatorRun(deps, { repo: f.ref, project: 'app', kind: 'apply' });
+    await gh.settled();
+    gh.reaction(801).permission('bob', 'write').comment(8, /^Approved by @bob\./);
+    await comment(f, { number: 8, title: 'Apply requested: app' }, 'bob', 801);
+    await gh.settled();
+    // Approved, and in line behind the deploy: the queue lists it, nothing is applied.
+    for (const deadline = Date.now() + 30_000; (await h.env.client.workflow.getHandle(deployId).query(deployStateQuery)).holds === undefined && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+    expect(await h.env.client.workflow.getHandle(deployId).query(deployStateQuery)).toMatchObject({ current: { sha, phase: 'waiting-upstream' }, holds: [started.workflowId] });
+    expect((await status(f, 'app', 'apply')).phase).toBe('waiting-queue');
+    expect(await f.resources('app')).toEqual([]);
+
+    // The deploy ends (its upstream failed, so it is skipped); then it is the operator's turn.
+    gh.updateCheckRun('terrapin/deploy: app', 'completed', { conclusion: 'skipped' })
+      .comment(8, (b) => b.includes('**Applied.**'))
+      .closeIssue(8);
+    await deploy({ type: 'upstream', sha, project: 'net', outcome: 'failed' });
+    expect((await waitForOperatorRun(h.env.client, started)).result).toMatchObject({ outcome: 'applied' });
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect(await f.resources('app')).toEqual(['terraform_data.server']);
+    // The turn was given back: the queue waits for the next revision.
+    const after = await h.env.client.workflow.getHandle(deployId).query(deployStateQuery);
+    expect(after.holds).toBeUndefined();
+    expect(after.history).toEqual([{ sha, outcome: 'skipped' }]);
   });
 
   test('destroy without --with-dependents is refused, naming the dependents; nothing is planned or asked', async () => {
