@@ -77,6 +77,7 @@ export type OperatorOutcome =
   | 'failed'
   | 'refused'
   | 'expired'
+  | 'cancelled'
   | 'no-project'
   | 'config-error';
 

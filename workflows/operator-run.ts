@@ -93,7 +93,7 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
   if (failedPolicies.length > 0) return end({ outcome: 'refused', sha, reason: `policy checks failed (${failedPolicies.join(', ')}); change the code in a pull request`, projects: plans.map(projectLine) });
 
   // The default branch's rules at the planned commit decide who may approve.
-  const approveRule = (await permissionsAt(repo, sha)).approve;
+  const { approve: approveRule, apply: applyRule } = await permissionsAt(repo, sha);
   const requirements = new Map(targets.map((p) => [p.name, p.applyRequirements ?? DEFAULT_REQUIREMENTS]));
   status.phase = 'waiting-approval';
   const issue = await openGateIssue({
@@ -126,6 +126,17 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
     const handled = () => status.handled.push(c.deliveryId);
     if (c.issueNumber !== issue.number) {
       await reply(c, 'not-waiting', { issueUrl: issue.url });
+      handled();
+      continue;
+    }
+    if (c.command === 'cancel') {
+      // Withdrawing a request is for whoever may apply it (it changes nothing).
+      const verdict = await judgeActor(repo, applyRule, { login: c.actor, isAuthor: false, number: issue.number, headSha: sha });
+      if (verdict.allowed) {
+        handled();
+        return finish({ outcome: 'cancelled', reason: `cancelled by @${c.actor}`, projects: plans.map(projectLine) });
+      }
+      await reply(c, 'not-allowed', { required: verdict.because === 'level' ? verdict.required : 'write', cancel: true });
       handled();
       continue;
     }
@@ -167,7 +178,8 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
   setHandler(deployHoldGrantedSignal, ({ requestId }) => void turns.add(requestId));
   const asked: Array<{ project: string; requestId: string }> = [];
   const granted = new Set<string>();
-  const locks = createLockClient({ workflowId: workflowInfo().workflowId, pr: 0 }, {}, { onNotice: (n) => n.kind === 'granted' && granted.add(n.lockId) });
+  // PRs waiting for a lock are told its holder's number: the request's issue, where they can follow it.
+  const locks = createLockClient({ workflowId: workflowInfo().workflowId, pr: issue.number }, {}, { onNotice: (n) => n.kind === 'granted' && granted.add(n.lockId) });
   const lockIds = targets.map((p) => lockWorkflowId(repo.owner, repo.name, p.dir, p.workspace));
   const held: string[] = [];
   const lines = plans.map(projectLine);

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { deployStateQuery, deployWorkflowId, type DeployEvent, type RepoRef } from '../../shared/contracts.ts';
-import { operatorStatusQuery, operatorWorkflowId, type OperatorResult, type OperatorStatus } from '../../shared/operator.ts';
+import { OPERATOR_WORKFLOW_TYPE, operatorStatusQuery, operatorWorkflowId, type OperatorResult, type OperatorStatus } from '../../shared/operator.ts';
 import { SEARCH_ATTRIBUTES } from '../../shared/records.ts';
 import { startOperatorRun, waitForOperatorRun, type OperatorDeps } from '../../operator/start.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
@@ -125,7 +125,7 @@ describe('operator runs', () => {
     // A reader cannot approve; another command is answered.
     gh.reaction(502).permission('carol', 'read').comment(5, /^@carol, approving this apply needs write permission/);
     await handled(f, 'app', 'apply', await comment(f, issue, 'carol', 502));
-    gh.reaction(503).comment(5, /^@carol, only `\/approve` works on this issue/);
+    gh.reaction(503).comment(5, /^@carol, only `\/approve` \(let it proceed\) and `\/cancel` \(withdraw it\) work on this issue/);
     await handled(f, 'app', 'apply', await comment(f, issue, 'carol', 503, '/plan'));
     await gh.settled();
     const waiting = await status(f, 'app', 'apply');
@@ -188,6 +188,42 @@ describe('operator runs', () => {
     const after = await h.env.client.workflow.getHandle(deployId).query(deployStateQuery);
     expect(after.holds).toBeUndefined();
     expect(after.history).toEqual([{ sha, outcome: 'skipped' }]);
+  });
+
+  test('a request can be withdrawn with /cancel by someone who may apply; one nobody approves expires', async () => {
+    const f = await fixture('op-cancel', 'projects:\n  - name: app\n    dir: app\n', ['app']);
+    const gh = new GithubMock('acme', f.name);
+    gh.label('terrapin:gate', true).createIssue((b) => b.title === 'Destroy requested: app' && b.body.includes('`/cancel` withdraws the request'), 9);
+    await f.deploy('app');
+    const started = await startOperatorRun(deps, { repo: f.ref, project: 'app', kind: 'destroy', actor: 'olivia' });
+    await gh.settled();
+    const issue = { number: 9, title: 'Destroy requested: app' };
+    gh.reaction(901).permission('carol', 'read').comment(9, /^@carol, cancelling this destroy needs write permission/);
+    await handled(f, 'app', 'destroy', await comment(f, issue, 'carol', 901, '/cancel'));
+    gh.reaction(902)
+      .permission('bob', 'write')
+      .comment(9, (b) => b.includes('**Not destroyed:** cancelled by @bob. Nothing was changed.'))
+      .closeIssue(9);
+    await comment(f, issue, 'bob', 902, '/cancel');
+    expect((await waitForOperatorRun(h.env.client, started)).result).toMatchObject({ outcome: 'cancelled' });
+    await gh.settled();
+    expect(gh.calledWith('PATCH', '/issues/9')[0]!.body).toMatchObject({ state: 'closed', state_reason: 'not_planned' });
+    expect(await f.resources('app')).toEqual(['terraform_data.server']);
+
+    // The same request with a short approval window (the default is 7 days): it lapses, the issue says so.
+    gh.label('terrapin:gate', true)
+      .createIssue((b) => b.title === 'Destroy requested: app', 10)
+      .comment(10, (b) => b.includes('**Not destroyed:** nobody approved the plan in time.'))
+      .closeIssue(10);
+    const lapsed: OperatorResult = await h.env.client.workflow.execute(OPERATOR_WORKFLOW_TYPE, {
+      workflowId: operatorWorkflowId(f.ref, 'app', 'destroy'),
+      taskQueue: h.taskQueue,
+      args: [{ repo: f.ref, project: 'app', kind: 'destroy', approvalWindow: '2 seconds' }],
+    });
+    expect(lapsed.outcome).toBe('expired');
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect(await f.resources('app')).toEqual(['terraform_data.server']);
   });
 
   test('destroy without --with-dependents is refused, naming the dependents; nothing is planned or asked', async () => {
