@@ -136,7 +136,8 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
         handled();
         return finish({ outcome: 'cancelled', reason: `cancelled by @${c.actor}`, projects: plans.map(projectLine) });
       }
-      await reply(c, 'not-allowed', { required: verdict.because === 'level' ? verdict.required : 'write', cancel: true });
+      if (verdict.because === 'not-listed') await reply(c, 'not-listed', { users: verdict.users, teams: verdict.teams, cancel: true });
+      else await reply(c, 'not-allowed', { required: verdict.because === 'level' ? verdict.required : 'write', cancel: true });
       handled();
       continue;
     }

@@ -108,11 +108,11 @@ async function records(query: string, count: number): Promise<WorkflowExecutionI
 }
 
 describe('operator runs', () => {
-  test('apply: the issue shows the plan; nothing applies until an allowed /approve; the requester and a reader are refused', async () => {
-    const f = await fixture('op-apply', 'projects:\n  - name: app\n    dir: app\n', ['app']);
+  test('apply: the issue shows the plan; nothing applies until an allowed /approve; the requester, a reader and an unlisted writer are refused', async () => {
+    const f = await fixture('op-apply', 'projects:\n  - name: app\n    dir: app\npermissions:\n  approve:\n    users: [bob, olivia]\n', ['app']);
     const gh = new GithubMock('acme', f.name);
     gh.label('terrapin:gate', true);
-    gh.createIssue((b) => b.title === 'Apply requested: app' && (b.labels ?? []).includes('terrapin:gate') && b.body.includes('terraform_data.server') && b.body.includes('requested by @olivia') && b.body.includes('comment `/approve`'), 5);
+    gh.createIssue((b) => b.title === 'Apply requested: app' && (b.labels ?? []).includes('terrapin:gate') && b.body.includes('terraform_data.server') && b.body.includes('requested by @olivia') && b.body.includes('comment `/approve` on this issue. Who may: @bob, @olivia, other than @olivia.'), 5);
     const started = await startOperatorRun(deps, { repo: f.ref, project: 'app', kind: 'apply', actor: 'olivia' });
     expect(started).toEqual({ workflowId: `operator:acme/${f.name}:app:apply`, kind: 'apply', issueUrl: `https://github.com/acme/${f.name}/issues/5`, issueNumber: 5 });
     await gh.settled();
@@ -125,6 +125,9 @@ describe('operator runs', () => {
     // A reader cannot approve; another command is answered.
     gh.reaction(502).permission('carol', 'read').comment(5, /^@carol, approving this apply needs write permission/);
     await handled(f, 'app', 'apply', await comment(f, issue, 'carol', 502));
+    // Nor can a writer the default branch's rules do not list.
+    gh.reaction(505).permission('dave', 'write').comment(5, /^@dave, `\.terrapin\.yml` on the default branch lets only @bob, @olivia approve applying `app`\./);
+    await handled(f, 'app', 'apply', await comment(f, issue, 'dave', 505));
     gh.reaction(503).comment(5, /^@carol, only `\/approve` \(let it proceed\) and `\/cancel` \(withdraw it\) work on this issue/);
     await handled(f, 'app', 'apply', await comment(f, issue, 'carol', 503, '/plan'));
     await gh.settled();
