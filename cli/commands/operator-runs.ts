@@ -2,44 +2,27 @@
 // (operator/start.ts). Apply and destroy open a GitHub issue and wait there for an `/approve` by someone the
 // repository's rules allow: the command prints its link; nothing here approves. `--wait` follows the run
 // to its end and exits by its outcome.
-import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
-import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
-import { githubBaseUrl, temporalSettings } from '../../app/config.ts';
-import { DEFAULT_EMBEDDED_PORT, tlsConfig } from '../../app/temporal.ts';
 import type { RepoRef } from '../../shared/contracts.ts';
 import type { OperatorRunKind } from '../../shared/operator.ts';
-import {
-  OperatorNotFoundError,
-  OperatorRequestError,
-  operatorRunSucceeded,
-  repoFromGithub,
-  startOperatorRun,
-  waitForOperatorRun,
-  type OperatorDeps,
-  type OperatorRunEnd,
-  type StartedOperatorRun,
-} from '../../operator/start.ts';
-import { CliError, EXIT, outputOf, parseRepo, unavailable, usageError, type Output } from '../output.ts';
+import { connectOperator, githubCredentials } from '../../operator/connect.ts';
+import { UnavailableError } from '../../operator/errors.ts';
+import { operatorRunSucceeded, repoFromGithub, startOperatorRun, waitForOperatorRun, type OperatorDeps, type OperatorRunEnd, type StartedOperatorRun } from '../../operator/start.ts';
+import { EXIT, outputOf, parseRepo, usageError, type Output } from '../output.ts';
 
-/** How the commands reach Temporal and GitHub; tests replace these. */
+type Env = Record<string, string | undefined>;
+
+/** How the commands reach Temporal and GitHub (operator/connect.ts); tests replace these. */
 export const operatorCli = {
-  async connect(env: Record<string, string | undefined> = process.env): Promise<OperatorDeps & { close(): Promise<void> }> {
-    const settings = temporalSettings(env);
-    const address = settings.address ?? `127.0.0.1:${env.TERRAPIN_EMBEDDED_TEMPORAL_PORT || DEFAULT_EMBEDDED_PORT}`;
-    let connection: Connection;
-    try {
-      connection = await Connection.connect({ address, tls: tlsConfig(settings), ...(settings.apiKey ? { apiKey: settings.apiKey } : {}), connectTimeout: '5 seconds' });
-    } catch (err) {
-      throw unavailable(`Temporal is not reachable at ${address} (${err instanceof Error ? err.message : String(err)}); start Terrapin (npm start) or set TEMPORAL_ADDRESS`);
-    }
-    return { client: new Client({ connection, namespace: settings.namespace }), taskQueue: settings.taskQueue, close: () => connection.close() };
+  async connect(env: Env = process.env): Promise<OperatorDeps & { close(): Promise<void> }> {
+    const connection = await connectOperator(env);
+    return { client: connection.client, taskQueue: connection.temporal.taskQueue, close: () => connection.close() };
   },
-  async resolveRepo(fullName: string, env: Record<string, string | undefined> = process.env): Promise<RepoRef & { defaultBranch?: string }> {
-    const privateKey = env.PRIVATE_KEY ? env.PRIVATE_KEY.replace(/\\n/g, '\n') : env.PRIVATE_KEY_PATH ? readFileSync(env.PRIVATE_KEY_PATH, 'utf8') : undefined;
-    if (!env.APP_ID || !privateKey) throw unavailable('GitHub App credentials are missing: set APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH), as for the server');
-    return repoFromGithub({ appId: env.APP_ID, privateKey, webhookSecret: '', baseUrl: githubBaseUrl(env) }, fullName);
+  async resolveRepo(fullName: string, env: Env = process.env): Promise<RepoRef & { defaultBranch?: string }> {
+    const credentials = githubCredentials(env);
+    if (!credentials) throw new UnavailableError('GitHub App credentials are missing: set APP_ID and PRIVATE_KEY (or PRIVATE_KEY_PATH), as for the server');
+    return repoFromGithub(credentials, fullName);
   },
 };
 
@@ -93,14 +76,13 @@ Exit codes: 0 started (with --wait: succeeded), 1 failed or refused, 2 usage, 3 
     const out = outputOf(cmd);
     const fullName = opts.repo ? parseRepo(opts.repo).fullName : repoFromOrigin();
     const actor = opts.as ?? process.env.TERRAPIN_ACTOR;
-    const repo = await out.spin(`Looking up ${fullName}`, () => operatorCli.resolveRepo(fullName).catch(rethrow));
+    const repo = await out.spin(`Looking up ${fullName}`, () => operatorCli.resolveRepo(fullName));
     const deps = await operatorCli.connect();
     try {
       const started = await out
         .spin(kind === 'apply' || kind === 'destroy' ? 'Planning and opening the approval issue' : 'Starting', () =>
           startOperatorRun(deps, { repo, project: opts.project, kind, ...(opts.withDependents ? { withDependents: true } : {}), ...(actor ? { actor } : {}), ...(opts.ref ? { ref: opts.ref } : {}) }),
-        )
-        .catch(rethrow);
+        );
       if (!opts.wait) {
         report(out, fullName, opts.project, started);
         // An apply or destroy that ended before asking (refused, nothing to apply) is said now, not hidden.
@@ -138,12 +120,6 @@ function finish(out: Output, started: StartedOperatorRun, end: OperatorRunEnd): 
   }
   const missing = end.kind === 'drift' ? end.result.status === 'no-project' : end.result.outcome === 'no-project';
   if (!ok) process.exitCode = missing ? EXIT.notFound : EXIT.failure;
-}
-
-function rethrow(err: unknown): never {
-  if (err instanceof OperatorRequestError) throw new CliError(err.message, EXIT.failure);
-  if (err instanceof OperatorNotFoundError) throw new CliError(err.message, EXIT.notFound);
-  throw err;
 }
 
 /** owner/repo of the `origin` remote on GitHub (what `gh` does when -R is not given). */
