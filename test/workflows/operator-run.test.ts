@@ -137,7 +137,7 @@ describe('operator runs', () => {
 
     gh.reaction(504)
       .permission('bob', 'write')
-      .comment(5, /^Approved by @bob\. Applying `app` now/)
+      .comment(5, /^Approved by @bob\. Applying `app` as soon as no deploy or pull request is applying it\./)
       .comment(5, (b) => b.includes('**Applied.**') && b.includes('approved by @bob') && b.includes('| `app` | applied |'))
       .closeIssue(5);
     await comment(f, issue, 'bob', 504);
