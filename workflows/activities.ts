@@ -21,6 +21,8 @@ export const {
   upsertCheckRun,
   reportDrift,
   closeDrift,
+  openGateIssue,
+  closeGateIssue,
 } = proxyActivities<
   Group<
     | 'getPullRequest'
@@ -37,6 +39,8 @@ export const {
     | 'upsertCheckRun'
     | 'reportDrift'
     | 'closeDrift'
+    | 'openGateIssue'
+    | 'closeGateIssue'
   >
 >({
   startToCloseTimeout: '1 minute',
