@@ -32,6 +32,11 @@ export interface PipelineContext {
    */
   start?: StartRun;
   shield?: Shield;
+  /**
+   * Local runs with `--auto-approve`: a project without a plan, or whose upstream applied since its plan, is
+   * planned in its apply run and that plan applied (never set by workflows: there a person approves plans).
+   */
+  autoApprove?: boolean;
 }
 
 const starter = (ctx: PipelineContext): StartRun => ctx.start ?? ((input, idSha) => startRun(input, ctx.nextRun, idSha));
@@ -151,19 +156,24 @@ export async function applyInOrder(ctx: PipelineContext, projects: ProjectPlan[]
         const p = projects.find((x) => x.name === name)!;
         const replan = upstreamAppliedSincePlan(p, projects);
         const label = replan ? `${p.label}-a` : p.label;
+        const planFirst = ctx.autoApprove === true && (replan || !p.planFile);
         const r = await start(
           {
             ...runInput(ctx, p, 'apply', label),
             upstreamOutputs: Object.fromEntries(out.applied),
-            plan: { planFile: p.planFile!, planSha256: p.planSha256! },
-            ...(replan ? { replanAgainst: { showJsonFile: p.showJsonFile!, planTextFile: p.planTextFile! } } : {}),
+            ...(planFirst
+              ? { planFirst }
+              : {
+                  plan: { planFile: p.planFile!, planSha256: p.planSha256! },
+                  ...(replan ? { replanAgainst: { showJsonFile: p.showJsonFile!, planTextFile: p.planTextFile! } } : {}),
+                }),
             keepOutputsBefore: chosen.some((d) => d.dependsOn.includes(name)),
           },
         );
         // Compensated whenever terraform apply ran, whatever it says: a failed apply may have changed things.
         if (p.onFailure === 'rollback' && applyRan(r)) saga.add(name, () => rollback(p));
         if (r.outputsBeforeFile) before.set(name, r.outputsBeforeFile);
-        if (replan && r.plan && r.outcome !== 'changed') p.plannedAt = tick();
+        if ((replan || planFirst) && r.plan && r.outcome !== 'changed') p.plannedAt = tick();
         if (r.logFile) out.logs.set(name, r.logFile);
         if (r.outcome === 'applied') {
           out.applied.set(name, r.outputsFile!);

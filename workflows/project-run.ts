@@ -169,15 +169,18 @@ async function applyRun(input: RunInput, run: Started, acts: RunActivities): Pro
   const { apply, comparePlans, plan, readOutputs } = acts;
   const p = input.project;
   const inputs = await upstreamInputs(input, run, p, input.label, acts);
+  // With planFirst there is no plan yet: the one made below is applied.
   let saved = input.plan!;
   let fresh: RunResult['plan'];
-  if (input.replanAgainst) {
+  if (input.replanAgainst || input.planFirst) {
     // Upstreams changed under it: plan again with their new outputs; apply only what was approved.
     const replanned = planned(run, await plan({ ...target(run, p, input.label), inputs, env: p.env, hooks: { before: p.hooks.prePlan, after: p.hooks.postPlan }, hookEnv: hookEnv(input, run) }));
     if (replanned.outcome === 'failed') return { ...replanned, outcome: 'apply-failed' };
     fresh = replanned.plan!;
-    const comparison = await comparePlans({ approved: input.replanAgainst, current: fresh });
-    if (!comparison.same) return { ...run, outcome: 'changed', plan: fresh, changes: comparison.changes, diffFile: comparison.diffFile };
+    if (input.replanAgainst) {
+      const comparison = await comparePlans({ approved: input.replanAgainst, current: fresh });
+      if (!comparison.same) return { ...run, outcome: 'changed', plan: fresh, changes: comparison.changes, diffFile: comparison.diffFile };
+    }
     saved = fresh;
   }
   const outputsBeforeFile = input.keepOutputsBefore ? (await readOutputs(target(run, p, `${input.label}-before`))).outputsFile : undefined;
