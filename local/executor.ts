@@ -132,9 +132,11 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalSummary> {
   ) as unknown as RunActivities;
 
   const results = new Map<string, Partial<Record<RunKind, { result: RunResult; ms: number }>>>();
+  const started = new Set<string>();
   let runs = 0;
   const start: StartRun = async (input) => {
     const { name } = input.project;
+    started.add(name);
     const t0 = performance.now();
     opts.onEvent?.({ type: 'start', project: name, kind: input.kind });
     const result = await runProject(input, { runId: `local:${name}:${input.kind}-${++runs}`, record: () => undefined, activities });
@@ -204,7 +206,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalSummary> {
     const timed = Object.values(results.get(p.name) ?? {});
     if (timed.length) report.durationMs = timed.reduce((sum, t) => sum + t.ms, 0);
     if (report.status !== 'skipped') continue;
-    if (cancelled) report.status = opts.command === 'apply' && timed.length === 0 ? 'not-applied' : 'cancelled';
+    if (cancelled) report.status = started.has(p.name) ? 'cancelled' : opts.command === 'apply' ? 'not-applied' : 'skipped';
     else if (opts.command === 'apply' && !p.dependsOn.some((d) => failed(reports.get(d)))) report.status = 'not-applied';
     else {
       const because = p.dependsOn.find((d) => failed(reports.get(d)));
