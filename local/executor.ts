@@ -31,6 +31,8 @@ export const NEEDS_TEMPORAL = {
 } as const;
 
 export class LocalRefusal extends Error {}
+/** Something this machine lacks (bubblewrap): nothing was run. */
+export class LocalUnavailable extends Error {}
 
 export interface LocalRunOptions {
   dir: string;
@@ -43,8 +45,10 @@ export interface LocalRunOptions {
   /** Aborted: terraform is stopped as a cancelled activity stops it, and the run ends as cancelled. */
   signal?: AbortSignal;
   onEvent?: (event: LocalEvent) => void;
-  /** How repository code runs; default: bubblewrap when it works here, the directory writable. */
+  /** How terraform and hooks run; default: bubblewrap, the directory writable (refused if it does not work here). */
   sandbox?: Sandbox | Promise<Sandbox>;
+  /** Run terraform and hooks unsandboxed (the user's own code on their own machine, e.g. where bubblewrap does not exist). */
+  noSandbox?: boolean;
 }
 
 export type LocalEvent =
@@ -93,10 +97,9 @@ export interface LocalSummary {
 
 const LABEL = 'local';
 
-function sandboxFor(dir: string): Promise<Sandbox> {
-  const sandbox = process.env.TERRAPIN_SANDBOX === 'none' ? 'none' : 'auto';
+function sandboxFor(dir: string, noSandbox: boolean): Promise<Sandbox> {
   // The user's own machine: the host network (no embedded Temporal to shield), the whole directory writable.
-  return resolveSandbox({ sandbox, paths: [{ path: dir, writable: true }], network: 'host' });
+  return resolveSandbox({ sandbox: noSandbox ? 'none' : 'auto', paths: [{ path: dir, writable: true }], network: 'host' });
 }
 
 export async function runLocal(opts: LocalRunOptions): Promise<LocalSummary> {
@@ -110,10 +113,14 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalSummary> {
   const { config } = found;
   const chosen = chooseLocal(all, opts.projects ?? []);
 
+  const sandbox = await (opts.sandbox ?? sandboxFor(tree.dir, opts.noSandbox === true));
+  if (sandbox.kind === 'unavailable') {
+    throw new LocalUnavailable(`terraform and hooks run sandboxed (bubblewrap), which does not work here: ${sandbox.reason}. Install bubblewrap, or pass --no-sandbox to run your own code unsandboxed`);
+  }
   const terraform = createTerraformActivities({
     dataDir: tree.filesDir,
     passEnv: selectTerraformEnv(process.env, DEFAULT_TERRAFORM_ENV),
-    sandbox: opts.sandbox ?? sandboxFor(tree.dir),
+    sandbox,
     getInstallationToken: () => Promise.reject(new Error('a local run has no GitHub App')),
   });
   const notLocal = (what: string) => () => Promise.reject(new Error(`${what} is not available in a local run`));

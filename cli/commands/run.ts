@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { LocalConfigError } from '../../local/projects.ts';
-import { LocalRefusal, NEEDS_TEMPORAL, runLocal, type LocalCommand, type LocalEvent, type LocalSummary, type ProjectReport } from '../../local/executor.ts';
+import { LocalRefusal, LocalUnavailable, NEEDS_TEMPORAL, runLocal, type LocalCommand, type LocalEvent, type LocalSummary, type ProjectReport } from '../../local/executor.ts';
 import { CliError, EXIT, outputOf, usageError, type Output } from '../output.ts';
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
@@ -40,7 +40,7 @@ under <dir>/.terrapin/local/; terraform state stays wherever the projects' backe
 Need Temporal (\`npm start\`): approval gates, schedules, resuming after a crash, run history.
 
 Exit codes: 0 success, 1 a project failed (or a rollback ran), 2 usage error or refused, 3 no such project,
-130 cancelled (Ctrl-C: terraform is stopped cleanly and its state lock released).`;
+4 the sandbox (bubblewrap) does not work here, 130 cancelled (Ctrl-C: terraform is stopped cleanly and its state lock released).`;
 
 export function register(program: Command): void {
   const run = program
@@ -54,6 +54,7 @@ export function register(program: Command): void {
       .option('-p, --project <name>', 'only this project (repeat for more)', collect, [] as string[])
       .option('--dir <path>', 'the directory holding .terrapin.yml or the Terraform roots', '.')
       .option('--json', 'machine-readable summary on stdout (progress goes to stderr)')
+      .option('--no-sandbox', 'run terraform and hooks unsandboxed: your own code on your own machine (where bubblewrap does not exist)')
       .option('--resume', 'refused: resuming needs Temporal');
     if (kind === 'apply') {
       command
@@ -73,6 +74,7 @@ interface RunOptions {
   dir: string;
   json?: boolean;
   resume?: boolean;
+  sandbox: boolean;
   autoApprove?: boolean;
   base?: string;
   schedule?: string;
@@ -97,11 +99,13 @@ async function runCommand(kind: LocalCommand, opts: RunOptions, out: Output): Pr
       projects: opts.project,
       ...(opts.base ? { base: opts.base } : {}),
       autoApprove: Boolean(opts.autoApprove),
+      noSandbox: !opts.sandbox,
       signal: cancel.signal,
       onEvent: (event) => progress(progressLine(event, out)),
     });
   } catch (err) {
     if (err instanceof LocalRefusal) throw usageError(err.message);
+    if (err instanceof LocalUnavailable) throw new CliError(err.message, EXIT.unavailable);
     if (err instanceof LocalConfigError) throw new CliError(err.message, /^no project named/.test(err.message) ? EXIT.notFound : EXIT.failure);
     throw err;
   } finally {

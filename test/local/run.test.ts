@@ -21,6 +21,9 @@ const CONFIG = `projects:
     dir: database
     inputs:
       vpc_id: network.outputs.vpc_id
+    hooks:
+      prePlan: echo "planning $PROJECT in $DIR" > hook-plan.txt
+      postApply: echo "applied $PROJECT" > hook-apply.txt
   - name: app
     dir: app
     inputs:
@@ -36,7 +39,7 @@ interface Versions {
 function files(v: Versions = {}): Record<string, string> {
   const fail = `  provisioner "local-exec" {\n    command = "echo '${FAIL_ON_APPLY_MESSAGE}' >&2; exit 1"\n  }\n`;
   return {
-    '.gitignore': '*.tfstate\n*.tfstate.backup\n',
+    '.gitignore': '*.tfstate\n*.tfstate.backup\nhook-*.txt\n',
     '.terrapin.yml': CONFIG,
     'network/main.tf': `resource "terraform_data" "vpc" {\n  input = "${v.vpc ?? 'vpc-1'}"\n}\noutput "vpc_id" {\n  value = terraform_data.vpc.output\n}\n`,
     'database/main.tf':
@@ -96,6 +99,9 @@ describe('terrapin run (local executor)', () => {
     expect(events).toEqual(['start:network:apply', 'done:network:apply', 'start:database:apply', 'done:database:apply', 'start:app:apply', 'done:app:apply']);
     // network's output reached database as vpc_id, and database's reached app as endpoint.
     expect(await resources(repo.dir)).toEqual({ network: { vpc: 'vpc-1' }, database: { db: 'vpc-1/db' }, app: { app: 'db.vpc-1' } });
+    // The project's hooks ran around its plan and apply, told which project they run for.
+    expect(await readFile(join(repo.dir, 'database', 'hook-plan.txt'), 'utf8')).toBe('planning database in database\n');
+    expect(await readFile(join(repo.dir, 'database', 'hook-apply.txt'), 'utf8')).toBe('applied database\n');
 
     const planned = await runLocal({ dir: repo.dir, command: 'plan' });
     expect(planned.ok).toBe(true);
@@ -139,6 +145,16 @@ describe('terrapin run (local executor)', () => {
     expect([p.network!.status, p.database!.status, p.app!.status]).toEqual(['applied', 'apply-failed', 'skipped']);
     expect(p.network!.rollback).toBeUndefined();
     expect((await resources(repo.dir)).network).toEqual({ vpc: 'vpc-2' });
+  });
+
+  it('refuses to run when the sandbox does not work here, unless told to run unsandboxed', async () => {
+    const repo = await fixture();
+    const refused = runLocal({ dir: repo.dir, command: 'plan', sandbox: { kind: 'unavailable', reason: 'bwrap: No permissions to create new namespace' } });
+    await expect(refused).rejects.toThrow('terraform and hooks run sandboxed (bubblewrap), which does not work here: bwrap: No permissions to create new namespace. Install bubblewrap, or pass --no-sandbox to run your own code unsandboxed');
+    await expect(readdir(join(repo.dir, '.terrapin', 'local'))).resolves.toEqual(['worktree']);
+
+    const unsandboxed = await runLocal({ dir: repo.dir, command: 'plan', projects: ['network'], noSandbox: true });
+    expect(unsandboxed.projects.map((p) => [p.name, p.status])).toEqual([['network', 'planned']]);
   });
 
   it('refuses apply without --auto-approve: one line on stderr, exit 2, nothing run', async () => {
