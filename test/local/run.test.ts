@@ -147,6 +147,21 @@ describe('terrapin run (local executor)', () => {
     expect((await resources(repo.dir)).network).toEqual({ vpc: 'vpc-2' });
   });
 
+  it('checks drift in every project: what the code would change against the current state', async () => {
+    const repo = await fixture();
+    expect((await runLocal({ dir: repo.dir, command: 'apply', autoApprove: true })).ok).toBe(true);
+    await edit(repo, { 'network/main.tf': files({ vpc: 'vpc-2' })['network/main.tf']! });
+    const summary = await runLocal({ dir: repo.dir, command: 'drift' });
+    expect(summary.ok).toBe(true);
+    expect(summary.projects.map((p) => [p.name, p.status, p.changes])).toEqual([
+      ['network', 'drifted', { add: 0, change: 1, destroy: 0 }],
+      ['database', 'clean', { add: 0, change: 0, destroy: 0 }],
+      ['app', 'clean', { add: 0, change: 0, destroy: 0 }],
+    ]);
+    // Checking applies nothing.
+    expect((await resources(repo.dir)).network).toEqual({ vpc: 'vpc-1' });
+  });
+
   it('refuses to run when the sandbox does not work here, unless told to run unsandboxed', async () => {
     const repo = await fixture();
     const refused = runLocal({ dir: repo.dir, command: 'plan', sandbox: { kind: 'unavailable', reason: 'bwrap: No permissions to create new namespace' } });
@@ -217,7 +232,8 @@ describe('terrapin run (local executor)', () => {
     expect(stdout).toMatch(/^slow\s+slow\s+cancelled/m);
     // No process is left working in the directory (terraform, the provisioner's shell, sleep).
     expect(await processesIn(dir)).toEqual([]);
-    // The lock is free: a plan that will not wait for it succeeds.
+    // The lock is free: no lock file left beside the state, and a plan that will not wait for it succeeds.
+    await expect(readdir(join(dir, 'slow'))).resolves.not.toContain('.terraform.tfstate.lock.info');
     await execa('terraform', ['init', '-input=false', '-no-color'], { cwd: join(dir, 'slow') });
     const plan = await execa('terraform', ['plan', '-lock-timeout=0s', '-input=false', '-no-color'], { cwd: join(dir, 'slow'), reject: false });
     expect(plan.stderr).not.toMatch(/Error/);
