@@ -18,7 +18,8 @@ import { applyInOrder, PlanFailed, planInOrder, runProject as runProjectOf, type
 import { runProject, type RunActivities } from '../workflows/project-run.ts';
 import { toProjectPlan, type ProjectPlan } from '../workflows/projects.ts';
 import { inProcess, localShield } from './activities.ts';
-import { chooseLocal, readLocalProjects } from './projects.ts';
+import { chooseLocal, LocalConfigError, readLocalProjects } from './projects.ts';
+import { CONFIG_FILE } from '../activities/repo-config/index.ts';
 import { HISTORY_URL, openTree, WORKTREE_URL } from './tree.ts';
 
 export type LocalCommand = 'plan' | 'apply' | 'drift';
@@ -112,6 +113,9 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalSummary> {
   all = found.all;
   const { config } = found;
   const chosen = chooseLocal(all, opts.projects ?? []);
+  if (chosen.length === 0) throw new LocalConfigError(`no Terraform projects in ${tree.dir}: ${CONFIG_FILE} lists none and no directory has .tf files`);
+  // A rollback target that does not exist is found out now, not after something was applied.
+  if (opts.base) await tree.resolve(opts.base, '--base');
 
   const sandbox = await (opts.sandbox ?? sandboxFor(tree.dir, opts.noSandbox === true));
   if (sandbox.kind === 'unavailable') {

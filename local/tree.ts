@@ -2,8 +2,8 @@
 // all), and for a rollback the `--base` revision exported from git beside it. Terrapin's files go under
 // <dir>/.terrapin/local/: the run's view of the directory is a link there, so the bot dir the activities
 // keep next to a work dir (`<workDir>.terrapin`) lands inside it too, never beside the user's directory.
-import { lstat, mkdir, readlink, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { lstat, mkdir, readlink, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
 import { execa } from 'execa';
 import type { CheckoutInput, CheckoutResult } from '../shared/activity-contracts.ts';
 
@@ -11,6 +11,9 @@ import type { CheckoutInput, CheckoutResult } from '../shared/activity-contracts
 export const WORKTREE_URL = 'terrapin-local:worktree';
 /** The clone URL of the repository's history (rollback targets). */
 export const HISTORY_URL = 'terrapin-local:git';
+
+/** A bad `--dir` or `--base`: nothing was run. */
+export class LocalUsageError extends Error {}
 
 export interface LocalTree {
   /** The user's directory, absolute. */
@@ -21,6 +24,8 @@ export interface LocalTree {
   gitRoot?: string;
   /** HEAD's commit, when there is one. */
   head?: string;
+  /** The commit a ref names, or a LocalUsageError saying why there is none. */
+  resolve(ref: string, option: string): Promise<string>;
   checkout(input: Pick<CheckoutInput, 'cloneUrl' | 'sha' | 'branch'>): Promise<CheckoutResult>;
 }
 
@@ -39,7 +44,7 @@ const exists = (path: string) => lstat(path).then(() => true, () => false);
  */
 export async function openTree(dirArg: string, projectDirs: () => readonly string[]): Promise<LocalTree> {
   const dir = resolve(dirArg);
-  if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) throw new Error(`--dir ${dirArg}: not a directory`);
+  if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) throw new LocalUsageError(`--dir ${dirArg}: not a directory`);
   const filesDir = join(dir, '.terrapin', 'local');
   await mkdir(filesDir, { recursive: true, mode: 0o700 });
   // Nothing Terrapin writes here is ever committed (nor listed as a project's file).
@@ -52,20 +57,30 @@ export async function openTree(dirArg: string, projectDirs: () => readonly strin
     await symlink(dir, worktreeLink);
   }
 
-  async function revision(ref: string): Promise<CheckoutResult> {
-    if (!gitRoot) throw new Error(`--base ${ref}: ${dir} is not in a git repository`);
+  async function resolveRef(ref: string, option: string): Promise<string> {
+    if (!gitRoot) throw new LocalUsageError(`${option} ${ref}: ${dir} is not in a git repository`);
     const sha = await git(dir, 'rev-parse', '--verify', '-q', `${ref}^{commit}`);
-    if (!sha) throw new Error(`--base ${ref}: no such commit in ${gitRoot}`);
+    if (!sha) throw new LocalUsageError(`${option} ${ref}: no such commit in ${gitRoot}`);
+    return sha;
+  }
+
+  async function revision(ref: string): Promise<CheckoutResult> {
+    const sha = await resolveRef(ref, '--base');
     const workDir = join(filesDir, `rev-${sha}`);
     if (await exists(workDir)) return { workDir, sha };
     const staging = `${workDir}.partial`;
     await rm(staging, { recursive: true, force: true });
     await mkdir(staging, { recursive: true });
     // The directory as it was at that commit (a subdirectory of the repository: its subtree).
-    const prefix = relative(gitRoot, dir).split('\\').join('/');
+    const prefix = relative(gitRoot!, await realpath(dir)).split(sep).join('/');
     const treeish = prefix ? `${sha}:${prefix}` : sha;
-    const archive = await execa('sh', ['-c', 'git archive --format=tar "$1" | tar -x -C "$2"', 'sh', treeish, staging], { cwd: dir, reject: false, stdin: 'ignore' });
-    if (archive.exitCode !== 0) throw new Error(`git archive of ${ref} failed: ${archive.stderr.trim().split('\n')[0]}`);
+    // From the top level: in a subdirectory git would read the tree-ish's paths relative to it.
+    const archive = await execa('git', ['archive', '--format=tar', treeish], { cwd: gitRoot, encoding: 'buffer', reject: false, stdin: 'ignore' });
+    const unpacked = archive.exitCode === 0 ? await execa('tar', ['-x', '-C', staging], { input: archive.stdout, reject: false }) : archive;
+    if (unpacked.exitCode !== 0) {
+      const stderr = typeof unpacked.stderr === 'string' ? unpacked.stderr : new TextDecoder().decode(unpacked.stderr);
+      throw new Error(`the files of ${ref} could not be exported: ${stderr.trim().split('\n')[0]}`);
+    }
     // A local backend with a relative path keeps the state in the project dir: the revision shares the
     // working tree's, so rolling back changes the real state (an absolute path or remote backend needs nothing).
     for (const projectDir of projectDirs()) {
@@ -84,6 +99,7 @@ export async function openTree(dirArg: string, projectDirs: () => readonly strin
     filesDir,
     ...(gitRoot ? { gitRoot } : {}),
     ...(head ? { head } : {}),
+    resolve: resolveRef,
     async checkout(input) {
       if (input.cloneUrl === WORKTREE_URL) return { workDir: worktreeLink, sha: head ?? '0'.repeat(40) };
       if (input.cloneUrl !== HISTORY_URL) throw new Error(`a local run cannot fetch ${input.cloneUrl}`);

@@ -3,13 +3,14 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { LocalConfigError } from '../../local/projects.ts';
+import { LocalUsageError } from '../../local/tree.ts';
 import { LocalRefusal, LocalUnavailable, NEEDS_TEMPORAL, runLocal, type LocalCommand, type LocalEvent, type LocalSummary, type ProjectReport } from '../../local/executor.ts';
 import { CliError, EXIT, outputOf, usageError, type Output } from '../output.ts';
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
 export const EXIT_CANCELLED = 130;
 
-const collect = (value: string, previous: string[]) => [...previous, value];
+const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
 
 const DESCRIPTIONS: Record<LocalCommand, string> = {
   plan: 'plan every project (or -p ones) in dependency order, in this process',
@@ -40,7 +41,8 @@ under <dir>/.terrapin/local/; terraform state stays wherever the projects' backe
 Need Temporal (\`npm start\`): approval gates, schedules, resuming after a crash, run history.
 
 Exit codes: 0 success, 1 a project failed (or a rollback ran), 2 usage error or refused, 3 no such project,
-4 the sandbox (bubblewrap) does not work here, 130 cancelled (Ctrl-C: terraform is stopped cleanly and its state lock released).`;
+4 the sandbox (bubblewrap) does not work here, 130 cancelled (Ctrl-C: terraform stopped cleanly, its state
+lock released).`;
 
 export function register(program: Command): void {
   const run = program
@@ -51,7 +53,7 @@ export function register(program: Command): void {
     const command = run
       .command(kind)
       .description(DESCRIPTIONS[kind])
-      .option('-p, --project <name>', 'only this project (repeat for more)', collect, [] as string[])
+      .option('-p, --project <name>', 'only this project (repeat for more)', collect)
       .option('--dir <path>', 'the directory holding .terrapin.yml or the Terraform roots', '.')
       .option('--json', 'machine-readable summary on stdout (progress goes to stderr)')
       .option('--no-sandbox', 'run terraform and hooks unsandboxed: your own code on your own machine (where bubblewrap does not exist)')
@@ -70,7 +72,7 @@ export function register(program: Command): void {
 }
 
 interface RunOptions {
-  project: string[];
+  project?: string[];
   dir: string;
   json?: boolean;
   resume?: boolean;
@@ -96,7 +98,7 @@ async function runCommand(kind: LocalCommand, opts: RunOptions, out: Output): Pr
     summary = await runLocal({
       dir: opts.dir,
       command: kind,
-      projects: opts.project,
+      projects: opts.project ?? [],
       ...(opts.base ? { base: opts.base } : {}),
       autoApprove: Boolean(opts.autoApprove),
       noSandbox: !opts.sandbox,
@@ -104,7 +106,7 @@ async function runCommand(kind: LocalCommand, opts: RunOptions, out: Output): Pr
       onEvent: (event) => progress(progressLine(event, out)),
     });
   } catch (err) {
-    if (err instanceof LocalRefusal) throw usageError(err.message);
+    if (err instanceof LocalRefusal || err instanceof LocalUsageError) throw usageError(err.message);
     if (err instanceof LocalUnavailable) throw new CliError(err.message, EXIT.unavailable);
     if (err instanceof LocalConfigError) throw new CliError(err.message, /^no project named/.test(err.message) ? EXIT.notFound : EXIT.failure);
     throw err;

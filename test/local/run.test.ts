@@ -116,13 +116,15 @@ describe('terrapin run (local executor)', () => {
     expect(await readFile(changed.projects[0]!.logFile!, 'utf8')).toContain('"vpc-1" -> "vpc-2"');
   });
 
-  it('rolls the applied projects back to --base when an apply fails', async () => {
-    const repo = await fixture();
-    expect((await runLocal({ dir: repo.dir, command: 'apply', autoApprove: true })).ok).toBe(true);
+  it('rolls the applied projects back to --base when an apply fails (the directory a subdirectory of the repository)', async () => {
+    const repo = await createFixtureRepo(Object.fromEntries(Object.entries(files()).map(([path, text]) => [`infra/${path}`, text])));
+    repos.push(repo);
+    const dir = join(repo.dir, 'infra');
+    expect((await runLocal({ dir, command: 'apply', autoApprove: true })).ok).toBe(true);
     // Uncommitted: network moves to vpc-2, and database gains a resource whose provisioner fails.
-    await edit(repo, { 'network/main.tf': files({ vpc: 'vpc-2' })['network/main.tf']!, 'database/main.tf': files({ backupFails: true })['database/main.tf']! });
+    await edit(repo, { 'infra/network/main.tf': files({ vpc: 'vpc-2' })['network/main.tf']!, 'infra/database/main.tf': files({ backupFails: true })['database/main.tf']! });
 
-    const summary = await runLocal({ dir: repo.dir, command: 'apply', autoApprove: true, base: 'main' });
+    const summary = await runLocal({ dir, command: 'apply', autoApprove: true, base: 'main' });
 
     expect(summary.ok).toBe(false);
     const p = byName(summary);
@@ -133,13 +135,15 @@ describe('terrapin run (local executor)', () => {
     expect(p.app).toMatchObject({ status: 'skipped', skippedBecause: 'database' });
     expect(p.app!.durationMs).toBeUndefined();
     // The real state is main's again: vpc-1 everywhere, the failed backup gone.
-    expect(await resources(repo.dir)).toEqual({ network: { vpc: 'vpc-1' }, database: { db: 'vpc-1/db' }, app: { app: 'db.vpc-1' } });
+    expect(await resources(dir)).toEqual({ network: { vpc: 'vpc-1' }, database: { db: 'vpc-1/db' }, app: { app: 'db.vpc-1' } });
   });
 
-  it('without --base a failed apply is reported and nothing is rolled back', async () => {
+  it('without --base a failed apply is reported and nothing is rolled back; a --base that names no commit is refused first', async () => {
     const repo = await fixture();
     expect((await runLocal({ dir: repo.dir, command: 'apply', autoApprove: true })).ok).toBe(true);
     await edit(repo, { 'network/main.tf': files({ vpc: 'vpc-2' })['network/main.tf']!, 'database/main.tf': files({ backupFails: true })['database/main.tf']! });
+    await expect(runLocal({ dir: repo.dir, command: 'apply', autoApprove: true, base: 'no-such-branch' })).rejects.toThrow(`--base no-such-branch: no such commit in ${repo.dir}`);
+    expect((await resources(repo.dir)).network).toEqual({ vpc: 'vpc-1' });
     const summary = await runLocal({ dir: repo.dir, command: 'apply', autoApprove: true });
     const p = byName(summary);
     expect([p.network!.status, p.database!.status, p.app!.status]).toEqual(['applied', 'apply-failed', 'skipped']);
