@@ -21,15 +21,12 @@ import { inProcess, localShield } from './activities.ts';
 import { chooseLocal, LocalConfigError, readLocalProjects } from './projects.ts';
 import { CONFIG_FILE } from '../activities/repo-config/index.ts';
 import { HISTORY_URL, openTree, WORKTREE_URL } from './tree.ts';
+import { NEEDS_TEMPORAL } from './needs-temporal.ts';
+
+export { NEEDS_TEMPORAL };
 
 export type LocalCommand = 'plan' | 'apply' | 'drift';
 
-/** What needs Temporal, said the same way wherever a local run refuses it. */
-export const NEEDS_TEMPORAL = {
-  approval: 'approval gates need Temporal (`npm start`): pass --auto-approve to apply what the plan shows without one',
-  schedule: 'schedules need Temporal (`npm start`): a local run checks once, now',
-  resume: 'resuming a run after a crash needs Temporal (`npm start`): a local run keeps no state across restarts',
-} as const;
 
 export class LocalRefusal extends Error {}
 /** Something this machine lacks (bubblewrap): nothing was run. */

@@ -2,9 +2,8 @@
 // with no Temporal and no GitHub (local/executor.ts). What needs Temporal is refused with the reason.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { LocalConfigError } from '../../local/projects.ts';
-import { LocalUsageError } from '../../local/tree.ts';
-import { LocalRefusal, LocalUnavailable, NEEDS_TEMPORAL, runLocal, type LocalCommand, type LocalEvent, type LocalSummary, type ProjectReport } from '../../local/executor.ts';
+import type { LocalCommand, LocalEvent, LocalSummary, ProjectReport } from '../../local/executor.ts';
+import { NEEDS_TEMPORAL } from '../../local/needs-temporal.ts';
 import { CliError, EXIT, outputOf, usageError, type Output } from '../output.ts';
 
 /** Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it. */
@@ -86,6 +85,12 @@ async function runCommand(kind: LocalCommand, opts: RunOptions, out: Output): Pr
   if (opts.resume) throw usageError(NEEDS_TEMPORAL.resume);
   if (opts.schedule !== undefined) throw usageError(NEEDS_TEMPORAL.schedule);
   if (kind === 'apply' && !opts.autoApprove) throw usageError(NEEDS_TEMPORAL.approval);
+  // Loaded only for a run: terraform, git and Temporal's libraries cost the other commands' start-up a second.
+  const [{ runLocal, LocalRefusal, LocalUnavailable }, { LocalConfigError }, { LocalUsageError }] = await Promise.all([
+    import('../../local/executor.ts'),
+    import('../../local/projects.ts'),
+    import('../../local/tree.ts'),
+  ]);
   const progress = out.json ? (line: string) => void process.stderr.write(`${line}\n`) : out.line;
   const cancel = new AbortController();
   const onSigint = () => {
