@@ -151,6 +151,25 @@ describe('terrapin run (local executor)', () => {
     expect((await resources(repo.dir)).network).toEqual({ vpc: 'vpc-2' });
   });
 
+  it('runs independent projects side by side, up to .terrapin.yml parallelism', async () => {
+    const twoRoots = (parallelism: number) => ({
+      '.terrapin.yml': `parallelism: ${parallelism}\n`,
+      'a/main.tf': 'resource "terraform_data" "a" {}\n',
+      'b/main.tf': 'resource "terraform_data" "b" {}\n',
+    });
+    const order = async (parallelism: number) => {
+      const repo = await createFixtureRepo(twoRoots(parallelism));
+      repos.push(repo);
+      const events: string[] = [];
+      const summary = await runLocal({ dir: repo.dir, command: 'plan', onEvent: (e) => events.push(`${e.type}:${e.project}`) });
+      expect(summary.projects.map((p) => [p.name, p.status])).toEqual([['a', 'planned'], ['b', 'planned']]);
+      return events;
+    };
+    // Both start before either ends; one at a time, one after the other.
+    expect((await order(2)).slice(0, 2).sort()).toEqual(['start:a', 'start:b']);
+    expect(await order(1)).toEqual(['start:a', 'done:a', 'start:b', 'done:b']);
+  });
+
   it('checks drift in every project: what the code would change against the current state', async () => {
     const repo = await fixture();
     expect((await runLocal({ dir: repo.dir, command: 'apply', autoApprove: true })).ok).toBe(true);
