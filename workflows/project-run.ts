@@ -173,7 +173,8 @@ async function applyRun(input: RunInput, run: Started, acts: RunActivities): Pro
   let saved = input.plan!;
   let fresh: RunResult['plan'];
   if (input.replanAgainst || input.planFirst) {
-    // Upstreams changed under it: plan again with their new outputs; apply only what was approved.
+    // Upstreams changed under it (or, planFirst, there is no plan yet): plan with their outputs now; with an
+    // approved plan, apply only what was approved.
     const replanned = planned(run, await plan({ ...target(run, p, input.label), inputs, env: p.env, hooks: { before: p.hooks.prePlan, after: p.hooks.postPlan }, hookEnv: hookEnv(input, run) }));
     if (replanned.outcome === 'failed') return { ...replanned, outcome: 'apply-failed' };
     fresh = replanned.plan!;
