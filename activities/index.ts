@@ -13,6 +13,7 @@ import { createDeployActivities } from './deploys.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
 import { createPolicyCheckActivities } from './policy-checks.ts';
+import { createLogTailActivities } from './log-tail.ts';
 import { createGitActivities } from './git-activities.ts';
 import type { GitDeps } from './git.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
@@ -61,6 +62,7 @@ export function createActivities({ config, logger, temporal, github = createGith
     }),
     ...terraform,
     ...createPolicyCheckActivities({ ...gitDeps, sandbox }),
+    ...createLogTailActivities({ dataDir: config.dataDir }),
     // After terraform's: its checkout, removeWorkDirs and revisionFacts give way to these.
     ...git,
   };

@@ -8,13 +8,14 @@ import {
   ApplicationFailure,
   executeChild,
   isCancellation,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { OutputInput, PlanResult, ProjectTarget } from '../shared/activity-contracts.ts';
 import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
-import { PROJECT_RUN_WORKFLOW_TYPE, runWorkflowId, type RunInput, type RunProject, type RunResult } from '../shared/runs.ts';
+import { PROJECT_RUN_WORKFLOW_TYPE, RUN_LOG_TAIL_MEMO, runLogFile, runWorkflowId, type RunInput, type RunProject, type RunResult } from '../shared/runs.ts';
 import type { Activities } from '../activities/index.ts';
 import * as proxies from './activities.ts';
 
@@ -25,6 +26,8 @@ export type RunActivities = Pick<Activities, 'apply' | 'checkout' | 'comparePlan
 export interface RunDeps {
   runId: string;
   record(r: RunRecord): void;
+  /** Called with the result before its outcome is recorded (a workflow keeps the log's end in its memo). */
+  keepLog?(result: RunResult): Promise<void>;
   activities: RunActivities;
 }
 
@@ -43,7 +46,15 @@ export function projectRun(input: RunInput): Promise<RunResult> {
   const record = (r: RunRecord) => {
     if (input.recorded) upsertSearchAttributes(searchAttributePairs(r));
   };
-  return runProject(input, { runId: workflowInfo().workflowId, record, activities: workflowActivities });
+  return runProject(input, { runId: workflowInfo().workflowId, record, keepLog: keepLogTail, activities: workflowActivities });
+}
+
+/** The log's end, for `terrapin logs` on machines without the worker's disk. */
+async function keepLogTail(result: RunResult): Promise<void> {
+  const logFile = runLogFile(result);
+  if (!logFile) return;
+  const { tail, truncated } = await proxies.readLogTail({ file: logFile });
+  if (tail) upsertMemo({ [RUN_LOG_TAIL_MEMO]: { file: logFile, text: tail, truncated } });
 }
 
 /** The steps of one run, wherever they run (a workflow, or in-process for a local run). */
@@ -65,8 +76,10 @@ export async function runProject(input: RunInput, deps: RunDeps): Promise<RunRes
   record({ headSha: at.sha });
   return done(await RUNNERS[kind](input, { ...base, ...at }, acts));
 
-  function done(result: RunResult): RunResult {
+  async function done(result: RunResult): Promise<RunResult> {
     const summary = result.plan?.summary ?? result.drift?.plan.summary;
+    // Before the outcome, which tells readers the run is over.
+    await deps.keepLog?.(result);
     record({ outcome: result.outcome, ...(summary ? { counts: { add: summary.add, change: summary.change, destroy: summary.destroy } } : {}) });
     return result;
   }
