@@ -81,6 +81,11 @@ export interface RunInput {
   plan?: { planFile: string; planSha256: string };
   /** apply: plan again first (upstreams changed since) and apply only if the resource actions and values are these. */
   replanAgainst?: { showJsonFile: string; planTextFile: string };
+  /**
+   * apply: plan first and apply that plan, with no approved plan to compare it with (local runs with
+   * `--auto-approve` only, where the user approved whatever the plan says; the hash check still holds).
+   */
+  planFirst?: boolean;
   /** apply: read the project's outputs before applying (downstreams roll back with them). */
   keepOutputsBefore?: boolean;
   /** rollback: take the project's settings from `.terrapin.yml` at the target revision. */

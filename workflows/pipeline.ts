@@ -8,7 +8,10 @@ import type { ProjectLocation, RunInput, RunProject, RunRecordInput, RunResult }
 import type { RepoRef } from '../shared/contracts.ts';
 import { startRun } from './project-run.ts';
 import { upstreamAppliedSincePlan, type ProjectPlan } from './projects.ts';
-import { Saga } from './saga.ts';
+import { Saga, type Shield } from './saga.ts';
+
+/** Runs one project operation and waits for its result; `idSha` names a run whose commit is known only once it checks out. */
+export type StartRun = (input: RunInput, idSha?: string) => Promise<RunResult>;
 
 /** What every run of one plan or apply shares. */
 export interface PipelineContext {
@@ -25,7 +28,20 @@ export interface PipelineContext {
   record: RunRecordInput;
   recorded: boolean;
   nextRun: () => number;
+  /**
+   * How a run is started. Default: a child workflow (project-run.ts); the local executor (local/) runs the
+   * same steps in-process, with its own shield for the saga's compensations.
+   */
+  start?: StartRun;
+  shield?: Shield;
+  /**
+   * Local runs with `--auto-approve`: a project without a plan, or whose upstream applied since its plan, is
+   * planned in its apply run and that plan applied (never set by workflows: there a person approves plans).
+   */
+  autoApprove?: boolean;
 }
+
+const starter = (ctx: PipelineContext): StartRun => ctx.start ?? ((input, idSha) => startRun(input, ctx.nextRun, idSha));
 
 export const runProject = (p: ProjectPlan): RunProject => ({
   name: p.name,
@@ -55,13 +71,14 @@ function runInput(ctx: PipelineContext, p: ProjectPlan, kind: RunInput['kind'], 
 /** Plans the projects in dependency order; a project whose upstream failed is skipped. */
 export async function planInOrder(ctx: PipelineContext, projects: ProjectPlan[], extraArgs: string[]): Promise<Map<string, NodeOutcome<RunResult>>> {
   const names = new Set(projects.map((p) => p.name));
+  const start = starter(ctx);
   const outcomes = await runDag(
     projects.map((p) => ({ name: p.name, dependsOn: p.dependsOn.filter((d) => names.has(d)) })),
     {
       parallelism: ctx.parallelism,
       run: async (name) => {
         const p = projects.find((x) => x.name === name)!;
-        const result = await startRun({ ...runInput(ctx, p, 'plan', p.label), extraArgs }, ctx.nextRun);
+        const result = await start({ ...runInput(ctx, p, 'plan', p.label), extraArgs });
         // A failed plan fails the node: its downstreams are skipped.
         if (result.outcome === 'failed' || result.outcome === 'conflict') throw new PlanFailed(result);
         return result;
@@ -115,7 +132,8 @@ export async function applyInOrder(ctx: PipelineContext, projects: ProjectPlan[]
   const chosen = projects.filter((p) => names.includes(p.name));
   const out: ApplyOutcome = { applied: new Map(), logs: new Map(), failures: new Map(), rollbacks: new Map() };
   const before = new Map<string, string>(); // outputs before this run, for rolling downstreams back
-  const saga = new Saga<Rollback>();
+  const saga = new Saga<Rollback>(ctx.shield);
+  const start = starter(ctx);
   // One base commit for every rollback of the run: the base branch head the first one found.
   let baseSha: string | undefined;
 
@@ -125,7 +143,7 @@ export async function applyInOrder(ctx: PipelineContext, projects: ProjectPlan[]
       source: { prNumber: ctx.prNumber, cloneUrl: ctx.repo.cloneUrl, ...(baseSha ? { sha: baseSha } : { branch: baseRef }) },
       upstreamOutputs: Object.fromEntries(before),
     };
-    const r = await startRun(input, ctx.nextRun, baseSha ?? ctx.sha);
+    const r = await start(input, baseSha ?? ctx.sha);
     if (r.sha) baseSha ??= r.sha;
     return { status: r.outcome === 'rolled-back' ? 'rolled-back' : 'rollback-failed', baseRef, ...(r.sha ? { baseSha: r.sha } : {}), outputFile: r.logFile, error: r.failure?.error };
   };
@@ -140,20 +158,24 @@ export async function applyInOrder(ctx: PipelineContext, projects: ProjectPlan[]
         const p = projects.find((x) => x.name === name)!;
         const replan = upstreamAppliedSincePlan(p, projects);
         const label = replan ? `${p.label}-a` : p.label;
-        const r = await startRun(
+        const planFirst = ctx.autoApprove === true && (replan || !p.planFile);
+        const r = await start(
           {
             ...runInput(ctx, p, 'apply', label),
             upstreamOutputs: Object.fromEntries(out.applied),
-            plan: { planFile: p.planFile!, planSha256: p.planSha256! },
-            ...(replan ? { replanAgainst: { showJsonFile: p.showJsonFile!, planTextFile: p.planTextFile! } } : {}),
+            ...(planFirst
+              ? { planFirst }
+              : {
+                  plan: { planFile: p.planFile!, planSha256: p.planSha256! },
+                  ...(replan ? { replanAgainst: { showJsonFile: p.showJsonFile!, planTextFile: p.planTextFile! } } : {}),
+                }),
             keepOutputsBefore: chosen.some((d) => d.dependsOn.includes(name)),
           },
-          ctx.nextRun,
         );
         // Compensated whenever terraform apply ran, whatever it says: a failed apply may have changed things.
         if (p.onFailure === 'rollback' && applyRan(r)) saga.add(name, () => rollback(p));
         if (r.outputsBeforeFile) before.set(name, r.outputsBeforeFile);
-        if (replan && r.plan && r.outcome !== 'changed') p.plannedAt = tick();
+        if ((replan || planFirst) && r.plan && r.outcome !== 'changed') p.plannedAt = tick();
         if (r.logFile) out.logs.set(name, r.logFile);
         if (r.outcome === 'applied') {
           out.applied.set(name, r.outputsFile!);

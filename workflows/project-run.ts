@@ -16,15 +16,54 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { OutputInput, PlanResult, ProjectTarget } from '../shared/activity-contracts.ts';
 import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
 import { PROJECT_RUN_WORKFLOW_TYPE, RUN_LOG_TAIL_MEMO, runLogFile, runWorkflowId, type RunInput, type RunProject, type RunResult } from '../shared/runs.ts';
-import { apply, checkout, comparePlans, detectDrift, plan, readLogTail, readOutputs, runPolicyChecks, selectProjects } from './activities.ts';
+import type { Activities } from '../activities/index.ts';
+import * as proxies from './activities.ts';
 
-export async function projectRun(input: RunInput): Promise<RunResult> {
+/** The activities a run calls: proxies in the workflow, the functions themselves in a local run (local/). */
+export type RunActivities = Pick<Activities, 'apply' | 'checkout' | 'comparePlans' | 'detectDrift' | 'plan' | 'readOutputs' | 'runPolicyChecks' | 'selectProjects'>;
+
+/** What runs a run's steps: its id, where its record goes, and its activities. */
+export interface RunDeps {
+  runId: string;
+  record(r: RunRecord): void;
+  /** Called with the result before its outcome is recorded (a workflow keeps the log's end in its memo). */
+  keepLog?(result: RunResult): Promise<void>;
+  activities: RunActivities;
+}
+
+const workflowActivities: RunActivities = {
+  apply: proxies.apply,
+  checkout: proxies.checkout,
+  comparePlans: proxies.comparePlans,
+  detectDrift: proxies.detectDrift,
+  plan: proxies.plan,
+  readOutputs: proxies.readOutputs,
+  runPolicyChecks: proxies.runPolicyChecks,
+  selectProjects: proxies.selectProjects,
+};
+
+export function projectRun(input: RunInput): Promise<RunResult> {
   const record = (r: RunRecord) => {
     if (input.recorded) upsertSearchAttributes(searchAttributePairs(r));
   };
+  return runProject(input, { runId: workflowInfo().workflowId, record, keepLog: keepLogTail, activities: workflowActivities });
+}
+
+/** The log's end, for `terrapin logs` on machines without the worker's disk. */
+async function keepLogTail(result: RunResult): Promise<void> {
+  const logFile = runLogFile(result);
+  if (!logFile) return;
+  const { tail, truncated } = await proxies.readLogTail({ file: logFile });
+  if (tail) upsertMemo({ [RUN_LOG_TAIL_MEMO]: { file: logFile, text: tail, truncated } });
+}
+
+/** The steps of one run, wherever they run (a workflow, or in-process for a local run). */
+export async function runProject(input: RunInput, deps: RunDeps): Promise<RunResult> {
+  const { record, activities: acts } = deps;
+  const { checkout } = acts;
   const { repo, kind, project } = input;
   record({ repository: `${repo.owner}/${repo.name}`, project: project.name, kind, trigger: input.record.trigger, pr: input.record.pr, actor: input.record.actor, approvers: input.record.approvers });
-  const base = { runId: workflowInfo().workflowId, kind, project: project.name, label: input.label };
+  const base = { runId: deps.runId, kind, project: project.name, label: input.label };
   let at: { workDir: string; sha: string; baseSha?: string; mergeSha?: string };
   try {
     const { mergeInto } = input.source;
@@ -39,24 +78,19 @@ export async function projectRun(input: RunInput): Promise<RunResult> {
     return done({ ...base, sha: '', workDir: '', outcome: 'rollback-failed', failure: { step: 'checkout', error: failureMessage(err) } });
   }
   record({ headSha: at.sha });
-  return done(await RUNNERS[kind](input, { ...base, ...at }));
+  return done(await RUNNERS[kind](input, { ...base, ...at }, acts));
 
   async function done(result: RunResult): Promise<RunResult> {
     const summary = result.plan?.summary ?? result.drift?.plan.summary;
-    // The log's end, for `terrapin logs` on machines without the worker's disk; before the outcome, which
-    // tells readers the run is over.
-    const logFile = runLogFile(result);
-    if (logFile) {
-      const { tail, truncated } = await readLogTail({ file: logFile });
-      if (tail) upsertMemo({ [RUN_LOG_TAIL_MEMO]: { file: logFile, text: tail, truncated } });
-    }
+    // Before the outcome, which tells readers the run is over.
+    await deps.keepLog?.(result);
     record({ outcome: result.outcome, ...(summary ? { counts: { add: summary.add, change: summary.change, destroy: summary.destroy } } : {}) });
     return result;
   }
 }
 
 type Started = Pick<RunResult, 'runId' | 'kind' | 'project' | 'label' | 'sha' | 'workDir' | 'baseSha' | 'mergeSha'>;
-type Runner = (input: RunInput, run: Started) => Promise<RunResult>;
+type Runner = (input: RunInput, run: Started, acts: RunActivities) => Promise<RunResult>;
 
 const RUNNERS: Record<RunInput['kind'], Runner> = {
   plan: planRun,
@@ -86,7 +120,7 @@ const hookEnv = (input: RunInput, run: Started): Record<string, string> => ({
 });
 
 /** The upstreams' outputs: this operation's own applies first, else their current state. */
-async function upstreamInputs(input: RunInput, run: Started, project: RunProject, label: string): Promise<OutputInput[]> {
+async function upstreamInputs(input: RunInput, run: Started, project: RunProject, label: string, { readOutputs }: RunActivities): Promise<OutputInput[]> {
   const read = new Map<string, string>(Object.entries(input.upstreamOutputs ?? {}));
   const inputs: OutputInput[] = [];
   for (const [variable, ref] of Object.entries(project.inputs)) {
@@ -106,10 +140,11 @@ function planned(run: Started, result: PlanResult): RunResult {
   return { ...run, outcome: result.summary.hasChanges ? 'planned' : 'no-changes', plan: saved };
 }
 
-async function planRun(input: RunInput, run: Started): Promise<RunResult> {
+async function planRun(input: RunInput, run: Started, acts: RunActivities): Promise<RunResult> {
+  const { plan } = acts;
   const p = input.project;
   try {
-    const inputs = await upstreamInputs(input, run, p, input.label);
+    const inputs = await upstreamInputs(input, run, p, input.label, acts);
     const result = await plan({
       ...target(run, p, input.label),
       extraArgs: input.extraArgs ?? [],
@@ -119,7 +154,7 @@ async function planRun(input: RunInput, run: Started): Promise<RunResult> {
       hookEnv: hookEnv(input, run),
     });
     const made = planned(run, result);
-    return made.outcome === 'planned' ? { ...made, ...(await checkPolicies(input, run, made.plan!)) } : made;
+    return made.outcome === 'planned' ? { ...made, ...(await checkPolicies(input, run, made.plan!, acts)) } : made;
   } catch (err) {
     // terraform could not run at all (after retries): a failed plan, with the reason, for the starter to show.
     if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
@@ -131,7 +166,7 @@ async function planRun(input: RunInput, run: Started): Promise<RunResult> {
  * The project's policy checks against a plan with changes (a plan without changes has nothing to apply,
  * so nothing to let through); a check that cannot run at all fails, with the reason.
  */
-async function checkPolicies(input: RunInput, run: Started, saved: NonNullable<RunResult['plan']>): Promise<Pick<RunResult, 'policies'>> {
+async function checkPolicies(input: RunInput, run: Started, saved: NonNullable<RunResult['plan']>, { checkout, runPolicyChecks }: RunActivities): Promise<Pick<RunResult, 'policies'>> {
   const checks = input.project.policies ?? [];
   if (checks.length === 0) return {};
   const p = input.project;
@@ -148,18 +183,23 @@ async function checkPolicies(input: RunInput, run: Started, saved: NonNullable<R
   }
 }
 
-async function applyRun(input: RunInput, run: Started): Promise<RunResult> {
+async function applyRun(input: RunInput, run: Started, acts: RunActivities): Promise<RunResult> {
+  const { apply, comparePlans, plan, readOutputs } = acts;
   const p = input.project;
-  const inputs = await upstreamInputs(input, run, p, input.label);
+  const inputs = await upstreamInputs(input, run, p, input.label, acts);
+  // With planFirst there is no plan yet: the one made below is applied.
   let saved = input.plan!;
   let fresh: RunResult['plan'];
-  if (input.replanAgainst) {
-    // Upstreams changed under it: plan again with their new outputs; apply only what was approved.
+  if (input.replanAgainst || input.planFirst) {
+    // Upstreams changed under it (or, planFirst, there is no plan yet): plan with their outputs now; with an
+    // approved plan, apply only what was approved.
     const replanned = planned(run, await plan({ ...target(run, p, input.label), inputs, env: p.env, hooks: { before: p.hooks.prePlan, after: p.hooks.postPlan }, hookEnv: hookEnv(input, run) }));
     if (replanned.outcome === 'failed') return { ...replanned, outcome: 'apply-failed' };
     fresh = replanned.plan!;
-    const comparison = await comparePlans({ approved: input.replanAgainst, current: fresh });
-    if (!comparison.same) return { ...run, outcome: 'changed', plan: fresh, changes: comparison.changes, diffFile: comparison.diffFile };
+    if (input.replanAgainst) {
+      const comparison = await comparePlans({ approved: input.replanAgainst, current: fresh });
+      if (!comparison.same) return { ...run, outcome: 'changed', plan: fresh, changes: comparison.changes, diffFile: comparison.diffFile };
+    }
     saved = fresh;
   }
   const outputsBeforeFile = input.keepOutputsBefore ? (await readOutputs(target(run, p, `${input.label}-before`))).outputsFile : undefined;
@@ -197,13 +237,14 @@ async function applyRun(input: RunInput, run: Started): Promise<RunResult> {
  * a person reviews); with one, the apply of exactly that plan (hash-checked, like every apply). A failed
  * destroy is reported, never compensated: nothing is recreated on its own.
  */
-function destroyRun(input: RunInput, run: Started): Promise<RunResult> {
-  if (input.plan) return applyRun({ ...input, replanAgainst: undefined, keepOutputsBefore: false }, run);
-  return planRun({ ...input, extraArgs: ['-destroy'] }, run);
+function destroyRun(input: RunInput, run: Started, acts: RunActivities): Promise<RunResult> {
+  if (input.plan) return applyRun({ ...input, replanAgainst: undefined, keepOutputsBefore: false }, run, acts);
+  return planRun({ ...input, extraArgs: ['-destroy'] }, run, acts);
 }
 
 /** Plans and applies the project as the target revision describes it (the compensation of a failed apply). */
-async function rollbackRun(input: RunInput, run: Started): Promise<RunResult> {
+async function rollbackRun(input: RunInput, run: Started, acts: RunActivities): Promise<RunResult> {
+  const { apply, plan, selectProjects } = acts;
   try {
     let p = input.project;
     let known = input.known;
@@ -213,7 +254,7 @@ async function rollbackRun(input: RunInput, run: Started): Promise<RunResult> {
       if (found) p = { name: found.name, dir: found.dir, workspace: found.workspace, binary: found.terraform, env: found.env, hooks: found.hooks, inputs: found.inputs };
       if (then.allProjects) known = then.allProjects.map((x) => ({ name: x.name, dir: x.dir, workspace: x.workspace, binary: x.terraform }));
     }
-    const inputs = await upstreamInputs({ ...input, known }, run, p, input.label);
+    const inputs = await upstreamInputs({ ...input, known }, run, p, input.label, acts);
     const at = target(run, p, input.label);
     const made = await plan({ ...at, inputs, env: p.env });
     if (!made.ok) return { ...run, outcome: 'rollback-failed', logFile: made.outputFile };
@@ -226,9 +267,10 @@ async function rollbackRun(input: RunInput, run: Started): Promise<RunResult> {
 }
 
 /** A refresh-only and a normal plan; the normal plan (label `<label>-plan`) is what a reconcile applies. */
-async function driftRun(input: RunInput, run: Started): Promise<RunResult> {
+async function driftRun(input: RunInput, run: Started, acts: RunActivities): Promise<RunResult> {
+  const { detectDrift } = acts;
   const p = input.project;
-  const inputs = await upstreamInputs(input, run, p, input.label);
+  const inputs = await upstreamInputs(input, run, p, input.label, acts);
   const report = await detectDrift({ ...target(run, p, input.label), env: p.env, inputs });
   if (report.error) return { ...run, outcome: 'failed', failure: { step: report.error.step, outputFile: report.error.outputFile } };
   const { plan: made } = report;

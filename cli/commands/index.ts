@@ -8,6 +8,7 @@ import * as plan from './plan.ts';
 import * as apply from './apply.ts';
 import * as destroy from './destroy.ts';
 import * as drift from './drift.ts';
+import * as run from './run.ts';
 
 export const COMMANDS: Array<{ register(program: Command): void }> = [
   status,
@@ -17,4 +18,5 @@ export const COMMANDS: Array<{ register(program: Command): void }> = [
   apply,
   destroy,
   drift,
+  run,
 ];
