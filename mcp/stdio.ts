@@ -1,0 +1,18 @@
+// `terrapin mcp`: the MCP server over stdin/stdout, for an agent that starts it as a subprocess. Stdout
+// carries the protocol alone: nothing else may write to it (logs go to stderr).
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { createMcpServer, type McpDeps } from './server.ts';
+
+/** Serves until the agent closes stdin (or the process is stopped). */
+export async function serveStdio(deps: McpDeps, streams: { stdin?: NodeJS.ReadableStream; stdout?: NodeJS.WritableStream } = {}): Promise<void> {
+  const server = createMcpServer(deps);
+  const transport = new StdioServerTransport(streams.stdin as never, streams.stdout as never);
+  const closed = new Promise<void>((resolve) => {
+    transport.onclose = resolve;
+  });
+  await server.connect(transport);
+  const stdin = streams.stdin ?? process.stdin;
+  // The SDK's stdio transport does not notice the end of its input: an agent that goes away ends the server.
+  stdin.once('end', () => void server.close());
+  await closed;
+}
