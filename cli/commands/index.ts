@@ -1,0 +1,12 @@
+// Every `terrapin` command, in the order `terrapin --help` lists them. A new command: one module exporting
+// `register(program)`, and one line here.
+import type { Command } from 'commander';
+import * as status from './status.ts';
+import * as history from './history.ts';
+import * as logs from './logs.ts';
+
+export const COMMANDS: Array<{ register(program: Command): void }> = [
+  status,
+  history,
+  logs,
+];
