@@ -11,7 +11,7 @@ export async function serveStdio(deps: McpDeps, streams: { stdin?: NodeJS.Readab
     transport.onclose = resolve;
   });
   await server.connect(transport);
-  const stdin = streams.stdin ?? process.stdin;
+  const stdin: NodeJS.ReadableStream = streams.stdin ?? process.stdin;
   // The SDK's stdio transport does not notice the end of its input: an agent that goes away ends the server.
   stdin.once('end', () => void server.close());
   await closed;

@@ -4,9 +4,11 @@ import type { Command } from 'commander';
 import * as status from './status.ts';
 import * as history from './history.ts';
 import * as logs from './logs.ts';
+import * as mcp from './mcp.ts';
 
 export const COMMANDS: Array<{ register(program: Command): void }> = [
   status,
   history,
   logs,
+  mcp,
 ];
