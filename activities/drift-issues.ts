@@ -101,6 +101,21 @@ async function renderBody(report: DriftIssueReport, hash: string): Promise<strin
   return body;
 }
 
+/** Creates the label unless the repository has it (drift issues, operator gate issues). */
+export async function ensureLabel(octokit: Octokit, repo: RepoRef, name = DRIFT_LABEL, color = LABEL_COLOR): Promise<void> {
+  try {
+    await octokit.issues.getLabel({ owner: repo.owner, repo: repo.name, name });
+  } catch (err) {
+    if (statusOf(err) !== 404) throw err;
+    try {
+      await octokit.issues.createLabel({ owner: repo.owner, repo: repo.name, name, color });
+    } catch (createErr) {
+      // 422: created meanwhile (another project's report, or an earlier attempt).
+      if (statusOf(createErr) !== 422) throw createErr;
+    }
+  }
+}
+
 export function createDriftIssueActivities({ github }: { github: GithubClients }) {
   const client = (repo: RepoRef) => github.forInstallation(repo.installationId);
   const retried = () => activityInfo().attempt > 1;
@@ -128,20 +143,6 @@ export function createDriftIssueActivities({ github }: { github: GithubClients }
       if (comments.some((c) => (c.body ?? '').includes(marker))) return;
     }
     await octokit.issues.createComment({ owner: repo.owner, repo: repo.name, issue_number: number, body: `${text}\n${marker}` });
-  }
-
-  async function ensureLabel(octokit: Octokit, repo: RepoRef): Promise<void> {
-    try {
-      await octokit.issues.getLabel({ owner: repo.owner, repo: repo.name, name: DRIFT_LABEL });
-    } catch (err) {
-      if (statusOf(err) !== 404) throw err;
-      try {
-        await octokit.issues.createLabel({ owner: repo.owner, repo: repo.name, name: DRIFT_LABEL, color: LABEL_COLOR });
-      } catch (createErr) {
-        // 422: created meanwhile (another project's report, or an earlier attempt).
-        if (statusOf(createErr) !== 422) throw createErr;
-      }
-    }
   }
 
   return {

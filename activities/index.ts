@@ -7,6 +7,7 @@ import { createGithubClients, type GithubClients } from './github-client.ts';
 import type { Client } from '@temporalio/client';
 import { createLockActivities } from './locks.ts';
 import { createDriftIssueActivities } from './drift-issues.ts';
+import { createGateIssueActivities } from './gate-issues.ts';
 import { createDriftScheduleActivities } from './drift-schedules.ts';
 import { createDriftRunActivities } from './drift-runs.ts';
 import { createDeployActivities } from './deploys.ts';
@@ -51,6 +52,8 @@ export function createActivities({ config, logger, temporal, github = createGith
     ...createLockActivities({ client: temporal }),
     // Drift detection (issue 4): issues and schedules, ready for the drift workflow.
     ...createDriftIssueActivities({ github }),
+    // Operator runs (issue 12): the issue an apply or destroy waits behind.
+    ...createGateIssueActivities({ github }),
     ...createDriftScheduleActivities({ client: temporal }),
     ...createDriftRunActivities({ client: temporal, selectProjects: git.selectProjects }),
     ...createDeployActivities({ client: temporal, dataDir: config.dataDir, namespace: config.temporal.namespace, logger }),

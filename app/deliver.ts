@@ -3,7 +3,7 @@
 // (recent ids, and concurrent redeliveries sharing one attempt) and a deadline, and a failure is thrown so
 // that the endpoint answers 503 and GitHub may redeliver.
 import { matchesGlob } from 'node:path';
-import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from './logger.ts';
 import {
   DEPLOY_SIGNAL,
@@ -28,6 +28,7 @@ import {
   type ReconcileInput,
   type RepoRef,
 } from '../shared/contracts.ts';
+import { OPERATOR_SIGNAL, operatorWorkflowId, type GateComment } from '../shared/operator.ts';
 
 export interface Delivery {
   pr: PrRef;
@@ -41,8 +42,11 @@ export type ReconcileCommand = Extract<ReconcileEvent, { type: 'approve' | 'drif
 /** The Approve button of a `terrapin/deploy: <project>` check. */
 export type DeployApproval = Extract<DeployEvent, { type: 'approve' }>;
 
-/** 'started': a push workflow was started; 'duplicate': this delivery (or, for a push, this commit) was handled already. */
-export type DeliveryOutcome = 'signalled' | 'started' | 'duplicate' | 'not-allowed';
+/**
+ * 'started': a push workflow was started; 'duplicate': this delivery (or, for a push, this commit) was handled
+ * already; 'not-running': a gate issue whose request is over (nothing is started for it).
+ */
+export type DeliveryOutcome = 'signalled' | 'started' | 'duplicate' | 'not-allowed' | 'not-running';
 
 export interface Deliverer {
   /** A PR event to the PR's workflow, started (with the snapshot, if any) when it is not running. */
@@ -51,6 +55,8 @@ export interface Deliverer {
   reconcile(repo: RepoRef, project: string, event: ReconcileCommand): Promise<DeliveryOutcome>;
   /** A deploy approval to the project's deploy queue, started if needed. */
   deploy(repo: RepoRef, project: string, event: DeployApproval): Promise<DeliveryOutcome>;
+  /** A comment on an operator's gate issue to the request waiting behind it; never starts one. */
+  gate(repo: RepoRef, target: { kind: 'apply' | 'destroy'; project: string }, event: GateComment): Promise<DeliveryOutcome>;
   /** Starts the push's workflow; a push whose workflow exists already (another delivery of it) is a duplicate. */
   push(deliveryId: string, input: PushInput): Promise<DeliveryOutcome>;
 }
@@ -159,6 +165,24 @@ export function createDeliverer(opts: DelivererOptions): Deliverer {
     },
     reconcile: (repo, project, event) => signalProject(DRIFT_RECONCILE_WORKFLOW_TYPE, driftReconcileId(repo, project), RECONCILE_SIGNAL, repo, project, event),
     deploy: (repo, project, event) => signalProject(DEPLOY_WORKFLOW_TYPE, deployWorkflowId(repo, project), DEPLOY_SIGNAL, repo, project, event),
+    gate(repo, target, event) {
+      const workflowId = operatorWorkflowId(repo, target.project, target.kind);
+      return gate({
+        deliveryId: event.deliveryId,
+        repo,
+        context: { workflowId, project: target.project, event: `gate-${event.command}` },
+        call: async () => {
+          try {
+            await client.workflow.getHandle(workflowId).signal(OPERATOR_SIGNAL, event);
+            return 'signalled';
+          } catch (err) {
+            // The request ended (applied, refused, expired): a late comment has nobody to answer it.
+            if (err instanceof WorkflowNotFoundError) return 'not-running';
+            throw err;
+          }
+        },
+      });
+    },
     async push(deliveryId, input) {
       const workflowId = pushWorkflowId(input.repo, input.after);
       return gate({

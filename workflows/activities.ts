@@ -20,6 +20,8 @@ export const {
   upsertCheckRun,
   reportDrift,
   closeDrift,
+  openGateIssue,
+  closeGateIssue,
 } = proxyActivities<
   Group<
     | 'getPullRequest'
@@ -35,6 +37,8 @@ export const {
     | 'upsertCheckRun'
     | 'reportDrift'
     | 'closeDrift'
+    | 'openGateIssue'
+    | 'closeGateIssue'
   >
 >({
   startToCloseTimeout: '1 minute',

@@ -7,3 +7,4 @@ export { deployWorkflow } from './deploy.ts';
 export { pushWorkflow } from './push.ts';
 export { projectRun } from './project-run.ts';
 export { operatorProjectsWorkflow } from './operator-projects.ts';
+export { operatorRunWorkflow } from './operator-run.ts';

@@ -51,7 +51,7 @@ const RUNNERS: Record<RunInput['kind'], Runner> = {
   apply: applyRun,
   rollback: rollbackRun,
   drift: driftRun,
-  destroy: () => Promise.reject(ApplicationFailure.nonRetryable('destroy runs are not offered yet', 'NotImplemented')),
+  destroy: destroyRun,
 };
 
 const target = (run: Started, p: { dir: string; workspace: string; binary: RunProject['binary'] }, label: string): ProjectTarget => ({
@@ -177,6 +177,16 @@ async function applyRun(input: RunInput, run: Started): Promise<RunResult> {
     const stale = type === 'PlanMissing' || type === 'PlanMismatch';
     return { ...run, outcome: stale ? 'stale' : 'unknown', failure: { step: 'apply', error: failureMessage(err) } };
   }
+}
+
+/**
+ * A destroy in two runs with an approval between them: without a plan, `terraform plan -destroy` (the plan
+ * a person reviews); with one, the apply of exactly that plan (hash-checked, like every apply). A failed
+ * destroy is reported, never compensated: nothing is recreated on its own.
+ */
+function destroyRun(input: RunInput, run: Started): Promise<RunResult> {
+  if (input.plan) return applyRun({ ...input, replanAgainst: undefined, keepOutputsBefore: false }, run);
+  return planRun({ ...input, extraArgs: ['-destroy'] }, run);
 }
 
 /** Plans and applies the project as the target revision describes it (the compensation of a failed apply). */

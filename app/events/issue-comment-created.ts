@@ -1,9 +1,11 @@
-// issue_comment.created on a pull request → command, or bad-command for unknown/invalid commands.
+// issue_comment.created on a pull request → command, or bad-command for unknown/invalid commands; on a
+// drift issue → its reconcile workflow; on an operator's gate issue → the request waiting behind it.
 import type { Context } from 'probot';
 import { parseComment } from '../commands.ts';
 import type { HandlerDeps } from './deps.ts';
 import { repoRefFrom } from './repo-ref.ts';
 import { driftIssueProject } from '../../shared/contracts.ts';
+import { gateIssueTarget } from '../../shared/operator.ts';
 
 export const ISSUE_COMMENT_CREATED_EVENT = 'issue_comment.created';
 
@@ -16,6 +18,17 @@ export function onIssueCommentCreated({ deliver, logger }: HandlerDeps) {
     // Issues share this event: of them, only drift issues take a command (`/approve` reconciles, `/drift`
     // checks again), handed to the project's reconcile workflow.
     if (!payload.issue.pull_request) {
+      // An operator's apply or destroy request: every command goes to the run waiting behind it, which
+      // approves with `/approve` and answers anything else.
+      const gateTarget = gateIssueTarget(payload.issue);
+      if (gateTarget) {
+        const parsed = parseComment(payload.comment.body);
+        const repo = repoRefFrom(payload);
+        if (!repo || parsed.kind !== 'command') return;
+        const comment = { deliveryId: context.id, actor: payload.sender.login, commentId: payload.comment.id, issueNumber: payload.issue.number, ...createdAt(payload.comment.created_at) };
+        await deliver.gate(repo, gateTarget, { type: 'command', command: parsed.command.name, ...comment });
+        return;
+      }
       const project = driftIssueProject(payload.issue);
       const parsed = project ? parseComment(payload.comment.body) : undefined;
       const repo = repoRefFrom(payload);

@@ -236,7 +236,7 @@ export class GithubMock {
     this.scope.post(`${this.repoPath}/issues`, (b) => matcher(b)).reply(201, async (req: Request) => {
       const [path, body] = await this.read(req);
       this.record('POST', path, body);
-      return { number, ...body };
+      return { number, html_url: `https://github.com${this.repoPath.slice('/repos'.length)}/issues/${number}`, ...body };
     });
     return this;
   }
