@@ -7,7 +7,10 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
-import { failureMessage, listProjects } from '../operator/projects.ts';
+import { failureMessage, listProjects, readProjects } from '../operator/projects.ts';
+import { startOperatorRun, waitForOperatorRun, type StartedOperatorRun } from '../operator/start.ts';
+import type { OperatorRunKind } from '../shared/operator.ts';
+import type { RepoRef } from '../shared/contracts.ts';
 
 export interface McpDeps {
   client: Client;
@@ -21,6 +24,15 @@ const repo = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9-]{0,38}\/[A-Za-z0-9._-]{1,100}$/, 'expected owner/name, e.g. acme/infra')
   .describe('The repository, as owner/name (e.g. acme/infra)');
+
+const project = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a project name as list_projects gives it')
+  .max(100)
+  .describe('The project, by name (see list_projects)');
+
+/** A failure the tool reports as such (isError), in the words given. */
+class ToolRefusal extends Error {}
 
 /** A tool's answer: the JSON for the agent to read (also as structured content). */
 function answer(value: object): CallToolResult {
@@ -64,6 +76,108 @@ export function createMcpServer(deps: McpDeps): McpServer {
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     ({ repo }) => guarded(() => listProjects(deps, repo)),
+  );
+
+  /** The repository as workflows take it, once the project is known to be one of its projects. */
+  const projectOf = async (repository: string, name: string): Promise<RepoRef> => {
+    const read = await readProjects(deps, repository);
+    if (read.configErrors?.length) {
+      throw new ToolRefusal(`.terrapin.yml on ${read.defaultBranch ?? 'the default branch'} of ${read.repository} has errors, so nothing runs: ${read.configErrors[0]}`);
+    }
+    if (!read.projects.some((p) => p.name === name)) {
+      const names = read.projects.map((p) => p.name);
+      throw new ToolRefusal(`${read.repository} has no project "${name}"; ${names.length ? `its projects: ${names.join(', ')}` : 'it has no projects'}`);
+    }
+    return read.repo;
+  };
+
+  const start = async (repository: string, name: string, kind: OperatorRunKind, withDependents = false) =>
+    startOperatorRun(deps, { repo: await projectOf(repository, name), project: name, kind, ...(withDependents ? { withDependents } : {}) });
+
+  /**
+   * An apply or destroy request: the issue to approve on and the run to watch; or, when the run ended
+   * before asking (nothing to apply, dependents without withDependents), why.
+   */
+  const request = async (started: StartedOperatorRun) => {
+    const watch = { runId: started.workflowId, kind: started.kind };
+    if (started.issueUrl) {
+      return {
+        ...watch,
+        status: 'waiting-approval',
+        issueUrl: started.issueUrl,
+        issueNumber: started.issueNumber,
+        approval: `Nothing changes until a person whom the project's rules allow comments /approve on ${started.issueUrl}. No tool can approve.`,
+      };
+    }
+    const end = await waitForOperatorRun(deps.client, started);
+    if (end.kind === 'drift') return { ...watch, status: 'done', result: end.result };
+    const { outcome, reason, dependents } = end.result;
+    if (outcome === 'refused' && reason === 'dependents') {
+      throw new ToolRefusal(`refused: ${dependents?.join(', ')} depend${dependents?.length === 1 ? 's' : ''} on it; request_destroy with withDependents: true destroys them too (dependents first)`);
+    }
+    if (['refused', 'failed', 'config-error', 'no-project', 'expired'].includes(outcome)) {
+      throw new ToolRefusal(`${outcome}${reason ? `: ${reason}` : ''} (run ${started.workflowId})`);
+    }
+    return { ...watch, status: 'done', result: end.result };
+  };
+
+  server.registerTool(
+    'start_plan',
+    {
+      title: 'Start a plan',
+      description:
+        "Plans the project at the repository's default branch head, through the same per-project lock and policy " +
+        'checks as a merge. Returns at once with the run id; follow it with get_run. Applies nothing.',
+      inputSchema: { repo, project },
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    ({ repo, project }) => guarded(async () => ({ runId: (await start(repo, project, 'plan')).workflowId, kind: 'plan', status: 'started' })),
+  );
+
+  server.registerTool(
+    'start_drift_check',
+    {
+      title: 'Check for drift',
+      description:
+        'Checks the project at the default branch for drift now (as /drift does): a running check of the same project is ' +
+        'followed rather than started twice. Drift found opens or updates the issue "Drift detected: <project>". Returns the run id.',
+      inputSchema: { repo, project },
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    },
+    ({ repo, project }) => guarded(async () => ({ runId: (await start(repo, project, 'drift')).workflowId, kind: 'drift', status: 'started' })),
+  );
+
+  server.registerTool(
+    'request_apply',
+    {
+      title: 'Request an apply',
+      description:
+        'Plans the project at the default branch and opens the GitHub issue "Apply requested: <project>" with the plan. ' +
+        'Nothing is applied until a person whom the project\'s rules allow comments /approve there: this tool cannot ' +
+        'approve. Returns the issue link and the run id to watch (get_run).',
+      inputSchema: { repo, project },
+      annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
+    },
+    ({ repo, project }) => guarded(async () => request(await start(repo, project, 'apply'))),
+  );
+
+  server.registerTool(
+    'request_destroy',
+    {
+      title: 'Request a destroy',
+      description:
+        'Plans a destroy of the project (with withDependents, also of every project that depends on it, dependents first) ' +
+        'and opens the GitHub issue "Destroy requested: <project>". Nothing is destroyed until enough people whom the ' +
+        "project's rules allow (destroyNeeds) comment /approve there: this tool cannot approve. Refused, naming them, when " +
+        'other projects depend on it and withDependents is not set. Returns the issue link and the run id to watch.',
+      inputSchema: {
+        repo,
+        project,
+        withDependents: z.boolean().default(false).describe('Also destroy every project that depends on this one (dependents first)'),
+      },
+      annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
+    },
+    ({ repo, project, withDependents }) => guarded(async () => request(await start(repo, project, 'destroy', withDependents))),
   );
 
   return server;

@@ -57,6 +57,14 @@ const READ_TIMEOUT = '3 minutes';
 
 /** The repository's projects at its default branch, read by a Terrapin worker. */
 export async function listProjects(deps: ProjectsDeps, repository: string): Promise<ProjectGraph> {
+  return projectGraph(await readProjects(deps, repository));
+}
+
+/**
+ * What the worker read, with the repository as workflows take it (its installation and clone URL): what
+ * an operator run of one of these projects is started with (operator/start.ts).
+ */
+export async function readProjects(deps: ProjectsDeps, repository: string): Promise<OperatorProjectsResult> {
   await requireWorker(deps);
   const input: OperatorProjectsInput = { repository };
   try {
@@ -66,7 +74,7 @@ export async function listProjects(deps: ProjectsDeps, repository: string): Prom
       args: [input],
       workflowExecutionTimeout: READ_TIMEOUT,
     });
-    return projectGraph(result as OperatorProjectsResult);
+    return result as OperatorProjectsResult;
   } catch (err) {
     throw new Error(failureMessage(err), { cause: err });
   }

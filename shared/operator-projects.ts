@@ -1,6 +1,7 @@
 // The configured projects of a repository at its default branch, as the operator tools see them
 // (operator/projects.ts asks the worker: workflows/operator-projects.ts). Types only.
 import type { ApplyMode, DriftSettings, InputRef, TerraformBinary } from './config.ts';
+import type { RepoRef } from './contracts.ts';
 
 export const OPERATOR_PROJECTS_WORKFLOW_TYPE = 'operatorProjectsWorkflow';
 
@@ -25,6 +26,8 @@ export interface ConfiguredProject {
 export interface OperatorProjectsResult {
   /** "owner/name" as GitHub spells it. */
   repository: string;
+  /** The repository as workflows take it (installation, clone URL): what an operator run is started with. */
+  repo: RepoRef;
   defaultBranch?: string;
   /** The default branch's head the file was read at. */
   sha: string;

@@ -29,6 +29,7 @@ export async function operatorProjectsWorkflow({ repository }: OperatorProjectsI
   );
   return {
     repository: `${repo.owner}/${repo.name}`,
+    repo,
     ...(head.defaultBranch ? { defaultBranch: head.defaultBranch } : {}),
     sha: head.sha,
     projects,

@@ -1,9 +1,7 @@
 // The MCP server through the SDK's own client, over both transports: `terrapin mcp` on stdio (a real
 // subprocess) and Streamable HTTP at /mcp on the real webhook server. A real Temporal dev server and worker
 // read a real git repository; GitHub (the repository's installation and clone URL) is nock, call by call.
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import nock from 'nock';
 import pino from 'pino';
@@ -12,9 +10,9 @@ import { startWebhookServer, type WebhookServer } from '../../app/http.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+import { connectOverHttp, connectOverStdio, repositoryOnGithub, text } from './clients.ts';
 
 const TOKEN = 'mcp-test-token-0123456789abcdef0123456789abcdef';
-const ROOT = join(import.meta.dirname, '..', '..');
 const CONFIG = `
 projects:
   - name: network
@@ -55,47 +53,16 @@ afterAll(async () => {
   await h?.teardown();
 });
 
-/** The two calls that turn acme/infra into the worker's RepoRef, expected exactly once each. */
-function expectRepositoryLookup(owner = 'acme', name = 'infra'): nock.Scope {
-  new GithubMock(owner, name); // installation tokens, and the unexpected-call guard for this repository
-  return nock('https://api.github.com')
-    .get(`/repos/${owner}/${name}/installation`)
-    .reply(200, { id: 4242 })
-    .get(`/repos/${owner}/${name}`)
-    .reply(200, { name, owner: { login: owner }, clone_url: repo.cloneUrl, default_branch: 'main' });
-}
+const expectRepositoryLookup = () => repositoryOnGithub('acme', 'infra', repo.cloneUrl);
 
-const TOOLS = ['list_projects'];
-
-async function connectedOverHttp(): Promise<Client> {
-  const client = new Client({ name: 'terrapin-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${web.port}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }));
-  return client;
-}
-
-async function connectedOverStdio(): Promise<{ client: Client; stderr: () => string }> {
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [join(ROOT, 'bin', 'terrapin.mjs'), 'mcp'],
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', TEMPORAL_ADDRESS: h.env.address, TEMPORAL_TASK_QUEUE: h.taskQueue },
-    stderr: 'pipe',
-  });
-  let stderr = '';
-  transport.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const client = new Client({ name: 'terrapin-test', version: '1.0.0' });
-  await client.connect(transport);
-  return { client, stderr: () => stderr };
-}
-
-const text = (result: Awaited<ReturnType<Client['callTool']>>) => (result.content as Array<{ type: string; text: string }>)[0]!.text;
+const TOOLS = ['list_projects', 'start_plan', 'start_drift_check', 'request_apply', 'request_destroy'];
 
 describe.each([
-  ['stdio', connectedOverStdio],
-  ['HTTP', async () => ({ client: await connectedOverHttp(), stderr: () => '' })],
+  ['stdio', () => connectOverStdio({ address: h.env.address, taskQueue: h.taskQueue })],
+  ['HTTP', () => connectOverHttp(web.port, TOKEN)],
 ] as const)('over %s', (_transport, connect) => {
   it('lists the tools with typed input schemas', async () => {
-    const { client } = await connect();
+    const client = await connect();
     try {
       const { tools } = await client.listTools();
       expect(tools.map((t) => t.name).sort()).toEqual([...TOOLS].sort());
@@ -109,7 +76,7 @@ describe.each([
 
   it('list_projects: the projects at the default branch, in dependency order, with the outputs each edge carries', async () => {
     const github = expectRepositoryLookup();
-    const { client } = await connect();
+    const client = await connect();
     try {
       const result = await client.callTool({ name: 'list_projects', arguments: { repo: 'acme/infra' } });
       expect(result.isError).toBeFalsy();
@@ -147,7 +114,7 @@ describe.each([
   it('a bad argument or an unknown repository is a one-line tool error, never a stack trace', async () => {
     new GithubMock('acme', 'nope');
     const github = nock('https://api.github.com').get('/repos/acme/nope/installation').reply(404, { message: 'Not Found' });
-    const { client } = await connect();
+    const client = await connect();
     try {
       const bad = await client.callTool({ name: 'list_projects', arguments: { repo: 'not a repo' } });
       expect(bad.isError).toBe(true);

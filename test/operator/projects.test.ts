@@ -113,6 +113,7 @@ describe('projectGraph', () => {
     const base = { workspace: 'default', terraform: 'terraform' as const, apply: 'beforeMerge' as const, inputs: {} };
     const graph = projectGraph({
       repository: 'acme/infra',
+      repo: { owner: 'acme', name: 'infra', installationId: 1, cloneUrl: 'https://github.com/acme/infra.git' },
       sha: 'a'.repeat(40),
       projects: [
         { ...base, name: 'app', dir: 'app', dependsOn: ['db', 'net'], inputs: { db_url: { project: 'db', output: 'url' } } },
