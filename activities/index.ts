@@ -14,6 +14,7 @@ import { createDeployActivities } from './deploys.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
 import { createPolicyCheckActivities } from './policy-checks.ts';
+import { createLogTailActivities } from './log-tail.ts';
 import { createGitActivities } from './git-activities.ts';
 import type { GitDeps } from './git.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
@@ -67,6 +68,7 @@ export function createActivities({ config, logger, temporal, github = createGith
     ...createPolicyCheckActivities({ ...gitDeps, sandbox }),
     // The operator tools (CLI, MCP) name repositories as owner/name.
     ...createOperatorRepoActivities({ settings: config.github, github, repoAllowlist: config.repoAllowlist }),
+    ...createLogTailActivities({ dataDir: config.dataDir }),
     // After terraform's: its checkout, removeWorkDirs and revisionFacts give way to these.
     ...git,
   };

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { COMMANDS } from './commands/index.ts';
-import { CliError, EXIT, errorLine } from './output.ts';
+import { CliError, EXIT, errorLine, type ExitCode } from './output.ts';
+import { BadInputError, NotFoundError, UnavailableError } from '../operator/errors.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -56,6 +57,23 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (process.env.TERRAPIN_DEBUG) console.error(err);
     process.stderr.write(`${errorLine(err)}\n`);
-    return err instanceof CliError ? err.exitCode : EXIT.failure;
+    return exitCodeOf(err);
   }
+}
+
+/** The documented exit code for an error from a command or the operator library. */
+export function exitCodeOf(err: unknown): ExitCode {
+  if (err instanceof CliError) return err.exitCode;
+  if (err instanceof BadInputError) return EXIT.usage;
+  if (err instanceof NotFoundError) return EXIT.notFound;
+  if (err instanceof UnavailableError || lostConnection(err)) return EXIT.unavailable;
+  return EXIT.failure;
+}
+
+/** gRPC UNAVAILABLE (14) or DEADLINE_EXCEEDED (4) from Temporal: the server went away mid-command. */
+function lostConnection(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined; e && typeof e === 'object'; e = e.cause as typeof e) {
+    if (e.code === 14 || e.code === 4) return true;
+  }
+  return false;
 }

@@ -40,6 +40,8 @@ export interface Output {
   rich: boolean;
   color: { bold: Colorize; dim: Colorize; green: Colorize; yellow: Colorize; red: Colorize; cyan: Colorize };
   line(text?: string): void;
+  /** A line on stderr: what the output is, not the output itself (so stdout stays clean to pipe). */
+  note(text: string): void;
   printJson(value: unknown): void;
   table(head: string[], rows: string[][]): void;
   /** Runs `work` under a spinner on a terminal; silently elsewhere. */
@@ -65,6 +67,7 @@ export function createOutput(opts: OutputOptions = {}): Output {
     rich,
     color: { bold: colors.bold, dim: colors.dim, green: colors.green, yellow: colors.yellow, red: colors.red, cyan: colors.cyan },
     line: (text = '') => void stdout.write(`${text}\n`),
+    note: (text) => void stderr.write(`${text}\n`),
     printJson: (value) => void stdout.write(`${JSON.stringify(value, null, 2)}\n`),
     table: (head, rows) => void stdout.write(`${renderTable(head, rows, rich)}\n`),
     async spin(text, work) {
@@ -99,16 +102,7 @@ export function renderTable(head: string[], rows: string[][], rich = false): str
     .join('\n');
 }
 
-/** "just now", "5 minutes ago", "2 hours ago", "3 days ago"; absolute date beyond 30 days. */
-export function relativeTime(when: Date, now: Date = new Date()): string {
-  const seconds = Math.round((now.getTime() - when.getTime()) / 1000);
-  if (seconds < 0) return when.toISOString().replace(/\.\d+Z$/, 'Z');
-  if (seconds < 45) return 'just now';
-  if (seconds >= 30 * 86_400) return when.toISOString().slice(0, 10);
-  const [size, unit] = seconds < 3600 ? [60, 'minute'] : seconds < 86_400 ? [3600, 'hour'] : [86_400, 'day'];
-  const n = Math.max(1, Math.round(seconds / size));
-  return `${n} ${unit}${n === 1 ? '' : 's'} ago`;
-}
+export { relativeTime } from '../operator/time.ts';
 
 const DURATION_UNITS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 

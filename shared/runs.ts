@@ -139,3 +139,16 @@ export interface RunResult {
     plan: { planFile: string; planSha256: string; summary: PlanSummary; planTextFile: string; label: string };
   };
 }
+
+/**
+ * The end of a run's log, kept in the run's memo (key `logTail`) so any machine can show it from Temporal;
+ * the whole file stays on the worker's disk. A memo, not the result: results are copied into the starter's
+ * history, and a PR with many projects would carry every tail there too.
+ */
+export const RUN_LOG_TAIL_MEMO = 'logTail';
+export const RUN_LOG_TAIL_BYTES = 16 * 1024;
+
+/** The file that is a run's log: what apply printed, what failed, else the plan it made. */
+export function runLogFile(result: RunResult): string | undefined {
+  return result.logFile ?? result.failure?.outputFile ?? result.plan?.planTextFile ?? result.drift?.plan.planTextFile;
+}

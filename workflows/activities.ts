@@ -104,3 +104,8 @@ export const { requestLock } = proxyLocalActivities<Group<'requestLock'>>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
 });
+/** The end of a run's log for its memo: a local read of a file this worker just wrote. */
+export const { readLogTail } = proxyLocalActivities<Group<'readLogTail'>>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '1 second' },
+});

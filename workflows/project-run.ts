@@ -8,14 +8,15 @@ import {
   ApplicationFailure,
   executeChild,
   isCancellation,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { OutputInput, PlanResult, ProjectTarget } from '../shared/activity-contracts.ts';
 import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
-import { PROJECT_RUN_WORKFLOW_TYPE, runWorkflowId, type RunInput, type RunProject, type RunResult } from '../shared/runs.ts';
-import { apply, checkout, comparePlans, detectDrift, plan, readOutputs, runPolicyChecks, selectProjects } from './activities.ts';
+import { PROJECT_RUN_WORKFLOW_TYPE, RUN_LOG_TAIL_MEMO, runLogFile, runWorkflowId, type RunInput, type RunProject, type RunResult } from '../shared/runs.ts';
+import { apply, checkout, comparePlans, detectDrift, plan, readLogTail, readOutputs, runPolicyChecks, selectProjects } from './activities.ts';
 
 export async function projectRun(input: RunInput): Promise<RunResult> {
   const record = (r: RunRecord) => {
@@ -36,8 +37,15 @@ export async function projectRun(input: RunInput): Promise<RunResult> {
   record({ headSha: at.sha });
   return done(await RUNNERS[kind](input, { ...base, ...at }));
 
-  function done(result: RunResult): RunResult {
+  async function done(result: RunResult): Promise<RunResult> {
     const summary = result.plan?.summary ?? result.drift?.plan.summary;
+    // The log's end, for `terrapin logs` on machines without the worker's disk; before the outcome, which
+    // tells readers the run is over.
+    const logFile = runLogFile(result);
+    if (logFile) {
+      const { tail, truncated } = await readLogTail({ file: logFile });
+      if (tail) upsertMemo({ [RUN_LOG_TAIL_MEMO]: { file: logFile, text: tail, truncated } });
+    }
     record({ outcome: result.outcome, ...(summary ? { counts: { add: summary.add, change: summary.change, destroy: summary.destroy } } : {}) });
     return result;
   }

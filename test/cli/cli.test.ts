@@ -1,0 +1,272 @@
+// The `terrapin` CLI against a real Temporal dev server holding real runs: scenarios of test/scenarios played
+// on the harness (a PR apply, a deploy after merge, drift checks, a PR left open with its plan waiting), then
+// the CLI run as a subprocess (`node bin/terrapin.mjs …`) the way an operator runs it.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+import { loadScenario, runScenario } from '../scenarios/runner.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin/terrapin.mjs');
+
+let h: Harness;
+let tmp: string;
+let cwd: string;
+
+beforeAll(async () => {
+  h = await startHarness();
+  await h.startWorker();
+  tmp = await mkdtemp(join(tmpdir(), 'terrapin-cli-'));
+  cwd = await mkdtemp(join(tmpdir(), 'terrapin-cli-cwd-'));
+  h.allowRunnerPath(tmp);
+  // acme/happy-path: a PR planned, approved, applied, merged. acme/deploy-after-merge: a deploy after merge.
+  // acme/drift: drift found, then fixed. acme/cli-pending: happy-path's PR opened and planned, left open.
+  for (const name of ['happy-path', 'deploy-after-merge', 'drift']) await runScenario(h, loadScenario(name), tmp);
+  const happy = loadScenario('happy-path');
+  await runScenario(h, { ...happy, name: 'cli-pending', file: { ...happy.file, steps: happy.file.steps.slice(0, 2) } }, tmp);
+}, 600_000);
+afterAll(async () => {
+  await h?.teardown();
+  for (const d of [tmp, cwd]) if (d) await rm(d, { recursive: true, force: true });
+});
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** The CLI as a subprocess, with only the environment an operator's shell would give it. */
+function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Result> {
+  const base = { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: h.env.address, TERRAPIN_DATA_DIR: h.config.dataDir };
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd, env: { ...base, ...env } as NodeJS.ProcessEnv, timeout: 60_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const json = async (args: string[], env?: Record<string, string | undefined>) => {
+  const r = await cli([...args, '--json'], env);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return JSON.parse(r.stdout);
+};
+
+/** One line on stderr, no stack trace, nothing on stdout, the documented exit code. */
+function expectOneLineError(r: Result, code: number, message: RegExp): void {
+  expect(r.code).toBe(code);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(message);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+/** Every key and the type of every value: the --json contract scripts rely on. */
+function shape(value: unknown): unknown {
+  if (Array.isArray(value)) return value.length ? [shape(value[0])] : [];
+  if (value === null) return 'null';
+  if (typeof value === 'object') return Object.fromEntries(Object.entries(value as object).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => [k, shape(v)]));
+  return typeof value;
+}
+
+const RUN_SHAPE = {
+  actor: 'string',
+  approvers: ['string'],
+  closedAt: 'string',
+  counts: { add: 'number', change: 'number', destroy: 'number' },
+  kind: 'string',
+  outcome: 'string',
+  pr: 'number',
+  project: 'string',
+  repository: 'string',
+  revision: 'string',
+  runId: 'string',
+  startedAt: 'string',
+  status: 'string',
+  trigger: 'string',
+};
+
+describe('terrapin history', () => {
+  test('--json: the PR apply and its plan, newest first, with who asked and who approved', async () => {
+    const out = await json(['history', '-r', 'acme/happy-path', '-p', 'app']);
+    expect(Object.keys(out).sort()).toEqual(['more', 'project', 'repository', 'runs']);
+    expect(out).toMatchObject({ repository: 'acme/happy-path', project: 'app', more: false });
+    const runs = out.runs as Array<Record<string, unknown>>;
+    expect(runs.map((r) => [r.kind, r.trigger, r.pr, r.outcome])).toEqual([
+      ['apply', 'pr', 1, 'applied'],
+      ['plan', 'pr', 1, 'planned'],
+    ]);
+    const apply = runs[0]!;
+    expect(shape(apply)).toEqual(RUN_SHAPE);
+    expect(apply).toMatchObject({ actor: 'bob', approvers: ['bob'], status: 'completed', counts: { add: 1, change: 0, destroy: 0 } });
+    expect(apply.runId).toMatch(/^run:acme\/happy-path:app:apply:[0-9a-f]{7}-\d+$/);
+    expect(apply.revision).toMatch(/^[0-9a-f]{40}$/);
+    expect(Date.parse(apply.startedAt as string)).toBeLessThanOrEqual(Date.parse(apply.closedAt as string));
+  });
+
+  test('--kind, --limit and more: only what was asked, and whether there is more', async () => {
+    const applies = await json(['history', '-r', 'acme/happy-path', '--kind', 'apply']);
+    expect(applies.runs.map((r: { kind: string }) => r.kind)).toEqual(['apply']);
+    const one = await json(['history', '-r', 'acme/happy-path', '--limit', '1']);
+    expect(one.runs).toHaveLength(1);
+    expect(one.more).toBe(true);
+    const deploys = await json(['history', '-r', 'acme/deploy-after-merge', '--kind', 'apply']);
+    expect(deploys.runs.map((r: { trigger: string; actor: string; pr: number }) => [r.trigger, r.actor, r.pr])).toEqual([['merge', 'bob', 1]]);
+    const future = await json(['history', '-r', 'acme/happy-path', '--since', '2099-01-01']);
+    expect(future.runs).toEqual([]);
+  });
+
+  test('human output: an aligned table with relative times; the project column only when not filtered', async () => {
+    const r = await cli(['history', '-r', 'acme/drift']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^WHEN\s+PROJECT\s+KIND\s+TRIGGER\s+PR\s+ACTOR\s+APPROVED BY\s+REVISION\s+OUTCOME\s+\+\/~\/-\s+RUN$/);
+    // Newest first: the clean check after the fix, then the two drifted ones.
+    expect(lines.slice(1).map((l) => l.split(/\s{2,}/).slice(1, 4))).toEqual([
+      ['infra', 'drift', 'drift'],
+      ['infra', 'drift', 'manual'],
+      ['infra', 'drift', 'drift'],
+    ]);
+    expect(lines[1]).toMatch(/^(just now|\d+ minutes? ago)\s/);
+    expect(lines[1]).toMatch(/\sclean\s/);
+    // Columns line up: every row's RUN starts where the header's does.
+    const at = lines[0]!.indexOf('RUN');
+    for (const l of lines.slice(1)) expect(l.indexOf('run:acme/drift:infra:drift:')).toBe(at);
+    // Not a terminal: no colour escapes.
+    expect(r.stdout).not.toMatch(/\x1b\[/);
+  });
+});
+
+describe('terrapin status', () => {
+  test('--json: last deploy with its approver, the deploy queue, drift unknown without GitHub credentials', async () => {
+    const out = await json(['status', '-r', 'acme/deploy-after-merge']);
+    expect(Object.keys(out).sort()).toEqual(['otherLocks', 'projects', 'repository']);
+    expect(out.projects).toHaveLength(1);
+    const web = out.projects[0];
+    expect(Object.keys(web).sort()).toEqual(['deployQueue', 'drift', 'lastApply', 'lock', 'pendingPlans', 'project', 'repository', 'summary', 'warnings']);
+    expect(shape(web.lastApply)).toEqual(RUN_SHAPE);
+    expect(web.lastApply).toMatchObject({ kind: 'apply', trigger: 'merge', actor: 'bob', approvers: ['bob'], outcome: 'applied', pr: 1 });
+    expect(web.deployQueue).toEqual({ deployed: web.lastApply.revision, current: null, queued: [] });
+    expect(web.pendingPlans).toEqual([]);
+    expect(web.lock).toBeNull();
+    expect(web.drift).toEqual({ lastCheck: null, issue: 'unknown' });
+    expect(web.summary).toMatch(/^last applied (just now|\d+ minutes? ago) by bob, approved by bob, no pending changes, drift never checked$/);
+  });
+
+  test('an open PR: its plan is pending, with the link, and it holds the lock', async () => {
+    const out = await json(['status', '-r', 'acme/cli-pending', '-p', 'app']);
+    const app = out.projects[0];
+    expect(app.lastApply).toBeNull();
+    expect(app.pendingPlans).toEqual([
+      { pr: 1, url: 'https://github.com/acme/cli-pending/pull/1', revision: expect.stringMatching(/^[0-9a-f]{40}$/), summary: expect.stringMatching(/1 to add/), approvals: [] },
+    ]);
+    expect(app.lock).toEqual({ lockId: expect.stringMatching(/^lock:acme\/cli-pending:/), holder: { pr: 1, url: 'https://github.com/acme/cli-pending/pull/1' }, waiting: [] });
+    expect(app.summary).toBe('never applied, 1 pending plan (#1), locked by #1, drift never checked');
+  });
+
+  test('human output: the summary line and the details, per project; the repository from the git remote', async () => {
+    const checkout = await mkdtemp(join(tmpdir(), 'terrapin-cli-checkout-'));
+    try {
+      await execa('git', ['init', '-q'], { cwd: checkout });
+      await execa('git', ['remote', 'add', 'origin', 'git@github.com:acme/drift.git'], { cwd: checkout });
+      const r = await new Promise<Result>((resolve) =>
+        execFile(process.execPath, [BIN, 'status'], { cwd: checkout, env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: h.env.address } }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const lines = r.stdout.trimEnd().split('\n');
+      expect(lines[0]).toBe('acme/drift');
+      expect(lines[2]).toMatch(/^infra  never applied, no pending changes, no drift$/);
+      expect(r.stdout).toMatch(/\n  drift\s+checked (just now|\d+ minutes? ago): clean; issue: unknown \(no GitHub credentials\)\n/);
+      expect(r.stdout).toMatch(/\n  lock\s+free\n/);
+    } finally {
+      await rm(checkout, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('terrapin logs', () => {
+  test('a run id: the whole scrubbed apply log from the data dir, what it is on stderr', async () => {
+    const { runs } = await json(['history', '-r', 'acme/happy-path', '--kind', 'apply']);
+    const r = await cli(['logs', runs[0].runId]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^\$ \S*terraform apply -input=false -no-color /);
+    expect(r.stdout).toContain('Apply complete! Resources: 1 added, 0 changed, 0 destroyed.');
+    expect(r.stderr).toMatch(new RegExp(`^${runs[0].runId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: apply of app at [0-9a-f]{7}, applied, `));
+    expect(r.stderr).not.toContain('note:');
+  });
+
+  test('-p --last --kind, --json; on a machine without the worker\'s disk, the tail the run recorded', async () => {
+    const here = await json(['logs', '-r', 'acme/deploy-after-merge', '-p', 'web', '--last', '--kind', 'apply']);
+    expect(Object.keys(here).sort()).toEqual(['file', 'note', 'run', 'source', 'text']);
+    expect(here).toMatchObject({ source: 'file', note: null, run: { kind: 'apply', trigger: 'merge', outcome: 'applied' } });
+    expect(here.text).toContain('Apply complete!');
+    const elsewhere = await mkdtemp(join(tmpdir(), 'terrapin-cli-elsewhere-'));
+    try {
+      const away = await json(['logs', '-r', 'acme/deploy-after-merge', '-p', 'web', '--kind', 'apply'], { TERRAPIN_DATA_DIR: elsewhere });
+      expect(away.source).toBe('tail');
+      expect(away.text).toBe(here.text);
+      expect(away.note).toMatch(/^log from the run's record \(the file is on the worker's disk: /);
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
+  test('a plan run: its plan text; a drift check: its plan; --follow of a finished run prints at once', async () => {
+    const plan = await json(['logs', '-r', 'acme/happy-path', '-p', 'app', '--kind', 'plan']);
+    expect(plan.text).toContain('terraform_data');
+    const drift = await cli(['logs', '-r', 'acme/drift', '-p', 'infra', '--follow']);
+    expect(drift.code).toBe(0);
+    expect(drift.stderr).toMatch(/: drift of infra at [0-9a-f]{7}, clean, /);
+  });
+});
+
+describe('bad input: one line on stderr, the documented exit code', () => {
+  test('unknown run id, repository or project → 3', async () => {
+    expectOneLineError(await cli(['logs', 'run:acme/nope:app:apply:0000000-1']), 3, /^terrapin: no run run:acme\/nope:app:apply:0000000-1$/);
+    expectOneLineError(await cli(['status', '-r', 'acme/nope']), 3, /^terrapin: no runs recorded for acme\/nope /);
+    expectOneLineError(await cli(['status', '-r', 'acme/happy-path', '-p', 'nope']), 3, /^terrapin: no runs recorded for project nope in acme\/happy-path$/);
+    expectOneLineError(await cli(['logs', '-p', 'nope', '--last']), 3, /^terrapin: no runs recorded for project nope$/);
+    expectOneLineError(await cli(['logs', 'deploy:acme/deploy-after-merge:web']), 3, /is not a Terrapin run/);
+  });
+
+  test('bad options → 2', async () => {
+    expectOneLineError(await cli(['history', '--since', 'yesterday']), 2, /^terrapin: --since: expected a duration/);
+    expectOneLineError(await cli(['history', '--limit', '0']), 2, /^terrapin: --limit: /);
+    expectOneLineError(await cli(['history', '--kind', 'deploy']), 2, /^terrapin: kind: unknown deploy /);
+    expectOneLineError(await cli(['history', '-r', 'not a repo']), 2, /^terrapin: --repo: expected owner\/repo/);
+    expectOneLineError(await cli(['history', '-p', "x' OR '1'='1"]), 2, /quotes and backslashes are not allowed/);
+    expectOneLineError(await cli(['logs']), 2, /^terrapin: which run\? /);
+    expectOneLineError(await cli(['status']), 2, /^terrapin: say which repository: -r owner\/repo/);
+    expectOneLineError(await cli(['history', '--bogus']), 2, /^terrapin: unknown option '--bogus'/);
+    expectOneLineError(await cli(['bogus']), 2, /^terrapin: unknown command 'bogus'/);
+  });
+
+  test('Temporal unreachable → 4, saying what to do', async () => {
+    const free = 1; // nothing listens on port 1
+    expectOneLineError(await cli(['history'], { TEMPORAL_ADDRESS: undefined, TERRAPIN_EMBEDDED_TEMPORAL_PORT: String(free) }), 4, /^terrapin: no Temporal at 127\.0\.0\.1:1 — start Terrapin \(`npm start`\) or set TEMPORAL_ADDRESS$/);
+    expectOneLineError(await cli(['status', '-r', 'acme/drift'], { TEMPORAL_ADDRESS: `127.0.0.1:${free}` }), 4, /^terrapin: cannot reach Temporal at 127\.0\.0\.1:1: /);
+  });
+
+  test('--help on every command, with examples and the exit codes', async () => {
+    const top = await cli(['--help']);
+    expect(top.code).toBe(0);
+    expect(top.stdout).toMatch(/Exit codes:\n  0  success\n  1  failure.*\n  2  usage error.*\n  3  not found.*\n  4  unavailable/);
+    for (const command of ['status', 'history', 'logs']) {
+      const r = await cli([command, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(new RegExp(`^Usage: terrapin ${command} `));
+      expect(r.stdout).toContain('Examples:\n  $ terrapin ' + command);
+    }
+  });
+});
