@@ -11,7 +11,7 @@ import type { ServerConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import { createApp } from './index.ts';
 import { MalformedPayload } from './deliver.ts';
-import { MCP_PATH, mcpHttpHandler } from '../mcp/http.ts';
+import { MCP_PATH, mcpDeps, mcpHttpHandler } from '../mcp/http.ts';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 export const HEALTH_PATH = '/healthz';
@@ -54,7 +54,7 @@ export async function startWebhookServer(opts: {
 
   // MCP for agents at /mcp, only with TERRAPIN_MCP_TOKEN set: otherwise the path is as unknown as any other.
   const mcp = config.mcpToken
-    ? mcpHttpHandler({ token: config.mcpToken, deps: { client, taskQueue: config.temporal.taskQueue }, logger: logger.child({ component: 'mcp' }) })
+    ? mcpHttpHandler({ token: config.mcpToken, deps: mcpDeps(config, client), logger: logger.child({ component: 'mcp' }) })
     : undefined;
   const server = createServer((req, res) => {
     const route = mcp && requestPath(req) === MCP_PATH ? mcp : handle;

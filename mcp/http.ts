@@ -4,10 +4,20 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Client } from '@temporalio/client';
+import type { ServerConfig } from '../app/config.ts';
 import type { Logger } from '../app/logger.ts';
 import { createMcpServer, type McpDeps } from './server.ts';
 
 export const MCP_PATH = '/mcp';
+
+/** The tools' view of the webhook server's own settings: its Temporal, data dir and App credentials. */
+export function mcpDeps(config: ServerConfig, client: Client): McpDeps {
+  const { appId, privateKey, baseUrl } = config.github;
+  // https://api.github.com → https://github.com; https://ghe.example/api/v3 → https://ghe.example
+  const webUrl = baseUrl === 'https://api.github.com' ? 'https://github.com' : baseUrl.replace(/\/api\/v3\/?$/, '');
+  return { client, taskQueue: config.temporal.taskQueue, dataDir: config.dataDir, webUrl, github: { appId, privateKey, baseUrl } };
+}
 
 /** Compared as digests, so neither the length nor any prefix of the token shows in the timing. */
 export function tokenMatches(given: string, token: string): boolean {

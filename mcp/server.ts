@@ -6,8 +6,18 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
+import { parseSince } from '../cli/output.ts';
+import type { githubCredentials } from '../operator/connect.ts';
+import { NotFoundError } from '../operator/errors.ts';
+import { openDriftIssues } from '../operator/github.ts';
 import { failureMessage, listProjects, readProjects } from '../operator/projects.ts';
+import { RUN_KINDS, getRun, listRuns, runLog, type RunSummary } from '../operator/records.ts';
+import { repositoryStatus } from '../operator/status.ts';
+import { OPERATOR_WORKFLOW_TYPE, operatorStatusQuery, type OperatorResult } from '../shared/operator.ts';
+import { PROJECT_RUN_WORKFLOW_TYPE, type RunKind } from '../shared/runs.ts';
+import type { DriftOutcome } from '../shared/contracts.ts';
 import { startOperatorRun, waitForOperatorRun, type StartedOperatorRun } from '../operator/start.ts';
 import type { OperatorRunKind } from '../shared/operator.ts';
 import type { RepoRef } from '../shared/contracts.ts';
@@ -15,7 +25,16 @@ import type { RepoRef } from '../shared/contracts.ts';
 export interface McpDeps {
   client: Client;
   taskQueue: string;
+  /** Where this machine's runs keep their files: get_run reads a whole log from here when it is shared with the worker. */
+  dataDir?: string;
+  /** https://github.com or the GHE web URL, for links. */
+  webUrl?: string;
+  /** The App's credentials, when here: get_status then says which drift issues are open. */
+  github?: NonNullable<ReturnType<typeof githubCredentials>>;
 }
+
+/** The drift workflow's type (activities/drift-runs.ts): start_drift_check's run ids name one. */
+const DRIFT_WORKFLOW_TYPE = 'driftWorkflow';
 
 const VERSION = '0.1.0';
 
@@ -30,6 +49,20 @@ const project = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a project name as list_projects gives it')
   .max(100)
   .describe('The project, by name (see list_projects)');
+
+const since = z
+  .string()
+  .regex(/^(?:[1-9][0-9]*[mhdw]|\d{4}-\d{2}-\d{2}(?:T[0-9:.]+Z?)?)$/, 'expected a duration (30d, 12h, 45m, 2w) or a date (2026-01-31)')
+  .describe('Only runs started since: a duration (30d, 12h, 45m, 2w) or a date (2026-01-31)');
+
+/** The last `lines` lines of a log, at most 16 KB of them. */
+function tail(text: string, lines: number): { text: string; truncated: boolean } {
+  const all = text.split('\n');
+  if (all.at(-1) === '') all.pop();
+  let kept = all.slice(-lines).join('\n');
+  if (kept.length > 16_384) kept = kept.slice(-16_384);
+  return { text: kept, truncated: kept.length < text.trimEnd().length };
+}
 
 /** A failure the tool reports as such (isError), in the words given. */
 class ToolRefusal extends Error {}
@@ -77,6 +110,108 @@ export function createMcpServer(deps: McpDeps): McpServer {
     },
     ({ repo }) => guarded(() => listProjects(deps, repo)),
   );
+
+  server.registerTool(
+    'get_status',
+    {
+      title: 'Project status',
+      description:
+        'Where each project stands (or the one named): the last apply or deploy (when, by whom, approved by, revision, ' +
+        'outcome), plans waiting for approval on open PRs, the lock holder and the line behind it, the deploy queue, ' +
+        'and drift (the last check, the open drift issue). Each project also has a one-line summary.',
+      inputSchema: { repo, project: project.optional() },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ repo, project }) =>
+      guarded(() => {
+        const creds = deps.github;
+        return repositoryStatus(deps.client, {
+          repository: repo,
+          ...(project ? { project } : {}),
+          ...(deps.webUrl ? { webUrl: deps.webUrl } : {}),
+          ...(creds ? { driftIssues: (repository: string) => openDriftIssues(creds, repository) } : {}),
+        });
+      }),
+  );
+
+  server.registerTool(
+    'list_runs',
+    {
+      title: 'List runs',
+      description:
+        'Run records, newest first: every plan, apply, rollback, destroy and drift check of the repository (or one project), ' +
+        'whatever started it (a PR, a merge, a push, a schedule, an operator): kind, trigger, PR, actor, approvers, revision, ' +
+        'outcome, resource counts. Give a run id to get_run for its result and log.',
+      inputSchema: {
+        repo,
+        project: project.optional(),
+        kind: z.enum(RUN_KINDS as [RunKind, ...RunKind[]]).optional().describe('Only runs of this kind'),
+        since: since.optional(),
+        limit: z.number().int().min(1).max(500).default(20).describe('At most this many runs (default 20)'),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ repo, project, kind, since, limit }) =>
+      guarded(async () => {
+        const runs = await listRuns(
+          deps.client,
+          { repository: repo, ...(project ? { project } : {}), ...(kind ? { kinds: [kind] } : {}), ...(since ? { since: parseSince(since) } : {}) },
+          limit,
+        );
+        return { runs };
+      }),
+  );
+
+  server.registerTool(
+    'get_run',
+    {
+      title: 'Get a run',
+      description:
+        "A run by id (from list_runs, start_plan, start_drift_check, request_apply or request_destroy): its record, result and the " +
+        "tail of its scrubbed terraform log. For an operator's run: its phase (planning, waiting-approval, applying, done), the " +
+        'approval issue, who approved, and the project runs it made.',
+      inputSchema: {
+        runId: z.string().min(1).max(500).describe('The run id: run:…, operator:… or drift-run:…'),
+        tailLines: z.number().int().min(1).max(2000).default(100).describe('How many lines of the log to return from its end (default 100)'),
+      },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    ({ runId, tailLines }) => guarded(() => runView(runId, tailLines)),
+  );
+
+  /** A run of any kind the tools hand out, by its workflow's type. */
+  const runView = async (runId: string, tailLines: number): Promise<object> => {
+    const handle = deps.client.workflow.getHandle(runId);
+    const description = await handle.describe().catch((err: unknown) => {
+      throw err instanceof WorkflowNotFoundError ? new NotFoundError(`no run ${runId}`) : err;
+    });
+    const status = description.status.name.toLowerCase().replace(/_/g, '-');
+    if (description.type === PROJECT_RUN_WORKFLOW_TYPE) {
+      const { run, ...log } = await runLog(deps.client, deps.dataDir ?? '', runId);
+      const { logTail: _kept, ...record } = run;
+      return { ...record, log: { ...tail(log.text, tailLines), source: log.source, file: log.file, note: log.note } };
+    }
+    if (description.type === OPERATOR_WORKFLOW_TYPE) {
+      const view =
+        status === 'running'
+          ? await handle.query(operatorStatusQuery)
+          : status === 'completed'
+            ? { phase: 'done', result: (await handle.result()) as OperatorResult }
+            : { phase: 'done', error: await handle.result().then(() => null, failureMessage) };
+      const runIds = 'runs' in view ? view.runs : (view.result?.projects.flatMap((p) => (p.runId ? [p.runId] : [])) ?? []);
+      const runs: RunSummary[] = [];
+      for (const id of runIds) {
+        const { result: _r, logTail: _t, error: _e, ...summary } = await getRun(deps.client, id);
+        runs.push(summary);
+      }
+      return { runId, type: 'operator', status, ...view, runs };
+    }
+    if (description.type === DRIFT_WORKFLOW_TYPE) {
+      const result = status === 'completed' ? ((await handle.result()) as DriftOutcome) : null;
+      return { runId, type: 'drift', status, startedAt: description.startTime.toISOString(), closedAt: description.closeTime?.toISOString() ?? null, result };
+    }
+    throw new NotFoundError(`${runId} is not a Terrapin run`);
+  };
 
   /** The repository as workflows take it, once the project is known to be one of its projects. */
   const projectOf = async (repository: string, name: string): Promise<RepoRef> => {

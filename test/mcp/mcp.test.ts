@@ -55,7 +55,7 @@ afterAll(async () => {
 
 const expectRepositoryLookup = () => repositoryOnGithub('acme', 'infra', repo.cloneUrl);
 
-const TOOLS = ['list_projects', 'start_plan', 'start_drift_check', 'request_apply', 'request_destroy'];
+const TOOLS = ['list_projects', 'get_status', 'list_runs', 'get_run', 'start_plan', 'start_drift_check', 'request_apply', 'request_destroy'];
 
 describe.each([
   ['stdio', () => connectOverStdio({ address: h.env.address, taskQueue: h.taskQueue })],

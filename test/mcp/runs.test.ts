@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { execa } from 'execa';
+import nock from 'nock';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhookServer, type WebhookServer } from '../../app/http.ts';
@@ -173,11 +174,80 @@ describe('starting runs', () => {
   });
 });
 
+describe('reading runs', () => {
+  it('list_runs, get_run and get_status (stdio, then HTTP with the App\'s credentials) read what start_plan and start_drift_check ran', async () => {
+    const f = await fixture('mcp-read', 'projects:\n  - name: app\n    dir: app\n', ['app']);
+    const repository = `acme/${f.name}`;
+    const lookups = repositoryOnGithub('acme', f.name, f.repo.cloneUrl, 2);
+    const gh = new GithubMock('acme', f.name);
+    await f.deploy('app');
+    gh.openIssues([]); // the drift check is clean: no drift issue to close
+    const { plan, drift } = await withClient(overStdio, async (client) => ({
+      plan: json(await client.callTool({ name: 'start_plan', arguments: { repo: repository, project: 'app' } })).runId as string,
+      drift: json(await client.callTool({ name: 'start_drift_check', arguments: { repo: repository, project: 'app' } })).runId as string,
+    }));
+    await waitForOperatorRun(h.env.client, { workflowId: plan, kind: 'plan' });
+    await waitForOperatorRun(h.env.client, { workflowId: drift, kind: 'drift' });
+    await gh.settled();
+    expect(lookups.isDone()).toBe(true);
+
+    await withClient(overStdio, async (client) => {
+      // Visibility is eventually consistent: asked again until both finished runs show.
+      let runs: any[] = [];
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+        runs = json(await client.callTool({ name: 'list_runs', arguments: { repo: repository, project: 'app', since: '1h' } })).runs;
+        if (runs.length === 2 && runs.every((r) => r.status === 'completed')) break;
+      }
+      expect(runs.map((r) => [r.kind, r.trigger, r.outcome]).sort()).toEqual([['drift', 'manual', 'clean'], ['plan', 'manual', 'no-changes']]);
+      const onlyPlans = json(await client.callTool({ name: 'list_runs', arguments: { repo: repository, kind: 'plan', limit: 5 } })).runs;
+      expect(onlyPlans.map((r: any) => r.kind)).toEqual(['plan']);
+
+      // The operator's run: done, with the project run it made.
+      const operatorRun = json(await client.callTool({ name: 'get_run', arguments: { runId: plan } }));
+      expect(operatorRun).toMatchObject({ runId: plan, type: 'operator', status: 'completed', phase: 'done', result: { outcome: 'no-changes' } });
+      expect(operatorRun.runs).toHaveLength(1);
+      const projectRunId = operatorRun.runs[0].runId as string;
+      expect(projectRunId).toMatch(new RegExp(`^run:acme/${f.name}:app:plan:`));
+
+      // The project run: its record, its result and the end of its log (the plan's text).
+      const run = json(await client.callTool({ name: 'get_run', arguments: { runId: projectRunId, tailLines: 5 } }));
+      expect(run).toMatchObject({ runId: projectRunId, kind: 'plan', trigger: 'manual', outcome: 'no-changes', result: { outcome: 'no-changes' } });
+      expect(run.log.text.split('\n').length).toBeLessThanOrEqual(5);
+      expect(run.log.text).toMatch(/No changes/);
+      expect(['file', 'tail']).toContain(run.log.source);
+
+      expect(json(await client.callTool({ name: 'get_run', arguments: { runId: drift } }))).toMatchObject({ runId: drift, type: 'drift', status: 'completed', result: { status: 'clean' } });
+      expect(await client.callTool({ name: 'get_run', arguments: { runId: 'run:acme/nope:app:plan:0000000-1' } })).toEqual({ isError: true, content: [{ type: 'text', text: 'no run run:acme/nope:app:plan:0000000-1' }] });
+      const badSince = await client.callTool({ name: 'list_runs', arguments: { repo: repository, since: 'yesterday' } });
+      expect(badSince.isError).toBe(true);
+      expect((badSince.content as any)[0].text).toMatch(/expected a duration \(30d, 12h, 45m, 2w\) or a date/);
+
+      // Without the App's credentials here, whether a drift issue is open is not known, and said so.
+      const status = json(await client.callTool({ name: 'get_status', arguments: { repo: repository, project: 'app' } }));
+      expect(status.projects).toHaveLength(1);
+      expect(status.projects[0]).toMatchObject({ project: 'app', drift: { issue: 'unknown', lastCheck: { runId: expect.stringMatching(/:app:drift:/), outcome: 'clean' } } });
+      expect(status.projects[0].summary).toEqual(expect.any(String));
+    });
+
+    // The webhook server has the App's credentials: the open drift issues are read from GitHub.
+    const driftIssues = nock('https://api.github.com')
+      .get(`/repos/acme/${f.name}/installation`)
+      .reply(200, { id: 4242 })
+      .get(`/repos/acme/${f.name}/issues`)
+      .query({ labels: 'terrapin:drift', state: 'open', per_page: '100' })
+      .reply(200, [{ number: 3, title: 'Drift detected: app', html_url: `https://github.com/acme/${f.name}/issues/3`, labels: [{ name: 'terrapin:drift' }] }]);
+    const status = await withClient(overHttp, async (client) => json(await client.callTool({ name: 'get_status', arguments: { repo: repository, project: 'app' } })));
+    expect(status.projects[0].drift.issue).toEqual({ number: 3, url: `https://github.com/acme/${f.name}/issues/3` });
+    expect(driftIssues.isDone()).toBe(true);
+    gh.assertNoUnexpected();
+  });
+});
+
 describe('no tool approves', () => {
   it('the tools are exactly these, and none of them takes an approval', async () => {
     await withClient(overHttp, async (client) => {
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name).sort()).toEqual(['list_projects', 'request_apply', 'request_destroy', 'start_drift_check', 'start_plan']);
+      expect(tools.map((t) => t.name).sort()).toEqual(['get_run', 'get_status', 'list_projects', 'list_runs', 'request_apply', 'request_destroy', 'start_drift_check', 'start_plan']);
       for (const tool of tools) {
         expect(tool.name).not.toMatch(/approve/);
         expect(Object.keys(tool.inputSchema.properties ?? {})).not.toContain('approve');
