@@ -6,35 +6,27 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { parseSince } from '../cli/output.ts';
 import type { githubCredentials } from '../operator/connect.ts';
-import { NotFoundError } from '../operator/errors.ts';
 import { openDriftIssues } from '../operator/github.ts';
-import { failureMessage, listProjects, readProjects } from '../operator/projects.ts';
-import { RUN_KINDS, getRun, listRuns, runLog, type RunSummary } from '../operator/records.ts';
+import { failureMessage, listProjects } from '../operator/projects.ts';
+import { RUN_KINDS, listRuns } from '../operator/records.ts';
 import { repositoryStatus } from '../operator/status.ts';
-import { OPERATOR_WORKFLOW_TYPE, operatorStatusQuery, type OperatorResult } from '../shared/operator.ts';
-import { PROJECT_RUN_WORKFLOW_TYPE, type RunKind } from '../shared/runs.ts';
-import type { DriftOutcome } from '../shared/contracts.ts';
-import { startOperatorRun, waitForOperatorRun, type StartedOperatorRun } from '../operator/start.ts';
-import type { OperatorRunKind } from '../shared/operator.ts';
-import type { RepoRef } from '../shared/contracts.ts';
+import type { RunKind } from '../shared/runs.ts';
+import { approvalRequest, startRun } from './requests.ts';
+import { runView } from './run-view.ts';
 
 export interface McpDeps {
   client: Client;
   taskQueue: string;
   /** Where this machine's runs keep their files: get_run reads a whole log from here when it is shared with the worker. */
-  dataDir?: string;
+  dataDir: string;
   /** https://github.com or the GHE web URL, for links. */
   webUrl?: string;
   /** The App's credentials, when here: get_status then says which drift issues are open. */
   github?: NonNullable<ReturnType<typeof githubCredentials>>;
 }
-
-/** The drift workflow's type (activities/drift-runs.ts): start_drift_check's run ids name one. */
-const DRIFT_WORKFLOW_TYPE = 'driftWorkflow';
 
 const VERSION = '0.1.0';
 
@@ -54,18 +46,6 @@ const since = z
   .string()
   .regex(/^(?:[1-9][0-9]*[mhdw]|\d{4}-\d{2}-\d{2}(?:T[0-9:.]+Z?)?)$/, 'expected a duration (30d, 12h, 45m, 2w) or a date (2026-01-31)')
   .describe('Only runs started since: a duration (30d, 12h, 45m, 2w) or a date (2026-01-31)');
-
-/** The last `lines` lines of a log, at most 16 KB of them. */
-function tail(text: string, lines: number): { text: string; truncated: boolean } {
-  const all = text.split('\n');
-  if (all.at(-1) === '') all.pop();
-  let kept = all.slice(-lines).join('\n');
-  if (kept.length > 16_384) kept = kept.slice(-16_384);
-  return { text: kept, truncated: kept.length < text.trimEnd().length };
-}
-
-/** A failure the tool reports as such (isError), in the words given. */
-class ToolRefusal extends Error {}
 
 /** A tool's answer: the JSON for the agent to read (also as structured content). */
 function answer(value: object): CallToolResult {
@@ -176,85 +156,8 @@ export function createMcpServer(deps: McpDeps): McpServer {
       },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    ({ runId, tailLines }) => guarded(() => runView(runId, tailLines)),
+    ({ runId, tailLines }) => guarded(() => runView(deps, runId, tailLines)),
   );
-
-  /** A run of any kind the tools hand out, by its workflow's type. */
-  const runView = async (runId: string, tailLines: number): Promise<object> => {
-    const handle = deps.client.workflow.getHandle(runId);
-    const description = await handle.describe().catch((err: unknown) => {
-      throw err instanceof WorkflowNotFoundError ? new NotFoundError(`no run ${runId}`) : err;
-    });
-    const status = description.status.name.toLowerCase().replace(/_/g, '-');
-    if (description.type === PROJECT_RUN_WORKFLOW_TYPE) {
-      const { run, ...log } = await runLog(deps.client, deps.dataDir ?? '', runId);
-      const { logTail: _kept, ...record } = run;
-      return { ...record, log: { ...tail(log.text, tailLines), source: log.source, file: log.file, note: log.note } };
-    }
-    if (description.type === OPERATOR_WORKFLOW_TYPE) {
-      const view =
-        status === 'running'
-          ? await handle.query(operatorStatusQuery)
-          : status === 'completed'
-            ? { phase: 'done', result: (await handle.result()) as OperatorResult }
-            : { phase: 'done', error: await handle.result().then(() => null, failureMessage) };
-      const runIds = 'runs' in view ? view.runs : (view.result?.projects.flatMap((p) => (p.runId ? [p.runId] : [])) ?? []);
-      const runs: RunSummary[] = [];
-      for (const id of runIds) {
-        const { result: _r, logTail: _t, error: _e, ...summary } = await getRun(deps.client, id);
-        runs.push(summary);
-      }
-      return { runId, type: 'operator', status, ...view, runs };
-    }
-    if (description.type === DRIFT_WORKFLOW_TYPE) {
-      const result = status === 'completed' ? ((await handle.result()) as DriftOutcome) : null;
-      return { runId, type: 'drift', status, startedAt: description.startTime.toISOString(), closedAt: description.closeTime?.toISOString() ?? null, result };
-    }
-    throw new NotFoundError(`${runId} is not a Terrapin run`);
-  };
-
-  /** The repository as workflows take it, once the project is known to be one of its projects. */
-  const projectOf = async (repository: string, name: string): Promise<RepoRef> => {
-    const read = await readProjects(deps, repository);
-    if (read.configErrors?.length) {
-      throw new ToolRefusal(`.terrapin.yml on ${read.defaultBranch ?? 'the default branch'} of ${read.repository} has errors, so nothing runs: ${read.configErrors[0]}`);
-    }
-    if (!read.projects.some((p) => p.name === name)) {
-      const names = read.projects.map((p) => p.name);
-      throw new ToolRefusal(`${read.repository} has no project "${name}"; ${names.length ? `its projects: ${names.join(', ')}` : 'it has no projects'}`);
-    }
-    return read.repo;
-  };
-
-  const start = async (repository: string, name: string, kind: OperatorRunKind, withDependents = false) =>
-    startOperatorRun(deps, { repo: await projectOf(repository, name), project: name, kind, ...(withDependents ? { withDependents } : {}) });
-
-  /**
-   * An apply or destroy request: the issue to approve on and the run to watch; or, when the run ended
-   * before asking (nothing to apply, dependents without withDependents), why.
-   */
-  const request = async (started: StartedOperatorRun) => {
-    const watch = { runId: started.workflowId, kind: started.kind };
-    if (started.issueUrl) {
-      return {
-        ...watch,
-        status: 'waiting-approval',
-        issueUrl: started.issueUrl,
-        issueNumber: started.issueNumber,
-        approval: `Nothing changes until a person whom the project's rules allow comments /approve on ${started.issueUrl}. No tool can approve.`,
-      };
-    }
-    const end = await waitForOperatorRun(deps.client, started);
-    if (end.kind === 'drift') return { ...watch, status: 'done', result: end.result };
-    const { outcome, reason, dependents } = end.result;
-    if (outcome === 'refused' && reason === 'dependents') {
-      throw new ToolRefusal(`refused: ${dependents?.join(', ')} depend${dependents?.length === 1 ? 's' : ''} on it; request_destroy with withDependents: true destroys them too (dependents first)`);
-    }
-    if (['refused', 'failed', 'config-error', 'no-project', 'expired'].includes(outcome)) {
-      throw new ToolRefusal(`${outcome}${reason ? `: ${reason}` : ''} (run ${started.workflowId})`);
-    }
-    return { ...watch, status: 'done', result: end.result };
-  };
 
   server.registerTool(
     'start_plan',
@@ -266,7 +169,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       inputSchema: { repo, project },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
     },
-    ({ repo, project }) => guarded(async () => ({ runId: (await start(repo, project, 'plan')).workflowId, kind: 'plan', status: 'started' })),
+    ({ repo, project }) => guarded(async () => ({ runId: (await startRun(deps, repo, project, 'plan')).workflowId, kind: 'plan', status: 'started' })),
   );
 
   server.registerTool(
@@ -279,7 +182,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       inputSchema: { repo, project },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
-    ({ repo, project }) => guarded(async () => ({ runId: (await start(repo, project, 'drift')).workflowId, kind: 'drift', status: 'started' })),
+    ({ repo, project }) => guarded(async () => ({ runId: (await startRun(deps, repo, project, 'drift')).workflowId, kind: 'drift', status: 'started' })),
   );
 
   server.registerTool(
@@ -293,7 +196,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       inputSchema: { repo, project },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     },
-    ({ repo, project }) => guarded(async () => request(await start(repo, project, 'apply'))),
+    ({ repo, project }) => guarded(async () => approvalRequest(deps, await startRun(deps, repo, project, 'apply'))),
   );
 
   server.registerTool(
@@ -312,7 +215,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       },
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     },
-    ({ repo, project, withDependents }) => guarded(async () => request(await start(repo, project, 'destroy', withDependents))),
+    ({ repo, project, withDependents }) => guarded(async () => approvalRequest(deps, await startRun(deps, repo, project, 'destroy', withDependents))),
   );
 
   return server;
