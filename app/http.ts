@@ -56,6 +56,7 @@ export async function startWebhookServer(opts: {
   const mcp = config.mcpToken
     ? mcpHttpHandler({ token: config.mcpToken, deps: mcpDeps(config, client), logger: logger.child({ component: 'mcp' }) })
     : undefined;
+  if (mcp) logger.info({ path: MCP_PATH }, 'MCP endpoint for agents is on (TERRAPIN_MCP_TOKEN is set)');
   const server = createServer((req, res) => {
     const route = mcp && requestPath(req) === MCP_PATH ? mcp : handle;
     route(req, res).catch((err: unknown) => {

@@ -13,8 +13,9 @@ request_destroy return the GitHub issue where a person allowed by the project's 
 A Terrapin worker must be running (npm start, or npm run worker): it reads the repositories.
 
 An agent starts it as a subprocess, e.g. in .mcp.json:
-  { "mcpServers": { "terrapin": { "command": "npx", "args": ["terrapin", "mcp"],
-                                  "env": { "TEMPORAL_ADDRESS": "temporal.internal:7233" } } } }
+  { "mcpServers": { "terrapin": {
+      "command": "node", "args": ["/path/to/terrapin/bin/terrapin.mjs", "mcp"],
+      "env": { "TEMPORAL_ADDRESS": "temporal.internal:7233" } } } }
 
 Examples:
   $ npx terrapin mcp

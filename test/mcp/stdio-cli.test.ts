@@ -22,6 +22,6 @@ describe('terrapin mcp', () => {
     const r = await execa(process.execPath, [join(ROOT, 'bin', 'terrapin.mjs'), 'mcp', '--help'], { cwd: ROOT, reject: false });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain('serve the MCP tools for AI agents on stdio');
-    expect(r.stdout).toContain('"command": "npx", "args": ["terrapin", "mcp"]');
+    expect(r.stdout).toContain('"command": "node", "args": ["/path/to/terrapin/bin/terrapin.mjs", "mcp"]');
   });
 });
