@@ -5,10 +5,16 @@ import { NotFoundError } from '../operator/errors.ts';
 import { readProjects } from '../operator/projects.ts';
 import { startOperatorRun, waitForOperatorRun, type StartedOperatorRun } from '../operator/start.ts';
 import type { RepoRef } from '../shared/contracts.ts';
-import type { OperatorRunKind } from '../shared/operator.ts';
+import { operatorWorkflowId, type OperatorRunKind } from '../shared/operator.ts';
 import type { McpDeps } from './server.ts';
 
-type Deps = Pick<McpDeps, 'client' | 'taskQueue'>;
+type Deps = Pick<McpDeps, 'client' | 'taskQueue' | 'approvalWaitMs'>;
+
+/**
+ * How long a request waits for its plan and issue before answering with the run id alone: under the
+ * 60 s an MCP client waits for an answer by default, so a long plan does not look like a failure.
+ */
+export const APPROVAL_WAIT_MS = 40_000;
 
 /** The repository as workflows take it, once `name` is known to be one of its projects. */
 async function projectOf(deps: Deps, repository: string, name: string): Promise<RepoRef> {
@@ -28,6 +34,32 @@ export async function startRun(deps: Deps, repository: string, project: string, 
   return startOperatorRun(deps, { repo, project, kind, ...(withDependents ? { withDependents } : {}) });
 }
 
+/**
+ * request_apply, request_destroy: start the run and answer with its approval issue, or — when the plan takes
+ * longer than the wait — with the run id alone (get_run shows the issue once it is open).
+ */
+export async function requestApproval(deps: Deps, repository: string, project: string, kind: 'apply' | 'destroy', withDependents = false): Promise<object> {
+  const repo = await projectOf(deps, repository, project);
+  const starting = startOperatorRun(deps, { repo, project, kind, ...(withDependents ? { withDependents } : {}) });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const waited = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), deps.approvalWaitMs ?? APPROVAL_WAIT_MS);
+  });
+  try {
+    const started = await Promise.race([starting, waited]);
+    if (started) return await approvalRequest(deps, started);
+  } finally {
+    clearTimeout(timer);
+  }
+  starting.catch(() => undefined); // still polling for the issue; its end is get_run's to tell
+  return {
+    runId: operatorWorkflowId(repo, project, kind),
+    kind,
+    status: 'planning',
+    approval: 'The plan is still running; the approval issue opens when it is ready: get_run with this run id shows its link. No tool can approve.',
+  };
+}
+
 /** Outcomes of a run that ended before asking for approval which the agent must hear as a failure. */
 const FAILED = new Set(['refused', 'failed', 'config-error', 'no-project', 'expired']);
 
@@ -35,7 +67,7 @@ const FAILED = new Set(['refused', 'failed', 'config-error', 'no-project', 'expi
  * An apply or destroy request: the issue to approve on and the run to watch; or, when the run ended before
  * asking (nothing to change, dependents without withDependents), what it ended with.
  */
-export async function approvalRequest(deps: Deps, started: StartedOperatorRun): Promise<object> {
+async function approvalRequest(deps: Deps, started: StartedOperatorRun): Promise<object> {
   const watch = { runId: started.workflowId, kind: started.kind };
   if (started.issueUrl) {
     return {

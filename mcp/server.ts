@@ -14,7 +14,7 @@ import { failureMessage, listProjects } from '../operator/projects.ts';
 import { RUN_KINDS, listRuns } from '../operator/records.ts';
 import { repositoryStatus } from '../operator/status.ts';
 import type { RunKind } from '../shared/runs.ts';
-import { approvalRequest, startRun } from './requests.ts';
+import { requestApproval, startRun } from './requests.ts';
 import { runView } from './run-view.ts';
 
 export interface McpDeps {
@@ -26,6 +26,8 @@ export interface McpDeps {
   webUrl?: string;
   /** The App's credentials, when here: get_status then says which drift issues are open. */
   github?: NonNullable<ReturnType<typeof githubCredentials>>;
+  /** How long request_apply and request_destroy wait for the approval issue (default APPROVAL_WAIT_MS). */
+  approvalWaitMs?: number;
 }
 
 const VERSION = '0.1.0';
@@ -192,11 +194,12 @@ export function createMcpServer(deps: McpDeps): McpServer {
       description:
         'Plans the project at the default branch and opens the GitHub issue "Apply requested: <project>" with the plan. ' +
         'Nothing is applied until a person whom the project\'s rules allow comments /approve there: this tool cannot ' +
-        'approve. Returns the issue link and the run id to watch (get_run).',
+        'approve. Returns the issue link and the run id to watch (get_run); if the plan takes longer than about 40 s, ' +
+        'the run id alone (status planning), and get_run shows the link once the issue is open.',
       inputSchema: { repo, project },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true },
     },
-    ({ repo, project }) => guarded(async () => approvalRequest(deps, await startRun(deps, repo, project, 'apply'))),
+    ({ repo, project }) => guarded(() => requestApproval(deps, repo, project, 'apply')),
   );
 
   server.registerTool(
@@ -207,7 +210,8 @@ export function createMcpServer(deps: McpDeps): McpServer {
         'Plans a destroy of the project (with withDependents, also of every project that depends on it, dependents first) ' +
         'and opens the GitHub issue "Destroy requested: <project>". Nothing is destroyed until enough people whom the ' +
         "project's rules allow (destroyNeeds) comment /approve there: this tool cannot approve. Refused, naming them, when " +
-        'other projects depend on it and withDependents is not set. Returns the issue link and the run id to watch.',
+        'other projects depend on it and withDependents is not set. Returns the issue link and the run id to watch ' +
+        '(or, while a long plan runs, the run id alone: get_run shows the link once the issue is open).',
       inputSchema: {
         repo,
         project,
@@ -215,7 +219,7 @@ export function createMcpServer(deps: McpDeps): McpServer {
       },
       annotations: { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true },
     },
-    ({ repo, project, withDependents }) => guarded(async () => approvalRequest(deps, await startRun(deps, repo, project, 'destroy', withDependents))),
+    ({ repo, project, withDependents }) => guarded(() => requestApproval(deps, repo, project, 'destroy', withDependents)),
   );
 
   return server;

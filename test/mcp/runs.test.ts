@@ -6,13 +6,15 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { Client as McpClient, type Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { execa } from 'execa';
 import nock from 'nock';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWebhookServer, type WebhookServer } from '../../app/http.ts';
+import { createMcpServer } from '../../mcp/server.ts';
 import { waitForOperatorRun } from '../../operator/start.ts';
 import { operatorStatusQuery, type OperatorResult, type OperatorStatus } from '../../shared/operator.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
@@ -134,6 +136,41 @@ describe('starting runs', () => {
     gh.assertNoUnexpected();
     expect(lookups.isDone()).toBe(true);
     expect(await operatorStatus(answer.runId)).toMatchObject({ phase: 'waiting-approval', approvers: [], runs: [expect.stringMatching(/^run:.*:app:plan:/)] });
+    expect(await f.resources('app')).toEqual([]);
+  });
+
+  it('request_apply with a plan slower than the wait: the run id at once; get_run then shows the phase and the issue link', async () => {
+    const f = await fixture('mcp-slow', 'projects:\n  - name: app\n    dir: app\n', ['app']);
+    const lookups = repositoryOnGithub('acme', f.name, f.repo.cloneUrl);
+    const gh = new GithubMock('acme', f.name);
+    gh.label('terrapin:gate', true).createIssue((b) => b.title === 'Apply requested: app', 13);
+    // The SDK's client on its in-memory transport: the one way to give the server a wait of 0.
+    const server = createMcpServer({ client: h.env.client, taskQueue: h.taskQueue, dataDir: h.config.dataDir, approvalWaitMs: 0 });
+    const [serverSide, clientSide] = InMemoryTransport.createLinkedPair();
+    await server.connect(serverSide);
+    const client = new McpClient({ name: 'terrapin-test', version: '1.0.0' });
+    await client.connect(clientSide);
+    try {
+      const answer = json(await client.callTool({ name: 'request_apply', arguments: { repo: `acme/${f.name}`, project: 'app' } }));
+      expect(answer).toEqual({
+        runId: `operator:acme/${f.name}:app:apply`,
+        kind: 'apply',
+        status: 'planning',
+        approval: 'The plan is still running; the approval issue opens when it is ready: get_run with this run id shows its link. No tool can approve.',
+      });
+      let run: any;
+      for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+        run = json(await client.callTool({ name: 'get_run', arguments: { runId: answer.runId } }));
+        if (run.phase === 'waiting-approval') break;
+      }
+      expect(run).toMatchObject({ runId: answer.runId, type: 'operator', status: 'running', phase: 'waiting-approval', issue: { number: 13, url: `https://github.com/acme/${f.name}/issues/13` }, approvers: [] });
+      expect(run.runs).toEqual([expect.objectContaining({ kind: 'plan', project: 'app', outcome: 'planned' })]);
+    } finally {
+      await client.close();
+    }
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect(lookups.isDone()).toBe(true);
     expect(await f.resources('app')).toEqual([]);
   });
 
