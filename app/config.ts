@@ -4,17 +4,10 @@ import { resolve } from 'node:path';
 import { DEFAULT_TERRAFORM_ENV } from '../activities/terraform-env.ts';
 import { DEFAULT_OPERATOR_POLICY, type OperatorPolicy } from '../activities/operator-policy.ts';
 import { loadServerPolicy } from './server-policy.ts';
+import { githubBaseUrl, temporalSettings, type TemporalSettings } from './temporal-settings.ts';
 
-export interface TemporalSettings {
-  /** Unset → start the embedded dev server. */
-  address?: string;
-  namespace: string;
-  taskQueue: string;
-  uiUrl?: string;
-  /** Temporal Cloud / mTLS: client cert and key paths, optional CA, or an API key. */
-  tls?: { certPath?: string; keyPath?: string; caPath?: string; serverName?: string };
-  apiKey?: string;
-}
+// Light enough for the CLI to load alone (operator/connect.ts); re-exported where the server reads them.
+export { githubBaseUrl, temporalSettings, type TemporalSettings } from './temporal-settings.ts';
 
 export interface GithubSettings {
   appId: string;
@@ -44,36 +37,10 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
-export function githubBaseUrl(env: Env): string {
-  if (!env.GHE_HOST) return 'https://api.github.com';
-  const protocol = env.GHE_PROTOCOL ?? 'https';
-  return `${protocol}://${env.GHE_HOST}/api/v3`;
-}
-
 function privateKeyFrom(env: Env): string | undefined {
   if (env.PRIVATE_KEY) return env.PRIVATE_KEY.replace(/\\n/g, '\n');
   if (env.PRIVATE_KEY_PATH) return readFileSync(env.PRIVATE_KEY_PATH, 'utf8');
   return undefined;
-}
-
-export function temporalSettings(env: Env): TemporalSettings {
-  const tls =
-    env.TEMPORAL_TLS_CERT || env.TEMPORAL_TLS_KEY || env.TEMPORAL_TLS_CA || env.TEMPORAL_TLS === 'true'
-      ? {
-          certPath: env.TEMPORAL_TLS_CERT,
-          keyPath: env.TEMPORAL_TLS_KEY,
-          caPath: env.TEMPORAL_TLS_CA,
-          serverName: env.TEMPORAL_TLS_SERVER_NAME,
-        }
-      : undefined;
-  return {
-    address: env.TEMPORAL_ADDRESS || undefined,
-    namespace: env.TEMPORAL_NAMESPACE || 'default',
-    taskQueue: env.TEMPORAL_TASK_QUEUE || 'terrapin',
-    uiUrl: env.TEMPORAL_UI_URL || undefined,
-    tls,
-    apiKey: env.TEMPORAL_API_KEY || undefined,
-  };
 }
 
 const list = (value: string | undefined): string[] =>

@@ -32,7 +32,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({
       // Commander's own usage errors: one line, like every other error of the CLI.
-      outputError: (text, write) => write(`terrapin: ${text.replace(/^error: /, '').trimEnd()}\n`),
+      outputError: (text, write) => write(`terrapin: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')}\n`),
     })
     .addHelpText(
       'after',

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { githubBaseUrl, temporalSettings, type GithubSettings, type TemporalSettings } from '../app/config.ts';
+import type { GithubSettings } from '../app/config.ts';
+import { githubBaseUrl, temporalSettings, type TemporalSettings } from '../app/temporal-settings.ts';
 
 type Env = Record<string, string | undefined>;
 

@@ -2,11 +2,9 @@
 // operatorRunWorkflow (workflows/operator-run.ts), or a drift check through the drift workflow (as `/drift`
 // does). Apply and destroy wait behind a GitHub issue: this returns its link as soon as the issue is open,
 // and nothing here can approve anything.
-import { createAppAuth } from '@octokit/auth-app';
-import { Octokit } from '@octokit/rest';
 import { WorkflowExecutionAlreadyStartedError, WorkflowFailedError, type Client } from '@temporalio/client';
 import type { GithubSettings } from '../app/config.ts';
-import { createGithubClients } from '../activities/github-client.ts';
+import { NotFoundError } from './errors.ts';
 import type { DriftOutcome, RepoRef } from '../shared/contracts.ts';
 import {
   OPERATOR_WORKFLOW_TYPE,
@@ -75,23 +73,27 @@ export async function startOperatorRun(deps: OperatorDeps, req: OperatorRunReque
     });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-    throw new OperatorRequestError(`a ${kind} of ${project} is already in progress (${workflowId}); wait for it, or approve or let it expire`);
+    throw new OperatorRequestError(`${kind === 'apply' ? 'an' : 'a'} ${kind} of ${project} is already in progress (${workflowId}); wait for it, or approve or let it expire`);
   }
+  // The project is known once the run read `.terrapin.yml` at the default branch: a typo is said at once.
+  const read = await waitForStatus(client, workflowId, (s) => s.projects.length > 0);
+  if (read?.result?.outcome === 'no-project') throw new NotFoundError(`no project ${project} in .terrapin.yml of ${repo.owner}/${repo.name} at its default branch`);
+  if (read?.result?.outcome === 'config-error') throw new OperatorRequestError(`.terrapin.yml of ${repo.owner}/${repo.name} at its default branch is invalid: ${read.result.reason}`);
   if (kind === 'plan') return { workflowId, kind };
-  const issue = await waitForIssue(client, workflowId);
+  const issue = (await waitForStatus(client, workflowId, (s) => Boolean(s.issue)))?.issue;
   return { workflowId, kind, ...(issue ? { issueUrl: issue.url, issueNumber: issue.number } : {}) };
 }
 
-/** Polls the run until its gate issue is open or it ended without one (refused, nothing to apply). */
-async function waitForIssue(client: Client, workflowId: string, timeoutMs = 10 * 60_000): Promise<OperatorStatus['issue']> {
+/** Polls the run's status until `ready` holds or the run is over (its last status then). */
+async function waitForStatus(client: Client, workflowId: string, ready: (s: OperatorStatus) => boolean, timeoutMs = 10 * 60_000): Promise<OperatorStatus | undefined> {
   const handle = client.workflow.getHandle(workflowId);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const status = await handle.query(operatorStatusQuery);
-    if (status.issue || status.phase === 'done') return status.issue;
+    if (ready(status) || status.phase === 'done') return status;
     const { status: wf } = await handle.describe();
     if (wf.name !== 'RUNNING') return undefined;
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 250));
   }
   return undefined;
 }
@@ -117,20 +119,21 @@ export function operatorRunSucceeded(end: OperatorRunEnd): boolean {
 
 /**
  * The repository as workflows need it, from the GitHub App's credentials: its installation, clone URL and
- * default branch. Throws OperatorRequestError when the App is not installed there.
+ * default branch. Throws NotFoundError when the App is not installed there. Octokit is loaded only here.
  */
-export async function repoFromGithub(settings: GithubSettings, fullName: string): Promise<RepoRef & { defaultBranch: string }> {
+export async function repoFromGithub(settings: Omit<GithubSettings, 'webhookSecret'>, fullName: string): Promise<RepoRef & { defaultBranch: string }> {
   const [owner, name] = fullName.split('/');
   if (!owner || !name) throw new OperatorRequestError(`repository must be owner/name, not ${fullName}`);
+  const [{ Octokit }, { createAppAuth }, { createGithubClients }] = await Promise.all([import('@octokit/rest'), import('@octokit/auth-app'), import('../activities/github-client.ts')]);
   const app = new Octokit({ baseUrl: settings.baseUrl, authStrategy: createAppAuth, auth: { appId: settings.appId, privateKey: settings.privateKey } });
   let installationId: number;
   try {
     installationId = (await app.apps.getRepoInstallation({ owner, repo: name })).data.id;
   } catch (err) {
-    if ((err as { status?: number }).status === 404) throw new OperatorRequestError(`the Terrapin app is not installed on ${fullName} (or it does not exist)`);
+    if ((err as { status?: number }).status === 404) throw new NotFoundError(`the GitHub App is not installed on ${fullName} (or the repository does not exist)`);
     throw err;
   }
-  const installation = createGithubClients(settings).forInstallation(installationId);
+  const installation = createGithubClients({ ...settings, webhookSecret: '' }).forInstallation(installationId);
   const { data } = await installation.repos.get({ owner, repo: name });
   return { owner, name, installationId, cloneUrl: data.clone_url, defaultBranch: data.default_branch };
 }

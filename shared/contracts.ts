@@ -283,7 +283,11 @@ export type DeployOutcome = 'deployed' | 'unchanged' | 'failed' | 'rolled-back' 
 export type DeployEvent =
   | { type: 'revision'; revision: DeployRevision }
   | { type: 'upstream'; sha: string; project: string; outcome: DeployOutcome }
-  | { type: 'approve'; deliveryId: string; actor: string; sha?: string; prNumber?: number; createdAt?: string };
+  | { type: 'approve'; deliveryId: string; actor: string; sha?: string; prNumber?: number; createdAt?: string }
+  /** An operator's apply or destroy (workflows/operator-run.ts) takes its turn in the queue; `holder` is told when it is its turn. */
+  | { type: 'hold'; holder: string; requestId: string }
+  /** ...and gives the turn back (or gives up its place in line). */
+  | { type: 'release'; requestId: string };
 
 type Approval = Extract<DeployEvent, { type: 'approve' }>;
 
@@ -296,6 +300,8 @@ export interface DeployState {
   upstreamDone: Array<{ sha: string; project: string; outcome: DeployOutcome }>;
   approvals: Approval[];
   history: Array<{ sha: string; outcome: DeployOutcome; pr?: number }>;
+  /** Operator runs waiting for their turn, first come first served (absent in state carried by older runs). */
+  holds?: Array<{ holder: string; requestId: string }>;
 }
 
 export interface DeployInput {
@@ -307,11 +313,15 @@ export interface DeployInput {
 export interface DeployStatus {
   deployed?: string;
   queued: string[];
-  current?: { sha: string; phase: 'starting' | 'waiting-upstream' | 'planning' | 'waiting-approval' | 'applying' | 'reporting' };
+  current?: { sha: string; phase: 'starting' | 'waiting-upstream' | 'planning' | 'waiting-approval' | 'applying' | 'reporting' | 'held'; holder?: string };
   history: DeployState['history'];
+  /** Operator runs waiting for their turn in this queue (workflow ids). */
+  holds?: string[];
 }
 
 export const deploySignal = defineSignal<[DeployEvent]>(DEPLOY_SIGNAL);
+/** From a deploy queue to an operator run that asked for a turn: it is its turn now. */
+export const deployHoldGrantedSignal = defineSignal<[{ requestId: string; project: string }]>('deployHoldGranted');
 export const deployStateQuery = defineQuery<DeployStatus>('deployState');
 
 // ---- drift checks and reconciling ------------------------------------------------------------

@@ -52,7 +52,7 @@ export interface GateComment {
   createdAt?: string;
 }
 
-export type OperatorPhase = 'planning' | 'waiting-approval' | 'waiting-lock' | 'applying' | 'reporting' | 'done';
+export type OperatorPhase = 'planning' | 'waiting-approval' | 'waiting-queue' | 'waiting-lock' | 'applying' | 'reporting' | 'done';
 
 export interface OperatorStatus {
   phase: OperatorPhase;
@@ -77,6 +77,7 @@ export type OperatorOutcome =
   | 'failed'
   | 'refused'
   | 'expired'
+  | 'cancelled'
   | 'no-project'
   | 'config-error';
 

@@ -4,7 +4,8 @@
 // on the PR; otherwise the PR is asked for a fresh approval (deploy/approval.ts). A revision older than the
 // one deployed is skipped; a failed apply compensates by applying the previously deployed revision again.
 // Plan, apply and rollback are runs (project-run.ts). One queue run handles one revision, then continues
-// as new: every deploy decision is its own run in the history, with its own search attributes.
+// as new: every deploy decision is its own run in the history, with its own search attributes. An operator's
+// apply or destroy of the project (operator-run.ts) takes a turn between revisions (`hold` … `release`).
 import {
   ActivityFailure,
   condition,
@@ -17,11 +18,11 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ResolvedProject } from '../shared/config.ts';
-import { CHECK_DEPLOY, PR_EVENT_SIGNAL, deploySignal, deployStateQuery, prWorkflowId } from '../shared/contracts.ts';
+import { CHECK_DEPLOY, PR_EVENT_SIGNAL, deployHoldGrantedSignal, deploySignal, deployStateQuery, prWorkflowId } from '../shared/contracts.ts';
 import type { ApprovedPlan, DeployInput, DeployOutcome, DeployRevision, DeployState, DeployStatus, PrEvent, RepoRef } from '../shared/contracts.ts';
 import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
 import type { RunInput, RunResult, SavedPlan } from '../shared/runs.ts';
-import { comparePlans, enqueueDeploy, postComment, revisionFacts, searchAttributesRegistered, selectProjects, upsertCheckRun } from './activities.ts';
+import { comparePlans, enqueueDeploy, postComment, revisionFacts, searchAttributesRegistered, selectProjects, upsertCheckRun, workflowRunning } from './activities.ts';
 import { APPROVAL_WINDOW, answerStaleApprovals, askForApproval } from './deploy/approval.ts';
 import { failureMessage, startRun } from './project-run.ts';
 
@@ -48,6 +49,8 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
   const s: DeployState = carried ?? { queue: [], seen: [], upstreamDone: [], approvals: [], history: [] };
   let current: DeployStatus['current'];
   let recorded = false;
+  /** Turns given back in this run (a release can overtake its hold). */
+  const released = new Set<string>();
 
   const remember = (id: string) => {
     s.seen.push(id);
@@ -58,6 +61,12 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
       if (s.seen.includes(`rev:${event.revision.sha}`)) return;
       remember(`rev:${event.revision.sha}`);
       s.queue.push(event.revision);
+    } else if (event.type === 'hold') {
+      s.holds ??= [];
+      if (!s.holds.some((h) => h.requestId === event.requestId) && !released.has(event.requestId)) s.holds.push({ holder: event.holder, requestId: event.requestId });
+    } else if (event.type === 'release') {
+      released.add(event.requestId);
+      s.holds = (s.holds ?? []).filter((h) => h.requestId !== event.requestId);
     } else if (event.type === 'upstream') {
       if (!s.upstreamDone.some((u) => u.sha === event.sha && u.project === event.project)) s.upstreamDone.push({ sha: event.sha, project: event.project, outcome: event.outcome });
       if (s.upstreamDone.length > KEEP) s.upstreamDone.splice(0, s.upstreamDone.length - KEEP);
@@ -66,10 +75,16 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
       s.approvals.push(event);
     }
   });
-  setHandler(deployStateQuery, () => ({ deployed: s.deployed, queued: s.queue.map((r) => r.sha), current, history: s.history }));
+  setHandler(deployStateQuery, () => ({ deployed: s.deployed, queued: s.queue.map((r) => r.sha), current, history: s.history, ...(s.holds?.length ? { holds: s.holds.map((h) => h.holder) } : {}) }));
 
   for (;;) {
-    await condition(() => s.queue.length > 0 || s.approvals.length > 0 || workflowInfo().continueAsNewSuggested);
+    await condition(() => s.queue.length > 0 || s.approvals.length > 0 || (s.holds?.length ?? 0) > 0 || workflowInfo().continueAsNewSuggested);
+    // An operator's turn comes between revisions: nothing of this queue runs while it applies.
+    if (s.holds?.length) {
+      await serveHold(s, released, (c) => (current = c), project);
+      current = undefined;
+      break;
+    }
     // Merges seconds apart can reach the queue in either order: let it settle, then take the oldest.
     let settled = s.queue.length;
     while (settled > 0 && (await condition(() => s.queue.length > settled, SETTLE))) settled = s.queue.length;
@@ -92,6 +107,24 @@ export async function deployWorkflow({ repo, project, carried }: DeployInput): P
   const input: DeployInput = { repo, project, carried: s };
   if (recorded) await makeContinueAsNewFunc<typeof deployWorkflow>({ typedSearchAttributes: searchAttributePairs({ repository: `${repo.owner}/${repo.name}`, project }) })(input);
   await continueAsNew<typeof deployWorkflow>(input);
+}
+
+/** How often a held queue checks that its holder still runs (a holder that died gives the turn back). */
+const HOLD_CHECK = '10 minutes';
+
+/** Gives the first waiting operator run its turn and waits until it gives it back or is gone. */
+async function serveHold(s: DeployState, released: Set<string>, setCurrent: (c: DeployStatus['current']) => void, project: string): Promise<void> {
+  const hold = s.holds![0]!;
+  try {
+    await getExternalWorkflowHandle(hold.holder).signal(deployHoldGrantedSignal, { requestId: hold.requestId, project });
+    setCurrent({ sha: '', phase: 'held', holder: hold.holder });
+    while (!(await condition(() => released.has(hold.requestId), HOLD_CHECK))) {
+      if (!(await workflowRunning({ workflowId: hold.holder }))) break;
+    }
+  } catch (err) {
+    log.info('operator run not reachable; its turn is skipped', { holder: hold.holder, error: String(err) });
+  }
+  s.holds = (s.holds ?? []).filter((h) => h.requestId !== hold.requestId);
 }
 
 /** The queued revision that every other queued one contains (merge order on the default branch). */

@@ -7,7 +7,7 @@
 // destroy stops there and is reported: nothing is recreated on its own.
 import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ApplyRequirement, CommandRule, ResolvedProject } from '../shared/config.ts';
-import { lockWorkflowId } from '../shared/contracts.ts';
+import { deployHoldGrantedSignal, lockWorkflowId } from '../shared/contracts.ts';
 import { buildDag } from '../shared/dag.ts';
 import {
   operatorSignal,
@@ -18,7 +18,7 @@ import {
   type OperatorStatus,
 } from '../shared/operator.ts';
 import type { RunInput, RunResult } from '../shared/runs.ts';
-import { closeGateIssue, openGateIssue, postComment, reactToComment, requirementFacts, searchAttributesRegistered, selectProjects } from './activities.ts';
+import { closeGateIssue, enqueueDeploy, openGateIssue, postComment, reactToComment, requirementFacts, searchAttributesRegistered, selectProjects } from './activities.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
 import { createLockClient } from './lock-client.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
@@ -93,7 +93,7 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
   if (failedPolicies.length > 0) return end({ outcome: 'refused', sha, reason: `policy checks failed (${failedPolicies.join(', ')}); change the code in a pull request`, projects: plans.map(projectLine) });
 
   // The default branch's rules at the planned commit decide who may approve.
-  const approveRule = (await permissionsAt(repo, sha)).approve;
+  const { approve: approveRule, apply: applyRule } = await permissionsAt(repo, sha);
   const requirements = new Map(targets.map((p) => [p.name, p.applyRequirements ?? DEFAULT_REQUIREMENTS]));
   status.phase = 'waiting-approval';
   const issue = await openGateIssue({
@@ -112,7 +112,7 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
   const finish = async (result: Omit<OperatorResult, 'issue' | 'sha'>, files?: Record<string, string>): Promise<OperatorResult> => {
     status.phase = 'reporting';
     const full: OperatorResult = { ...result, sha, issue };
-    await postComment({ repo, number: issue.number, key: `result-${workflowInfo().runId}`, message: { template: 'gate/result', data: { project, kind, destroy: kind === 'destroy', ...full, projects: withLogs(full.projects, files), shortSha: sha.slice(0, 7) }, files } });
+    await postComment({ repo, number: issue.number, key: `result-${workflowInfo().runId}`, message: { template: 'gate/result', data: { project, kind, destroy: kind === 'destroy', ...full, projects: withLogs(full.projects, files, kind), shortSha: sha.slice(0, 7) }, files } });
     await closeGateIssue({ repo, number: issue.number, completed: result.outcome === 'applied' || result.outcome === 'destroyed' });
     return end(full);
   };
@@ -126,6 +126,18 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
     const handled = () => status.handled.push(c.deliveryId);
     if (c.issueNumber !== issue.number) {
       await reply(c, 'not-waiting', { issueUrl: issue.url });
+      handled();
+      continue;
+    }
+    if (c.command === 'cancel') {
+      // Withdrawing a request is for whoever may apply it (it changes nothing).
+      const verdict = await judgeActor(repo, applyRule, { login: c.actor, isAuthor: false, number: issue.number, headSha: sha });
+      if (verdict.allowed) {
+        handled();
+        return finish({ outcome: 'cancelled', reason: `cancelled by @${c.actor}`, projects: plans.map(projectLine) });
+      }
+      if (verdict.because === 'not-listed') await reply(c, 'not-listed', { users: verdict.users, teams: verdict.teams, cancel: true });
+      else await reply(c, 'not-allowed', { required: verdict.because === 'level' ? verdict.required : 'write', cancel: true });
       handled();
       continue;
     }
@@ -159,10 +171,16 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
     break;
   }
 
-  // Apply under the projects' locks (the ones PR plans and applies take), waiting in line for them.
-  status.phase = 'waiting-lock';
+  // Apply in the projects' turn of their deploy queues (the one merges deploy through) and under their
+  // locks (the ones PRs take), waiting in line for both. Downstreams' turns first: a deploy waits for its
+  // upstreams' deploys, never the other way, so holding a downstream's turn cannot block an upstream's.
+  status.phase = 'waiting-queue';
+  const turns = new Set<string>();
+  setHandler(deployHoldGrantedSignal, ({ requestId }) => void turns.add(requestId));
+  const asked: Array<{ project: string; requestId: string }> = [];
   const granted = new Set<string>();
-  const locks = createLockClient({ workflowId: workflowInfo().workflowId, pr: 0 }, {}, { onNotice: (n) => n.kind === 'granted' && granted.add(n.lockId) });
+  // PRs waiting for a lock are told its holder's number: the request's issue, where they can follow it.
+  const locks = createLockClient({ workflowId: workflowInfo().workflowId, pr: issue.number }, {}, { onNotice: (n) => n.kind === 'granted' && granted.add(n.lockId) });
   const lockIds = targets.map((p) => lockWorkflowId(repo.owner, repo.name, p.dir, p.workspace));
   const held: string[] = [];
   const lines = plans.map(projectLine);
@@ -170,6 +188,14 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
   let outcome: OperatorResult['outcome'] = kind === 'destroy' ? 'destroyed' : 'applied';
   let reason: string | undefined;
   try {
+    // `targets` of a destroy are downstreams first already; an apply has one.
+    for (const p of targets) {
+      const requestId = `${workflowInfo().runId}:${p.name}`;
+      asked.push({ project: p.name, requestId });
+      await enqueueDeploy({ repo, project: p.name, event: { type: 'hold', holder: workflowInfo().workflowId, requestId } });
+      await condition(() => turns.has(requestId));
+    }
+    status.phase = 'waiting-lock';
     for (const id of lockIds) {
       const answer = await locks.acquire(id);
       if (!answer.granted) {
@@ -199,12 +225,14 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
     lines.forEach((l, i) => (lines[i] = { ...l, outcome: 'skipped' }));
   } finally {
     for (const id of held) await locks.release(id);
+    for (const { project: name, requestId } of asked) await enqueueDeploy({ repo, project: name, event: { type: 'release', requestId } });
   }
   return finish({ outcome, ...(reason ? { reason } : {}), approvers: status.approvers, projects: lines }, files);
 }
 
-/** Points each project line at its log among the comment's files (`output<i>`), for the template. */
-const withLogs = (lines: OperatorResult['projects'], files: Record<string, string> = {}) => lines.map((l, i) => (files[`output${i}`] ? { ...l, logKey: `output${i}` } : l));
+/** Each project line for the template: its log among the comment's files (`output<i>`), a destroy's apply said as such. */
+const withLogs = (lines: OperatorResult['projects'], files: Record<string, string> = {}, kind: OperatorRunInput['kind']) =>
+  lines.map((l, i) => ({ ...l, ...(kind === 'destroy' && l.outcome === 'applied' ? { outcome: 'destroyed' } : {}), ...(files[`output${i}`] ? { logKey: `output${i}` } : {}) }));
 
 function projectLine(r: RunResult): OperatorResult['projects'][number] {
   return { project: r.project, runId: r.runId, outcome: r.outcome, ...(r.plan ? { summaryLine: r.plan.summary.line } : {}) };

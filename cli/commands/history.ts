@@ -42,7 +42,8 @@ Examples:
         kinds: opts.kind as RunKind[] | undefined,
         since: opts.since ? parseSince(opts.since) : undefined,
       };
-      const { listRuns } = await import('../../operator/records.ts');
+      const { listRuns, runsQuery } = await import('../../operator/records.ts');
+      runsQuery(filter); // a bad value is a usage error before anything connects
       const found = await withTemporal(out, (conn) => out.spin('Reading run records', () => listRuns(conn.client, filter, limit + 1)));
       const json: HistoryJson = { repository: filter.repository ?? null, project: filter.project ?? null, runs: found.slice(0, limit), more: found.length > limit };
       if (out.json) return out.printJson(json);

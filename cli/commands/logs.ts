@@ -51,6 +51,7 @@ Examples:
       if (!(interval > 0 && interval <= 60)) throw usageError(`--interval: expected seconds from 0.1 to 60, got "${opts.interval}"`);
       const repository = opts.repo ? parseRepo(opts.repo).fullName : undefined;
       const records = await import('../../operator/records.ts');
+      records.runsQuery({ repository, project: opts.project, kinds: opts.kind as RunKind[] | undefined });
       const ended = await withTemporal(out, async (conn) => {
         let id = runId;
         if (!id) {

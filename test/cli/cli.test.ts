@@ -76,11 +76,12 @@ function shape(value: unknown): unknown {
   return typeof value;
 }
 
+/** An apply's record: its counts are its plan's, recorded by the plan run (an apply re-plans only when upstreams changed). */
 const RUN_SHAPE = {
   actor: 'string',
   approvers: ['string'],
   closedAt: 'string',
-  counts: { add: 'number', change: 'number', destroy: 'number' },
+  counts: 'null',
   kind: 'string',
   outcome: 'string',
   pr: 'number',
@@ -95,9 +96,9 @@ const RUN_SHAPE = {
 
 describe('terrapin history', () => {
   test('--json: the PR apply and its plan, newest first, with who asked and who approved', async () => {
-    const out = await json(['history', '-r', 'acme/happy-path', '-p', 'app']);
+    const out = await json(['history', '-r', 'acme/happy-path', '-p', 'default']);
     expect(Object.keys(out).sort()).toEqual(['more', 'project', 'repository', 'runs']);
-    expect(out).toMatchObject({ repository: 'acme/happy-path', project: 'app', more: false });
+    expect(out).toMatchObject({ repository: 'acme/happy-path', project: 'default', more: false });
     const runs = out.runs as Array<Record<string, unknown>>;
     expect(runs.map((r) => [r.kind, r.trigger, r.pr, r.outcome])).toEqual([
       ['apply', 'pr', 1, 'applied'],
@@ -105,8 +106,9 @@ describe('terrapin history', () => {
     ]);
     const apply = runs[0]!;
     expect(shape(apply)).toEqual(RUN_SHAPE);
-    expect(apply).toMatchObject({ actor: 'bob', approvers: ['bob'], status: 'completed', counts: { add: 1, change: 0, destroy: 0 } });
-    expect(apply.runId).toMatch(/^run:acme\/happy-path:app:apply:[0-9a-f]{7}-\d+$/);
+    expect(apply).toMatchObject({ actor: 'bob', approvers: ['bob'], status: 'completed' });
+    expect(runs[1]).toMatchObject({ actor: 'alice', approvers: [], counts: { add: 1, change: 0, destroy: 0 } });
+    expect(apply.runId).toMatch(/^run:acme\/happy-path:default:apply:[0-9a-f]{7}-\d+$/);
     expect(apply.revision).toMatch(/^[0-9a-f]{40}$/);
     expect(Date.parse(apply.startedAt as string)).toBeLessThanOrEqual(Date.parse(apply.closedAt as string));
   });
@@ -162,7 +164,7 @@ describe('terrapin status', () => {
   });
 
   test('an open PR: its plan is pending, with the link, and it holds the lock', async () => {
-    const out = await json(['status', '-r', 'acme/cli-pending', '-p', 'app']);
+    const out = await json(['status', '-r', 'acme/cli-pending', '-p', 'default']);
     const app = out.projects[0];
     expect(app.lastApply).toBeNull();
     expect(app.pendingPlans).toEqual([
@@ -196,14 +198,21 @@ describe('terrapin status', () => {
 });
 
 describe('terrapin logs', () => {
-  test('a run id: the whole scrubbed apply log from the data dir, what it is on stderr', async () => {
-    const { runs } = await json(['history', '-r', 'acme/happy-path', '--kind', 'apply']);
+  test('a run id: the whole scrubbed apply log from the data dir; what it is on stderr', async () => {
+    const { runs } = await json(['history', '-r', 'acme/deploy-after-merge', '--kind', 'apply']);
     const r = await cli(['logs', runs[0].runId]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^\$ \S*terraform apply -input=false -no-color /);
+    expect(r.stdout).toContain('Apply complete! Resources: 0 added, 1 changed, 0 destroyed.');
+    expect(r.stderr).toBe(`${runs[0].runId}: apply of web at ${runs[0].revision.slice(0, 7)}, applied, just now\n`.replace('just now', r.stderr.match(/, applied, (.*)\n/)![1]!));
+  });
+
+  test("once the merge removed the PR's work dir, the tail the run recorded, and a note saying so", async () => {
+    const { runs } = await json(['history', '-r', 'acme/happy-path', '--kind', 'apply']);
+    const r = await cli(['logs', runs[0].runId]);
+    expect(r.code).toBe(0);
     expect(r.stdout).toContain('Apply complete! Resources: 1 added, 0 changed, 0 destroyed.');
-    expect(r.stderr).toMatch(new RegExp(`^${runs[0].runId.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: apply of app at [0-9a-f]{7}, applied, `));
-    expect(r.stderr).not.toContain('note:');
+    expect(r.stderr.split('\n')[1]).toMatch(/^note: log from the run's record \(the file is on the worker's disk: \/.*\/apply\.log\)$/);
   });
 
   test('-p --last --kind, --json; on a machine without the worker\'s disk, the tail the run recorded', async () => {
@@ -223,8 +232,9 @@ describe('terrapin logs', () => {
   });
 
   test('a plan run: its plan text; a drift check: its plan; --follow of a finished run prints at once', async () => {
-    const plan = await json(['logs', '-r', 'acme/happy-path', '-p', 'app', '--kind', 'plan']);
+    const plan = await json(['logs', '-r', 'acme/happy-path', '-p', 'default', '--kind', 'plan']);
     expect(plan.text).toContain('terraform_data');
+    expect(plan.run).toMatchObject({ kind: 'plan', actor: 'alice', outcome: 'planned' });
     const drift = await cli(['logs', '-r', 'acme/drift', '-p', 'infra', '--follow']);
     expect(drift.code).toBe(0);
     expect(drift.stderr).toMatch(/: drift of infra at [0-9a-f]{7}, clean, /);

@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { RepoRef } from '../../shared/contracts.ts';
-import { operatorStatusQuery, operatorWorkflowId, type OperatorResult, type OperatorStatus } from '../../shared/operator.ts';
+import { deployStateQuery, deployWorkflowId, type DeployEvent, type RepoRef } from '../../shared/contracts.ts';
+import { OPERATOR_WORKFLOW_TYPE, operatorStatusQuery, operatorWorkflowId, type OperatorResult, type OperatorStatus } from '../../shared/operator.ts';
 import { SEARCH_ATTRIBUTES } from '../../shared/records.ts';
 import { startOperatorRun, waitForOperatorRun, type OperatorDeps } from '../../operator/start.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
@@ -108,11 +108,11 @@ async function records(query: string, count: number): Promise<WorkflowExecutionI
 }
 
 describe('operator runs', () => {
-  test('apply: the issue shows the plan; nothing applies until an allowed /approve; the requester and a reader are refused', async () => {
-    const f = await fixture('op-apply', 'projects:\n  - name: app\n    dir: app\n', ['app']);
+  test('apply: the issue shows the plan; nothing applies until an allowed /approve; the requester, a reader and an unlisted writer are refused', async () => {
+    const f = await fixture('op-apply', 'projects:\n  - name: app\n    dir: app\npermissions:\n  approve:\n    users: [bob, olivia]\n', ['app']);
     const gh = new GithubMock('acme', f.name);
     gh.label('terrapin:gate', true);
-    gh.createIssue((b) => b.title === 'Apply requested: app' && (b.labels ?? []).includes('terrapin:gate') && b.body.includes('terraform_data.server') && b.body.includes('requested by @olivia') && b.body.includes('comment `/approve`'), 5);
+    gh.createIssue((b) => b.title === 'Apply requested: app' && (b.labels ?? []).includes('terrapin:gate') && b.body.includes('terraform_data.server') && b.body.includes('requested by @olivia') && b.body.includes('comment `/approve` on this issue. Who may: @bob, @olivia, other than @olivia.'), 5);
     const started = await startOperatorRun(deps, { repo: f.ref, project: 'app', kind: 'apply', actor: 'olivia' });
     expect(started).toEqual({ workflowId: `operator:acme/${f.name}:app:apply`, kind: 'apply', issueUrl: `https://github.com/acme/${f.name}/issues/5`, issueNumber: 5 });
     await gh.settled();
@@ -125,7 +125,10 @@ describe('operator runs', () => {
     // A reader cannot approve; another command is answered.
     gh.reaction(502).permission('carol', 'read').comment(5, /^@carol, approving this apply needs write permission/);
     await handled(f, 'app', 'apply', await comment(f, issue, 'carol', 502));
-    gh.reaction(503).comment(5, /^@carol, only `\/approve` works on this issue/);
+    // Nor can a writer the default branch's rules do not list.
+    gh.reaction(505).permission('dave', 'write').comment(5, /^@dave, `\.terrapin\.yml` on the default branch lets only @bob, @olivia approve applying `app`\./);
+    await handled(f, 'app', 'apply', await comment(f, issue, 'dave', 505));
+    gh.reaction(503).comment(5, /^@carol, only `\/approve` \(let it proceed\) and `\/cancel` \(withdraw it\) work on this issue/);
     await handled(f, 'app', 'apply', await comment(f, issue, 'carol', 503, '/plan'));
     await gh.settled();
     const waiting = await status(f, 'app', 'apply');
@@ -152,6 +155,80 @@ describe('operator runs', () => {
     expect({ actor: sa.get(SEARCH_ATTRIBUTES.actor), approvers: sa.get(SEARCH_ATTRIBUTES.approvers), outcome: sa.get(SEARCH_ATTRIBUTES.outcome) }).toEqual({ actor: 'olivia', approvers: ['bob'], outcome: 'applied' });
   });
 
+  test('an approved apply waits for its turn in the project\'s deploy queue: nothing applies while a deploy runs', async () => {
+    const f = await fixture('op-queue', 'projects:\n  - name: app\n    dir: app\n', ['app']);
+    const sha = await f.repo.head();
+    const deployId = deployWorkflowId(f.ref, 'app');
+    const deploy = (event: DeployEvent) => h.env.client.workflow.signalWithStart('deployWorkflow', { workflowId: deployId, taskQueue: h.taskQueue, args: [{ repo: f.ref, project: 'app' }], signal: 'deploy', signalArgs: [event] });
+    const gh = new GithubMock('acme', f.name);
+    // A pushed revision whose deploy waits for an upstream project's deploy: the queue is busy with it.
+    gh.createCheckRun('terrapin/deploy: app', 'in_progress');
+    await deploy({ type: 'revision', revision: { sha, trigger: 'push', actor: 'pat', upstreams: ['net'], downstreams: [] } });
+    await gh.settled();
+
+    gh.label('terrapin:gate', true).createIssue((b) => b.title === 'Apply requested: app', 8);
+    const started = await startOperatorRun(deps, { repo: f.ref, project: 'app', kind: 'apply' });
+    await gh.settled();
+    gh.reaction(801).permission('bob', 'write').comment(8, /^Approved by @bob\./);
+    await comment(f, { number: 8, title: 'Apply requested: app' }, 'bob', 801);
+    await gh.settled();
+    // Approved, and in line behind the deploy: the queue lists it, nothing is applied.
+    for (const deadline = Date.now() + 30_000; (await h.env.client.workflow.getHandle(deployId).query(deployStateQuery)).holds === undefined && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+    expect(await h.env.client.workflow.getHandle(deployId).query(deployStateQuery)).toMatchObject({ current: { sha, phase: 'waiting-upstream' }, holds: [started.workflowId] });
+    expect((await status(f, 'app', 'apply')).phase).toBe('waiting-queue');
+    expect(await f.resources('app')).toEqual([]);
+
+    // The deploy ends (its upstream failed, so it is skipped); then it is the operator's turn.
+    gh.updateCheckRun('terrapin/deploy: app', 'completed', { conclusion: 'skipped' })
+      .comment(8, (b) => b.includes('**Applied.**'))
+      .closeIssue(8);
+    await deploy({ type: 'upstream', sha, project: 'net', outcome: 'failed' });
+    expect((await waitForOperatorRun(h.env.client, started)).result).toMatchObject({ outcome: 'applied' });
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect(await f.resources('app')).toEqual(['terraform_data.server']);
+    // The turn was given back: the queue waits for the next revision.
+    const after = await h.env.client.workflow.getHandle(deployId).query(deployStateQuery);
+    expect(after.holds).toBeUndefined();
+    expect(after.history).toEqual([{ sha, outcome: 'skipped' }]);
+  });
+
+  test('a request can be withdrawn with /cancel by someone who may apply; one nobody approves expires', async () => {
+    const f = await fixture('op-cancel', 'projects:\n  - name: app\n    dir: app\n', ['app']);
+    const gh = new GithubMock('acme', f.name);
+    gh.label('terrapin:gate', true).createIssue((b) => b.title === 'Destroy requested: app' && b.body.includes('`/cancel` withdraws the request'), 9);
+    await f.deploy('app');
+    const started = await startOperatorRun(deps, { repo: f.ref, project: 'app', kind: 'destroy', actor: 'olivia' });
+    await gh.settled();
+    const issue = { number: 9, title: 'Destroy requested: app' };
+    gh.reaction(901).permission('carol', 'read').comment(9, /^@carol, cancelling this destroy needs write permission/);
+    await handled(f, 'app', 'destroy', await comment(f, issue, 'carol', 901, '/cancel'));
+    gh.reaction(902)
+      .permission('bob', 'write')
+      .comment(9, (b) => b.includes('**Not destroyed:** cancelled by @bob. Nothing was changed.'))
+      .closeIssue(9);
+    await comment(f, issue, 'bob', 902, '/cancel');
+    expect((await waitForOperatorRun(h.env.client, started)).result).toMatchObject({ outcome: 'cancelled' });
+    await gh.settled();
+    expect(gh.calledWith('PATCH', '/issues/9')[0]!.body).toMatchObject({ state: 'closed', state_reason: 'not_planned' });
+    expect(await f.resources('app')).toEqual(['terraform_data.server']);
+
+    // The same request with a short approval window (the default is 7 days): it lapses, the issue says so.
+    gh.label('terrapin:gate', true)
+      .createIssue((b) => b.title === 'Destroy requested: app', 10)
+      .comment(10, (b) => b.includes('**Not destroyed:** nobody approved the plan in time.'))
+      .closeIssue(10);
+    const lapsed: OperatorResult = await h.env.client.workflow.execute(OPERATOR_WORKFLOW_TYPE, {
+      workflowId: operatorWorkflowId(f.ref, 'app', 'destroy'),
+      taskQueue: h.taskQueue,
+      args: [{ repo: f.ref, project: 'app', kind: 'destroy', approvalWindow: '2 seconds' }],
+    });
+    expect(lapsed.outcome).toBe('expired');
+    await gh.settled();
+    gh.assertNoUnexpected();
+    expect(await f.resources('app')).toEqual(['terraform_data.server']);
+  });
+
   test('destroy without --with-dependents is refused, naming the dependents; nothing is planned or asked', async () => {
     const f = await fixture('op-refuse', 'projects:\n  - name: net\n    dir: net\n  - name: app\n    dir: app\n    dependsOn: [net]\n  - name: web\n    dir: web\n    dependsOn: [app]\n', ['net', 'app', 'web']);
     const gh = new GithubMock('acme', f.name);
@@ -164,7 +241,7 @@ describe('operator runs', () => {
   });
 
   test('destroy --with-dependents: destroyNeeds approvals, then downstreams first', async () => {
-    const config = 'projects:\n  - name: net\n    dir: net\n  - name: app\n    dir: app\n    dependsOn: [net]\napplyRequirements:\n  - approved\n  - destroyNeeds: { approvals: 2 }\n';
+    const config = 'defaults:\n  applyRequirements:\n    - approved\n    - destroyNeeds: { approvals: 2 }\nprojects:\n  - name: net\n    dir: net\n  - name: app\n    dir: app\n    dependsOn: [net]\n';
     const f = await fixture('op-destroy', config, ['net', 'app']);
     await f.deploy('net');
     await f.deploy('app');
@@ -185,7 +262,7 @@ describe('operator runs', () => {
     gh.reaction(602)
       .permission('dave', 'write')
       .comment(6, /^Approved by @bob, @dave\. Destroying `net`/)
-      .comment(6, (b) => b.includes('**Destroyed.**') && /\| `app` \| applied \|[^\n]*\n\| `net` \| applied \|/.test(b))
+      .comment(6, (b) => b.includes('**Destroyed.**') && /\| `app` \| destroyed \|[^\n]*\n\| `net` \| destroyed \|/.test(b))
       .closeIssue(6);
     await comment(f, issue, 'dave', 602);
     const end = await waitForOperatorRun(h.env.client, started);

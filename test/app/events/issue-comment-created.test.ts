@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { PR_EVENT_SIGNAL, prWorkflowId } from '../../../shared/contracts.ts';
+import { OPERATOR_SIGNAL, OPERATOR_WORKFLOW_TYPE, operatorWorkflowId } from '../../../shared/operator.ts';
 import { fixtures, withPrNumber } from '../fixtures/webhooks.ts';
 import {
+  TASK_QUEUE,
   freshPrNumber,
   receive,
   workflowExists,
@@ -110,5 +112,60 @@ describe('issue_comment.created', () => {
     delete payload.installation;
     await receive(bed.probot, 'issue_comment', payload);
     expect(await workflowExists(bed.client, workflowId)).toBe(false);
+  });
+
+  describe('on an operator\'s gate issue', () => {
+    const gate = (title: string, body: string) => {
+      const payload = fixtures['issue_comment.created (gate issue)'](title, body);
+      payload.issue.number = freshPrNumber();
+      const repo = { owner: payload.repository.owner.login, name: payload.repository.name };
+      return { payload, repo };
+    };
+
+    it('a command goes to the request waiting behind the issue, as a signal (nothing is started)', async () => {
+      const { payload, repo } = gate('Destroy requested: network', '/approve');
+      const workflowId = operatorWorkflowId(repo, 'network', 'destroy');
+      // The request is running (no worker here: it waits forever, which is all this test needs).
+      await bed.client.workflow.start(OPERATOR_WORKFLOW_TYPE, { workflowId, taskQueue: TASK_QUEUE, args: [{}] });
+      try {
+        const deliveryId = await receive(bed.probot, 'issue_comment', payload);
+        const { signals } = await workflowRecord(bed.client, workflowId);
+        expect(signals).toEqual([
+          {
+            name: OPERATOR_SIGNAL,
+            event: {
+              type: 'command',
+              command: 'approve',
+              deliveryId,
+              actor: payload.sender.login,
+              commentId: payload.comment.id,
+              issueNumber: payload.issue.number,
+              createdAt: new Date(payload.comment.created_at).toISOString(),
+            },
+          },
+        ]);
+      } finally {
+        await bed.client.workflow.getHandle(workflowId).terminate();
+      }
+    });
+
+    it('a comment on a request that is over starts nothing', async () => {
+      const { payload, repo } = gate('Apply requested: app-over', '/approve');
+      await receive(bed.probot, 'issue_comment', payload);
+      expect(await workflowExists(bed.client, operatorWorkflowId(repo, 'app-over', 'apply'))).toBe(false);
+    });
+
+    it('the title without the label is just an issue', async () => {
+      const { payload, repo } = gate('Apply requested: app-unlabelled', '/approve');
+      payload.issue.labels = [];
+      const workflowId = operatorWorkflowId(repo, 'app-unlabelled', 'apply');
+      await bed.client.workflow.start(OPERATOR_WORKFLOW_TYPE, { workflowId, taskQueue: TASK_QUEUE, args: [{}] });
+      try {
+        await receive(bed.probot, 'issue_comment', payload);
+        expect((await workflowRecord(bed.client, workflowId)).signals).toEqual([]);
+      } finally {
+        await bed.client.workflow.getHandle(workflowId).terminate();
+      }
+    });
   });
 });

@@ -1,0 +1,7 @@
+// `terrapin drift`: see operator-runs.ts.
+import type { Command } from 'commander';
+import { registerOperatorRun } from './operator-runs.ts';
+
+export function register(program: Command): void {
+  registerOperatorRun(program, 'drift');
+}
