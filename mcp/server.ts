@@ -1,8 +1,9 @@
 // Terrapin's tools for AI agents, over MCP: read the configured projects and the run records, start plans
-// and drift checks, and request applies and destroys. No tool approves anything: a request opens (or finds)
-// the GitHub issue where a person the project's rules allow comments `/approve`, and returns its link and
-// the id of the run to watch. Served over stdio (`terrapin mcp`, mcp/stdio.ts) and Streamable HTTP at
+// and drift checks, and request applies and destroys. No tool approves anything: a request opens the
+// GitHub issue where a person the project's rules allow comments `/approve`, and returns its link and the
+// id of the run to watch. Served over stdio (`terrapin mcp`, mcp/stdio.ts) and Streamable HTTP at
 // `/mcp` on the webhook server (mcp/http.ts).
+import { readFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { Client } from '@temporalio/client';
@@ -30,7 +31,7 @@ export interface McpDeps {
   approvalWaitMs?: number;
 }
 
-const VERSION = '0.1.0';
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** owner/name, as GitHub allows them. */
 const repo = z
