@@ -12,7 +12,8 @@ export async function serveStdio(deps: McpDeps, streams: { stdin?: NodeJS.Readab
   });
   await server.connect(transport);
   const stdin: NodeJS.ReadableStream = streams.stdin ?? process.stdin;
-  // The SDK's stdio transport does not notice the end of its input: an agent that goes away ends the server.
+  // The SDK's stdio transport does not notice the end of its input. An agent that goes away closes the
+  // server, so the command ends cleanly (exit 0) rather than with its work unsettled.
   stdin.once('end', () => void server.close());
   await closed;
 }

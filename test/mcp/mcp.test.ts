@@ -1,7 +1,9 @@
 // The MCP server through the SDK's own client, over both transports: `terrapin mcp` on stdio (a real
 // subprocess) and Streamable HTTP at /mcp on the real webhook server. A real Temporal dev server and worker
 // read a real git repository; GitHub (the repository's installation and clone URL) is nock, call by call.
+import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { execa } from 'execa';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import nock from 'nock';
 import pino from 'pino';
@@ -10,7 +12,7 @@ import { startWebhookServer, type WebhookServer } from '../../app/http.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
-import { connectOverHttp, connectOverStdio, repositoryOnGithub, text } from './clients.ts';
+import { ROOT, connectOverHttp, connectOverStdio, repositoryOnGithub, text } from './clients.ts';
 
 const TOKEN = 'mcp-test-token-0123456789abcdef0123456789abcdef';
 const CONFIG = `
@@ -126,6 +128,20 @@ describe.each([
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('terrapin mcp on stdio', () => {
+  it('ends by itself, exit 0, when the agent closes its stdin', async () => {
+    const r = await execa(process.execPath, [join(ROOT, 'bin', 'terrapin.mjs'), 'mcp'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? '', TEMPORAL_ADDRESS: h.env.address, TEMPORAL_TASK_QUEUE: h.taskQueue },
+      extendEnv: false,
+      input: '',
+      reject: false,
+      timeout: 30_000,
+    });
+    expect({ exitCode: r.exitCode, timedOut: r.timedOut, stdout: r.stdout, stderr: r.stderr }).toEqual({ exitCode: 0, timedOut: false, stdout: '', stderr: '' });
   });
 });
 
