@@ -4,16 +4,15 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { createMcpServer, type McpDeps } from './server.ts';
 
 /** Serves until the agent closes stdin (or the process is stopped). */
-export async function serveStdio(deps: McpDeps, streams: { stdin?: NodeJS.ReadableStream; stdout?: NodeJS.WritableStream } = {}): Promise<void> {
+export async function serveStdio(deps: McpDeps): Promise<void> {
   const server = createMcpServer(deps);
-  const transport = new StdioServerTransport(streams.stdin as never, streams.stdout as never);
+  const transport = new StdioServerTransport();
   const closed = new Promise<void>((resolve) => {
     transport.onclose = resolve;
   });
   await server.connect(transport);
-  const stdin: NodeJS.ReadableStream = streams.stdin ?? process.stdin;
   // The SDK's stdio transport does not notice the end of its input. An agent that goes away closes the
   // server, so the command ends cleanly (exit 0) rather than with its work unsettled.
-  stdin.once('end', () => void server.close());
+  process.stdin.once('end', () => void server.close());
   await closed;
 }
