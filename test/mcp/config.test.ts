@@ -31,3 +31,14 @@ describe('TERRAPIN_MCP_TOKEN', () => {
     for (const other of ['', token.slice(1), `${token}x`, 'y'.repeat(40)]) expect(tokenMatches(other, token)).toBe(false);
   });
 });
+
+describe('the tools on the webhook server', () => {
+  it('take its Temporal, data dir and App credentials, with links to github.com or the GHE host', async () => {
+    const { mcpDeps } = await import('../../mcp/http.ts');
+    const client = {} as Parameters<typeof mcpDeps>[1];
+    const dotcom = loadConfig({ ...base, TEMPORAL_TASK_QUEUE: 'q', TERRAPIN_DATA_DIR: '/data' });
+    expect(mcpDeps(dotcom, client)).toEqual({ client, taskQueue: 'q', dataDir: '/data', webUrl: 'https://github.com', github: { appId: '1', privateKey, baseUrl: 'https://api.github.com' } });
+    const ghe = loadConfig({ ...base, GHE_HOST: 'ghe.example.com' });
+    expect(mcpDeps(ghe, client)).toMatchObject({ webUrl: 'https://ghe.example.com', github: { baseUrl: 'https://ghe.example.com/api/v3' } });
+  });
+});
