@@ -6,7 +6,8 @@
 // branch's head, the operator's rules, detection when the file lists no projects). So a tool needs only its
 // Temporal connection: no App key, no git, no data dir of its own.
 import { randomUUID } from 'node:crypto';
-import { TimeoutFailure, type Client } from '@temporalio/client';
+import { ApplicationFailure, TimeoutFailure, type Client } from '@temporalio/client';
+import { BadInputError, NotFoundError, UnavailableError } from './errors.ts';
 import { buildDag } from '../shared/dag.ts';
 import { OPERATOR_PROJECTS_WORKFLOW_TYPE, type ConfiguredProject, type OperatorProjectsInput, type OperatorProjectsResult } from '../shared/operator-projects.ts';
 
@@ -76,8 +77,20 @@ export async function readProjects(deps: ProjectsDeps, repository: string): Prom
     });
     return result as OperatorProjectsResult;
   } catch (err) {
-    throw new Error(failureMessage(err), { cause: err });
+    throw asOperatorError(err);
   }
+}
+
+/** The worker's refusal as the error the CLI and the MCP server tell apart (exit code, tool error). */
+function asOperatorError(err: unknown): Error {
+  let inner = err;
+  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause;
+  const type = inner instanceof ApplicationFailure ? inner.type : undefined;
+  const message = failureMessage(err);
+  if (type === 'InvalidRepository') return new BadInputError(message, { cause: err });
+  if (type === 'RepositoryNotFound' || type === 'RepositoryNotAllowed') return new NotFoundError(message, { cause: err });
+  if (inner instanceof TimeoutFailure) return new UnavailableError(message, { cause: err });
+  return new Error(message, { cause: err });
 }
 
 /** The graph view of what the worker read: edges with their output mappings, dependents, dependency order. */
@@ -131,7 +144,7 @@ async function requireWorker(deps: ProjectsDeps): Promise<void> {
     taskQueueType: 1,
   });
   if (!described.pollers?.length) {
-    throw new Error(`No Terrapin worker is polling task queue "${deps.taskQueue}": start one (npm start, or npm run worker)`);
+    throw new UnavailableError(`No Terrapin worker is polling task queue "${deps.taskQueue}": start one (npm start, or npm run worker)`);
   }
 }
 

@@ -5,6 +5,7 @@ import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOperatorRepoActivities } from '../../activities/operator-repos.ts';
 import { createGithubClients } from '../../activities/github-client.ts';
+import { NotFoundError, UnavailableError } from '../../operator/errors.ts';
 import { listProjects, projectGraph } from '../../operator/projects.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
@@ -81,13 +82,17 @@ describe('listProjects', () => {
   it('an unknown repository, or one the App is not installed on: one line saying so', async () => {
     new GithubMock('acme', 'gone');
     const github = nock('https://api.github.com').get('/repos/acme/gone/installation').reply(404, { message: 'Not Found' });
-    await expect(listProjects(deps(), 'acme/gone')).rejects.toThrow(/^acme\/gone: no such repository, or the GitHub App is not installed on it$/);
+    const refused = listProjects(deps(), 'acme/gone');
+    await expect(refused).rejects.toThrow(/^acme\/gone: no such repository, or the GitHub App is not installed on it$/);
+    await expect(refused).rejects.toBeInstanceOf(NotFoundError);
     expect(github.isDone()).toBe(true);
   });
 
   it('no worker polling the task queue: says so at once instead of waiting', async () => {
     const queue = `nobody-${randomUUID()}`;
-    await expect(listProjects({ client: h.env.client, taskQueue: queue }, 'acme/infra')).rejects.toThrow(`No Terrapin worker is polling task queue "${queue}": start one (npm start, or npm run worker)`);
+    const refused = listProjects({ client: h.env.client, taskQueue: queue }, 'acme/infra');
+    await expect(refused).rejects.toThrow(`No Terrapin worker is polling task queue "${queue}": start one (npm start, or npm run worker)`);
+    await expect(refused).rejects.toBeInstanceOf(UnavailableError);
   });
 });
 
