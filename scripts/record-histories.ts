@@ -38,6 +38,7 @@ const RECORDED: Record<string, string> = {
   'deploy-on-push': 'direct push to the default branch queues a deploy, approved on its check',
   drift: 'drift check opens the issue, /drift checks again, a clean check closes it',
   'drift-reconcile': 'drift fix-plan refused twice, then approved and applied on the issue',
+  'operator-destroy': 'operator destroy refused for dependents, then with them behind the approval issue',
 };
 
 interface Execution {

@@ -5,7 +5,7 @@
 // for destroys; never the requester) lets it apply exactly that plan, under the project's lock, the one PRs
 // take. A destroy covers the project's dependents too when asked (applied downstreams first); a failed
 // destroy stops there and is reported: nothing is recreated on its own.
-import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { ApplyRequirement, CommandRule, ResolvedProject } from '../shared/config.ts';
 import { deployHoldGrantedSignal, lockWorkflowId } from '../shared/contracts.ts';
 import { buildDag } from '../shared/dag.ts';
@@ -119,57 +119,70 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
 
   // Wait for approvals that meet every target's requirements; answer every other comment.
   let teamsOf: Record<string, string[]> = {};
-  for (;;) {
-    if (!(await condition(() => comments.length > 0, input.approvalWindow ?? APPROVAL_WINDOW))) return finish({ outcome: 'expired', projects: plans.map(projectLine) });
-    const c = comments.shift()!;
-    await reactToComment({ repo, commentId: c.commentId });
-    const handled = () => status.handled.push(c.deliveryId);
-    if (c.issueNumber !== issue.number) {
-      await reply(c, 'not-waiting', { issueUrl: issue.url });
-      handled();
-      continue;
-    }
-    if (c.command === 'cancel') {
-      // Withdrawing a request is for whoever may apply it (it changes nothing).
-      const verdict = await judgeActor(repo, applyRule, { login: c.actor, isAuthor: false, number: issue.number, headSha: sha });
-      if (verdict.allowed) {
+  /** The comments until the approvals suffice (undefined), or the request's end (expired, withdrawn). */
+  const awaitApproval = async (): Promise<OperatorResult | undefined> => {
+    for (;;) {
+      if (!(await condition(() => comments.length > 0, input.approvalWindow ?? APPROVAL_WINDOW))) return finish({ outcome: 'expired', projects: plans.map(projectLine) });
+      const c = comments.shift()!;
+      await reactToComment({ repo, commentId: c.commentId });
+      const handled = () => status.handled.push(c.deliveryId);
+      if (c.issueNumber !== issue.number) {
+        await reply(c, 'not-waiting', { issueUrl: issue.url });
         handled();
-        return finish({ outcome: 'cancelled', reason: `cancelled by @${c.actor}`, projects: plans.map(projectLine) });
+        continue;
       }
-      if (verdict.because === 'not-listed') await reply(c, 'not-listed', { users: verdict.users, teams: verdict.teams, cancel: true });
-      else await reply(c, 'not-allowed', { required: verdict.because === 'level' ? verdict.required : 'write', cancel: true });
+      if (c.command === 'cancel') {
+        // Withdrawing a request is for whoever may apply it (it changes nothing).
+        const verdict = await judgeActor(repo, applyRule, { login: c.actor, isAuthor: false, number: issue.number, headSha: sha });
+        if (verdict.allowed) {
+          handled();
+          return finish({ outcome: 'cancelled', reason: `cancelled by @${c.actor}`, projects: plans.map(projectLine) });
+        }
+        if (verdict.because === 'not-listed') await reply(c, 'not-listed', { users: verdict.users, teams: verdict.teams, cancel: true });
+        else await reply(c, 'not-allowed', { required: verdict.because === 'level' ? verdict.required : 'write', cancel: true });
+        handled();
+        continue;
+      }
+      if (c.command !== 'approve') {
+        await reply(c, 'only-approve', {});
+        handled();
+        continue;
+      }
+      const isRequester = Boolean(input.actor) && sameLogin(c.actor, input.actor!);
+      // The requester never approves their own request, whatever `allowAuthor` says.
+      const verdict = isRequester ? ({ allowed: false, because: 'author' } as const) : await judgeActor(repo, approveRule, { login: c.actor, isAuthor: false, number: issue.number, headSha: sha });
+      if (!verdict.allowed) {
+        if (verdict.because === 'level') await reply(c, 'not-allowed', { required: verdict.required });
+        else if (verdict.because === 'not-listed') await reply(c, 'not-listed', { users: verdict.users, teams: verdict.teams });
+        else await reply(c, 'own-request', {});
+        handled();
+        continue;
+      }
+      if (!status.approvers.some((a) => sameLogin(a, c.actor))) status.approvers.push(c.actor);
+      const counted = [...requirements.values()].flat().filter((r) => r.kind === 'approved' || r.kind === 'destroyNeeds');
+      const { teams } = factsNeeded(counted);
+      if (teams.length > 0) teamsOf = (await requirementFacts({ repo, number: issue.number, headSha: sha, baseRef: '', mergeable: false, divergence: false, approvers: status.approvers, teams })).teamsOf;
+      const unmet = plans.flatMap((r) => unmetFor(requirements.get(r.project)!, status.approvers, teamsOf, input.actor, r.plan!.summary.destroy).map((u) => ({ ...u, project: r.project })));
+      if (unmet.length > 0) {
+        await reply(c, 'needs-more', { unmet, approvers: status.approvers });
+        handled();
+        continue;
+      }
+      await reply(c, 'approved', { approvers: status.approvers });
       handled();
-      continue;
+      return undefined;
     }
-    if (c.command !== 'approve') {
-      await reply(c, 'only-approve', {});
-      handled();
-      continue;
-    }
-    const isRequester = Boolean(input.actor) && sameLogin(c.actor, input.actor!);
-    // The requester never approves their own request, whatever `allowAuthor` says.
-    const verdict = isRequester ? ({ allowed: false, because: 'author' } as const) : await judgeActor(repo, approveRule, { login: c.actor, isAuthor: false, number: issue.number, headSha: sha });
-    if (!verdict.allowed) {
-      if (verdict.because === 'level') await reply(c, 'not-allowed', { required: verdict.required });
-      else if (verdict.because === 'not-listed') await reply(c, 'not-listed', { users: verdict.users, teams: verdict.teams });
-      else await reply(c, 'own-request', {});
-      handled();
-      continue;
-    }
-    if (!status.approvers.some((a) => sameLogin(a, c.actor))) status.approvers.push(c.actor);
-    const counted = [...requirements.values()].flat().filter((r) => r.kind === 'approved' || r.kind === 'destroyNeeds');
-    const { teams } = factsNeeded(counted);
-    if (teams.length > 0) teamsOf = (await requirementFacts({ repo, number: issue.number, headSha: sha, baseRef: '', mergeable: false, divergence: false, approvers: status.approvers, teams })).teamsOf;
-    const unmet = plans.flatMap((r) => unmetFor(requirements.get(r.project)!, status.approvers, teamsOf, input.actor, r.plan!.summary.destroy).map((u) => ({ ...u, project: r.project })));
-    if (unmet.length > 0) {
-      await reply(c, 'needs-more', { unmet, approvers: status.approvers });
-      handled();
-      continue;
-    }
-    await reply(c, 'approved', { approvers: status.approvers });
-    handled();
-    break;
+  };
+  let ended: OperatorResult | undefined;
+  try {
+    ended = await awaitApproval();
+  } catch (err) {
+    // Cancelled in Temporal while waiting: the issue says so and is closed, rather than left open forever.
+    if (!isCancellation(err)) throw err;
+    await CancellationScope.nonCancellable(() => finish({ outcome: 'cancelled', reason: 'the request was cancelled in Temporal', projects: plans.map(projectLine) }));
+    throw err;
   }
+  if (ended) return ended;
 
   // Apply in the projects' turn of their deploy queues (the one merges deploy through) and under their
   // locks (the ones PRs take), waiting in line for both. Downstreams' turns first: a deploy waits for its

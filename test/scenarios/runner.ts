@@ -23,6 +23,8 @@ import {
   type PrStatus,
   type RepoRef,
 } from '../../shared/contracts.ts';
+import { GATE_LABEL, operatorWorkflowId, type OperatorKind } from '../../shared/operator.ts';
+import { startOperatorRun, waitForOperatorRun, type StartedOperatorRun } from '../../operator/start.ts';
 import { createFixtureRepo, readState, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { expectGoldenFile } from '../helpers/golden.ts';
@@ -54,8 +56,10 @@ export interface ExpectedCall {
   elide?: boolean;
   /** Lines the comment must contain (checked on the raw text, before normalizing or eliding). */
   lines?: string[];
-  /** A drift issue opened with the label and exactly `title`; its body is compared with expected/<file>. */
+  /** An issue opened with the label and exactly `title`; its body is compared with expected/<file>. */
   createIssue?: string;
+  /** createIssue: its label (default the drift issues' terrapin:drift). */
+  issueLabel?: string;
   number?: number;
   closeIssue?: number;
   /** GET issues: the open drift issues, by number, as this scenario created them. */
@@ -84,6 +88,8 @@ interface Until {
   reconcile?: string;
   /** The drift check of the project started by `/drift` (drift-run:…): its result, matched with `result`. */
   driftRun?: string;
+  /** An operator run (operator:…:<project>:<kind>): its result, matched with `result`. */
+  operator?: { project: string; kind: OperatorKind };
   result?: unknown;
 }
 
@@ -113,6 +119,11 @@ export interface Step extends StepBase {
   push?: { by: string; sha?: string; before?: string; result?: unknown };
   /** A drift check of the project at main's head, as its schedule starts it; `result` is matched. */
   drift?: { project: string; result?: unknown };
+  /**
+   * An operator's run from the CLI's library (operator/start.ts): the step ends once it started (apply and
+   * destroy: once their approval issue is open), or, with `result`, once it ended with that result.
+   */
+  operator?: { kind: OperatorKind | 'drift'; project: string; withDependents?: boolean; as?: string; result?: unknown };
   /** terraform apply run by hand (out of band) from main with the files of <scenario>/<files> laid over it. */
   applyByHand?: { files?: string; dir?: string; vars?: Record<string, string> };
 }
@@ -147,7 +158,7 @@ export function loadScenario(name: string): LoadedScenario {
 
 // ---- running it -------------------------------------------------------------------------------
 
-const ACTIONS = ['commit', 'open', 'synchronize', 'close', 'merge', 'comment', 'issueComment', 'review', 'button', 'push', 'drift', 'applyByHand'] as const;
+const ACTIONS = ['commit', 'open', 'synchronize', 'close', 'merge', 'comment', 'issueComment', 'review', 'button', 'push', 'drift', 'operator', 'applyByHand'] as const;
 
 function actionOf(step: Step): (typeof ACTIONS)[number] {
   const found = ACTIONS.filter((a) => step[a] !== undefined);
@@ -194,7 +205,7 @@ class Runner {
   private readonly shas = new Map<string, string>();
   private readonly commitCounts = new Map<string, number>();
   private readonly prs = new Map<number, TestPr>();
-  private readonly issues = new Map<number, { title: string; body: string }>();
+  private readonly issues = new Map<number, { title: string; body: string; label: string }>();
   private nextCommentId = 1001;
   /** main's newest commit (an alias, not a placeholder of its own: texts name it by its own name). */
   private mainHead = '';
@@ -335,7 +346,7 @@ class Runner {
         const issue = this.issues.get(c.on);
         if (!issue) throw new Error(`issue ${c.on} was not opened by this scenario`);
         const who = { owner: OWNER, repo: this.repoName, installationId: INSTALLATION_ID, cloneUrl: this.repo.cloneUrl, author: 'alice' };
-        await this.h.receive('issue_comment', issueOnlyCommentEvent(who, { number: c.on, title: issue.title, labels: [DRIFT_LABEL] }, c.body, { login: c.by, commentId: this.commentIdFor(step) }));
+        await this.h.receive('issue_comment', issueOnlyCommentEvent(who, { number: c.on, title: issue.title, labels: [issue.label] }, c.body, { login: c.by, commentId: this.commentIdFor(step) }));
         break;
       }
       case 'review': {
@@ -378,6 +389,18 @@ class Runner {
         };
         break;
       }
+      case 'operator': {
+        const o = step.operator!;
+        const started: StartedOperatorRun = await startOperatorRun(
+          { client: this.h.env.client, taskQueue: this.h.taskQueue },
+          { repo: { ...this.where, defaultBranch: 'main' }, project: o.project, kind: o.kind, ...(o.withDependents ? { withDependents: true } : {}), ...(o.as ? { actor: o.as } : {}) },
+        );
+        wait = async () => {
+          if (o.result === undefined) return;
+          expect((await waitForOperatorRun(this.h.env.client, started)).result).toMatchObject(o.result as object);
+        };
+        break;
+      }
       case 'applyByHand': {
         const a = step.applyByHand!;
         const clone = await this.scratchClone('main');
@@ -391,7 +414,7 @@ class Runner {
       await this.settle();
       // The step's own wait (its PR workflow handled the event, a close ended it, a push or drift run
       // finished), unless `until` says what to wait for instead.
-      if (step.until === undefined || action === 'push' || action === 'drift') await this.watch(wait());
+      if (step.until === undefined || action === 'push' || action === 'drift' || action === 'operator') await this.watch(wait());
       for (const u of [step.until ?? []].flat()) await this.watch(this.until(u));
     } finally {
       // SCENARIO_TRACE=1 prints each step's GitHub calls: a help when writing a scenario's expectations.
@@ -443,7 +466,7 @@ class Runner {
           break;
         case 'createIssue':
           // `title` is the issue's exact title here (for check runs it is a matcher).
-          this.gh.createIssue((b) => b.title === e.title && (b.labels ?? []).includes(DRIFT_LABEL), e.number!);
+          this.gh.createIssue((b) => b.title === e.title && (b.labels ?? []).includes(e.issueLabel ?? DRIFT_LABEL), e.number!);
           texts.push(e);
           break;
         case 'closeIssue':
@@ -487,7 +510,7 @@ class Runner {
   private compareTexts(step: Step, expected: ExpectedCall[], callsBefore: number): void {
     const written = this.gh.calls.slice(callsBefore).filter((c) => c.method === 'POST' && (c.path.endsWith('/comments') || /\/issues$/.test(c.path)));
     for (const c of written) {
-      if (/\/issues$/.test(c.path)) this.issues.set(Number(expected.find((e) => e.createIssue)?.number), { title: c.body.title, body: c.body.body });
+      if (/\/issues$/.test(c.path)) this.issues.set(Number(expected.find((e) => e.createIssue)?.number), { title: c.body.title, body: c.body.body, label: c.body.labels?.includes(GATE_LABEL) ? GATE_LABEL : DRIFT_LABEL });
     }
     const describe = (c: (typeof written)[number]) => `${c.path}: ${String(c.body.body).split('\n').find((l: string) => l && !l.startsWith('<!--'))}`;
     expect(written.map((c) => c.path.replace(/^\/repos\/[^/]+\/[^/]+/, '')), `texts written: ${written.map(describe).join(' | ')}`).toEqual(
@@ -573,6 +596,9 @@ class Runner {
     } else if (u.reconcile !== undefined) {
       const result = await client.workflow.getHandle(driftReconcileId(this.where, u.reconcile)).result();
       if (u.result !== undefined) expect(result).toEqual(u.result);
+    } else if (u.operator !== undefined) {
+      const result = await client.workflow.getHandle(operatorWorkflowId(this.where, u.operator.project, u.operator.kind)).result();
+      if (u.result !== undefined) expect(result).toMatchObject(u.result as object);
     } else if (u.driftRun !== undefined) {
       const result = await client.workflow.getHandle(`drift-run:${OWNER}/${this.repoName}:${u.driftRun}`).result();
       if (u.result !== undefined) expect(result).toMatchObject(u.result as object);

@@ -137,7 +137,7 @@ describe('operator runs', () => {
 
     gh.reaction(504)
       .permission('bob', 'write')
-      .comment(5, /^Approved by @bob\. Applying `app` now/)
+      .comment(5, /^Approved by @bob\. Applying `app` as soon as no deploy or pull request is applying it\./)
       .comment(5, (b) => b.includes('**Applied.**') && b.includes('approved by @bob') && b.includes('| `app` | applied |'))
       .closeIssue(5);
     await comment(f, issue, 'bob', 504);
@@ -193,7 +193,7 @@ describe('operator runs', () => {
     expect(after.history).toEqual([{ sha, outcome: 'skipped' }]);
   });
 
-  test('a request can be withdrawn with /cancel by someone who may apply; one nobody approves expires', async () => {
+  test('a request can be withdrawn with /cancel by someone who may apply; one nobody approves expires; one cancelled in Temporal closes its issue', async () => {
     const f = await fixture('op-cancel', 'projects:\n  - name: app\n    dir: app\n', ['app']);
     const gh = new GithubMock('acme', f.name);
     gh.label('terrapin:gate', true).createIssue((b) => b.title === 'Destroy requested: app' && b.body.includes('`/cancel` withdraws the request'), 9);
@@ -224,6 +224,16 @@ describe('operator runs', () => {
       args: [{ repo: f.ref, project: 'app', kind: 'destroy', approvalWindow: '2 seconds' }],
     });
     expect(lapsed.outcome).toBe('expired');
+    await gh.settled();
+
+    // Cancelled in Temporal while it waits: the issue says so and is closed, not left open.
+    gh.label('terrapin:gate', true)
+      .createIssue((b) => b.title === 'Destroy requested: app', 11)
+      .comment(11, (b) => b.includes('**Not destroyed:** the request was cancelled in Temporal. Nothing was changed.'))
+      .closeIssue(11);
+    const third = await startOperatorRun(deps, { repo: f.ref, project: 'app', kind: 'destroy' });
+    await h.env.client.workflow.getHandle(third.workflowId).cancel();
+    await expect(waitForOperatorRun(h.env.client, third)).rejects.toThrow();
     await gh.settled();
     gh.assertNoUnexpected();
     expect(await f.resources('app')).toEqual(['terraform_data.server']);
