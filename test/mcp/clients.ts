@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import nock from 'nock';
 import { GithubMock } from '../helpers/github-mock.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -39,15 +38,11 @@ export function json(result: Awaited<ReturnType<Client['callTool']>>): any {
 
 /**
  * The worker's two questions about owner/name (where the App is installed, the repository itself), each
- * expected `times` times (once per tool call that names the repository).
+ * expected `times` times (once per tool call that names the repository). `assertNoUnexpected()` on the
+ * mock then says they all happened and nothing else did.
  */
-export function repositoryOnGithub(owner: string, name: string, cloneUrl: string, times = 1): nock.Scope {
-  new GithubMock(owner, name); // installation tokens, and this test's guard against unexpected calls
-  return nock('https://api.github.com')
-    .get(`/repos/${owner}/${name}/installation`)
-    .times(times)
-    .reply(200, { id: 4242 })
-    .get(`/repos/${owner}/${name}`)
-    .times(times)
-    .reply(200, { name, owner: { login: owner }, clone_url: cloneUrl, default_branch: 'main' });
+export function repositoryOnGithub(owner: string, name: string, cloneUrl: string, times = 1): GithubMock {
+  const gh = new GithubMock(owner, name);
+  for (let i = 0; i < times; i++) gh.repository(cloneUrl, 4242);
+  return gh;
 }

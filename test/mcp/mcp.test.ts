@@ -107,7 +107,7 @@ describe.each([
           { from: 'app', to: 'dns', outputs: [] },
         ],
       });
-      expect(github.isDone()).toBe(true);
+      github.assertNoUnexpected();
     } finally {
       await client.close();
     }

@@ -103,7 +103,7 @@ describe('starting runs', () => {
     });
     await gh.settled();
     gh.assertNoUnexpected();
-    expect(lookups.isDone()).toBe(true);
+    lookups.assertNoUnexpected();
   });
 
   it('an unknown project is refused before anything starts, naming the projects there are', async () => {
@@ -113,7 +113,7 @@ describe('starting runs', () => {
       const result = await client.callTool({ name: 'request_apply', arguments: { repo: `acme/${f.name}`, project: 'web' } });
       expect(result).toEqual({ isError: true, content: [{ type: 'text', text: `acme/${f.name} has no project "web"; its projects: app, db` }] });
     });
-    expect(lookups.isDone()).toBe(true);
+    lookups.assertNoUnexpected();
     // Never started (describe reads the execution itself, not eventually consistent visibility).
     await expect(h.env.client.workflow.getHandle(`operator:acme/${f.name}:web:apply`).describe()).rejects.toThrow(WorkflowNotFoundError);
   });
@@ -134,7 +134,7 @@ describe('starting runs', () => {
     });
     await gh.settled();
     gh.assertNoUnexpected();
-    expect(lookups.isDone()).toBe(true);
+    lookups.assertNoUnexpected();
     expect(await operatorStatus(answer.runId)).toMatchObject({ phase: 'waiting-approval', approvers: [], runs: [expect.stringMatching(/^run:.*:app:plan:/)] });
     expect(await f.resources('app')).toEqual([]);
   });
@@ -170,7 +170,7 @@ describe('starting runs', () => {
     }
     await gh.settled();
     gh.assertNoUnexpected();
-    expect(lookups.isDone()).toBe(true);
+    lookups.assertNoUnexpected();
     expect(await f.resources('app')).toEqual([]);
   });
 
@@ -188,7 +188,7 @@ describe('starting runs', () => {
     const answer = await withClient(overHttp, async (client) => json(await client.callTool({ name: 'request_destroy', arguments: { repo: `acme/${f.name}`, project: 'net', withDependents: true } })));
     expect(answer).toMatchObject({ runId: `operator:acme/${f.name}:net:destroy`, kind: 'destroy', status: 'waiting-approval', issueUrl: `https://github.com/acme/${f.name}/issues/12`, issueNumber: 12 });
     await gh.settled();
-    expect(lookups.isDone()).toBe(true);
+    lookups.assertNoUnexpected();
     // Planned and waiting: the workflow says so, and the state still holds both projects.
     expect(await operatorStatus(answer.runId)).toMatchObject({ phase: 'waiting-approval', approvers: [], projects: ['app', 'net'] });
     expect(await f.resources('app')).toEqual(['terraform_data.server']);
@@ -226,7 +226,7 @@ describe('reading runs', () => {
     await waitForOperatorRun(h.env.client, { workflowId: plan, kind: 'plan' });
     await waitForOperatorRun(h.env.client, { workflowId: drift, kind: 'drift' });
     await gh.settled();
-    expect(lookups.isDone()).toBe(true);
+    lookups.assertNoUnexpected();
 
     await withClient(overStdio, async (client) => {
       // Visibility is eventually consistent: asked again until both finished runs show.
