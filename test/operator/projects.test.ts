@@ -30,15 +30,8 @@ async function fixture(files: Record<string, string>): Promise<FixtureRepo> {
   return r;
 }
 
-/** GitHub's two answers about owner/name, each expected exactly once. */
-function repositoryOnGithub(owner: string, name: string, cloneUrl: string): nock.Scope {
-  new GithubMock(owner, name);
-  return nock('https://api.github.com')
-    .get(`/repos/${owner}/${name}/installation`)
-    .reply(200, { id: 77 })
-    .get(`/repos/${owner}/${name}`)
-    .reply(200, { name, owner: { login: owner }, clone_url: cloneUrl, default_branch: 'main' });
-}
+/** GitHub's two answers about owner/name (installation 77, the clone URL), each expected exactly once. */
+const repositoryOnGithub = (owner: string, name: string, cloneUrl: string): GithubMock => new GithubMock(owner, name).repository(cloneUrl, 77);
 
 const deps = () => ({ client: h.env.client, taskQueue: h.taskQueue });
 
@@ -57,7 +50,7 @@ describe('listProjects', () => {
       ],
       edges: [],
     });
-    expect(github.isDone()).toBe(true);
+    github.assertNoUnexpected();
   });
 
   it('reads the default branch, not another branch', async () => {
@@ -67,7 +60,7 @@ describe('listProjects', () => {
     const graph = await listProjects(deps(), 'acme/branches');
     expect(graph.projects.map((p) => p.name)).toEqual(['one']);
     expect(graph.sha).toBe(await r.head('main'));
-    expect(github.isDone()).toBe(true);
+    github.assertNoUnexpected();
   });
 
   it('a broken .terrapin.yml: every problem, with line and column, and no projects', async () => {
@@ -76,7 +69,7 @@ describe('listProjects', () => {
     const graph = await listProjects(deps(), 'acme/broken');
     expect(graph.projects).toEqual([]);
     expect(graph.configErrors).toEqual(['.terrapin.yml:4:17: projects[0].dependsOn[0]: unknown project "b"; did you mean "a"?']);
-    expect(github.isDone()).toBe(true);
+    github.assertNoUnexpected();
   });
 
   it('an unknown repository, or one the App is not installed on: one line saying so', async () => {
@@ -104,7 +97,7 @@ describe('resolveRepository (the worker turns owner/name into a repository refer
   it("takes GitHub's spelling of the names, whatever the operator typed", async () => {
     const github = repositoryOnGithub('Acme', 'Infra', 'https://github.com/Acme/Infra.git');
     expect(await activities().resolveRepository({ repository: 'Acme/Infra' })).toEqual({ owner: 'Acme', name: 'Infra', installationId: 77, cloneUrl: 'https://github.com/Acme/Infra.git' });
-    expect(github.isDone()).toBe(true);
+    github.assertNoUnexpected();
   });
 
   it('refuses a repository outside TERRAPIN_REPO_ALLOWLIST and a malformed name without asking GitHub', async () => {
