@@ -1,5 +1,6 @@
 // A short workflow the operator tools start to read a repository's projects at its default branch: the
-// worker has the App's key, git and the repository mirror, so the CLI and the MCP server need only Temporal.
+// worker has the App's key, git and the data dir (the default branch's work dir is usually there already,
+// made by the last push's drift sync), so the CLI and the MCP server need only Temporal.
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { ConfiguredProject, OperatorProjectsInput, OperatorProjectsResult } from '../shared/operator-projects.ts';
