@@ -76,6 +76,11 @@ COPY activities ./activities
 COPY shared ./shared
 COPY workflows ./workflows
 COPY comment-templates ./comment-templates
+# The operator's CLI: `docker exec <container> terrapin status -r owner/repo` (same settings as the server).
+COPY bin ./bin
+COPY cli ./cli
+COPY operator ./operator
+RUN ln -s /app/bin/terrapin.mjs /usr/local/bin/terrapin
 
 ENV TERRAPIN_DATA_DIR=/data \
     PORT=3000

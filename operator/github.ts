@@ -2,7 +2,7 @@
 // which live nowhere else. Octokit is loaded on first use: most commands never need it.
 import { DRIFT_LABEL, driftIssueProject } from '../shared/contracts.ts';
 import type { githubCredentials } from './connect.ts';
-import { NotFoundError } from './records.ts';
+import { NotFoundError, UnavailableError } from './errors.ts';
 
 type Credentials = NonNullable<ReturnType<typeof githubCredentials>>;
 
@@ -17,7 +17,9 @@ export async function openDriftIssues(creds: Credentials, repository: string): P
   try {
     installationId = (await app.apps.getRepoInstallation({ owner, repo })).data.id;
   } catch (err) {
-    if ((err as { status?: number }).status === 404) throw new NotFoundError(`the GitHub App is not installed on ${repository} (or the repository does not exist)`);
+    const status = (err as { status?: number }).status;
+    if (status === 404) throw new NotFoundError(`the GitHub App is not installed on ${repository} (or the repository does not exist)`);
+    if (status === 401 || status === 403) throw new UnavailableError(`GitHub refused the App's credentials (${status}): check APP_ID and PRIVATE_KEY`);
     throw err;
   }
   const octokit = new Octokit({ ...common, auth: { appId: creds.appId, privateKey: creds.privateKey, installationId } });

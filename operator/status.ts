@@ -93,21 +93,22 @@ const q = (value: string) => {
 };
 
 /**
- * The projects a repository's records know, newest first, one visibility query each: every query asks for
- * the newest run of a project not found yet (visibility has no DISTINCT).
+ * The projects a repository's records know, newest first. Visibility has no DISTINCT: each query reads one
+ * page of the newest runs of projects not found yet, until one finds none (usually two or three queries).
  */
-export async function knownProjects(client: Client, repository: string): Promise<string[]> {
+export async function knownProjects(client: Client, repository: string, pageSize = 200): Promise<string[]> {
   const found: string[] = [];
   for (;;) {
     const exclude = found.length ? ` AND ${k.project.name} NOT IN (${found.map(q).join(', ')})` : '';
     const query = `WorkflowType = '${PROJECT_RUN_WORKFLOW_TYPE}' AND ${k.repository.name} = ${q(repository)}${exclude}`;
-    let next: string | undefined;
-    for await (const info of client.workflow.list({ query, pageSize: 1 })) {
-      next = info.typedSearchAttributes.get(k.project);
-      break;
+    const before = found.length;
+    let seen = 0;
+    for await (const info of client.workflow.list({ query, pageSize })) {
+      const project = info.typedSearchAttributes.get(k.project);
+      if (project && !found.includes(project)) found.push(project);
+      if (++seen >= pageSize) break;
     }
-    if (!next) return found;
-    found.push(next);
+    if (found.length === before) return found;
   }
 }
 
@@ -134,9 +135,10 @@ export async function repositoryStatus(client: Client, opts: StatusOptions): Pro
   const ask = askInto(warnings);
 
   // Repository-wide, once: open PRs' plans, the locks, the drift issues.
-  const [prs, locks, driftIssues] = await Promise.all([
+  const [prs, locks, deploying, driftIssues] = await Promise.all([
     openPrStates(client, owner, name, ask),
     lockStates(client, owner, name, ask, prUrl),
+    runningIds(client, DEPLOY_WORKFLOW_TYPE, `deploy:${owner}/${name}:`),
     opts.driftIssues ? opts.driftIssues(repository) : Promise.resolve(undefined),
   ]);
   const lockOwners = await lockProjects(client, repository, projects, locks);
@@ -146,7 +148,7 @@ export async function repositoryStatus(client: Client, opts: StatusOptions): Pro
     const [lastApply, lastCheck, deployQueue] = await Promise.all([
       lastRun(client, { repository, project, kinds: ['apply', 'destroy'] }),
       lastRun(client, { repository, project, kinds: ['drift'] }),
-      deployQueueOf(client, { owner, name }, project, askInto(mine)),
+      deploying.includes(deployWorkflowId({ owner, name }, project)) ? deployQueueOf(client, { owner, name }, project, askInto(mine)) : null,
     ]);
     if (opts.project && !lastApply && !lastCheck) {
       const any = await lastRun(client, { repository, project });
@@ -179,9 +181,15 @@ type Ask = <T>(what: string, fn: () => Promise<T>) => Promise<T | undefined>;
 
 const prefixQuery = (type: string, prefix: string) => `WorkflowType = '${type}' AND ExecutionStatus = 'Running' AND WorkflowId STARTS_WITH ${q(prefix)}`;
 
-async function openPrStates(client: Client, owner: string, name: string, ask: Ask): Promise<Array<{ pr: number; state: PrStatus }>> {
+/** Ids of the running workflows of a type whose ids start with the prefix. */
+async function runningIds(client: Client, type: string, prefix: string): Promise<string[]> {
   const ids: string[] = [];
-  for await (const info of client.workflow.list({ query: prefixQuery(PR_WORKFLOW_TYPE, `pr:${owner}/${name}#`) })) ids.push(info.workflowId);
+  for await (const info of client.workflow.list({ query: prefixQuery(type, prefix), pageSize: 1000 })) ids.push(info.workflowId);
+  return ids;
+}
+
+async function openPrStates(client: Client, owner: string, name: string, ask: Ask): Promise<Array<{ pr: number; state: PrStatus }>> {
+  const ids = await runningIds(client, PR_WORKFLOW_TYPE, `pr:${owner}/${name}#`);
   const states = await mapLimit(ids, 8, async (id) => {
     const state = await ask(`PR workflow ${id}`, () => client.workflow.getHandle(id).query(prStateQuery));
     const ref = parsePrWorkflowId(id);
@@ -191,8 +199,7 @@ async function openPrStates(client: Client, owner: string, name: string, ask: As
 }
 
 async function lockStates(client: Client, owner: string, name: string, ask: Ask, prUrl: (n: number) => string): Promise<LockState[]> {
-  const ids: string[] = [];
-  for await (const info of client.workflow.list({ query: prefixQuery(LOCK_WORKFLOW_TYPE, `lock:${owner}/${name}:`) })) ids.push(info.workflowId);
+  const ids = await runningIds(client, LOCK_WORKFLOW_TYPE, `lock:${owner}/${name}:`);
   const states = await mapLimit(ids, 8, async (lockId) => {
     const handle = client.workflow.getHandle(lockId);
     const [holder, waiting] = await Promise.all([
@@ -236,12 +243,6 @@ async function runInput(client: Client, workflowId: string): Promise<RunInput | 
 
 async function deployQueueOf(client: Client, repo: { owner: string; name: string }, project: string, ask: Ask): Promise<DeployQueue | null> {
   const id = deployWorkflowId(repo, project);
-  let running = false;
-  for await (const _ of client.workflow.list({ query: `WorkflowType = '${DEPLOY_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' AND WorkflowId = ${q(id)}`, pageSize: 1 })) {
-    running = true;
-    break;
-  }
-  if (!running) return null;
   const state = await ask<DeployStatus>(`deploy queue ${id}`, () => client.workflow.getHandle(id).query(deployStateQuery));
   if (!state) return null;
   return {

@@ -1,7 +1,10 @@
 // The `terrapin` CLI against a real Temporal dev server holding real runs: scenarios of test/scenarios played
 // on the harness (a PR apply, a deploy after merge, drift checks, a PR left open with its plan waiting), then
 // the CLI run as a subprocess (`node bin/terrapin.mjs …`) the way an operator runs it.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +13,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
 import { loadScenario, runScenario } from '../scenarios/runner.ts';
+import { searchAttributePairs } from '../../shared/records.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/terrapin.mjs');
@@ -197,6 +201,77 @@ describe('terrapin status', () => {
   });
 });
 
+describe('terrapin status with the GitHub App\'s credentials', () => {
+  /** GitHub Enterprise at a loopback address: every call recorded, anything unexpected answered 404. */
+  async function fakeGithub(issues: unknown[]) {
+    const calls: Array<{ method: string; url: string; auth: string }> = [];
+    const server = createServer((req: IncomingMessage, res) => {
+      calls.push({ method: req.method!, url: req.url!, auth: String(req.headers.authorization) });
+      const reply = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.method === 'GET' && req.url === '/api/v3/repos/acme/drift/installation') return reply(200, { id: 42 });
+      if (req.method === 'POST' && req.url === '/api/v3/app/installations/42/access_tokens') {
+        return reply(201, { token: 'ghs_cli-test', expires_at: new Date(Date.now() + 3_600_000).toISOString(), permissions: { issues: 'read' }, repository_selection: 'all' });
+      }
+      if (req.method === 'GET' && req.url?.startsWith('/api/v3/repos/acme/drift/issues?')) return reply(200, issues);
+      reply(404, { message: 'Not Found' });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { calls, host, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+
+  test('the open drift issue, read as the App installed on the repository', async () => {
+    const gh = await fakeGithub([
+      { number: 9, title: 'Drift detected: infra', labels: [{ name: 'terrapin:drift' }], html_url: 'http://ghe.example/acme/drift/issues/9' },
+      { number: 10, title: 'Drift detected: infra (old)', labels: [{ name: 'terrapin:drift' }], html_url: 'http://ghe.example/acme/drift/issues/10' },
+    ]);
+    try {
+      const out = await json(['status', '-r', 'acme/drift'], { APP_ID: '1', PRIVATE_KEY: privateKey, GHE_HOST: gh.host, GHE_PROTOCOL: 'http' });
+      const infra = out.projects[0];
+      expect(infra.drift.issue).toEqual({ number: 9, url: 'http://ghe.example/acme/drift/issues/9' });
+      expect(infra.drift.lastCheck).toMatchObject({ kind: 'drift', outcome: 'clean' });
+      expect(infra.summary).toBe('never applied, no pending changes, drifted (issue #9)');
+      expect(gh.calls.map((c) => `${c.method} ${c.url.split('?')[0]}`)).toEqual([
+        'GET /api/v3/repos/acme/drift/installation',
+        'POST /api/v3/app/installations/42/access_tokens',
+        'GET /api/v3/repos/acme/drift/issues',
+      ]);
+      expect(gh.calls[0]!.auth).toMatch(/^bearer eyJ/i); // the App's JWT
+      expect(gh.calls[2]!.auth).toBe('token ghs_cli-test');
+      expect(new URL(gh.calls[2]!.url, 'http://x').searchParams.get('labels')).toBe('terrapin:drift');
+      expect(new URL(gh.calls[2]!.url, 'http://x').searchParams.get('state')).toBe('open');
+    } finally {
+      await gh.close();
+    }
+  });
+
+  test('the App not installed on the repository → 3; GitHub refusing the credentials → 4', async () => {
+    const gh = await fakeGithub([]);
+    try {
+      const env = { APP_ID: '1', PRIVATE_KEY: privateKey, GHE_HOST: gh.host, GHE_PROTOCOL: 'http' };
+      expectOneLineError(await cli(['status', '-r', 'acme/happy-path'], env), 3, /^terrapin: the GitHub App is not installed on acme\/happy-path/);
+    } finally {
+      await gh.close();
+    }
+    const refusing = createServer((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: 'Bad credentials' }));
+    });
+    await new Promise<void>((r) => refusing.listen(0, '127.0.0.1', r));
+    try {
+      const env = { APP_ID: '1', PRIVATE_KEY: privateKey, GHE_HOST: `127.0.0.1:${(refusing.address() as AddressInfo).port}`, GHE_PROTOCOL: 'http' };
+      expectOneLineError(await cli(['status', '-r', 'acme/drift'], env), 4, /^terrapin: GitHub refused the App's credentials \(401\)/);
+    } finally {
+      await new Promise<void>((r) => refusing.close(() => r()));
+    }
+  });
+});
+
 describe('terrapin logs', () => {
   test('a run id: the whole scrubbed apply log from the data dir; what it is on stderr', async () => {
     const { runs } = await json(['history', '-r', 'acme/deploy-after-merge', '--kind', 'apply']);
@@ -238,6 +313,47 @@ describe('terrapin logs', () => {
     const drift = await cli(['logs', '-r', 'acme/drift', '-p', 'infra', '--follow']);
     expect(drift.code).toBe(0);
     expect(drift.stderr).toMatch(/: drift of infra at [0-9a-f]{7}, clean, /);
+  });
+});
+
+describe('terrapin logs --follow of a running run', () => {
+  test('waits while it runs, and exits 1 when it ends without succeeding', async () => {
+    // A run no worker picks up (its task queue has none), so it is running for as long as the test wants.
+    const runId = 'run:acme/cli-follow:app:apply:0123456-1';
+    const handle = await h.env.client.workflow.start('projectRun', {
+      taskQueue: 'cli-test-nobody-polls',
+      workflowId: runId,
+      args: [{}],
+      typedSearchAttributes: searchAttributePairs({ repository: 'acme/cli-follow', project: 'app', kind: 'apply', trigger: 'manual', actor: 'carol', headSha: '0123456'.padEnd(40, '0') }),
+    });
+    const child = spawn(process.execPath, [BIN, 'logs', runId, '--follow', '--interval', '0.2'], {
+      cwd,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: h.env.address, TERRAPIN_DATA_DIR: h.config.dataDir },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    const waiting = new Promise<void>((resolve) =>
+      child.stderr.on('data', (d) => {
+        stderr += d;
+        if (stderr.includes('waiting for it to end')) resolve();
+      }),
+    );
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    await waiting;
+    expect(stderr).toMatch(new RegExp(`^${runId}: apply of app running since (just now|\\d+ minutes? ago); waiting for it to end\n$`));
+    // Still following while the run goes on: it has not exited, and printed no log.
+    expect(child.exitCode).toBeNull();
+    expect(stdout).toBe('');
+    await handle.terminate('stopped by an operator');
+    expect(await exited).toBe(1);
+    expect(stdout).toBe('');
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines.slice(1)).toEqual([
+      `${runId}: apply of app at 0123456, terminated, just now`,
+      'note: the run failed before writing a log: stopped by an operator',
+      `terrapin: ${runId} ended terminated`,
+    ]);
   });
 });
 
