@@ -19,6 +19,7 @@ import { createGitActivities } from './git-activities.ts';
 import type { GitDeps } from './git.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
 import { resolveSandbox, type Sandbox } from './sandbox.ts';
+import { createOperatorRepoActivities } from './operator-repos.ts';
 
 export interface ActivityDeps {
   config: ServerConfig;
@@ -65,6 +66,8 @@ export function createActivities({ config, logger, temporal, github = createGith
     }),
     ...terraform,
     ...createPolicyCheckActivities({ ...gitDeps, sandbox }),
+    // The operator tools (CLI, MCP) name repositories as owner/name.
+    ...createOperatorRepoActivities({ settings: config.github, github, repoAllowlist: config.repoAllowlist }),
     ...createLogTailActivities({ dataDir: config.dataDir }),
     // After terraform's: its checkout, removeWorkDirs and revisionFacts give way to these.
     ...git,

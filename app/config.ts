@@ -29,6 +29,8 @@ export interface ServerConfig {
   terraformEnv: string[];
   /** TERRAPIN_SERVER_CONFIG: what each repository may decide, and how repository code runs. */
   operatorPolicy: OperatorPolicy;
+  /** TERRAPIN_MCP_TOKEN: the bearer token of the MCP endpoint at /mcp; unset → no endpoint. */
+  mcpToken?: string;
 }
 
 export class ConfigError extends Error {}
@@ -65,7 +67,20 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     repoAllowlist: list(env.TERRAPIN_REPO_ALLOWLIST),
     terraformEnv: env.TERRAPIN_TERRAFORM_ENV === undefined ? DEFAULT_TERRAFORM_ENV : list(env.TERRAPIN_TERRAFORM_ENV),
     operatorPolicy: operatorPolicyFrom(env),
+    ...mcpTokenFrom(env),
   };
+}
+
+/** Whoever holds the token can start plans and request applies: a guessable one is refused at start. */
+const MIN_MCP_TOKEN_LENGTH = 32;
+
+function mcpTokenFrom(env: Env): { mcpToken?: string } {
+  const token = env.TERRAPIN_MCP_TOKEN?.trim();
+  if (!token) return {};
+  if (token.length < MIN_MCP_TOKEN_LENGTH || /\s/.test(token)) {
+    throw new ConfigError(`TERRAPIN_MCP_TOKEN must be at least ${MIN_MCP_TOKEN_LENGTH} characters without spaces (e.g. \`openssl rand -hex 32\`)`);
+  }
+  return { mcpToken: token };
 }
 
 /** TERRAPIN_SERVER_CONFIG, checked in full: an invalid policy file stops the start with every problem listed. */

@@ -11,6 +11,7 @@ import type { ServerConfig } from './config.ts';
 import type { Logger } from './logger.ts';
 import { createApp } from './index.ts';
 import { MalformedPayload } from './deliver.ts';
+import { MCP_PATH, mcpDeps, mcpHttpHandler } from '../mcp/http.ts';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 export const HEALTH_PATH = '/healthz';
@@ -51,8 +52,14 @@ export async function startWebhookServer(opts: {
   await probot.load(createApp({ client, taskQueue: config.temporal.taskQueue, repoAllowlist: config.repoAllowlist, logger }));
   const handle = webhookHandler(probot, logger.child({ component: 'http' }), { secret: config.github.webhookSecret, ...opts.limits });
 
+  // MCP for agents at /mcp, only with TERRAPIN_MCP_TOKEN set: otherwise the path is as unknown as any other.
+  const mcp = config.mcpToken
+    ? mcpHttpHandler({ token: config.mcpToken, deps: mcpDeps(config, client), logger: logger.child({ component: 'mcp' }) })
+    : undefined;
+  if (mcp) logger.info({ path: MCP_PATH }, 'MCP endpoint for agents is on (TERRAPIN_MCP_TOKEN is set)');
   const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => {
+    const route = mcp && requestPath(req) === MCP_PATH ? mcp : handle;
+    route(req, res).catch((err: unknown) => {
       logger.error({ err }, 'webhook request failed');
       if (!res.headersSent) reply(res, 500, 'internal error');
       else res.destroy();
@@ -82,7 +89,7 @@ export function webhookHandler(probot: Probot, log: Logger, opts: { secret: stri
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
   let unverified = 0;
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
+    const path = requestPath(req);
     if (path === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) return reply(res, 200, 'ok');
     if (path !== WEBHOOK_PATH) return reply(res, 404, 'not found');
     if (req.method !== 'POST') return reply(res, 405, 'use POST', { allow: 'POST' });
@@ -146,6 +153,10 @@ export function webhookHandler(probot: Probot, log: Logger, opts: { secret: stri
     }
     reply(res, 200, 'ok');
   };
+}
+
+function requestPath(req: IncomingMessage): string {
+  return new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/+$/, '') || '/';
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -39,6 +39,7 @@ const RECORDED: Record<string, string> = {
   drift: 'drift check opens the issue, /drift checks again, a clean check closes it',
   'drift-reconcile': 'drift fix-plan refused twice, then approved and applied on the issue',
   'operator-destroy': 'operator destroy refused for dependents, then with them behind the approval issue',
+  'operator-projects': 'the operator tools read the projects at the default branch (operatorProjectsWorkflow)',
 };
 
 interface Execution {

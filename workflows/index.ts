@@ -6,4 +6,5 @@ export { driftReconcileWorkflow } from './drift-reconcile.ts';
 export { deployWorkflow } from './deploy.ts';
 export { pushWorkflow } from './push.ts';
 export { projectRun } from './project-run.ts';
+export { operatorProjectsWorkflow } from './operator-projects.ts';
 export { operatorRunWorkflow } from './operator-run.ts';

@@ -9,6 +9,7 @@ import * as apply from './apply.ts';
 import * as destroy from './destroy.ts';
 import * as drift from './drift.ts';
 import * as run from './run.ts';
+import * as mcp from './mcp.ts';
 
 export const COMMANDS: Array<{ register(program: Command): void }> = [
   status,
@@ -19,4 +20,5 @@ export const COMMANDS: Array<{ register(program: Command): void }> = [
   destroy,
   drift,
   run,
+  mcp,
 ];

@@ -336,6 +336,25 @@ export class GithubMock {
     return this;
   }
 
+  /**
+   * The App's questions about the repository itself (activities/operator-repos.ts): where it is installed
+   * (GET /repos/:o/:r/installation) and its clone URL (GET /repos/:o/:r).
+   */
+  repository(cloneUrl: string, installationId = 42): this {
+    const [owner, name] = this.repoPath.split('/').slice(2) as [string, string];
+    this.scope.get(`${this.repoPath}/installation`).reply(200, async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('GET', path, undefined);
+      return { id: installationId };
+    });
+    this.scope.get(this.repoPath).reply(200, async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('GET', path, undefined);
+      return { name, owner: { login: owner }, clone_url: cloneUrl, default_branch: 'main' };
+    });
+    return this;
+  }
+
   calledWith(method: string, pathPart: string): RecordedCall[] {
     return this.calls.filter((c) => c.method === method && c.path.includes(pathPart));
   }

@@ -25,6 +25,7 @@ import {
 } from '../../shared/contracts.ts';
 import { GATE_LABEL, operatorWorkflowId, type OperatorKind } from '../../shared/operator.ts';
 import { startOperatorRun, waitForOperatorRun, type StartedOperatorRun } from '../../operator/start.ts';
+import { listProjects } from '../../operator/projects.ts';
 import { createFixtureRepo, readState, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { expectGoldenFile } from '../helpers/golden.ts';
@@ -75,6 +76,8 @@ export interface ExpectedCall {
   /** The open PRs into a branch, as a push to it lists them. */
   openPulls?: { base: string; numbers: number[] };
   pullRequest?: number;
+  /** The App's lookup of the repository (installation, clone URL), as the operator tools' reads make it. */
+  repository?: true;
 }
 
 interface Until {
@@ -126,6 +129,8 @@ export interface Step extends StepBase {
    * destroy: once their approval issue is open), or, with `result`, once it ended with that result.
    */
   operator?: { kind: OperatorKind | 'drift'; project: string; withDependents?: boolean; as?: string; result?: unknown };
+  /** The repository's projects as the operator tools read them (operator/projects.ts); `result` is matched. */
+  projects?: { result?: unknown };
   /** terraform apply run by hand (out of band) from main with the files of <scenario>/<files> laid over it. */
   applyByHand?: { files?: string; dir?: string; vars?: Record<string, string> };
 }
@@ -160,7 +165,7 @@ export function loadScenario(name: string): LoadedScenario {
 
 // ---- running it -------------------------------------------------------------------------------
 
-const ACTIONS = ['commit', 'open', 'synchronize', 'close', 'merge', 'comment', 'issueComment', 'review', 'button', 'push', 'drift', 'operator', 'applyByHand'] as const;
+const ACTIONS = ['commit', 'open', 'synchronize', 'close', 'merge', 'comment', 'issueComment', 'review', 'button', 'push', 'drift', 'operator', 'projects', 'applyByHand'] as const;
 
 function actionOf(step: Step): (typeof ACTIONS)[number] {
   const found = ACTIONS.filter((a) => step[a] !== undefined);
@@ -403,6 +408,14 @@ class Runner {
         };
         break;
       }
+      case 'projects': {
+        const read = listProjects({ client: this.h.env.client, taskQueue: this.h.taskQueue }, `${OWNER}/${this.repoName}`);
+        wait = async () => {
+          const graph = await read;
+          if (step.projects!.result !== undefined) expect(graph).toMatchObject(step.projects!.result as object);
+        };
+        break;
+      }
       case 'applyByHand': {
         const a = step.applyByHand!;
         const clone = await this.scratchClone('main');
@@ -416,7 +429,7 @@ class Runner {
       await this.settle();
       // The step's own wait (its PR workflow handled the event, a close ended it, a push or drift run
       // finished), unless `until` says what to wait for instead.
-      if (step.until === undefined || action === 'push' || action === 'drift' || action === 'operator') await this.watch(wait());
+      if (step.until === undefined || action === 'push' || action === 'drift' || action === 'operator' || action === 'projects') await this.watch(wait());
       for (const u of [step.until ?? []].flat()) await this.watch(this.until(u));
     } finally {
       // SCENARIO_TRACE=1 prints each step's GitHub calls: a help when writing a scenario's expectations.
@@ -453,7 +466,7 @@ class Runner {
     const actor = step.comment?.by ?? step.issueComment?.by ?? step.review?.by ?? step.button?.by ?? step.push?.by;
     for (const raw of step.expect ?? []) {
       const e: ExpectedCall = typeof raw === 'string' ? ({ [raw]: true } as ExpectedCall) : raw;
-      const keys = ['check', 'comment', 'createIssue', 'closeIssue', 'openIssues', 'label', 'reaction', 'permission', 'prCommits', 'minimize', 'pullsOfCommit', 'openPulls', 'pullRequest'] as const;
+      const keys = ['check', 'comment', 'createIssue', 'closeIssue', 'openIssues', 'label', 'reaction', 'permission', 'prCommits', 'minimize', 'pullsOfCommit', 'openPulls', 'pullRequest', 'repository'] as const;
       const kind = keys.find((k) => e[k] !== undefined);
       switch (kind) {
         case 'check': {
@@ -504,6 +517,9 @@ class Runner {
           this.gh.pullRequest(pr.number, { headSha: pr.headSha, headRef: pr.headRef, baseSha: pr.baseSha, baseRef: pr.baseRef, cloneUrl: pr.cloneUrl, author: pr.author });
           break;
         }
+        case 'repository':
+          this.gh.repository(this.repo.cloneUrl, INSTALLATION_ID);
+          break;
         default:
           throw new Error(`unknown expected call ${JSON.stringify(raw)}`);
       }
