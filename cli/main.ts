@@ -29,6 +29,7 @@ export function buildProgram(): Command {
     .version(VERSION, '-V, --version')
     .option('--json', 'machine-readable output (JSON on stdout)')
     .showSuggestionAfterError(true)
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({
       // Commander's own usage errors: one line, like every other error of the CLI.
@@ -44,6 +45,10 @@ Examples:
 ${EXIT_CODES_HELP}`,
     );
   for (const command of COMMANDS) command.register(program);
+  // Every command's help ends with the exit codes, whoever wrote the command.
+  for (const command of program.commands) {
+    command.addHelpText('after', '\nExit codes: 0 success, 1 failure, 2 usage error, 3 not found, 4 Temporal unreachable or no credentials.');
+  }
   return program;
 }
 

@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     const seeded = performance.now() - t0;
     worker.shutdown();
     await running;
-    process.stdout.write(`seeded ${runs} completed runs over ${projects} projects of ${OWNER}/${REPO} in ${(seeded / 1000).toFixed(1)} s\n\n`);
+    process.stdout.write(`seeded ${runs} completed runs over ${projects} projects of ${OWNER}/${REPO} in ${(seeded / 1000).toFixed(1)} s; load now ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n\n`);
 
     const childEnv = { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: address, TERRAPIN_DATA_DIR: dir };
     const timeCli = async (args: string[]) => {
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
     const cases: Array<{ title: string; args: string[]; call: () => Promise<unknown>; target: number }> = [
       { title: `history -r ${OWNER}/${REPO} (20 newest of ${runs})`, args: ['history', '-r', `${OWNER}/${REPO}`], call: () => listRuns(client, { repository: `${OWNER}/${REPO}` }, 21), target: 1000 },
       { title: `history -p app-6 --kind apply --since 30d`, args: ['history', '-r', `${OWNER}/${REPO}`, '-p', 'app-6', '--kind', 'apply', '--since', '30d'], call: () => listRuns(client, { repository: `${OWNER}/${REPO}`, project: 'app-6', kinds: ['apply'], since: new Date(Date.now() - 30 * 86_400_000) }, 21), target: 1000 },
-      { title: `history --limit 1000 --json (informational: 50 pages' worth of rows)`, args: ['history', '-r', `${OWNER}/${REPO}`, '--limit', '1000', '--json'], call: () => listRuns(client, { repository: `${OWNER}/${REPO}` }, 1001), target: Infinity },
+      { title: `history --limit 1000 --json (informational: one page of 1000 runs)`, args: ['history', '-r', `${OWNER}/${REPO}`, '--limit', '1000', '--json'], call: () => listRuns(client, { repository: `${OWNER}/${REPO}` }, 1001), target: Infinity },
       { title: `status -r ${OWNER}/${REPO} (${projects} projects)`, args: ['status', '-r', `${OWNER}/${REPO}`], call: () => repositoryStatus(client, { repository: `${OWNER}/${REPO}` }), target: 2000 },
     ];
     for (const c of cases) {

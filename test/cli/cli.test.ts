@@ -393,6 +393,7 @@ describe('bad input: one line on stderr, the documented exit code', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(new RegExp(`^Usage: terrapin ${command} `));
       expect(r.stdout).toContain('Examples:\n  $ terrapin ' + command);
+      expect(r.stdout).toContain('Exit codes: 0 success, 1 failure, 2 usage error, 3 not found, 4 Temporal unreachable or no credentials.');
     }
   });
 });
