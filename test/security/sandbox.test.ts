@@ -4,7 +4,7 @@
 // sandbox. Each asserts the planted secrets appear in no comment, check run, workflow history or file the
 // bot wrote under the data dir, and that nothing was applied.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,13 @@ import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helper
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+
+/** A PR's checkout is its head merged into the base: the work dir `<head>+<base>` under the PR's root. */
+function mergedWorkDir(prRoot: string, headSha: string): string {
+  const name = readdirSync(prRoot).find((n) => n.startsWith(`${headSha}+`) && !n.endsWith('.terrapin'));
+  if (!name) throw new Error(`no work dir of ${headSha} in ${prRoot}`);
+  return join(prRoot, name);
+}
 
 const OWNER = 'acme';
 const AUTHOR = 'mallory';
@@ -234,7 +241,8 @@ describe('terraform functions cannot read the bot\'s secrets', () => {
     await open(a);
     // Of every repository's work dirs, only this PR's own checkout is there at all.
     const listed = [...planComment(a).matchAll(/"(acme\/[^"]+)"/g)].map((m) => m[1]);
-    expect(listed).toEqual([`acme/datadir/pr-5/${a.pr.headSha}/attack.tf`, `acme/datadir/pr-5/${a.pr.headSha}/main.tf`]);
+    const own = mergedWorkDir(join(dataDir, 'work', OWNER, 'datadir', 'pr-5'), a.pr.headSha).slice(join(dataDir, 'work').length + 1);
+    expect(listed).toEqual([`${own}/attack.tf`, `${own}/main.tf`]);
     await assertNothingLeaked(a);
   });
 });
@@ -246,7 +254,7 @@ describe('other repositories and other pull requests', () => {
     expectPlanned(victim, (b) => b.includes(OTHER_REPO_MARKER));
     await open(victim);
     const victimRoot = join(h.config.dataDir, 'work', OWNER, 'victim-a', 'pr-6');
-    const victimCheckout = join(victimRoot, victim.pr.headSha);
+    const victimCheckout = mergedWorkDir(victimRoot, victim.pr.headSha);
     const victimPlanJson = join(`${victimCheckout}.terrapin`, 'root--default--p1', 'plan.json');
     expect(await readFile(victimPlanJson, 'utf8')).toContain(OTHER_REPO_MARKER);
 
@@ -266,7 +274,7 @@ describe('other repositories and other pull requests', () => {
     const first = await attackPr('samerepo', 8, { 'secret.tf': `resource "terraform_data" "s" {\n  input = ${hcl(OTHER_PR_MARKER)}\n}\n` });
     expectPlanned(first, (b) => b.includes(OTHER_PR_MARKER));
     await open(first);
-    const firstCheckout = join(h.config.dataDir, 'work', OWNER, 'samerepo', 'pr-8', first.pr.headSha);
+    const firstCheckout = mergedWorkDir(join(h.config.dataDir, 'work', OWNER, 'samerepo', 'pr-8'), first.pr.headSha);
 
     // Another project dir: the first PR holds the lock on the root project.
     const otherState = join(tmp, 'states', 'samerepo-other.tfstate');
@@ -279,7 +287,7 @@ describe('other repositories and other pull requests', () => {
     );
     const second: Attack = { ...first, pr: { ...first.pr, number: 9, headSha: sha, headRef: 'second' }, gh: first.gh };
     // The listing of the repository's work dirs holds this PR's own checkout only.
-    expectPlanned(second, (b) => output(b, 'other_pr', '"invisible"') && b.includes(`"pr-9/${sha}/main.tf"`) && !b.includes('pr-8'));
+    expectPlanned(second, (b) => output(b, 'other_pr', '"invisible"') && new RegExp(`"pr-9/${sha}\\+[0-9a-f]{40}/main.tf"`).test(b) && !b.includes('pr-8'));
     await open(second);
     // The second PR's own artefacts hold nothing of the first's.
     const texts = await filesUnder(join(h.config.dataDir, 'work', OWNER, 'samerepo', 'pr-9'));
@@ -326,7 +334,8 @@ describe('files the pull request plants', () => {
     expect(await readFile(join(victimDir, 'keep.txt'), 'utf8')).toBe('untouched');
     await h.waitFor(OWNER, 'dotterrapin', 11, (st) => st.plan?.status === 'ready');
     // The bot's files are beside the checkout, where the PR cannot put anything.
-    expect(existsSync(join(h.config.dataDir, 'work', OWNER, 'dotterrapin', 'pr-11', `${a.pr.headSha}.terrapin`, 'root--default--p1', 'plan.json'))).toBe(true);
+    const checkout = mergedWorkDir(join(h.config.dataDir, 'work', OWNER, 'dotterrapin', 'pr-11'), a.pr.headSha);
+    expect(existsSync(join(`${checkout}.terrapin`, 'root--default--p1', 'plan.json'))).toBe(true);
     await assertNothingLeaked(a);
   });
 
