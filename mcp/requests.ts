@@ -40,11 +40,17 @@ export async function startRun(deps: Deps, repository: string, project: string, 
  */
 export async function requestApproval(deps: Deps, repository: string, project: string, kind: 'apply' | 'destroy', withDependents = false): Promise<object> {
   const repo = await projectOf(deps, repository, project);
-  const starting = startOperatorRun(deps, { repo, project, kind, ...(withDependents ? { withDependents } : {}) });
+  // The run id alone is answered only once its workflow exists: get_run must find it.
+  let workflowStarted!: () => void;
+  const begun = new Promise<void>((resolve) => (workflowStarted = resolve));
+  const starting = startOperatorRun(deps, { repo, project, kind, ...(withDependents ? { withDependents } : {}) }, { onStarted: workflowStarted });
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const waited = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), deps.approvalWaitMs ?? APPROVAL_WAIT_MS);
-  });
+  const waited = Promise.all([
+    begun,
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, deps.approvalWaitMs ?? APPROVAL_WAIT_MS);
+    }),
+  ]).then(() => undefined);
   try {
     const started = await Promise.race([starting, waited]);
     if (started) return await approvalRequest(deps, started);

@@ -47,7 +47,7 @@ export interface StartedOperatorRun {
 /** A request the operator must change (wrong ref, one already waiting): said in one line. */
 export class OperatorRequestError extends Error {}
 
-export async function startOperatorRun(deps: OperatorDeps, req: OperatorRunRequest): Promise<StartedOperatorRun> {
+export async function startOperatorRun(deps: OperatorDeps, req: OperatorRunRequest, hooks: { onStarted?: () => void } = {}): Promise<StartedOperatorRun> {
   const { client, taskQueue } = deps;
   const { repo, project, kind } = req;
   if (req.ref && req.repo.defaultBranch && req.ref !== req.repo.defaultBranch) {
@@ -75,6 +75,7 @@ export async function startOperatorRun(deps: OperatorDeps, req: OperatorRunReque
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     throw new OperatorRequestError(`${kind === 'apply' ? 'an' : 'a'} ${kind} of ${project} is already in progress (${workflowId}); wait for it, or approve or let it expire`);
   }
+  hooks.onStarted?.();
   // The project is known once the run read `.terrapin.yml` at the default branch: a typo is said at once.
   const read = await waitForStatus(client, workflowId, (s) => s.projects.length > 0);
   if (read?.result?.outcome === 'no-project') throw new NotFoundError(`no project ${project} in .terrapin.yml of ${repo.owner}/${repo.name} at its default branch`);
