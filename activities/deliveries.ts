@@ -143,6 +143,22 @@ export function createDeliveryActivities({ settings, github, temporal, taskQueue
       return redeliveryCandidates(attempts);
     },
 
+    /**
+     * The result of the newest completed reconciler run: what it asked GitHub for stays asked for. Read from
+     * Temporal's visibility store, which may lag a moment behind; runs are minutes apart.
+     */
+    async lastReconcileResult({ workflowType }: { workflowType: string }): Promise<unknown> {
+      const query = `WorkflowType = '${workflowType}' AND ExecutionStatus = 'Completed'`;
+      let newest: { workflowId: string; runId: string; closeTime?: Date } | undefined;
+      let seen = 0;
+      for await (const run of temporal.workflow.list({ query })) {
+        if ((run.closeTime?.getTime() ?? 0) > (newest?.closeTime?.getTime() ?? -1)) newest = run;
+        // Listed newest first by start; a handful covers any overlap.
+        if (++seen >= 10) break;
+      }
+      return newest ? temporal.workflow.getHandle(newest.workflowId, newest.runId).result() : undefined;
+    },
+
     /** Asks GitHub to send one delivery again; the workflow calls it once per webhook, never retried. */
     async redeliverWebhook({ id }: { id: number }): Promise<void> {
       try {

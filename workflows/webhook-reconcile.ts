@@ -1,9 +1,9 @@
 // The webhook reconciler, started by a Temporal Schedule every few minutes and once at start (see
 // app/webhook-reconcile-schedule.ts). It asks GitHub to send again the webhooks that failed (the server
 // answered 503 while Temporal was down), each at most once, then sweeps open PRs for what no log shows.
-// "At most once" is remembered across runs in the run's result: a Schedule hands each run the result of
-// the last completed one (workflowInfo().lastResult). GitHub's log is the second guard: a webhook with
-// any redelivery attempt is never asked for again (activities/deliveries.ts).
+// "At most once" is remembered across runs in each run's result: the next run reads the newest completed
+// run's result (and the one a Schedule may hand it, workflowInfo().lastResult). GitHub's log is the second
+// guard: a webhook with any redelivery attempt is never asked for again (activities/deliveries.ts).
 import { ActivityFailure, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.ts';
 import type { SweepResult } from '../activities/deliveries.ts';
@@ -30,7 +30,7 @@ export interface WebhookReconcileResult {
 
 export const DEFAULT_WINDOW_MINUTES = 6 * 60;
 
-const { listFailedDeliveries, sweepOpenPullRequests } = proxyActivities<Pick<Activities, 'listFailedDeliveries' | 'sweepOpenPullRequests'>>({
+const { lastReconcileResult, listFailedDeliveries, sweepOpenPullRequests } = proxyActivities<Pick<Activities, 'lastReconcileResult' | 'listFailedDeliveries' | 'sweepOpenPullRequests'>>({
   startToCloseTimeout: '5 minutes',
   retry: { maximumAttempts: 3, initialInterval: '5 seconds' },
 });
@@ -43,9 +43,9 @@ const { redeliverWebhook } = proxyActivities<Pick<Activities, 'redeliverWebhook'
 
 export async function webhookReconcileWorkflow(input: WebhookReconcileInput = {}): Promise<WebhookReconcileResult> {
   const since = Date.now() - (input.windowMinutes ?? DEFAULT_WINDOW_MINUTES) * 60_000;
-  const last = workflowInfo().lastResult as WebhookReconcileResult | undefined;
+  const previous = [workflowInfo().lastResult, await lastReconcileResult({ workflowType: workflowInfo().workflowType })] as Array<WebhookReconcileResult | undefined>;
   // Forgotten once out of the window: the log is not read that far back again.
-  const remembered = new Map((last?.remembered ?? []).filter((r) => Date.parse(r.deliveredAt) >= since).map((r) => [r.guid, r]));
+  const remembered = new Map(previous.flatMap((last) => last?.remembered ?? []).filter((r) => Date.parse(r.deliveredAt) >= since).map((r) => [r.guid, r]));
   const requested: string[] = [];
 
   for (const candidate of await listFailedDeliveries({ since: new Date(since).toISOString() })) {
