@@ -274,3 +274,25 @@ test('the sweep catches a missed synchronize and a missed closed', { timeout: 18
   expect(outcome).toMatchObject({ merged: false });
   expect(nock.pendingMocks().filter((m) => !m.includes('access_tokens'))).toEqual([]);
 });
+
+test('every worker start keeps one Schedule: the same one again, or brought up to a new interval', { timeout: 120_000 }, async () => {
+  // Each start also triggers a run; runs that overlap are skipped, so the log is read once or twice here.
+  nock(API).persist().get('/app/hook/deliveries').query(true).reply(200, []).get('/app/installations').query(true).reply(200, []);
+  try {
+    const client = running!.temporal.client;
+    const opts = { taskQueue: config.temporal.taskQueue, intervalMinutes: 600 };
+    await startWebhookReconciler(client, opts);
+    // A second worker starting finds it, and leaves it as it is.
+    const same = await startWebhookReconciler(client, opts);
+    expect((await same.describe()).spec.intervals?.map((i) => i.every)).toEqual([600 * 60_000]);
+    const handle = await startWebhookReconciler(client, { ...opts, intervalMinutes: 15 });
+    expect((await handle.describe()).spec.intervals?.map((i) => i.every)).toEqual([15 * 60_000]);
+    // Wait for the triggered runs before the mocks go: none may be left calling GitHub after this test.
+    await waitFor('the triggered runs', async () => {
+      const { recentActions, runningActions } = (await handle.describe()).info;
+      return recentActions.length > 0 && runningActions.length === 0 ? true : undefined;
+    });
+  } finally {
+    nock.cleanAll();
+  }
+});
