@@ -60,14 +60,14 @@ export function redeliveryCandidates(attempts: readonly HookDelivery[]): Redeliv
 }
 
 export interface SweepInput {
-  /** Repositories looked at per sweep, over all installations (the rest wait for a later sweep). */
+  /** Repositories looked at per sweep (those with running PR workflows; the rest wait for a later sweep). */
   maxRepositories?: number;
-  /** Running PR workflows looked at for a missed `closed`. */
+  /** Running PR workflows read from Temporal's visibility store per sweep. */
   maxWorkflows?: number;
 }
 
 export interface SweepResult {
-  /** Open PRs looked at. */
+  /** Open PRs with a running workflow, compared. */
   checked: number;
   /** PR workflow ids sent a synthetic `synchronize` (their head was behind). */
   synchronized: string[];
@@ -98,22 +98,36 @@ export function createDeliveryActivities({ settings, github, temporal, taskQueue
   let deliverer: Deliverer | undefined;
   const deliver = () => (deliverer ??= createDeliverer({ client: temporal, taskQueue, repoAllowlist, logger: logger.child({ component: 'sweep' }) }));
 
-  async function openPullsByRepo(maxRepositories: number): Promise<Map<string, { repo: RepoRef; pulls: OpenPull[] }>> {
-    const repos = new Map<string, { repo: RepoRef; pulls: OpenPull[] }>();
+  /** Running PR workflows by repository (owner/name, lower case) → their PR numbers; one visibility scan. */
+  async function runningPrWorkflows(maxWorkflows: number): Promise<Map<string, Set<number>>> {
+    const byRepo = new Map<string, Set<number>>();
+    let seen = 0;
+    for await (const execution of temporal.workflow.list({ query: `WorkflowType = '${PR_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'` })) {
+      if (++seen > maxWorkflows) break;
+      const id = parsePrWorkflowId(execution.workflowId);
+      if (!id) continue;
+      const key = `${id.owner}/${id.repo}`.toLowerCase();
+      byRepo.set(key, (byRepo.get(key) ?? new Set()).add(id.number));
+    }
+    return byRepo;
+  }
+
+  /** The installations' repositories that have running PR workflows (the rest have nothing to catch up). */
+  async function activeRepositories(active: Map<string, Set<number>>, maxRepositories: number): Promise<Array<{ repo: RepoRef; numbers: Set<number> }>> {
+    const found: Array<{ repo: RepoRef; numbers: Set<number> }> = [];
     const installations = await appClient().paginate(appClient().rest.apps.listInstallations, { per_page: 100 });
     for (const installation of installations) {
       const client = github.forInstallation(installation.id);
-      const listed = await client.paginate(client.rest.apps.listReposAccessibleToInstallation, { per_page: 100 });
-      for (const r of listed) {
-        if (repos.size >= maxRepositories) return repos;
-        if (!repoAllowed(repoAllowlist, r.full_name)) continue;
-        const repo: RepoRef = { owner: r.owner.login, name: r.name, installationId: installation.id, cloneUrl: r.clone_url };
-        // One page: a repository with more than 100 open PRs has its newest swept.
-        const { data } = await client.rest.pulls.list({ owner: repo.owner, repo: repo.name, state: 'open', sort: 'updated', direction: 'desc', per_page: 100 });
-        repos.set(r.full_name.toLowerCase(), { repo, pulls: data as unknown as OpenPull[] });
+      for await (const { data } of client.paginate.iterator(client.rest.apps.listReposAccessibleToInstallation, { per_page: 100 })) {
+        for (const r of data as Array<{ full_name: string; name: string; owner: { login: string }; clone_url: string }>) {
+          const numbers = active.get(r.full_name.toLowerCase());
+          if (!numbers || !repoAllowed(repoAllowlist, r.full_name)) continue;
+          found.push({ repo: { owner: r.owner.login, name: r.name, installationId: installation.id, cloneUrl: r.clone_url }, numbers });
+          if (found.length >= maxRepositories) return found;
+        }
       }
     }
-    return repos;
+    return found;
   }
 
   async function workflowHead(workflowId: string): Promise<PrStatus | undefined> {
@@ -169,16 +183,21 @@ export function createDeliveryActivities({ settings, github, temporal, taskQueue
     },
 
     /**
-     * Every open PR's head against its workflow (a missed `synchronize`), and every running PR workflow
-     * against its PR (a missed `closed`). Only PRs that have a workflow are touched: a PR opened before the
-     * App was installed is not planned by a sweep. Synthetic delivery ids name the PR and the commit, so a
-     * sweep repeated before the workflow caught up is a duplicate.
+     * Every open PR's head against its running workflow (a missed `synchronize`), and every running PR
+     * workflow against its PR (a missed `closed`). Cheap: only repositories with running PR workflows are
+     * read (one page of open PRs each), and only PRs that have a workflow are touched: a PR opened before
+     * the App was installed is not planned by a sweep. Synthetic delivery ids name the PR and the commit,
+     * so a sweep repeated before the workflow caught up is a duplicate.
      */
     async sweepOpenPullRequests({ maxRepositories = 200, maxWorkflows = 1000 }: SweepInput = {}): Promise<SweepResult> {
       const result: SweepResult = { checked: 0, synchronized: [], closed: [] };
-      const repos = await openPullsByRepo(maxRepositories);
-      for (const { repo, pulls } of repos.values()) {
+      for (const { repo, numbers } of await activeRepositories(await runningPrWorkflows(maxWorkflows), maxRepositories)) {
+        const client = github.forInstallation(repo.installationId);
+        // One page: a repository with more than 100 open PRs has its most recently updated swept.
+        const { data } = await client.rest.pulls.list({ owner: repo.owner, repo: repo.name, state: 'open', sort: 'updated', direction: 'desc', per_page: 100 });
+        const pulls = data as unknown as OpenPull[];
         for (const pull of pulls) {
+          if (!numbers.has(pull.number)) continue;
           result.checked++;
           const workflowId = prWorkflowId(repo.owner, repo.name, pull.number);
           const status = await workflowHead(workflowId);
@@ -191,28 +210,23 @@ export function createDeliveryActivities({ settings, github, temporal, taskQueue
           });
           result.synchronized.push(workflowId);
         }
-      }
-
-      const query = `WorkflowType = '${PR_WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'`;
-      let seen = 0;
-      for await (const execution of temporal.workflow.list({ query })) {
-        if (++seen > maxWorkflows) break;
-        const id = parsePrWorkflowId(execution.workflowId);
-        const swept = id && repos.get(`${id.owner}/${id.repo}`.toLowerCase());
-        if (!id || !swept || swept.pulls.some((p) => p.number === id.number)) continue;
-        const status = await workflowHead(execution.workflowId);
-        // A merged PR's workflow stays running while it follows its deploys: it saw its `closed`.
-        if (!status || status.deploys) continue;
-        const client = github.forInstallation(swept.repo.installationId);
-        const { data: pull } = await client.rest.pulls.get({ owner: swept.repo.owner, repo: swept.repo.name, pull_number: id.number });
-        if (pull.state !== 'closed') continue;
-        const mergeCommitSha = pull.merged ? (pull.merge_commit_sha ?? undefined) : undefined;
-        await deliver().pr({
-          pr: { repo: swept.repo, number: id.number },
-          snapshot: snapshotFrom(pull as unknown as PullRequestFields, swept.repo.cloneUrl),
-          event: { type: 'pr-closed', deliveryId: `sweep-closed:${execution.workflowId}`, actor: pull.user?.login ?? 'ghost', merged: pull.merged === true, ...(mergeCommitSha ? { mergeCommitSha } : {}) },
-        });
-        result.closed.push(execution.workflowId);
+        // Running, yet not among the open PRs: closed, unless it is past the first page.
+        for (const number of numbers) {
+          if (pulls.some((p) => p.number === number)) continue;
+          const workflowId = prWorkflowId(repo.owner, repo.name, number);
+          const status = await workflowHead(workflowId);
+          // A merged PR's workflow stays running while it follows its deploys: it saw its `closed`.
+          if (!status || status.deploys) continue;
+          const { data: pull } = await client.rest.pulls.get({ owner: repo.owner, repo: repo.name, pull_number: number });
+          if (pull.state !== 'closed') continue;
+          const mergeCommitSha = pull.merged ? (pull.merge_commit_sha ?? undefined) : undefined;
+          await deliver().pr({
+            pr: { repo, number },
+            snapshot: snapshotFrom(pull as unknown as PullRequestFields, repo.cloneUrl),
+            event: { type: 'pr-closed', deliveryId: `sweep-closed:${workflowId}`, actor: pull.user?.login ?? 'ghost', merged: pull.merged === true, ...(mergeCommitSha ? { mergeCommitSha } : {}) },
+          });
+          result.closed.push(workflowId);
+        }
       }
       return result;
     },

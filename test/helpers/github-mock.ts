@@ -392,8 +392,8 @@ export class GithubMock {
     return this;
   }
 
-  /** The sweep's reading: the App's one installation (42), this repository in it, and its open PRs (`open`). */
-  sweepListing(cloneUrl: string, open: Array<Record<string, unknown>> = []): this {
+  /** The sweep's reading: the App's one installation (42), with this repository in it. */
+  sweepListing(cloneUrl: string): this {
     const [owner, name] = this.repoPath.split('/').slice(2) as [string, string];
     const recorded = (body: unknown) => async (req: Request) => {
       const [path] = await this.read(req);
@@ -402,10 +402,6 @@ export class GithubMock {
     };
     this.scope.get('/app/installations').query(true).reply(200, recorded([{ id: 42, account: { login: owner }, app_id: 1 }]));
     this.scope.get('/installation/repositories').query(true).reply(200, recorded({ total_count: 1, repositories: [{ id: 1, name, full_name: `${owner}/${name}`, owner: { login: owner }, clone_url: cloneUrl }] }));
-    this.scope
-      .get(`${this.repoPath}/pulls`)
-      .query((q) => q.state === 'open' && q.base === undefined)
-      .reply(200, recorded(open));
     return this;
   }
 

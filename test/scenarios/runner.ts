@@ -136,7 +136,7 @@ export interface Step extends StepBase {
   /**
    * A run of the webhook reconciler (workflows/webhook-reconcile.ts) as its Schedule starts it: `log` is the
    * App's delivery log, `redeliver` the delivery ids it must ask GitHub to send again; the sweep finds this
-   * repository with no open PR. `result` is matched.
+   * repository, where no PR workflow runs. `result` is matched.
    */
   reconcileWebhooks?: { log: Array<{ id: number; status: number; redelivery?: boolean; guid?: string }>; redeliver?: number[]; result?: unknown };
 }
