@@ -20,6 +20,7 @@ import type { GitDeps } from './git.ts';
 import { selectTerraformEnv } from './terraform-env.ts';
 import { resolveSandbox, type Sandbox } from './sandbox.ts';
 import { createOperatorRepoActivities } from './operator-repos.ts';
+import { createDeliveryActivities } from './deliveries.ts';
 
 export interface ActivityDeps {
   config: ServerConfig;
@@ -69,6 +70,8 @@ export function createActivities({ config, logger, temporal, github = createGith
     // The operator tools (CLI, MCP) name repositories as owner/name.
     ...createOperatorRepoActivities({ settings: config.github, github, repoAllowlist: config.repoAllowlist }),
     ...createLogTailActivities({ dataDir: config.dataDir }),
+    // Issue 13: failed webhooks sent again, open PRs swept against their workflows.
+    ...createDeliveryActivities({ settings: config.github, github, temporal, taskQueue: config.temporal.taskQueue, repoAllowlist: config.repoAllowlist, logger }),
     // After terraform's: its checkout, removeWorkDirs and revisionFacts give way to these.
     ...git,
   };

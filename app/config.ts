@@ -31,6 +31,11 @@ export interface ServerConfig {
   operatorPolicy: OperatorPolicy;
   /** TERRAPIN_MCP_TOKEN: the bearer token of the MCP endpoint at /mcp; unset → no endpoint. */
   mcpToken?: string;
+  /**
+   * TERRAPIN_WEBHOOK_RECONCILE_INTERVAL: minutes between runs of the webhook reconciler (failed deliveries sent
+   * again, open PRs swept); `off` → no reconciler. Absent in configs built by hand (tests): no reconciler.
+   */
+  webhookReconcileMinutes?: number;
 }
 
 export class ConfigError extends Error {}
@@ -68,6 +73,7 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     terraformEnv: env.TERRAPIN_TERRAFORM_ENV === undefined ? DEFAULT_TERRAFORM_ENV : list(env.TERRAPIN_TERRAFORM_ENV),
     operatorPolicy: operatorPolicyFrom(env),
     ...mcpTokenFrom(env),
+    ...webhookReconcileFrom(env),
   };
 }
 
@@ -81,6 +87,19 @@ function mcpTokenFrom(env: Env): { mcpToken?: string } {
     throw new ConfigError(`TERRAPIN_MCP_TOKEN must be at least ${MIN_MCP_TOKEN_LENGTH} characters without spaces (e.g. \`openssl rand -hex 32\`)`);
   }
   return { mcpToken: token };
+}
+
+export const DEFAULT_WEBHOOK_RECONCILE_MINUTES = 5;
+
+function webhookReconcileFrom(env: Env): { webhookReconcileMinutes?: number } {
+  const value = env.TERRAPIN_WEBHOOK_RECONCILE_INTERVAL?.trim();
+  if (!value) return { webhookReconcileMinutes: DEFAULT_WEBHOOK_RECONCILE_MINUTES };
+  if (value === 'off') return {};
+  const minutes = Number(value);
+  if (!Number.isInteger(minutes) || minutes < 1 || minutes > 24 * 60) {
+    throw new ConfigError(`TERRAPIN_WEBHOOK_RECONCILE_INTERVAL must be a number of minutes (1 to 1440) or "off", got "${value}"`);
+  }
+  return { webhookReconcileMinutes: minutes };
 }
 
 /** TERRAPIN_SERVER_CONFIG, checked in full: an invalid policy file stops the start with every problem listed. */

@@ -3,7 +3,7 @@
 import { startWebhookServer } from './http.ts';
 import { runEntry } from './process-lifecycle.ts';
 import { connectTemporal } from './temporal.ts';
-import { runTerrapinWorker } from './worker.ts';
+import { runTerrapinWorker, startReconciler } from './worker.ts';
 import { loadDotEnv, needsAppRegistration, startAppRegistration } from './first-run.ts';
 
 if (import.meta.main) {
@@ -14,6 +14,7 @@ if (import.meta.main) {
     onStop(() => temporal.close());
 
     onStop(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => fail(err, 'worker') }));
+    await startReconciler(config, temporal.client, logger);
 
     const web = await startWebhookServer({ config, client: temporal.client, logger });
     onStop(() => web.close());

@@ -7,6 +7,8 @@ import type { Logger } from './logger.ts';
 import { runEntry } from './process-lifecycle.ts';
 import { connectTemporal, installTemporalRuntime, type TemporalHandle } from './temporal.ts';
 import { ConfigError, type ServerConfig } from './config.ts';
+import { startWebhookReconciler } from './webhook-reconcile-schedule.ts';
+import type { Client } from '@temporalio/client';
 import { describeSandbox, resolveSandbox, SandboxUnavailableError, type Sandbox } from '../activities/sandbox.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -70,6 +72,20 @@ export async function runTerrapinWorker(opts: {
   };
 }
 
+/**
+ * The webhook reconciler's Schedule (unless TERRAPIN_WEBHOOK_RECONCILE_INTERVAL=off), and one run now. A
+ * failure here is logged, not fatal: webhooks still flow, and the next start tries again.
+ */
+export async function startReconciler(config: Pick<ServerConfig, 'webhookReconcileMinutes' | 'temporal'>, client: Client, logger: Logger): Promise<void> {
+  if (!config.webhookReconcileMinutes) return;
+  try {
+    await startWebhookReconciler(client, { taskQueue: config.temporal.taskQueue, intervalMinutes: config.webhookReconcileMinutes });
+    logger.info({ everyMinutes: config.webhookReconcileMinutes }, 'webhook reconciler scheduled');
+  } catch (err) {
+    logger.warn({ err }, 'could not schedule the webhook reconciler');
+  }
+}
+
 /** Probes the sandbox once and says at start how repository code will run; `bubblewrap` that does not work stops the start. */
 export async function startupSandbox(config: Pick<ServerConfig, 'operatorPolicy'>, logger: Logger, probe?: Parameters<typeof resolveSandbox>[1]): Promise<Sandbox> {
   let sandbox: Sandbox;
@@ -92,6 +108,7 @@ if (import.meta.main) {
       logger.warn({ address: temporal.address }, 'TEMPORAL_ADDRESS is not set: this worker started its own embedded Temporal server');
     }
     onStop(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => fail(err, 'worker') }));
+    await startReconciler(config, temporal.client, logger);
     logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
   });
 }

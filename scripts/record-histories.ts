@@ -40,6 +40,7 @@ const RECORDED: Record<string, string> = {
   'drift-reconcile': 'drift fix-plan refused twice, then approved and applied on the issue',
   'operator-destroy': 'operator destroy refused for dependents, then with them behind the approval issue',
   'operator-projects': 'the operator tools read the projects at the default branch (operatorProjectsWorkflow)',
+  'webhook-reconcile': 'the webhook reconciler sends failed deliveries again once, then asks for nothing (webhookReconcileWorkflow)',
 };
 
 interface Execution {

@@ -8,3 +8,4 @@ export { pushWorkflow } from './push.ts';
 export { projectRun } from './project-run.ts';
 export { operatorProjectsWorkflow } from './operator-projects.ts';
 export { operatorRunWorkflow } from './operator-run.ts';
+export { webhookReconcileWorkflow } from './webhook-reconcile.ts';

@@ -355,6 +355,56 @@ export class GithubMock {
     return this;
   }
 
+  /** The App's webhook delivery log (GET /app/hook/deliveries), one page, newest first; guids are `guid-<id>`. */
+  hookDeliveries(entries: Array<{ id: number; status: number; redelivery?: boolean; guid?: string }>): this {
+    this.scope
+      .get('/app/hook/deliveries')
+      .query(true)
+      .reply(200, async (req: Request) => {
+        const [path] = await this.read(req);
+        this.record('GET', path, undefined);
+        const now = Date.now();
+        return entries.map((e, i) => ({
+          id: e.id,
+          guid: e.guid ?? `guid-${e.id}`,
+          delivered_at: new Date(now - i * 1000).toISOString(),
+          redelivery: e.redelivery ?? false,
+          duration: 0.5,
+          status: e.status === 200 ? 'OK' : `Invalid HTTP Response: ${e.status}`,
+          status_code: e.status,
+          event: 'pull_request',
+          action: 'opened',
+          installation_id: 42,
+          repository_id: 1,
+          throttled_at: null,
+        }));
+      });
+    return this;
+  }
+
+  /** POST /app/hook/deliveries/:id/attempts: GitHub accepts to send the delivery again. */
+  redeliver(id: number): this {
+    this.scope.post(`/app/hook/deliveries/${id}/attempts`).reply(202, async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('POST', path, undefined);
+      return {};
+    });
+    return this;
+  }
+
+  /** The sweep's reading: the App's one installation (42), with this repository in it. */
+  sweepListing(cloneUrl: string): this {
+    const [owner, name] = this.repoPath.split('/').slice(2) as [string, string];
+    const recorded = (body: unknown) => async (req: Request) => {
+      const [path] = await this.read(req);
+      this.record('GET', path, undefined);
+      return body;
+    };
+    this.scope.get('/app/installations').query(true).reply(200, recorded([{ id: 42, account: { login: owner }, app_id: 1 }]));
+    this.scope.get('/installation/repositories').query(true).reply(200, recorded({ total_count: 1, repositories: [{ id: 1, name, full_name: `${owner}/${name}`, owner: { login: owner }, clone_url: cloneUrl }] }));
+    return this;
+  }
+
   calledWith(method: string, pathPart: string): RecordedCall[] {
     return this.calls.filter((c) => c.method === method && c.path.includes(pathPart));
   }

@@ -133,6 +133,12 @@ export interface Step extends StepBase {
   projects?: { result?: unknown };
   /** terraform apply run by hand (out of band) from main with the files of <scenario>/<files> laid over it. */
   applyByHand?: { files?: string; dir?: string; vars?: Record<string, string> };
+  /**
+   * A run of the webhook reconciler (workflows/webhook-reconcile.ts) as its Schedule starts it: `log` is the
+   * App's delivery log, `redeliver` the delivery ids it must ask GitHub to send again; the sweep finds this
+   * repository, where no PR workflow runs. `result` is matched.
+   */
+  reconcileWebhooks?: { log: Array<{ id: number; status: number; redelivery?: boolean; guid?: string }>; redeliver?: number[]; result?: unknown };
 }
 
 export interface ScenarioFile {
@@ -165,7 +171,7 @@ export function loadScenario(name: string): LoadedScenario {
 
 // ---- running it -------------------------------------------------------------------------------
 
-const ACTIONS = ['commit', 'open', 'synchronize', 'close', 'merge', 'comment', 'issueComment', 'review', 'button', 'push', 'drift', 'operator', 'projects', 'applyByHand'] as const;
+const ACTIONS = ['commit', 'open', 'synchronize', 'close', 'merge', 'comment', 'issueComment', 'review', 'button', 'push', 'drift', 'operator', 'projects', 'applyByHand', 'reconcileWebhooks'] as const;
 
 function actionOf(step: Step): (typeof ACTIONS)[number] {
   const found = ACTIONS.filter((a) => step[a] !== undefined);
@@ -214,6 +220,7 @@ class Runner {
   private readonly prs = new Map<number, TestPr>();
   private readonly issues = new Map<number, { title: string; body: string; label: string }>();
   private nextCommentId = 1001;
+  private reconcileRuns = 0;
   /** main's newest commit (an alias, not a placeholder of its own: texts name it by its own name). */
   private mainHead = '';
 
@@ -416,6 +423,21 @@ class Runner {
         };
         break;
       }
+      case 'reconcileWebhooks': {
+        const r = step.reconcileWebhooks!;
+        this.gh.hookDeliveries(r.log).sweepListing(this.repo.cloneUrl);
+        for (const id of r.redeliver ?? []) this.gh.redeliver(id);
+        const run = await this.h.env.client.workflow.start('webhookReconcileWorkflow', {
+          workflowId: `webhook-reconcile-${++this.reconcileRuns}`,
+          taskQueue: this.h.taskQueue,
+          args: [{}],
+        });
+        wait = async () => {
+          const result = await run.result();
+          if (r.result !== undefined) expect(result).toMatchObject(r.result as object);
+        };
+        break;
+      }
       case 'applyByHand': {
         const a = step.applyByHand!;
         const clone = await this.scratchClone('main');
@@ -429,7 +451,7 @@ class Runner {
       await this.settle();
       // The step's own wait (its PR workflow handled the event, a close ended it, a push or drift run
       // finished), unless `until` says what to wait for instead.
-      if (step.until === undefined || action === 'push' || action === 'drift' || action === 'operator' || action === 'projects') await this.watch(wait());
+      if (step.until === undefined || action === 'push' || action === 'drift' || action === 'operator' || action === 'projects' || action === 'reconcileWebhooks') await this.watch(wait());
       for (const u of [step.until ?? []].flat()) await this.watch(this.until(u));
     } finally {
       // SCENARIO_TRACE=1 prints each step's GitHub calls: a help when writing a scenario's expectations.
