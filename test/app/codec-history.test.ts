@@ -11,11 +11,15 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, type Payload } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { AesGcmPayloadCodec, ENCODING, parsePayloadKeys, payloadDataConverter } from '../../app/codec.ts';
-import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../../shared/contracts.ts';
+import { CHECK_APPLY, CHECK_PLAN, PR_WORKFLOW_TYPE, prStateQuery, prWorkflowId } from '../../shared/contracts.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
+import pino from 'pino';
+import { connectTemporal } from '../../app/temporal.ts';
+import { createWorker } from '../../app/worker.ts';
+import { connectOperator } from '../../operator/connect.ts';
 
 const OWNER = 'acme';
 const MARKER = `zebra${randomBytes(6).toString('hex')}`;
@@ -168,6 +172,34 @@ describe('encrypted history', () => {
     for (const f of raw.failures) {
       expect(f.message).toBe('Encoded failure');
       expect(Buffer.from(f.encodedAttributes!.metadata!.encoding!).toString()).toBe(ENCODING);
+    }
+  });
+
+  test('the app (server and worker connections) and the operator (CLI, MCP) take TERRAPIN_PAYLOAD_KEY from the environment', async () => {
+    const env = { TEMPORAL_ADDRESS: h.env.address, TERRAPIN_PAYLOAD_KEY: KEY };
+    const taskQueue = `codec-wiring-${randomBytes(4).toString('hex')}`;
+    const logger = pino({ level: 'silent' });
+    const app = await connectTemporal({ address: h.env.address, namespace: 'default', taskQueue }, { dataDir: tmp, logger, env });
+    const operator = await connectOperator(env);
+    const keyless = await connectOperator({ TEMPORAL_ADDRESS: h.env.address });
+    try {
+      // As runTerrapinWorker does: the worker's converter is the app client's.
+      const worker = await createWorker({ nativeConnection: app.nativeConnection, namespace: 'default', taskQueue, activities: {}, logger, dataConverter: app.client.options.dataConverter });
+      await worker.runUntil(async () => {
+        const workflowId = prWorkflowId(OWNER, 'wiring', 9);
+        const headSha = 'a'.repeat(40);
+        const snapshot = { headSha, headRef: `feature-${MARKER}`, baseRef: 'main', baseSha: 'b'.repeat(40), author: 'alice', draft: false, headCloneUrl: 'file:///nowhere', state: 'open' as const, labels: [] };
+        await app.client.workflow.start(PR_WORKFLOW_TYPE, { taskQueue, workflowId, args: [{ pr: { repo: { owner: OWNER, name: 'wiring' }, number: 9 }, snapshot }], memo: { note: MARKER } });
+        // The worker decoded the encrypted input (the query answers with its head SHA); the operator reads it too.
+        expect((await operator.client.workflow.getHandle(workflowId).query(prStateQuery)).headSha).toBe(headSha);
+        expect((await operator.client.workflow.getHandle(workflowId).describe()).memo).toEqual({ note: MARKER });
+        // Without the key the CLI cannot read it, and says why.
+        await expect(keyless.client.workflow.getHandle(workflowId).describe()).rejects.toThrow(/Unknown encoding: binary\/encrypted/);
+        expect((await rawHistoryBytesContain(workflowId)).markerFound).toBe(false);
+        await app.client.workflow.getHandle(workflowId).terminate('test done');
+      });
+    } finally {
+      await Promise.all([app.close(), operator.close(), keyless.close()]);
     }
   });
 });
