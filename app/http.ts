@@ -7,11 +7,13 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { Probot } from 'probot';
 import type { Client } from '@temporalio/client';
-import type { ServerConfig } from './config.ts';
+import { ConfigError, type ServerConfig } from './config.ts';
+import { PayloadKeyError } from './codec.ts';
 import type { Logger } from './logger.ts';
 import { createApp } from './index.ts';
 import { MalformedPayload } from './deliver.ts';
 import { MCP_PATH, mcpDeps, mcpHttpHandler } from '../mcp/http.ts';
+import { codecEndpointFromEnv, codecHttpHandler, isCodecPath, type CodecEndpointSettings } from './codec-server.ts';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 export const HEALTH_PATH = '/healthz';
@@ -40,6 +42,8 @@ export async function startWebhookServer(opts: {
   logger: Logger;
   port?: number;
   limits?: WebhookLimits;
+  /** The codec endpoint for the Temporal UI; default from TERRAPIN_CODEC_TOKEN + TERRAPIN_PAYLOAD_KEY (off without them). */
+  codec?: CodecEndpointSettings | null;
 }): Promise<WebhookServer> {
   const { config, client, logger } = opts;
   const probot = new Probot({
@@ -57,8 +61,12 @@ export async function startWebhookServer(opts: {
     ? mcpHttpHandler({ token: config.mcpToken, deps: mcpDeps(config, client), logger: logger.child({ component: 'mcp' }) })
     : undefined;
   if (mcp) logger.info({ path: MCP_PATH }, 'MCP endpoint for agents is on (TERRAPIN_MCP_TOKEN is set)');
+  const codecSettings = opts.codec === undefined ? codecEndpointFromConfig() : (opts.codec ?? undefined);
+  const codec = codecSettings ? codecHttpHandler(codecSettings) : undefined;
+  if (codec) logger.info({ paths: ['/codec/encode', '/codec/decode'] }, 'codec endpoint for the Temporal UI is on (TERRAPIN_CODEC_TOKEN is set)');
   const server = createServer((req, res) => {
-    const route = mcp && requestPath(req) === MCP_PATH ? mcp : handle;
+    const path = requestPath(req);
+    const route = mcp && path === MCP_PATH ? mcp : codec && isCodecPath(path) ? (q: IncomingMessage, s: ServerResponse) => codec(q, s, path) : handle;
     route(req, res).catch((err: unknown) => {
       logger.error({ err }, 'webhook request failed');
       if (!res.headersSent) reply(res, 500, 'internal error');
@@ -153,6 +161,14 @@ export function webhookHandler(probot: Probot, log: Logger, opts: { secret: stri
     }
     reply(res, 200, 'ok');
   };
+}
+
+function codecEndpointFromConfig(): CodecEndpointSettings | undefined {
+  try {
+    return codecEndpointFromEnv(process.env);
+  } catch (err) {
+    throw err instanceof PayloadKeyError ? new ConfigError(err.message) : err;
+  }
 }
 
 function requestPath(req: IncomingMessage): string {

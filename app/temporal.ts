@@ -8,11 +8,13 @@ import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Runtime, type LogLevel, type LogMetadata } from '@temporalio/worker';
 import { ConfigError, type TemporalSettings } from './config.ts';
 import type { Logger } from './logger.ts';
 import { SEARCH_ATTRIBUTES } from '../shared/records.ts';
+import { PayloadKeyError, payloadDataConverter } from './codec.ts';
 
 export { SEARCH_ATTRIBUTES } from '../shared/records.ts';
 
@@ -43,10 +45,18 @@ export class StartupError extends Error {}
 
 export async function connectTemporal(settings: TemporalSettings, opts: ConnectOptions): Promise<TemporalHandle> {
   installTemporalRuntime(opts.logger);
-  return settings.address ? connectCluster(settings, settings.address, opts.logger) : startEmbedded(settings, opts);
+  // TERRAPIN_PAYLOAD_KEY: every client built here encrypts; the worker takes the same converter from the client.
+  let dataConverter: DataConverter | undefined;
+  try {
+    dataConverter = payloadDataConverter(opts.env ?? process.env);
+  } catch (err) {
+    throw err instanceof PayloadKeyError ? new ConfigError(err.message) : err;
+  }
+  if (dataConverter) opts.logger.info('payloads stored in Temporal are encrypted (TERRAPIN_PAYLOAD_KEY)');
+  return settings.address ? connectCluster(settings, settings.address, opts.logger, dataConverter) : startEmbedded(settings, opts, dataConverter);
 }
 
-async function startEmbedded(settings: TemporalSettings, opts: ConnectOptions): Promise<TemporalHandle> {
+async function startEmbedded(settings: TemporalSettings, opts: ConnectOptions, dataConverter?: DataConverter): Promise<TemporalHandle> {
   const env = opts.env ?? process.env;
   const port = opts.port ?? portFromEnv(env.TERRAPIN_EMBEDDED_TEMPORAL_PORT) ?? DEFAULT_EMBEDDED_PORT;
   const uiPort = opts.uiPort ?? port + 1000;
@@ -89,7 +99,7 @@ async function startEmbedded(settings: TemporalSettings, opts: ConnectOptions): 
   opts.logger.info({ address, ui: `http://127.0.0.1:${uiPort}` }, 'embedded Temporal ready');
   let closing: Promise<void> | undefined;
   return {
-    client: new Client({ connection: testEnv.connection, namespace: settings.namespace }),
+    client: new Client({ connection: testEnv.connection, namespace: settings.namespace, dataConverter }),
     connection: testEnv.connection,
     nativeConnection: testEnv.nativeConnection,
     address,
@@ -140,7 +150,7 @@ export function unauthenticatedClusterWarning(settings: TemporalSettings): strin
   );
 }
 
-async function connectCluster(settings: TemporalSettings, address: string, logger: Logger): Promise<TemporalHandle> {
+async function connectCluster(settings: TemporalSettings, address: string, logger: Logger, dataConverter?: DataConverter): Promise<TemporalHandle> {
   const warning = unauthenticatedClusterWarning(settings);
   if (warning) logger.warn({ address }, warning);
   const tls = tlsConfig(settings);
@@ -155,7 +165,7 @@ async function connectCluster(settings: TemporalSettings, address: string, logge
   }
   let closing: Promise<void> | undefined;
   return {
-    client: new Client({ connection, namespace: settings.namespace }),
+    client: new Client({ connection, namespace: settings.namespace, dataConverter }),
     connection,
     nativeConnection,
     address,

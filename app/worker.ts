@@ -2,6 +2,7 @@
 // activity. `npm run worker` runs it alone (with TEMPORAL_ADDRESS in production); app/main.ts runs it next to the webhook server.
 import { fileURLToPath } from 'node:url';
 import { Worker, type NativeConnection } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities/index.ts';
 import type { Logger } from './logger.ts';
 import { runEntry } from './process-lifecycle.ts';
@@ -28,6 +29,8 @@ export interface CreateWorkerOptions {
   taskQueue: string;
   activities: object;
   logger: Logger;
+  /** The clients' data converter (payload encryption): a worker must encode and decode exactly as they do. */
+  dataConverter?: DataConverter;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
@@ -38,6 +41,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     taskQueue: opts.taskQueue,
     workflowsPath: WORKFLOWS_PATH,
     activities: opts.activities,
+    dataConverter: opts.dataConverter,
     ...HEARTBEAT_TUNING,
     // On SIGTERM, running terraform gets this long to finish before it is cancelled: a deploy or restart
     // should not turn an apply into one whose outcome is unknown.
@@ -63,6 +67,7 @@ export async function runTerrapinWorker(opts: {
     taskQueue: config.temporal.taskQueue,
     activities: createActivities({ config, logger, temporal: opts.temporal.client, sandbox }),
     logger,
+    dataConverter: opts.temporal.client.options.dataConverter,
   });
   const running = worker.run();
   running.catch((err: unknown) => opts.onCrash?.(err));

@@ -58,13 +58,25 @@ export async function connectOperator(env: Env = process.env, opts: { connectTim
     throw new UnavailableError(`cannot reach Temporal at ${address}: ${reason(err)}${embedded ? '' : ' (check TEMPORAL_ADDRESS, TLS and API key)'}`);
   }
   return {
-    client: new Client({ connection, namespace: settings.namespace }),
+    // The server's TERRAPIN_PAYLOAD_KEY: without it, encrypted inputs, results and memos cannot be read.
+    client: new Client({ connection, namespace: settings.namespace, dataConverter: await dataConverterFor(env) }),
     address,
     namespace: settings.namespace,
     dataDir: dataDirOf(env),
     temporal: settings,
     close: () => connection.close(),
   };
+}
+
+/** app/codec.ts loaded only with a key set, so that `terrapin` starts quickly without one. */
+async function dataConverterFor(env: Env) {
+  if (!env.TERRAPIN_PAYLOAD_KEY?.trim()) return undefined;
+  try {
+    const { payloadDataConverter } = await import('../app/codec.ts');
+    return payloadDataConverter(env);
+  } catch (err) {
+    throw new UnavailableError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 /** mTLS or API-key TLS as the server configures it (app/temporal.ts, loaded only then: it pulls in the worker). */

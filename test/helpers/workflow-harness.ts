@@ -5,6 +5,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { Worker, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import nock from 'nock';
 import { Probot, ProbotOctokit } from 'probot';
@@ -61,14 +63,23 @@ export interface RunningWorker {
 
 let bundle: WorkflowBundleWithSourceMap | undefined;
 
-export async function startHarness(opts: { serverArgs?: string[] } = {}): Promise<Harness> {
+export async function startHarness(opts: { serverArgs?: string[]; dataConverter?: DataConverter } = {}): Promise<Harness> {
   // nock's interceptors break grpc-js connection set-up: connect with them off, then turn them on.
   nock.restore();
-  const env = await startTestServer({ extraArgs: opts.serverArgs, searchAttributes: Object.values(SEARCH_ATTRIBUTES) });
+  const devEnv = await startTestServer({ extraArgs: opts.serverArgs, searchAttributes: Object.values(SEARCH_ATTRIBUTES) });
+  // With a data converter (payload encryption), every client and worker of the harness uses it, as the app's do.
+  const env = opts.dataConverter
+    ? Object.assign(Object.create(devEnv) as TestWorkflowEnvironment, { client: new Client({ connection: devEnv.connection, namespace: 'default', dataConverter: opts.dataConverter }) })
+    : devEnv;
   nock.activate();
   nock.disableNetConnect();
   nock.enableNetConnect((host) => host.startsWith('127.0.0.1') || host.startsWith('localhost'));
-  bundle ??= await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+  // The failure converter runs in the workflow sandbox: an encrypting harness needs a bundle that includes it.
+  const failureConverterPath = opts.dataConverter?.failureConverterPath;
+  const workflowBundle = failureConverterPath
+    ? await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath, logger: quietBundlerLogger })
+    : (bundle ??= await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger }));
+  const harnessOpts = opts;
   const dataDir = await mkdtemp(join(tmpdir(), 'terrapin-data-'));
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
   const taskQueue = `terrapin-test-${randomUUID()}`;
@@ -139,8 +150,9 @@ export async function startHarness(opts: { serverArgs?: string[] } = {}): Promis
       const worker = await Worker.create({
         connection: env.nativeConnection,
         taskQueue,
-        workflowBundle: bundle!,
+        workflowBundle: workflowBundle!,
         activities,
+        dataConverter: harnessOpts.dataConverter,
         ...HEARTBEAT_TUNING,
       });
       const running = worker.run();
