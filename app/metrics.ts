@@ -5,7 +5,7 @@ import { basename } from 'node:path';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'terrapin_process_' });
+collectDefaultMetrics({ register: registry, prefix: 'terrapin_' });
 
 /** The events Terrapin handles or expects; any other X-GitHub-Event value is counted as `other`. */
 const GITHUB_EVENTS = new Set([
@@ -204,12 +204,21 @@ async function runningCounts(): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   await Promise.all(
     WATCHED_WORKFLOW_TYPES.map(async (type) => {
-      const { count } = await countSource!.count(`WorkflowType = '${type}' AND ExecutionStatus = 'Running'`);
+      const { count } = await withTimeout(countSource!.count(`WorkflowType = '${type}' AND ExecutionStatus = 'Running'`), 3_000);
       counts.set(type, count);
     }),
   );
   cached = { at: Date.now(), counts };
   return counts;
+}
+
+/** A scrape must not hang on an unreachable Temporal. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('Temporal visibility did not answer in time')), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export const workflowsRunning = new Gauge({
