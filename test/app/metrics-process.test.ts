@@ -3,7 +3,7 @@
 // worker metrics (temporal_*) from the Runtime's telemetry, and /readyz says ready once the worker polls.
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +75,12 @@ describe('metrics of the real processes', () => {
     expect(body).toMatch(/^terrapin_worker_polling 1$/m);
     expect(body).toMatch(/^# TYPE terrapin_webhooks_total counter$/m);
     expect(body).toMatch(/^# TYPE terrapin_runs_total counter$/m);
+    // The dashboard's SDK panels query families this scrape has.
+    const dashboard = readFileSync(new URL('../../deploy/grafana/terrapin.json', import.meta.url), 'utf8');
+    const queried = new Set([...dashboard.matchAll(/\b(temporal_[a-z_]+)/g)].map((m) => m[1].replace(/_(bucket|count|sum)$/, '')));
+    expect(queried.size).toBeGreaterThanOrEqual(3);
+    const families = new Set([...body.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    expect([...queried].filter((name) => !families.has(name))).toEqual([]);
   });
 
   it('`npm run worker`: /metrics, /healthz, /readyz on TERRAPIN_METRICS_PORT, SDK metrics included', async () => {
