@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { WorkflowFailedError } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type ServerConfig } from '../../app/config.ts';
 import { startWebhookServer, type WebhookServer } from '../../app/http.ts';
@@ -13,6 +14,7 @@ import { runTerrapinWorker, startOpsListener, workerMetricsPort, type RunningWor
 import { observeRun } from '../../app/metrics.ts';
 import { runCommand } from '../../activities/process.ts';
 import { createGithubClients } from '../../activities/github-client.ts';
+import { PROJECT_RUN_WORKFLOW_TYPE, type RunInput } from '../../shared/runs.ts';
 import { fixtures, withPrNumber } from './fixtures/webhooks.ts';
 import { TASK_QUEUE, forbidNetworkExceptLoopback, freshPrNumber, post, privateKeyPem, silentLogger, startTemporal } from './support.ts';
 
@@ -22,6 +24,8 @@ let env: TestWorkflowEnvironment;
 let config: ServerConfig;
 let web: WebhookServer;
 let dataDir: string;
+/** The last test stops Temporal itself. */
+let temporalStopped = false;
 beforeAll(async () => {
   env = await startTemporal();
   dataDir = mkdtempSync(join(tmpdir(), 'terrapin-metrics-'));
@@ -39,8 +43,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await web?.close();
-  // The last test stopped it already.
-  await env?.teardown().catch(() => undefined);
+  if (!temporalStopped) await env?.teardown();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
 
@@ -148,12 +151,13 @@ describe('/metrics on the webhook server', () => {
 });
 
 describe('probes and a worker process\'s listener', () => {
+  const workerQueue = `${TASK_QUEUE}-metrics-worker`;
   let worker: RunningWorker;
   let ops: Awaited<ReturnType<typeof startOpsListener>>;
 
   beforeAll(async () => {
     // Its own task queue: the PR workflows above are not its business.
-    const workerConfig = { ...config, temporal: { ...config.temporal, taskQueue: `${TASK_QUEUE}-metrics-worker` } };
+    const workerConfig = { ...config, temporal: { ...config.temporal, taskQueue: workerQueue } };
     worker = await runTerrapinWorker({ config: workerConfig, logger: silentLogger, temporal: { nativeConnection: env.nativeConnection, client: env.client } });
     ops = await startOpsListener({ port: 0, client: env.client, worker, logger: silentLogger });
   });
@@ -178,6 +182,31 @@ describe('probes and a worker process\'s listener', () => {
     expect((await fetch(`http://127.0.0.1:${web.port}/readyz`)).status).toBe(200);
   });
 
+  it('a project run on the worker is counted by kind and outcome through the workflow sink, its retried activity too', async () => {
+    const repo = { owner: 'acme', name: 'infra', installationId: 77, cloneUrl: `${GHE}/acme/infra.git` };
+    // A plan whose repository cannot be fetched (its host does not resolve): the real projectRun's checkout
+    // is tried three times, then the run fails.
+    const input = {
+      repo,
+      kind: 'plan',
+      record: { trigger: 'manual' },
+      recorded: false,
+      source: { prNumber: 0, cloneUrl: repo.cloneUrl, sha: 'a'.repeat(40) },
+      project: { name: 'net', dir: 'net', workspace: 'default' },
+      known: [],
+      label: 'metrics',
+    } as unknown as RunInput;
+    // The checkout asks for a clone token first (cached for the retries).
+    net.nock()(GHE).post('/app/installations/77/access_tokens').reply(201, { token: 'ghs_clone', expires_at: new Date(Date.now() + 3600_000).toISOString() });
+    const run = env.client.workflow.execute(PROJECT_RUN_WORKFLOW_TYPE, { workflowId: `run:metrics-${Date.now()}`, taskQueue: workerQueue, args: [input] });
+    await expect(run).rejects.toThrow(WorkflowFailedError);
+    const text = await scrape(ops.port);
+    expect(value(text, 'terrapin_runs_total', { kind: 'plan', outcome: 'error' })).toBe(1);
+    expect(value(text, 'terrapin_run_duration_seconds_count', { kind: 'plan', outcome: 'error' })).toBe(1);
+    expect(value(text, 'terrapin_activities_total', { activity: 'checkout', outcome: 'error' })).toBe(3);
+    expect(value(text, 'terrapin_activity_retries_total', { activity: 'checkout' })).toBe(2);
+  });
+
   it('/readyz fails once the worker stopped, and on both listeners once Temporal is stopped; /healthz still answers', async () => {
     await worker();
     const workerReady = await fetch(`http://127.0.0.1:${ops.port}/readyz`);
@@ -186,6 +215,7 @@ describe('probes and a worker process\'s listener', () => {
     expect(value(await scrape(ops.port), 'terrapin_worker_polling', {})).toBe(0);
 
     await env.teardown();
+    temporalStopped = true;
     for (const port of [web.port, ops.port]) {
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
       expect(ready.status).toBe(503);
