@@ -223,7 +223,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 export const workflowsRunning = new Gauge({
   name: 'terrapin_workflows_running',
-  help: 'Running workflows by type, from Temporal visibility (cached 15 s): deployWorkflow = deploy queues, lockWorkflow = locks held, operatorRunWorkflow = requests waiting for approval, prWorkflow = open PRs.',
+  help: 'Running workflows by type, from Temporal visibility (cached 15 s): deployWorkflow = active deploy queues, lockWorkflow = project locks held (a free lock ends its workflow), operatorRunWorkflow = operator requests in progress (mostly waiting for approval), prWorkflow = open PRs.',
   labelNames: ['type'] as const,
   registers: [registry],
   async collect() {
