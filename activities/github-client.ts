@@ -4,6 +4,7 @@
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
 import type { GithubSettings } from '../app/config.ts';
+import { observeGithub } from '../app/metrics.ts';
 
 export interface GithubClients {
   forInstallation(installationId: number): Octokit;
@@ -28,6 +29,7 @@ export function createGithubClients(settings: GithubSettings): GithubClients {
         // Temporal's activity retry policy owns retries; Octokit logging would only duplicate ours.
         log: { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} },
       });
+      countRequests(client);
       clients.set(installationId, client);
     }
     return client;
@@ -42,4 +44,19 @@ export function createGithubClients(settings: GithubSettings): GithubClients {
       return auth.token;
     },
   };
+}
+
+/** Every request (token requests included) is counted, with the rate limit its answer reports. */
+function countRequests(client: Octokit): void {
+  client.hook.wrap('request', async (request, options) => {
+    try {
+      const response = await request(options);
+      observeGithub(options.method, response.status, response.headers);
+      return response;
+    } catch (err) {
+      const failed = err as { status?: number; response?: { headers?: Record<string, string> } };
+      observeGithub(options.method, failed.status, failed.response?.headers);
+      throw err;
+    }
+  });
 }

@@ -7,6 +7,7 @@ import { execa } from 'execa';
 import { asyncLocalStorage, CancelledFailure } from '@temporalio/activity';
 import { scrubSecrets } from '../app/logger.ts';
 import { NetworkSetupError, type PrivateNetwork } from './sandbox-network.ts';
+import { timeTerraform } from '../app/metrics.ts';
 
 export interface RunOptions {
   cwd: string;
@@ -72,7 +73,11 @@ const SANDBOX_SETUP_FAILED = /^(bwrap: loopback: [^\n]*|terrapin: could not give
 const SANDBOX_SETUP_ATTEMPTS = 3;
 
 /** Never throws for a failing command; throws only when the activity is cancelled. */
-export async function runCommand(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+export function runCommand(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
+  return timeTerraform(file, args, () => runRetryingSetup(file, args, opts));
+}
+
+async function runRetryingSetup(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   for (let attempt = 1; ; attempt++) {
     const { setupFailed: networkFailed, ...result } = await runOnce(file, args, opts);
     // Safe to run again: nothing of the command ran. (Only the sandbox's own one-line message counts: a

@@ -5,6 +5,7 @@
 import { matchesGlob } from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Logger } from './logger.ts';
+import { signalsSent } from './metrics.ts';
 import {
   DEPLOY_SIGNAL,
   DEPLOY_WORKFLOW_TYPE,
@@ -80,6 +81,8 @@ export function repoAllowed(allowlist: readonly string[], fullName: string): boo
 
 /** What one delivery asks of Temporal, after the gate. */
 interface Send {
+  /** Which kind of workflow the delivery is for (a metrics label). */
+  target: 'pr' | 'reconcile' | 'deploy' | 'gate' | 'push';
   deliveryId: string;
   repo: RepoRef;
   /** Log fields naming the target (PR number, project, commit). */
@@ -105,6 +108,17 @@ export function createDeliverer(opts: DelivererOptions): Deliverer {
   }
 
   async function gate(send: Send): Promise<DeliveryOutcome> {
+    try {
+      const outcome = await gateOnce(send);
+      signalsSent.inc({ target: send.target, outcome });
+      return outcome;
+    } catch (err) {
+      signalsSent.inc({ target: send.target, outcome: 'error' });
+      throw err;
+    }
+  }
+
+  async function gateOnce(send: Send): Promise<DeliveryOutcome> {
     const { deliveryId } = send;
     const fullName = `${send.repo.owner}/${send.repo.name}`;
     const log = opts.logger.child({ deliveryId, repo: fullName, ...send.context });
@@ -136,6 +150,7 @@ export function createDeliverer(opts: DelivererOptions): Deliverer {
   /** A project's own workflow (drift reconcile, deploy queue), started if needed, gets the event. */
   const signalProject = (type: string, workflowId: string, signal: string, repo: RepoRef, project: string, event: ReconcileCommand | DeployApproval) =>
     gate({
+      target: type === DEPLOY_WORKFLOW_TYPE ? 'deploy' : 'reconcile',
       deliveryId: event.deliveryId,
       repo,
       context: { workflowId, project, event: event.type },
@@ -154,6 +169,7 @@ export function createDeliverer(opts: DelivererOptions): Deliverer {
       const workflowId = prWorkflowId(pr.repo.owner, pr.repo.name, pr.number);
       const input: PrWorkflowInput = snapshot ? { pr, snapshot } : { pr };
       return gate({
+        target: 'pr',
         deliveryId: event.deliveryId,
         repo: pr.repo,
         context: { workflowId, pr: pr.number, event: event.type },
@@ -168,6 +184,7 @@ export function createDeliverer(opts: DelivererOptions): Deliverer {
     gate(repo, target, event) {
       const workflowId = operatorWorkflowId(repo, target.project, target.kind);
       return gate({
+        target: 'gate',
         deliveryId: event.deliveryId,
         repo,
         context: { workflowId, project: target.project, event: `gate-${event.command}` },
@@ -186,6 +203,7 @@ export function createDeliverer(opts: DelivererOptions): Deliverer {
     async push(deliveryId, input) {
       const workflowId = pushWorkflowId(input.repo, input.after);
       return gate({
+        target: 'push',
         deliveryId,
         repo: input.repo,
         context: { workflowId, sha: input.after, event: 'push' },

@@ -14,9 +14,21 @@ import { createApp } from './index.ts';
 import { MalformedPayload } from './deliver.ts';
 import { MCP_PATH, mcpDeps, mcpHttpHandler } from '../mcp/http.ts';
 import { codecEndpointFromEnv, codecHttpHandler, isCodecPath, type CodecEndpointSettings } from './codec-server.ts';
+import { exposition, observeWebhook, registry, watchWorkflows } from './metrics.ts';
 
 export const WEBHOOK_PATH = '/api/github/webhooks';
 export const HEALTH_PATH = '/healthz';
+export const READY_PATH = '/readyz';
+export const METRICS_PATH = '/metrics';
+/** How long /readyz waits for Temporal to answer. */
+const READY_TIMEOUT_MS = 3_000;
+
+/** What /readyz checks: Temporal answers, and (where this process runs one) the worker is polling. */
+export interface Readiness {
+  client: Client;
+  /** Absent in a process without a worker (`npm run server`). */
+  workerRunning?: () => boolean;
+}
 /** GitHub caps webhook payloads at 25 MB. */
 const MAX_BODY_BYTES = 25 * 1024 * 1024;
 /** Bodies read before their signature is known: beyond this many at once, 503 at once (GitHub redelivers). */
@@ -44,6 +56,8 @@ export async function startWebhookServer(opts: {
   limits?: WebhookLimits;
   /** The codec endpoint for the Temporal UI; default from TERRAPIN_CODEC_TOKEN + TERRAPIN_PAYLOAD_KEY (off without them). */
   codec?: CodecEndpointSettings | null;
+  /** The worker of this process (`npm start`), for /readyz. */
+  workerRunning?: () => boolean;
 }): Promise<WebhookServer> {
   const { config, client, logger } = opts;
   const probot = new Probot({
@@ -64,9 +78,11 @@ export async function startWebhookServer(opts: {
   const codecSettings = opts.codec === undefined ? codecEndpointFromConfig() : (opts.codec ?? undefined);
   const codec = codecSettings ? codecHttpHandler(codecSettings) : undefined;
   if (codec) logger.info({ paths: ['/codec/encode', '/codec/decode'] }, 'codec endpoint for the Temporal UI is on (TERRAPIN_CODEC_TOKEN is set)');
+  watchWorkflows(client);
+  const ops = opsHandler({ client, workerRunning: opts.workerRunning });
   const server = createServer((req, res) => {
     const path = requestPath(req);
-    const route = mcp && path === MCP_PATH ? mcp : codec && isCodecPath(path) ? (q: IncomingMessage, s: ServerResponse) => codec(q, s, path) : handle;
+    const route = mcp && path === MCP_PATH ? mcp : OPS_PATHS.has(path) ? ops : codec && isCodecPath(path) ? (q: IncomingMessage, s: ServerResponse) => codec(q, s, path) : handle;
     route(req, res).catch((err: unknown) => {
       logger.error({ err }, 'webhook request failed');
       if (!res.headersSent) reply(res, 500, 'internal error');
@@ -100,6 +116,9 @@ export function webhookHandler(probot: Probot, log: Logger, opts: { secret: stri
     const path = requestPath(req);
     if (path === HEALTH_PATH && (req.method === 'GET' || req.method === 'HEAD')) return reply(res, 200, 'ok');
     if (path !== WEBHOOK_PATH) return reply(res, 404, 'not found');
+    // Every answer from here on is counted, by the (bounded) event name and status class.
+    const started = performance.now();
+    res.once('finish', () => observeWebhook(header(req, 'x-github-event'), res.statusCode, (performance.now() - started) / 1000));
     if (req.method !== 'POST') return reply(res, 405, 'use POST', { allow: 'POST' });
     if (!/^\s*application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
       return reply(res, 415, 'content-type must be application/json');
@@ -169,6 +188,38 @@ function codecEndpointFromConfig(): CodecEndpointSettings | undefined {
   } catch (err) {
     throw err instanceof PayloadKeyError ? new ConfigError(err.message) : err;
   }
+}
+
+const OPS_PATHS = new Set([HEALTH_PATH, READY_PATH, METRICS_PATH]);
+
+/**
+ * /healthz (the process answers), /readyz (Temporal answers and the worker, if any, is polling) and /metrics
+ * (Prometheus text). Served by the webhook server and by a worker's own listener alike.
+ */
+export function opsHandler(readiness: Readiness) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(res, 405, 'use GET', { allow: 'GET, HEAD' });
+    const path = requestPath(req);
+    if (path === HEALTH_PATH) return reply(res, 200, 'ok');
+    if (path === METRICS_PATH) {
+      res.writeHead(200, { 'content-type': registry.contentType }).end(await exposition());
+      return;
+    }
+    const problems = await readinessProblems(readiness);
+    if (problems.length) return reply(res, 503, `not ready: ${problems.join('; ')}`);
+    reply(res, 200, 'ready');
+  };
+}
+
+async function readinessProblems({ client, workerRunning }: Readiness): Promise<string[]> {
+  const problems: string[] = [];
+  if (workerRunning && !workerRunning()) problems.push('worker is not polling');
+  try {
+    await client.withDeadline(Date.now() + READY_TIMEOUT_MS, () => client.workflowService.getSystemInfo({}));
+  } catch {
+    problems.push('Temporal does not answer');
+  }
+  return problems;
 }
 
 function requestPath(req: IncomingMessage): string {

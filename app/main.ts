@@ -13,10 +13,12 @@ if (import.meta.main) {
     const temporal = await connectTemporal(config.temporal, { dataDir: config.dataDir, logger });
     onStop(() => temporal.close());
 
-    onStop(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => fail(err, 'worker') }));
+    const worker = await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => fail(err, 'worker') });
+    onStop(worker);
     await startReconciler(config, temporal.client, logger);
 
-    const web = await startWebhookServer({ config, client: temporal.client, logger });
+    // One process, one registry: /metrics, /healthz and /readyz (worker included) on the webhook port.
+    const web = await startWebhookServer({ config, client: temporal.client, logger, workerRunning: worker.isRunning });
     onStop(() => web.close());
     logger.info(
       { port: web.port, temporal: temporal.address, embedded: temporal.embedded, ui: temporal.uiUrl },

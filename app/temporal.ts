@@ -15,6 +15,7 @@ import { ConfigError, type TemporalSettings } from './config.ts';
 import type { Logger } from './logger.ts';
 import { SEARCH_ATTRIBUTES } from '../shared/records.ts';
 import { PayloadKeyError, payloadDataConverter } from './codec.ts';
+import { setSdkMetricsUrl } from './metrics.ts';
 
 export { SEARCH_ATTRIBUTES } from '../shared/records.ts';
 
@@ -44,7 +45,7 @@ export interface ConnectOptions {
 export class StartupError extends Error {}
 
 export async function connectTemporal(settings: TemporalSettings, opts: ConnectOptions): Promise<TemporalHandle> {
-  installTemporalRuntime(opts.logger);
+  installTemporalRuntime(opts.logger, await sdkMetricsPort(opts.env ?? process.env));
   // TERRAPIN_PAYLOAD_KEY: every client built here encrypts; the worker takes the same converter from the client.
   let dataConverter: DataConverter | undefined;
   try {
@@ -231,12 +232,31 @@ export function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
 
 let runtimeInstalled = false;
 
+/** TERRAPIN_SDK_METRICS_PORT: where the SDK's exporter listens on loopback; `off` for none; unset → any free port. */
+export async function sdkMetricsPort(env: Record<string, string | undefined>): Promise<number | undefined> {
+  const value = env.TERRAPIN_SDK_METRICS_PORT?.trim();
+  if (value === 'off') return undefined;
+  if (value) {
+    const port = Number(value);
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new ConfigError(`TERRAPIN_SDK_METRICS_PORT must be a port number or "off", got "${value}"`);
+    return port;
+  }
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(undefined));
+    probe.listen({ port: 0, host: '127.0.0.1' }, () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /**
  * Routes the Temporal Runtime's logs (SDK, workflow and Core) to pino. The Runtime is a process singleton
  * created by the first connection, so this must run before any; later calls are no-ops. Signal handling is
  * left to our entries (shutdownSignals: []) so that shutdown order stays ours.
  */
-export function installTemporalRuntime(logger: Logger): void {
+export function installTemporalRuntime(logger: Logger, metricsPort?: number): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const log = logger.child({ component: 'temporal' });
@@ -252,8 +272,13 @@ export function installTemporalRuntime(logger: Logger): void {
         warn: (message, meta) => writeLog(log, 'WARN', message, meta),
         error: (message, meta) => writeLog(log, 'ERROR', message, meta),
       },
-      telemetryOptions: { logging: { filter: { core: coreLevel, other: 'WARN' }, forward: {} } },
+      telemetryOptions: {
+        logging: { filter: { core: coreLevel, other: 'WARN' }, forward: {} },
+        // The SDK's worker metrics (temporal_*), on loopback: /metrics appends them to Terrapin's own.
+        ...(metricsPort ? { metrics: { prometheus: { bindAddress: `127.0.0.1:${metricsPort}`, useSecondsForDurations: true } } } : {}),
+      },
     });
+    setSdkMetricsUrl(metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : undefined);
   } catch (err) {
     // Already instantiated elsewhere in this process (e.g. a test environment): keep its logger.
     log.debug({ err }, 'Temporal Runtime already instantiated; logs not routed to pino');

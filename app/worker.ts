@@ -1,7 +1,14 @@
 // The Temporal worker: runs every Terrapin workflow (PR, project runs, deploys, drift, locks, pushes) and every
 // activity. `npm run worker` runs it alone (with TEMPORAL_ADDRESS in production); app/main.ts runs it next to the webhook server.
 import { fileURLToPath } from 'node:url';
-import { Worker, type NativeConnection } from '@temporalio/worker';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Worker, type ActivityInterceptorsFactory, type InjectedSinks, type NativeConnection } from '@temporalio/worker';
+import { CancelledFailure } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { activitiesFinished, activityLabel, activityRetries, observeRun, setKnownActivities, watchWorkflows, workerUp } from './metrics.ts';
+import { opsHandler } from './http.ts';
+import { RUN_METRICS_SINK, type RunMetricsSinks } from '../workflows/metrics-interceptor.ts';
 import type { DataConverter } from '@temporalio/common';
 import { createActivities } from '../activities/index.ts';
 import type { Logger } from './logger.ts';
@@ -9,10 +16,33 @@ import { runEntry } from './process-lifecycle.ts';
 import { connectTemporal, installTemporalRuntime, type TemporalHandle } from './temporal.ts';
 import { ConfigError, type ServerConfig } from './config.ts';
 import { startWebhookReconciler } from './webhook-reconcile-schedule.ts';
-import type { Client } from '@temporalio/client';
 import { describeSandbox, resolveSandbox, SandboxUnavailableError, type Sandbox } from '../activities/sandbox.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+const WORKFLOW_METRICS_INTERCEPTOR = fileURLToPath(new URL('../workflows/metrics-interceptor.ts', import.meta.url));
+
+/** Project runs' results reach the registry from workflow code only through this sink (never during replay). */
+const runMetricsSinks: InjectedSinks<RunMetricsSinks> = {
+  [RUN_METRICS_SINK]: { runFinished: { fn: (_info, kind, outcome, seconds) => observeRun(kind, outcome, seconds), callDuringReplay: false } },
+};
+
+/** Each activity attempt counted by type and outcome; attempts after the first are retries. */
+const countActivities: ActivityInterceptorsFactory = (ctx) => ({
+  inbound: {
+    async execute(input, next) {
+      const activity = activityLabel(ctx.info.activityType);
+      if (ctx.info.attempt > 1) activityRetries.inc({ activity });
+      try {
+        const result = await next(input);
+        activitiesFinished.inc({ activity, outcome: 'ok' });
+        return result;
+      } catch (err) {
+        activitiesFinished.inc({ activity, outcome: err instanceof CancelledFailure ? 'cancelled' : 'error' });
+        throw err;
+      }
+    },
+  },
+});
 
 /**
  * Cancellation reaches an activity only with a heartbeat reply, and the SDK otherwise batches
@@ -35,6 +65,7 @@ export interface CreateWorkerOptions {
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
   installTemporalRuntime(opts.logger);
+  setKnownActivities(Object.keys(opts.activities));
   return Worker.create({
     connection: opts.nativeConnection,
     namespace: opts.namespace,
@@ -42,6 +73,8 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     workflowsPath: WORKFLOWS_PATH,
     activities: opts.activities,
     dataConverter: opts.dataConverter,
+    interceptors: { activity: [countActivities], workflowModules: [WORKFLOW_METRICS_INTERCEPTOR] },
+    sinks: runMetricsSinks,
     ...HEARTBEAT_TUNING,
     // On SIGTERM, running terraform gets this long to finish before it is cancelled: a deploy or restart
     // should not turn an apply into one whose outcome is unknown.
@@ -58,7 +91,7 @@ export async function runTerrapinWorker(opts: {
   logger: Logger;
   temporal: Pick<TemporalHandle, 'nativeConnection' | 'client'>;
   onCrash?: (err: unknown) => void;
-}): Promise<() => Promise<void>> {
+}): Promise<RunningWorker> {
   const { config, logger } = opts;
   const sandbox = await startupSandbox(config, logger);
   const worker = await createWorker({
@@ -69,11 +102,56 @@ export async function runTerrapinWorker(opts: {
     logger,
     dataConverter: opts.temporal.client.options.dataConverter,
   });
+  watchWorkflows(opts.temporal.client);
   const running = worker.run();
-  running.catch((err: unknown) => opts.onCrash?.(err));
-  return async () => {
+  workerUp.set(1);
+  running.catch((err: unknown) => opts.onCrash?.(err)).finally(() => workerUp.set(0));
+  const stop = async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running.catch(() => undefined);
+  };
+  return Object.assign(stop, { isRunning: () => worker.getState() === 'RUNNING' });
+}
+
+/** Stops the worker when called; `isRunning` says whether it is polling (for /readyz). */
+export type RunningWorker = (() => Promise<void>) & { isRunning(): boolean };
+
+/** TERRAPIN_METRICS_PORT: the port of a worker process's /metrics, /healthz and /readyz; `off` for none. */
+export const DEFAULT_WORKER_METRICS_PORT = 9464;
+
+export function workerMetricsPort(env: Record<string, string | undefined> = process.env): number | undefined {
+  const value = env.TERRAPIN_METRICS_PORT?.trim();
+  if (value === 'off') return undefined;
+  if (!value) return DEFAULT_WORKER_METRICS_PORT;
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`TERRAPIN_METRICS_PORT must be a port number or "off", got "${value}"`);
+  return port;
+}
+
+/** A worker process's own listener for /metrics, /healthz and /readyz (the webhook server has its own). */
+export async function startOpsListener(opts: { port: number; client: Client; worker: RunningWorker; logger: Logger }): Promise<{ port: number; close(): Promise<void> }> {
+  const handle = opsHandler({ client: opts.client, workerRunning: opts.worker.isRunning });
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      opts.logger.error({ err }, 'metrics request failed');
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+      }),
   };
 }
 
@@ -112,8 +190,15 @@ if (import.meta.main) {
     if (temporal.embedded) {
       logger.warn({ address: temporal.address }, 'TEMPORAL_ADDRESS is not set: this worker started its own embedded Temporal server');
     }
-    onStop(await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => fail(err, 'worker') }));
+    const metricsPort = workerMetricsPort();
+    const worker = await runTerrapinWorker({ config, logger, temporal, onCrash: (err) => fail(err, 'worker') });
+    onStop(worker);
     await startReconciler(config, temporal.client, logger);
+    if (metricsPort !== undefined) {
+      const ops = await startOpsListener({ port: metricsPort, client: temporal.client, worker, logger });
+      onStop(() => ops.close());
+      logger.info({ port: ops.port, paths: ['/metrics', '/healthz', '/readyz'] }, 'worker metrics and probes listening');
+    }
     logger.info({ taskQueue: config.temporal.taskQueue, namespace: config.temporal.namespace }, 'worker running');
   });
 }
