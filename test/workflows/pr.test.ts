@@ -426,7 +426,8 @@ describe('PR loop', () => {
       const cwds = await Promise.all(stdout.split('\n').filter(Boolean).map((pid) => readlink(`/proc/${pid}/cwd`).catch(() => '')));
       return cwds.some((cwd) => cwd.includes(`/work/${OWNER}/cancel/`));
     };
-    for (let i = 0; i < 100 && !(await terraformRunning()); i++) await new Promise((r) => setTimeout(r, 100));
+    // Until terraform is there (checkout, merge and init come first: slow on a loaded machine).
+    for (let i = 0; i < 900 && !(await terraformRunning()); i++) await new Promise((r) => setTimeout(r, 100));
     expect(await terraformRunning()).toBe(true);
     expect((await h.status(OWNER, 'cancel', 10)).job).toBe('plan');
 
