@@ -277,32 +277,33 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
 }
 
 /**
- * The approved plan in this run's run dir: the file there if it has the approved hash, else (a fresh work
- * dir, another worker's plan, a file changed on disk) the approved bytes from the artifact store.
+ * The approved plan in this run's run dir. The file there when it has the approved hash; when there is none
+ * (a fresh work dir, another worker's plan, a work dir deleted as a cache), the approved bytes from the
+ * artifact store, verified. A file there with another hash was changed after the plan: refused, never
+ * replaced, so the PR is told and plans again.
  */
 async function approvedPlanFile(deps: TerraformDeps, paths: ProjectPaths, input: ApplyInput): Promise<void> {
-  const local = await sha256File(paths.planFile).catch(() => undefined);
-  if (local === input.expectedSha256) {
-    // Without a store, only this run dir's own plan file: terraform runs there with the matching TF_DATA_DIR.
-    const named = await realpath(input.planFile).catch(() => input.planFile);
-    if (deps.artifacts || named === paths.planFile) return;
-  }
-  let fetched = false;
-  if (deps.artifacts) {
-    try {
-      fetched = await getToFile(deps.artifacts, input.expectedSha256, paths.planFile);
-    } catch (err) {
-      if (err instanceof ArtifactCorrupt) throw ApplicationFailure.nonRetryable(`${err.message}; it is not applied (plan again)`, 'PlanMismatch');
-      throw err;
-    }
-  }
-  if (fetched) return;
+  const local = await sha256File(paths.planFile).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw ApplicationFailure.nonRetryable(`Plan file ${paths.planFile} cannot be read: ${err.message}`, 'PlanMissing');
+  });
+  // Without a store, only this run dir's own plan file: terraform runs there with the matching TF_DATA_DIR.
+  // With one, the hash names the plan; the path may be another worker's.
   const named = await realpath(input.planFile).catch(() => input.planFile);
-  if (named !== paths.planFile) {
+  if (!deps.artifacts && named !== paths.planFile) {
     throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile} is not this project's plan file (plan again)`, 'PlanMissing');
   }
-  if (local === undefined) throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile}`, 'PlanMissing');
-  throw ApplicationFailure.nonRetryable(`Plan file ${input.planFile} has sha256 ${local}, expected ${input.expectedSha256}`, 'PlanMismatch');
+  if (local === input.expectedSha256) return;
+  if (local !== undefined) {
+    throw ApplicationFailure.nonRetryable(`Plan file ${input.planFile} has sha256 ${local}, expected ${input.expectedSha256}`, 'PlanMismatch');
+  }
+  try {
+    if (deps.artifacts && (await getToFile(deps.artifacts, input.expectedSha256, paths.planFile))) return;
+  } catch (err) {
+    if (err instanceof ArtifactCorrupt) throw ApplicationFailure.nonRetryable(`${err.message}; it is not applied (plan again)`, 'PlanMismatch');
+    throw err;
+  }
+  throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile}`, 'PlanMissing');
 }
 
 export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<ApplyResult> {

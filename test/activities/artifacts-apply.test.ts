@@ -77,11 +77,11 @@ it('refuses a stored plan that no longer matches its hash, and a hash the store 
   await expect(readFile(stateFile)).rejects.toMatchObject({ code: 'ENOENT' });
 });
 
-it('replaces a plan file changed on disk with the approved bytes from the store', async () => {
+it('refuses a plan file changed on disk: it is not replaced from the store', async () => {
   const w = worker('a');
   const planned = await planOn(w);
   await writeFile(planned.planFile, 'not the approved plan');
-  const applied = await applyOn(w, planned.planFile, planned.planSha256);
-  expect(applied.ok).toBe(true);
-  expect(sha256Of(await readFile(planned.planFile))).toBe(planned.planSha256);
+  await expect(applyOn(w, planned.planFile, planned.planSha256)).rejects.toMatchObject({ type: 'PlanMismatch', nonRetryable: true });
+  expect(await readFile(planned.planFile, 'utf8')).toBe('not the approved plan');
+  await expect(readFile(stateFile)).rejects.toMatchObject({ code: 'ENOENT' });
 });
