@@ -21,6 +21,7 @@ import { selectTerraformEnv } from './terraform-env.ts';
 import { resolveSandbox, type Sandbox } from './sandbox.ts';
 import { createOperatorRepoActivities } from './operator-repos.ts';
 import { createDeliveryActivities } from './deliveries.ts';
+import { openArtifactStore, type ArtifactStore } from './artifacts/index.ts';
 
 export interface ActivityDeps {
   config: ServerConfig;
@@ -31,6 +32,8 @@ export interface ActivityDeps {
   temporal: Client;
   /** How terraform and hooks run; the worker resolves it at start (app/worker.ts), tests may pass their own. */
   sandbox?: Sandbox | Promise<Sandbox>;
+  /** Where plans and logs go (app/worker.ts opens it from the config and closes it); default: from the config. */
+  artifacts?: ArtifactStore;
 }
 
 /** Resolved once, on first use; a failure is reported to the activity that needs it, not as an unhandled rejection. */
@@ -40,7 +43,14 @@ function lazySandbox(config: ServerConfig): Promise<Sandbox> {
   return sandbox;
 }
 
-export function createActivities({ config, logger, temporal, github = createGithubClients(config.github), sandbox = lazySandbox(config) }: ActivityDeps) {
+export function createActivities({
+  config,
+  logger,
+  temporal,
+  github = createGithubClients(config.github),
+  sandbox = lazySandbox(config),
+  artifacts = openArtifactStore(config.artifacts ?? { kind: 'filesystem' }, config.dataDir),
+}: ActivityDeps) {
   const gitDeps: GitDeps = {
     dataDir: config.dataDir,
     operatorPolicy: config.operatorPolicy,
@@ -48,7 +58,7 @@ export function createActivities({ config, logger, temporal, github = createGith
     getInstallationToken: (installationId, repository) =>
       retryTransient('fetching the installation token', () => github.installationToken(installationId, repository), { onWait: () => heartbeatIfActivity({ waiting: 'installation token' }) }),
   };
-  const terraform = createTerraformActivities({ ...gitDeps, passEnv: selectTerraformEnv(process.env, config.terraformEnv), sandbox });
+  const terraform = createTerraformActivities({ ...gitDeps, passEnv: selectTerraformEnv(process.env, config.terraformEnv), sandbox, artifacts });
   const git = createGitActivities(gitDeps);
   return {
     ...createLockActivities({ client: temporal }),

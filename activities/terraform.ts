@@ -3,7 +3,8 @@
 // Files live OUTSIDE the checkout, in the bot dir <workDir>.terrapin/<project>--<workspace>[--label]/,
 // which a pull request cannot create or redirect: plan-error.log, plan.json, plan.diff.txt, apply.log and
 // outputs.json are the bot's alone; run/ (TF_DATA_DIR, the plan file, HOME) is what terraform and hooks
-// may write. Every terraform and hook command runs in the sandbox (sandbox.ts) with only the checkout, run/
+// may write. With an artifact store, a plan's file, text and JSON are also stored by sha256: an apply on
+// a worker whose work dir is gone (or was never there) fetches the plan by its hash, so work dirs are a cache. Every terraform and hook command runs in the sandbox (sandbox.ts) with only the checkout, run/
 // and the repository's provider cache writable.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -29,6 +30,7 @@ import { loadInputs, saveOutputs } from './project-outputs.ts';
 import { assertCheckoutFile, CheckoutFileError, checkoutDir, writeBotFile } from './checkout-files.ts';
 import { binaryMount, findBinary, resolveSandbox, sandboxUnavailableMessage, wrapCommand, type Sandbox } from './sandbox.ts';
 import { DEFAULT_OPERATOR_POLICY } from './operator-policy.ts';
+import { ArtifactCorrupt, getToFile, putFile, type ArtifactStore } from './artifacts/index.ts';
 
 export interface TerraformDeps {
   dataDir: string;
@@ -36,6 +38,8 @@ export interface TerraformDeps {
   passEnv?: Record<string, string>;
   /** How repository code runs (sandbox.ts), resolved once per worker; default: `auto` with no extra paths. */
   sandbox?: Sandbox | Promise<Sandbox>;
+  /** Where plans go so that any worker can apply them; absent: this worker's files only. */
+  artifacts?: ArtifactStore;
 }
 
 const BINARIES: readonly TerraformBinary[] = ['terraform', 'tofu'];
@@ -253,36 +257,59 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   const after = await hooks(input.hooks?.after);
   if (after.exitCode !== 0) return hookFailure('postPlan', after);
 
+  const planSha256 = await sha256File(paths.planFile);
+  // Stored before the plan is reported: a plan a reviewer can approve is one any worker can apply.
+  const stored = deps.artifacts
+    ? { planTextSha256: await putFile(deps.artifacts, planTextFile), showJsonSha256: await putFile(deps.artifacts, showJsonFile) }
+    : undefined;
+  if (deps.artifacts && (await putFile(deps.artifacts, paths.planFile)) !== planSha256) {
+    throw ApplicationFailure.retryable('the plan file changed while it was being stored', 'PlanChanged');
+  }
   return {
     ok: true,
     planFile: paths.planFile,
-    planSha256: await sha256File(paths.planFile),
+    planSha256,
     summary: summarizePlan(showJson),
     planTextFile,
     showJsonFile,
+    ...(stored ? { stored } : {}),
   };
+}
+
+/**
+ * The approved plan in this run's run dir. The file there when it has the approved hash; when there is none
+ * (a fresh work dir, another worker's plan, a work dir deleted as a cache), the approved bytes from the
+ * artifact store, verified. A file there with another hash was changed after the plan: refused, never
+ * replaced, so the PR is told and plans again.
+ */
+async function approvedPlanFile(deps: TerraformDeps, paths: ProjectPaths, input: ApplyInput): Promise<void> {
+  const local = await sha256File(paths.planFile).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw ApplicationFailure.nonRetryable(`Plan file ${paths.planFile} cannot be read: ${err.message}`, 'PlanMissing');
+  });
+  // Without a store, only this run dir's own plan file: terraform runs there with the matching TF_DATA_DIR.
+  // With one, the hash names the plan; the path may be another worker's.
+  const named = await realpath(input.planFile).catch(() => input.planFile);
+  if (!deps.artifacts && named !== paths.planFile) {
+    throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile} is not this project's plan file (plan again)`, 'PlanMissing');
+  }
+  if (local === input.expectedSha256) return;
+  if (local !== undefined) {
+    throw ApplicationFailure.nonRetryable(`Plan file ${input.planFile} has sha256 ${local}, expected ${input.expectedSha256}`, 'PlanMismatch');
+  }
+  try {
+    if (deps.artifacts && (await getToFile(deps.artifacts, input.expectedSha256, paths.planFile))) return;
+  } catch (err) {
+    if (err instanceof ArtifactCorrupt) throw ApplicationFailure.nonRetryable(`${err.message}; it is not applied (plan again)`, 'PlanMismatch');
+    throw err;
+  }
+  throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile}`, 'PlanMissing');
 }
 
 export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<ApplyResult> {
   const binary = checkBinary(input.binary);
   const paths = await fullPaths(deps, input);
-  // Only the plan file of this project's run dir: terraform runs there with the matching TF_DATA_DIR.
-  const planFile = await realpath(input.planFile).catch(() => input.planFile);
-  if (planFile !== paths.planFile) {
-    throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile} is not this project's plan file (plan again)`, 'PlanMissing');
-  }
-  let actual: string;
-  try {
-    actual = await sha256File(paths.planFile);
-  } catch {
-    throw ApplicationFailure.nonRetryable(`Plan file not found: ${input.planFile}`, 'PlanMissing');
-  }
-  if (actual !== input.expectedSha256) {
-    throw ApplicationFailure.nonRetryable(
-      `Plan file ${input.planFile} has sha256 ${actual}, expected ${input.expectedSha256}`,
-      'PlanMismatch',
-    );
-  }
+  await approvedPlanFile(deps, paths, input);
   const runner = await commandRunner(deps, paths, binary);
   if (!runner.ok) throw ApplicationFailure.nonRetryable(runner.message, 'SandboxUnavailable');
   const env = { ...input.env, ...deps.passEnv, ...runner.env, ...terraformEnv(paths) };
@@ -292,6 +319,10 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
   const planArg = relative(paths.projectDir, paths.planFile);
   const hookOpts = { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets, wrap: runner.wrap };
   const applyLog = join(paths.outDir, 'apply.log');
+  // A work dir this worker did not plan in (re-created, or planned elsewhere) has no initialized TF_DATA_DIR:
+  // init with the committed lock file, as the plan did, and select the plan's workspace.
+  const init = await initIfMissing(binary, paths, input.workspace, { cwd: paths.projectDir, env, secrets, wrap: runner.wrap });
+  if (init) return { ok: false, exitCode: init.exitCode, outputFile: await saveOutput(applyLog, `${binary} ${init.args.join(' ')}`, init) };
   const before = await runHooks(input.hooks?.before ?? [], paths, hookOpts);
   if (before.exitCode !== 0) {
     // Nothing was applied: a failing preApply hook stops the project before terraform runs.
@@ -304,10 +335,24 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
   const after = applied.exitCode === 0 ? await runHooks(input.hooks?.after ?? [], paths, hookOpts) : undefined;
   const r = after?.output ? { ...applied, output: `${applied.output}\n${after.output}${after.exitCode ? `(postApply hooks failed with exit code ${after.exitCode})\n` : ''}` } : applied;
   const outputFile = await saveOutput(applyLog, `${binary} ${args.join(' ')}`, r);
-  if (applied.exitCode !== 0) return { ok: false, exitCode: applied.exitCode, outputFile };
+  // The (scrubbed) log outlives the work dir.
+  const logged = deps.artifacts ? { outputSha256: await putFile(deps.artifacts, outputFile) } : {};
+  if (applied.exitCode !== 0) return { ok: false, exitCode: applied.exitCode, outputFile, ...logged };
   // Outputs are read after the apply's outcome is settled: failing to read them is reported as an
   // error of its own (retryable), never as a failed apply.
-  return { ok: true, exitCode: 0, outputFile, outputsFile: await writeOutputs(binary, paths, { cwd: paths.projectDir, env, secrets: [], wrap: runner.wrap }) };
+  return { ok: true, exitCode: 0, outputFile, ...logged, outputsFile: await writeOutputs(binary, paths, { cwd: paths.projectDir, env, secrets: [], wrap: runner.wrap }) };
+}
+
+/** `init` (and the workspace) when this run dir has no TF_DATA_DIR yet; the failed step, or undefined. */
+async function initIfMissing(binary: TerraformBinary, paths: ProjectPaths, workspace: string, opts: RunOptions): Promise<(RunResult & { args: string[] }) | undefined> {
+  if (await lstat(join(paths.runDir, 'tf-data')).then(() => true, () => false)) return undefined;
+  const steps: string[][] = [['init', '-input=false', '-no-color']];
+  if (workspace !== 'default') steps.push(['workspace', 'select', '-or-create=true', '-no-color', workspace]);
+  for (const args of steps) {
+    const r = await runCommand(binary, args, opts);
+    if (r.exitCode !== 0) return { ...r, args };
+  }
+  return undefined;
 }
 
 /** A hook's first word naming a script in the repository (`./check.sh`, `scripts/x`): the script must be a file in the checkout. */
@@ -364,7 +409,7 @@ export async function readOutputs(target: ProjectTarget, deps: TerraformDeps): P
   return { outputsFile: await writeOutputs(binary, paths, opts) };
 }
 
-export type TerrapinActivityDeps = GitDeps & Pick<TerraformDeps, 'passEnv' | 'sandbox'>;
+export type TerrapinActivityDeps = GitDeps & Pick<TerraformDeps, 'passEnv' | 'sandbox' | 'artifacts'>;
 
 /** The activity functions registered on the worker; each closes over the deps. */
 export function createTerraformActivities(deps: TerrapinActivityDeps) {

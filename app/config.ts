@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { DEFAULT_TERRAFORM_ENV } from '../activities/terraform-env.ts';
 import { DEFAULT_OPERATOR_POLICY, type OperatorPolicy } from '../activities/operator-policy.ts';
 import { loadServerPolicy } from './server-policy.ts';
+import type { ArtifactSettings } from '../activities/artifacts/index.ts';
 import { githubBaseUrl, temporalSettings, type TemporalSettings } from './temporal-settings.ts';
 
 // Light enough for the CLI to load alone (operator/connect.ts); re-exported where the server reads them.
@@ -36,6 +37,8 @@ export interface ServerConfig {
    * again, open PRs swept); `off` → no reconciler. Absent in configs built by hand (tests): no reconciler.
    */
   webhookReconcileMinutes?: number;
+  /** TERRAPIN_ARTIFACTS_URL: where plans and logs are stored; absent → files under dataDir/artifacts. */
+  artifacts?: ArtifactSettings;
 }
 
 export class ConfigError extends Error {}
@@ -74,7 +77,16 @@ export function loadConfig(env: Env = process.env): ServerConfig {
     operatorPolicy: operatorPolicyFrom(env),
     ...mcpTokenFrom(env),
     ...webhookReconcileFrom(env),
+    artifacts: artifactsFrom(env),
   };
+}
+
+/** TERRAPIN_ARTIFACTS_URL: a postgres:// URL (workers on several machines), or unset (files in the data dir). */
+export function artifactsFrom(env: Env): ArtifactSettings {
+  const url = env.TERRAPIN_ARTIFACTS_URL?.trim();
+  if (!url) return { kind: 'filesystem' };
+  if (!/^postgres(ql)?:\/\//.test(url)) throw new ConfigError('TERRAPIN_ARTIFACTS_URL must be a postgres:// (or postgresql://) URL');
+  return { kind: 'postgres', url };
 }
 
 /** Whoever holds the token can start plans and request applies: a guessable one is refused at start. */

@@ -16,6 +16,7 @@ import { runEntry } from './process-lifecycle.ts';
 import { connectTemporal, installTemporalRuntime, type TemporalHandle } from './temporal.ts';
 import { ConfigError, type ServerConfig } from './config.ts';
 import { startWebhookReconciler } from './webhook-reconcile-schedule.ts';
+import { openArtifactStore } from '../activities/artifacts/index.ts';
 import { describeSandbox, resolveSandbox, SandboxUnavailableError, type Sandbox } from '../activities/sandbox.ts';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -94,13 +95,19 @@ export async function runTerrapinWorker(opts: {
 }): Promise<RunningWorker> {
   const { config, logger } = opts;
   const sandbox = await startupSandbox(config, logger);
+  // One store (a PostgreSQL pool) per worker; plans go there so that any worker can apply them.
+  const artifacts = openArtifactStore(config.artifacts ?? { kind: 'filesystem' }, config.dataDir);
+  logger.info({ artifacts: artifacts.describe }, 'artifact store');
   const worker = await createWorker({
     nativeConnection: opts.temporal.nativeConnection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    activities: createActivities({ config, logger, temporal: opts.temporal.client, sandbox }),
+    activities: createActivities({ config, logger, temporal: opts.temporal.client, sandbox, artifacts }),
     logger,
     dataConverter: opts.temporal.client.options.dataConverter,
+  }).catch(async (err: unknown) => {
+    await artifacts.close();
+    throw err;
   });
   watchWorkflows(opts.temporal.client);
   const running = worker.run();
@@ -109,6 +116,7 @@ export async function runTerrapinWorker(opts: {
   const stop = async () => {
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running.catch(() => undefined);
+    await artifacts.close();
   };
   return Object.assign(stop, { isRunning: () => worker.getState() === 'RUNNING' });
 }

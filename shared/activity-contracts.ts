@@ -202,6 +202,8 @@ export type PlanResult =
       planTextFile: string;
       /** `terraform show -json` of the plan, to compare resource actions with another plan. */
       showJsonFile: string;
+      /** The same three in the artifact store, by sha256 (any worker can fetch them; planSha256 names the plan). */
+      stored?: PlanArtifacts;
     }
   | {
       ok: false;
@@ -225,10 +227,18 @@ export interface ApplyInput extends ProjectTarget, ProjectRunSettings {
  * Apply never retries. A plan file that is missing or whose hash differs throws a non-retryable
  * ApplicationFailure of type 'PlanMissing' or 'PlanMismatch'.
  */
+/** What a plan left in the artifact store besides the plan file itself (stored under planSha256). */
+export interface PlanArtifacts {
+  planTextSha256: string;
+  showJsonSha256: string;
+}
+
 export interface ApplyResult {
   ok: boolean;
   exitCode: number;
   outputFile: string;
+  /** The apply log in the artifact store. */
+  outputSha256?: string;
   /** After a successful apply: `terraform output -json`, for downstream projects. */
   outputsFile?: string;
 }

@@ -3,7 +3,7 @@
 // decide what to do with the small result; the run is also the record: its id and search attributes say
 // what ran, for whom, and how it ended.
 import type { Hooks, InputRef, PolicyCheck } from './config.ts';
-import type { PlanStep, PlanSummary, TerraformBinary } from './activity-contracts.ts';
+import type { PlanArtifacts, PlanStep, PlanSummary, TerraformBinary } from './activity-contracts.ts';
 import type { RepoRef } from './contracts.ts';
 
 export const PROJECT_RUN_WORKFLOW_TYPE = 'projectRun';
@@ -108,13 +108,18 @@ export type RunOutcome =
   | 'no-project'
   | 'conflict';
 
-/** A saved plan: the file applied, its hash, and what reviewers saw. */
+/**
+ * A saved plan: the file applied, its hash, and what reviewers saw. The hash is the truth: the plan file
+ * (and, in `stored`, the text and JSON) are in the artifact store, and the paths are only one worker's
+ * cache of them (any worker may delete its work dirs at any time).
+ */
 export interface SavedPlan {
   planFile: string;
   planSha256: string;
   summary: PlanSummary;
   planTextFile: string;
   showJsonFile: string;
+  stored?: PlanArtifacts;
 }
 
 export interface RunResult {
