@@ -18,8 +18,6 @@ const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
  * health: TERRAPIN_METRICS_PORT, /readyz). Integrator: once those branches are merged, empty this — the test
  * then checks these against the source like every other name.
  */
-const PENDING = { env: ['TERRAPIN_ARTIFACTS_URL', 'TERRAPIN_METRICS_PORT'], paths: ['/readyz'] };
-
 /** Every environment variable name the code reads (`env.NAME`, `env['NAME']`, `process.env.NAME`). */
 function namesTheCodeReads(): Set<string> {
   const names = new Set<string>();
@@ -63,11 +61,11 @@ function workerShutdownGraceSeconds(): number {
   return Number(m[1]) * (m[2] === 'minute' ? 60 : 1);
 }
 
-const servedPaths = new Set([http.HEALTH_PATH, ...Object.entries(http).filter(([k, v]) => /_PATH$/.test(k) && typeof v === 'string').map(([, v]) => v as string), ...PENDING.paths]);
+const servedPaths = new Set([http.HEALTH_PATH, ...Object.entries(http).filter(([k, v]) => /_PATH$/.test(k) && typeof v === 'string').map(([, v]) => v as string)]);
 
 describe('deploy/', () => {
   test('every variable the files set is one Terrapin reads (Terrapin containers only)', () => {
-    const known = new Set([...namesTheCodeReads(), ...PENDING.env]);
+    const known = namesTheCodeReads();
     expect(known).toContain('TEMPORAL_ADDRESS'); // the scan works
     const set: Array<[string, string]> = [];
     for (const [name, s] of terrapinServices) for (const k of Object.keys(s.environment ?? {})) set.push([`compose ${name}`, k]);
@@ -79,7 +77,7 @@ describe('deploy/', () => {
     expect(set.filter(([, name]) => !known.has(name))).toEqual([]);
     // And .env.example documents every one of them (commented out or not).
     const documented = read('.env.example');
-    expect(set.filter(([, name]) => !PENDING.env.includes(name) && !new RegExp(`^#? ?${name}=`, 'm').test(documented))).toEqual([]);
+    expect(set.filter(([, name]) => !new RegExp(`^#? ?${name}=`, 'm').test(documented))).toEqual([]);
   });
 
   test('compose: Temporal on PostgreSQL, the server and two workers from package.json scripts, the PostgreSQL artifact store, env from .env', () => {
