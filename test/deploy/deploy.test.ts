@@ -13,11 +13,6 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DEPLOY = join(ROOT, 'deploy');
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 
-/**
- * Names and paths that parallel parts of issue 13 add (artifact store: TERRAPIN_ARTIFACTS_URL; metrics and
- * health: TERRAPIN_METRICS_PORT, /readyz). Integrator: once those branches are merged, empty this — the test
- * then checks these against the source like every other name.
- */
 /** Every environment variable name the code reads (`env.NAME`, `env['NAME']`, `process.env.NAME`). */
 function namesTheCodeReads(): Set<string> {
   const names = new Set<string>();
