@@ -31,14 +31,21 @@ export async function runView(deps: Pick<McpDeps, 'client' | 'dataDir'>, runId: 
     // A running one answers its query; a finished one is read from its result (no worker needed).
     const view =
       status === 'running'
-        ? await handle.query(operatorStatusQuery)
+        ? // Just started, its first workflow task not yet run: nothing to tell but that.
+          await handle.query(operatorStatusQuery).catch(() => ({ phase: 'starting' as const, runs: [] as string[] }))
         : status === 'completed'
           ? { phase: 'done' as const, result: (await handle.result()) as OperatorResult }
           : { phase: 'done' as const, error: await handle.result().then(() => null, failureMessage) };
     const runIds = 'runs' in view ? view.runs : (view.result?.projects.flatMap((p) => (p.runId ? [p.runId] : [])) ?? []);
     const runs: RunSummary[] = [];
     for (const id of runIds) {
-      const { result: _result, logTail: _tail, error: _error, ...summary } = await getRun(deps.client, id);
+      // A run the operation names as it starts it may not exist for a moment yet.
+      const found = await getRun(deps.client, id).catch((err: unknown) => {
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      });
+      if (!found) continue;
+      const { result: _result, logTail: _tail, error: _error, ...summary } = found;
       runs.push(summary);
     }
     return { runId, type: 'operator', status, ...view, runs };
