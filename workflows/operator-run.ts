@@ -21,7 +21,7 @@ import type { RunInput, RunResult } from '../shared/runs.ts';
 import { closeGateIssue, enqueueDeploy, openGateIssue, postComment, reactToComment, requirementFacts, searchAttributesRegistered, selectProjects } from './activities.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
 import { createLockClient } from './lock-client.ts';
-import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from './requirements.ts';
+import { approvalRequirements, DEFAULT_REQUIREMENTS, factsNeeded, unmetApprovals, type RequirementResult } from './requirements.ts';
 import { startRun } from './project-run.ts';
 
 const APPROVAL_WINDOW = '7 days';
@@ -279,16 +279,7 @@ function orderFor(kind: OperatorRunInput['kind'], all: readonly ResolvedProject[
 
 /** The approvals the requirements count, over the approvers so far; the requester's never counts. */
 function unmetFor(config: readonly ApplyRequirement[], approvers: string[], teamsOf: Record<string, string[]>, requester: string | undefined, destroy: number): RequirementResult[] {
-  const counted = config.filter((r) => r.kind === 'approved' || r.kind === 'destroyNeeds');
-  const results = evaluate(requirementsFrom(counted), {
-    author: requester ?? '',
-    approvals: approvers.map((login) => ({ login, teams: teamsOf[login] ?? [] })),
-    mergeable: true,
-    baseSha: '',
-    mergeBaseSha: '',
-    plan: { destroy },
-  });
-  return results.filter((r) => r.status === 'unmet');
+  return unmetApprovals(approvalRequirements(config), { author: requester ?? '', approvers, teamsOf, destroy });
 }
 
 /** What the issue tells readers about who may approve. */

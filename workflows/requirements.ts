@@ -135,6 +135,29 @@ export function evaluate(requirements: readonly Requirement[], ctx: RequirementC
 
 export const allMet = (results: readonly RequirementResult[]) => results.every((r) => r.status === 'met');
 
+/** The approval requirements (`approved`, `destroyNeeds`) of `config`: the ones a change already merged, or an operator's request, still has. */
+export const approvalRequirements = (config: readonly ApplyRequirement[]) => config.filter((r) => r.kind === 'approved' || r.kind === 'destroyNeeds');
+
+/**
+ * What the approval requirements still miss, over the approvals so far. Outside an open PR (a merged
+ * revision, an operator's request) `mergeable` and `undiverged` do not apply.
+ */
+export function unmetApprovals(
+  counted: readonly ApplyRequirement[],
+  ctx: { author: string; authors?: string[]; approvers: string[]; teamsOf: Record<string, string[]>; destroy: number },
+): RequirementResult[] {
+  const results = evaluate(requirementsFrom(counted), {
+    author: ctx.author,
+    ...(ctx.authors ? { authors: ctx.authors } : {}),
+    approvals: ctx.approvers.map((login) => ({ login, teams: ctx.teamsOf[login] ?? [] })),
+    mergeable: true,
+    baseSha: '',
+    mergeBaseSha: '',
+    plan: { destroy: ctx.destroy },
+  });
+  return results.filter((r) => r.status === 'unmet');
+}
+
 /** The requirement functions for requirements as `.terrapin.yml` states them. */
 export function requirementsFrom(config: readonly ApplyRequirement[]): Requirement[] {
   return config.map((r) => {

@@ -9,7 +9,7 @@ import type { SavedPlan } from '../../shared/runs.ts';
 import { postComment, pullRequestCommitLogins, requirementFacts, revisionFacts, selectProjects, upsertCheckRun } from '../activities.ts';
 import { judgeActor } from '../authorize.ts';
 import { DEFAULT_PERMISSIONS } from '../permissions.ts';
-import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, requirementsFrom, type RequirementResult } from '../requirements.ts';
+import { approvalRequirements, DEFAULT_REQUIREMENTS, factsNeeded, unmetApprovals, type RequirementResult } from '../requirements.ts';
 
 /** How long a revision waits for a fresh approval before it lapses. */
 export const APPROVAL_WINDOW = '30 days';
@@ -129,18 +129,9 @@ async function rulesAt(repo: RepoRef, project: string, sha: string): Promise<{ a
  * `undiverged` are about an open PR: a merged commit meets them.
  */
 async function unmetRequirements(repo: RepoRef, config: readonly ApplyRequirement[], approvers: string[], authors: string[], rev: DeployRevision, destroy: number): Promise<RequirementResult[]> {
-  const counted = config.filter((r) => r.kind === 'approved' || r.kind === 'destroyNeeds');
+  const counted = approvalRequirements(config);
   const { teams } = factsNeeded(counted);
   const teamsOf =
     teams.length > 0 ? (await requirementFacts({ repo, number: rev.pr?.number ?? 0, headSha: rev.sha, baseRef: '', mergeable: false, divergence: false, approvers, teams })).teamsOf : {};
-  const results = evaluate(requirementsFrom(counted), {
-    author: rev.pr?.author ?? rev.actor,
-    authors,
-    approvals: approvers.map((login) => ({ login, teams: teamsOf[login] ?? [] })),
-    mergeable: true,
-    baseSha: '',
-    mergeBaseSha: '',
-    plan: { destroy },
-  });
-  return results.filter((r) => r.status === 'unmet');
+  return unmetApprovals(counted, { author: rev.pr?.author ?? rev.actor, authors, approvers, teamsOf, destroy });
 }
