@@ -271,8 +271,14 @@ async function resolveInterrupted(
   const note = `${was.error}\nAfter the restart: ${found.reason}.`;
   const extra = was.outputsBeforeFile ? { outputsBeforeFile: was.outputsBeforeFile } : {};
   if (found.verdict === 'completed') {
-    const { outputsFile } = await acts.readOutputs(target(run, p, label));
-    return { ...run, ...extra, outcome: 'applied', verifiedAfterRestart: true, outputsFile, logFile: found.plan!.planTextFile };
+    try {
+      const { outputsFile } = await acts.readOutputs(target(run, p, label));
+      return { ...run, ...extra, outcome: 'applied', verifiedAfterRestart: true, outputsFile, logFile: found.plan!.planTextFile };
+    } catch (err) {
+      // Done, but downstreams cannot be fed without its outputs: a person finishes it.
+      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+      return unknown(`${note}\nIts outputs could not be read: ${failureMessage(err)}`, found.plan!.planTextFile);
+    }
   }
   if (found.verdict === 'unknown') return unknown(note, found.plan?.planTextFile ?? found.failureFile);
   // Untouched: nothing of the approved apply happened, and the fresh plan holds exactly its actions.

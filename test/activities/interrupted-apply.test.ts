@@ -50,7 +50,7 @@ it('an apply that completed (its worker gone before reporting): completed, nothi
 it('an apply stopped before terraform ran (in a preApply hook): untouched, the same actions pending', async () => {
   const { tf, at, made, resolve } = await approved({ server: { input: 'v1' } });
   // The hook fails where a dead worker would have stopped: the state is recorded, terraform never runs.
-  const stopped = await tf.apply({ ...at, planFile: made.planFile, expectedSha256: made.planSha256, hooks: { before: ['exit 3'] } });
+  const stopped = await tf.apply({ ...at, planFile: made.planFile, expectedSha256: made.planSha256, hooks: { before: ['exit 3'], after: [] } });
   expect(stopped.ok).toBe(false);
   const found = await resolve();
   expect(found).toMatchObject({ verdict: 'untouched', plan: { summary: { add: 1, hasChanges: true } } });
