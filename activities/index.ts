@@ -13,7 +13,6 @@ import { createDriftRunActivities } from './drift-runs.ts';
 import { createDeployActivities } from './deploys.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
-import { createInterruptedApplyActivities } from './interrupted-apply.ts';
 import { createPolicyCheckActivities } from './policy-checks.ts';
 import { createLogTailActivities } from './log-tail.ts';
 import { createGitActivities } from './git-activities.ts';
@@ -59,8 +58,7 @@ export function createActivities({
     getInstallationToken: (installationId, repository) =>
       retryTransient('fetching the installation token', () => github.installationToken(installationId, repository), { onWait: () => heartbeatIfActivity({ waiting: 'installation token' }) }),
   };
-  const terraformDeps = { ...gitDeps, passEnv: selectTerraformEnv(process.env, config.terraformEnv), sandbox, artifacts };
-  const terraform = createTerraformActivities(terraformDeps);
+  const terraform = createTerraformActivities({ ...gitDeps, passEnv: selectTerraformEnv(process.env, config.terraformEnv), sandbox, artifacts });
   const git = createGitActivities(gitDeps);
   return {
     ...createLockActivities({ client: temporal }),
@@ -78,8 +76,6 @@ export function createActivities({
       namespace: config.temporal.namespace,
     }),
     ...terraform,
-    // Issue 13: what became of an apply whose worker died.
-    ...createInterruptedApplyActivities(terraformDeps),
     ...createPolicyCheckActivities({ ...gitDeps, sandbox }),
     // The operator tools (CLI, MCP) name repositories as owner/name.
     ...createOperatorRepoActivities({ settings: config.github, github, repoAllowlist: config.repoAllowlist }),
