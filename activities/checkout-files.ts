@@ -151,15 +151,23 @@ export function removeBotFileSource(source: BotFileSource): void {
   botFileSources.delete(source);
 }
 
+/**
+ * Puts a fetched file back in place, so later reads (and a policy check's sandbox, which mounts the file)
+ * find it here. Best effort: the content is returned either way. Only into the bot's own dirs: not when a
+ * symlink anywhere on the way leads elsewhere, and a symlink planted at the name is refused (O_NOFOLLOW).
+ */
+async function putBack(path: string, content: Buffer): Promise<void> {
+  const dir = dirname(resolve(path));
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if ((await realpath(dir)) !== dir) return;
+  await writeBotFile(path, content);
+}
+
 async function fetchMissingBotFile(path: string): Promise<Buffer | undefined> {
   for (const source of botFileSources) {
     const content = await source.fetchByPath(resolve(path));
     if (content === undefined) continue;
-    // Put back in place, so later reads (and a policy check's sandbox, which mounts the file) find it here.
-    // Best effort: the content is returned either way; a symlink planted at the name is refused, not followed.
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 })
-      .then(() => writeBotFile(path, content))
-      .catch(() => undefined);
+    await putBack(path, content).catch(() => undefined);
     return content;
   }
   return undefined;

@@ -1,11 +1,12 @@
 // Bot files read by path on a worker that does not have them: worker A plans (a real plan, stored in the
 // PostgreSQL artifact store), its data dir is deleted, and worker B renders the plan comment, compares a
 // re-plan with the approved plan and runs a policy check on the plan JSON, all with the real content fetched
-// by path from the store. A tampered artifact is refused, and a path nobody stored still reads as missing.
+// by path from the store. A tampered artifact is refused, a path nobody stored still reads as missing, and a
+// fetched file is never written through a symlink.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
 import { createGitActivities } from '../../activities/git-activities.ts';
@@ -122,4 +123,17 @@ it('refuses a tampered artifact, and a path nothing stored stays missing', async
   // The untampered JSON still reads.
   expect(JSON.parse(await readBotFile(planned.showJsonFile))).toHaveProperty('resource_changes');
   await expect(readBotFile(join(root, 'a', 'never-written.txt'))).rejects.toMatchObject({ code: 'ENOENT' });
+}, 120_000);
+
+it('reads a fetched file but does not write it through a symlink on its way', async () => {
+  const { result: planned } = await planOn(worker('a'));
+  const showJson = await readFile(planned.showJsonFile, 'utf8');
+  await rm(join(root, 'a'), { recursive: true, force: true });
+  const elsewhere = join(root, 'elsewhere');
+  await mkdir(elsewhere);
+  await mkdir(dirname(dirname(planned.showJsonFile)), { recursive: true });
+  await symlink(elsewhere, dirname(planned.showJsonFile));
+  worker('b');
+  expect(await readBotFile(planned.showJsonFile)).toBe(showJson);
+  expect(await readdir(elsewhere)).toEqual([]);
 }, 120_000);
