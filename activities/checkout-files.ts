@@ -5,8 +5,8 @@
 // under a size cap; refusals name the path relative to the repository and never quote the content.
 // Bot-written files (plans, logs, outputs) are opened without following a symlink at their own name.
 import { constants } from 'node:fs';
-import { open, readlink, realpath } from 'node:fs/promises';
-import { isAbsolute, posix, relative, resolve, sep } from 'node:path';
+import { mkdir, open, readlink, realpath } from 'node:fs/promises';
+import { dirname, isAbsolute, posix, relative, resolve, sep } from 'node:path';
 
 /** Terraform sources, tfvars and hook scripts are small; anything bigger is not read. */
 export const DEFAULT_MAX_BYTES = 1024 * 1024;
@@ -131,9 +131,62 @@ export async function writeBotFile(path: string, data: string | Uint8Array, mode
   }
 }
 
-/** Reads a bot-owned file without following a symlink at its name. */
+/**
+ * Where a bot file missing from this worker's disk may still be found: the artifact store, which knows the
+ * files the plan activity stored by the path it wrote them at (another worker's, or a deleted work dir's).
+ * The bytes come back verified against their sha256; a tampered artifact throws, never reads as the file.
+ */
+export interface BotFileSource {
+  fetchByPath(path: string): Promise<Buffer | undefined>;
+}
+
+const botFileSources = new Set<BotFileSource>();
+
+/** Lets readBotFile fetch files missing here from `source` (a worker's artifact store); until removed. */
+export function addBotFileSource(source: BotFileSource): void {
+  botFileSources.add(source);
+}
+
+export function removeBotFileSource(source: BotFileSource): void {
+  botFileSources.delete(source);
+}
+
+/**
+ * Puts a fetched file back in place, so later reads (and a policy check's sandbox, which mounts the file)
+ * find it here. Best effort: the content is returned either way. Only into the bot's own dirs: not when a
+ * symlink anywhere on the way leads elsewhere, and a symlink planted at the name is refused (O_NOFOLLOW).
+ */
+async function putBack(path: string, content: Buffer): Promise<void> {
+  const dir = dirname(resolve(path));
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if ((await realpath(dir)) !== dir) return;
+  await writeBotFile(path, content);
+}
+
+async function fetchMissingBotFile(path: string): Promise<Buffer | undefined> {
+  for (const source of botFileSources) {
+    const content = await source.fetchByPath(resolve(path));
+    if (content === undefined) continue;
+    await putBack(path, content).catch(() => undefined);
+    return content;
+  }
+  return undefined;
+}
+
+/**
+ * Reads a bot-owned file without following a symlink at its name. A file that is not here is fetched from
+ * the artifact store when one knows it (see addBotFileSource); otherwise the ENOENT is thrown as before.
+ */
 export async function readBotFile(path: string): Promise<string> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  let handle;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const fetched = await fetchMissingBotFile(path);
+    if (fetched === undefined) throw err;
+    return fetched.toString('utf8');
+  }
   try {
     if (!(await handle.stat()).isFile()) throw Object.assign(new Error(`${path} is not a regular file`), { code: 'EINVAL' });
     return await handle.readFile('utf8');

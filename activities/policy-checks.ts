@@ -4,12 +4,12 @@
 // PR's: a PR could rewrite the script), the plan JSON read-only, its own HOME, and none of the worker's or
 // the project's environment (no credentials): a repository's check is repository code, and the plan JSON
 // of a hostile change is its input.
-import { readFile, realpath } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ProjectTarget } from '../shared/activity-contracts.ts';
 import type { PolicyCheck } from '../shared/config.ts';
 import type { PolicyOutcome } from '../shared/runs.ts';
-import { writeBotFile } from './checkout-files.ts';
+import { readBotFile, writeBotFile } from './checkout-files.ts';
 import { runCommand, type RunOptions } from './process.ts';
 import { sandboxUnavailableMessage, wrapCommand } from './sandbox.ts';
 import { botDir, checkedPaths, sandboxOf, type TerraformDeps } from './terraform.ts';
@@ -80,7 +80,8 @@ export async function runPolicyChecks(input: PolicyChecksInput, deps: TerraformD
   const cwd = input.filesFrom ? await realpath(input.filesFrom) : await botDir(join(dir, 'files'));
   const sandbox = await sandboxOf(deps);
   if (sandbox.kind === 'unavailable') return Promise.all(input.checks.map((c) => refused(dir, c, sandboxUnavailableMessage(sandbox.reason))));
-  const secrets = sensitiveValues(JSON.parse(await readFile(input.showJsonFile, 'utf8')));
+  // readBotFile: on a worker without this file it comes from the artifact store, put back where PLAN_JSON points.
+  const secrets = sensitiveValues(JSON.parse(await readBotFile(input.showJsonFile)));
   const wrap: RunOptions['wrap'] =
     sandbox.kind === 'bubblewrap'
       ? (command) => wrapCommand(sandbox, { checkout: cwd, checkoutReadOnly: true, runDir: home, readOnly: [input.showJsonFile] }, command)

@@ -27,10 +27,10 @@ import { detectDrift, type DriftInput } from './drift.ts';
 import { formatPlanAsDiff, summarizePlan } from './plan-format.ts';
 import { runCommand, type RunOptions, type RunResult } from './process.ts';
 import { loadInputs, saveOutputs } from './project-outputs.ts';
-import { assertCheckoutFile, CheckoutFileError, checkoutDir, writeBotFile } from './checkout-files.ts';
+import { addBotFileSource, assertCheckoutFile, CheckoutFileError, checkoutDir, writeBotFile } from './checkout-files.ts';
 import { binaryMount, findBinary, resolveSandbox, sandboxUnavailableMessage, wrapCommand, type Sandbox } from './sandbox.ts';
 import { DEFAULT_OPERATOR_POLICY } from './operator-policy.ts';
-import { ArtifactCorrupt, getToFile, putFile, type ArtifactStore } from './artifacts/index.ts';
+import { ArtifactCorrupt, getToFile, putBotFile, putFile, type ArtifactStore } from './artifacts/index.ts';
 
 export interface TerraformDeps {
   dataDir: string;
@@ -260,7 +260,7 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   const planSha256 = await sha256File(paths.planFile);
   // Stored before the plan is reported: a plan a reviewer can approve is one any worker can apply.
   const stored = deps.artifacts
-    ? { planTextSha256: await putFile(deps.artifacts, planTextFile), showJsonSha256: await putFile(deps.artifacts, showJsonFile) }
+    ? { planTextSha256: await putBotFile(deps.artifacts, planTextFile), showJsonSha256: await putBotFile(deps.artifacts, showJsonFile) }
     : undefined;
   if (deps.artifacts && (await putFile(deps.artifacts, paths.planFile)) !== planSha256) {
     throw ApplicationFailure.retryable('the plan file changed while it was being stored', 'PlanChanged');
@@ -413,6 +413,8 @@ export type TerrapinActivityDeps = GitDeps & Pick<TerraformDeps, 'passEnv' | 'sa
 
 /** The activity functions registered on the worker; each closes over the deps. */
 export function createTerraformActivities(deps: TerrapinActivityDeps) {
+  // Plan text and JSON another worker wrote (or a deleted work dir held) are read from the store by path.
+  if (deps.artifacts) addBotFileSource(deps.artifacts);
   return {
     plan: (input: PlanInput) => plan(input, deps),
     apply: (input: ApplyInput) => apply(input, deps),

@@ -6,7 +6,7 @@ import { postgresArtifactStore } from './postgres.ts';
 import type { ArtifactStore } from './store.ts';
 
 export type { ArtifactStore } from './store.ts';
-export { ArtifactCorrupt, getToFile, putFile, sha256Of } from './store.ts';
+export { ArtifactCorrupt, getToFile, putBotFile, putFile, sha256Of } from './store.ts';
 
 export type ArtifactSettings = { kind: 'filesystem' } | { kind: 'postgres'; url: string; table?: string };
 

@@ -3,6 +3,7 @@
 // read: a row or file that no longer hashes to its name is refused, never handed to terraform.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { writeBotFile } from '../checkout-files.ts';
 
 export interface ArtifactStore {
@@ -10,6 +11,13 @@ export interface ArtifactStore {
   put(content: Buffer): Promise<string>;
   /** The bytes with this sha256, verified; undefined when the store has none. Throws ArtifactCorrupt. */
   get(sha256: string): Promise<Buffer | undefined>;
+  /**
+   * Records that the bot file at `path` (absolute, as the workflow passes it on) has this content, so a
+   * worker without that file reads it from here (readBotFile). Re-recording a path points it at the new bytes.
+   */
+  alias(path: string, sha256: string): Promise<void>;
+  /** The verified bytes last recorded for `path`; undefined when none were. Throws ArtifactCorrupt. */
+  fetchByPath(path: string): Promise<Buffer | undefined>;
   /** Where the artifacts are, for logs (no credentials). */
   readonly describe: string;
   close(): Promise<void>;
@@ -45,6 +53,13 @@ export function verified(sha256: string, content: Buffer): Buffer {
 /** Stores a file's content. */
 export async function putFile(store: ArtifactStore, path: string): Promise<string> {
   return store.put(await readFile(path));
+}
+
+/** Stores a bot file's content and records its path, for workers that do not have the file. */
+export async function putBotFile(store: ArtifactStore, path: string): Promise<string> {
+  const sha256 = await putFile(store, path);
+  await store.alias(resolve(path), sha256);
+  return sha256;
 }
 
 /** Writes the artifact to a bot file (mode 0600: plans hold variable values); false when the store has none. */

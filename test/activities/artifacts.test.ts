@@ -27,7 +27,7 @@ beforeAll(async () => {
   await admin.connect();
 });
 afterAll(async () => {
-  for (const t of tables) await admin.query(`drop table if exists ${t}`);
+  for (const t of tables) await admin.query(`drop table if exists ${t}_paths, ${t}`);
   await admin?.end();
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
@@ -113,6 +113,26 @@ describe.each(backends)('$name artifact store', (backend) => {
       dirs.push(join(file, '..'));
       await expect(getToFile(store, sha256, file)).rejects.toBeInstanceOf(ArtifactCorrupt);
       await expect(stat(file)).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('finds a bot file by the path it was stored at, the latest recorded bytes, verified', async () => {
+    const { store, tamper } = await backend.open();
+    try {
+      const path = '/data/work/acme/infra/pr-1/abc/plan.txt';
+      const first = await store.put(Buffer.from('plan text v1'));
+      const second = await store.put(Buffer.from('plan text v2'));
+      expect(await store.fetchByPath(path)).toBeUndefined();
+      await store.alias(path, first);
+      expect((await store.fetchByPath(path))!.toString()).toBe('plan text v1');
+      await store.alias(path, second);
+      expect((await store.fetchByPath(path))!.toString()).toBe('plan text v2');
+      expect(await store.fetchByPath('/data/work/acme/infra/pr-1/abc/other.txt')).toBeUndefined();
+      await expect(store.alias(path, '../../etc/passwd')).rejects.toThrow('not a sha256');
+      await tamper(second, Buffer.from('plan text v3'));
+      await expect(store.fetchByPath(path)).rejects.toBeInstanceOf(ArtifactCorrupt);
     } finally {
       await store.close();
     }
