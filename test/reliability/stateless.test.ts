@@ -53,7 +53,7 @@ afterAll(async () => {
   await standin?.close();
   for (const r of repos) await r.cleanup();
   if (tmp) await rm(tmp, { recursive: true, force: true });
-  await admin?.query(`drop table if exists ${table}`);
+  await admin?.query(`drop table if exists ${table}_paths, ${table}`);
   await admin?.end();
 });
 
