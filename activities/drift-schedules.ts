@@ -4,7 +4,6 @@
 // listing, which the server's visibility store may show a moment late: a schedule created just before is
 // then deleted by the next sync.
 import {
-  ScheduleAlreadyRunning,
   ScheduleNotFoundError,
   ScheduleOverlapPolicy,
   type Client,
@@ -12,6 +11,7 @@ import {
   type ScheduleOptionsStartWorkflowAction,
 } from '@temporalio/client';
 import type { DriftSettings } from '../shared/config.ts';
+import { ensureSchedule } from './schedules.ts';
 import type { RepoRef } from '../shared/contracts.ts';
 
 export interface SyncDriftSchedulesInput {
@@ -89,28 +89,8 @@ export async function syncDriftSchedules(input: SyncDriftSchedulesInput, { clien
     const action = desiredAction(input, project.name, cron);
     const spec = { cronExpressions: [cron] };
     const policies = { overlap: ScheduleOverlapPolicy.SKIP };
-    const handle = client.schedule.getHandle(scheduleId);
-    let described: ScheduleDescription | undefined;
-    try {
-      described = await handle.describe();
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw err;
-    }
-    if (!described) {
-      try {
-        await client.schedule.create({ scheduleId, spec, action, policies });
-        result.created.push(project.name);
-        continue;
-      } catch (err) {
-        // Created meanwhile by a concurrent sync: bring it up to date below.
-        if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-        described = await handle.describe();
-      }
-    }
-    if (isCurrent(described, action)) continue;
-    // Spec, action and policies only: state (an operator's pause) and history stay.
-    await handle.update((prev) => ({ ...prev, spec, action, policies: { ...prev.policies, ...policies } }));
-    result.updated.push(project.name);
+    const outcome = await ensureSchedule(client, scheduleId, { spec, action, policies }, (described) => isCurrent(described, action));
+    if (outcome !== 'unchanged') result[outcome].push(project.name);
   }
 
   const prefix = schedulePrefix(input.repo);

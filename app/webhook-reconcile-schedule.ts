@@ -2,8 +2,9 @@
 // date by every process that starts a worker, and triggered once at start, when deliveries that failed
 // while Terrapin was down are most likely. Several workers starting at once are harmless: creation is
 // idempotent and overlapping runs are skipped.
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
+import { ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import type { WebhookReconcileInput } from '../workflows/webhook-reconcile.ts';
+import { ensureSchedule } from '../activities/schedules.ts';
 
 /** The workflow's export name in workflows/index.ts. */
 export const WEBHOOK_RECONCILE_WORKFLOW_TYPE = 'webhookReconcileWorkflow';
@@ -43,25 +44,7 @@ export async function startWebhookReconciler(client: Client, opts: ReconcileSche
     args: [opts.args ?? {}],
   };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP };
-  let described: ScheduleDescription | undefined;
-  try {
-    described = await handle.describe();
-  } catch (err) {
-    if (!(err instanceof ScheduleNotFoundError)) throw err;
-  }
-  if (!described) {
-    try {
-      await client.schedule.create({ scheduleId: WEBHOOK_RECONCILE_SCHEDULE_ID, spec, action, policies });
-    } catch (err) {
-      // Another worker created it meanwhile.
-      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-      described = await handle.describe();
-    }
-  }
-  if (described && !current(described, opts)) {
-    // The interval or task queue changed with this deployment; an operator's pause stays.
-    await handle.update((prev) => ({ ...prev, spec, action, policies: { ...prev.policies, ...policies } }));
-  }
+  await ensureSchedule(client, WEBHOOK_RECONCILE_SCHEDULE_ID, { spec, action, policies }, (described) => current(described, opts));
   await handle.trigger(ScheduleOverlapPolicy.SKIP);
   return handle;
 }
