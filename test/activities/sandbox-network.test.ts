@@ -139,7 +139,8 @@ describe('withPrivateNetwork (real bubblewrap and slirp4netns)', () => {
     const dir = await mkdtemp(join(tmpdir(), 'terrapin-net-orphan-'));
     try {
       // A stand-in worker: runCommand in a process of its own, killed with SIGKILL (no clean-up runs).
-      const script = `echo > ${dir}/started; until [ -e ${dir}/go ]; do sleep 0.05; done; cut -f1 /proc/net/route | sort -u | tr "\\n" " " > ${dir}/finished`;
+      // `finished` appears by rename, so it is never seen empty before the routes are written.
+      const script = `echo > ${dir}/started; until [ -e ${dir}/go ]; do sleep 0.05; done; cut -f1 /proc/net/route | sort -u | tr "\\n" " " > ${dir}/routes; mv ${dir}/routes ${dir}/finished`;
       const argv = ['bwrap', '--ro-bind', '/', '/', '--bind', dir, dir, '--dev', '/dev', '--proc', '/proc', '--unshare-pid', '--unshare-user', '--uid', '1000', '--gid', '1000', '--die-with-parent', '--', '/bin/bash', '-c', script];
       const worker = `
         const { runCommand } = await import(${JSON.stringify(new URL('../../activities/process.ts', import.meta.url).href)});
