@@ -13,6 +13,7 @@ import { createDriftRunActivities } from './drift-runs.ts';
 import { createDeployActivities } from './deploys.ts';
 import { comparePlans } from './plan-compare.ts';
 import { createTerraformActivities } from './terraform.ts';
+import { createInterruptedApplyActivities } from './interrupted-apply.ts';
 import { createPolicyCheckActivities } from './policy-checks.ts';
 import { createLogTailActivities } from './log-tail.ts';
 import { createGitActivities } from './git-activities.ts';
@@ -58,7 +59,8 @@ export function createActivities({
     getInstallationToken: (installationId, repository) =>
       retryTransient('fetching the installation token', () => github.installationToken(installationId, repository), { onWait: () => heartbeatIfActivity({ waiting: 'installation token' }) }),
   };
-  const terraform = createTerraformActivities({ ...gitDeps, passEnv: selectTerraformEnv(process.env, config.terraformEnv), sandbox, artifacts });
+  const terraformDeps = { ...gitDeps, passEnv: selectTerraformEnv(process.env, config.terraformEnv), sandbox, artifacts };
+  const terraform = createTerraformActivities(terraformDeps);
   const git = createGitActivities(gitDeps);
   return {
     ...createLockActivities({ client: temporal }),
@@ -76,6 +78,8 @@ export function createActivities({
       namespace: config.temporal.namespace,
     }),
     ...terraform,
+    // Issue 13: what became of an apply whose worker died.
+    ...createInterruptedApplyActivities(terraformDeps),
     ...createPolicyCheckActivities({ ...gitDeps, sandbox }),
     // The operator tools (CLI, MCP) name repositories as owner/name.
     ...createOperatorRepoActivities({ settings: config.github, github, repoAllowlist: config.repoAllowlist }),

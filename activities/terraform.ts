@@ -323,6 +323,9 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
   // init with the committed lock file, as the plan did, and select the plan's workspace.
   const init = await initIfMissing(binary, paths, input.workspace, { cwd: paths.projectDir, env, secrets, wrap: runner.wrap });
   if (init) return { ok: false, exitCode: init.exitCode, outputFile: await saveOutput(applyLog, `${binary} ${init.args.join(' ')}`, init) };
+  // Before anything of the apply runs: should this worker die, the next one tells an untouched state
+  // from a touched one by it (interrupted-apply.ts).
+  await recordStateBefore(binary, paths, { cwd: paths.projectDir, env, secrets, wrap: runner.wrap });
   const before = await runHooks(input.hooks?.before ?? [], paths, hookOpts);
   if (before.exitCode !== 0) {
     // Nothing was applied: a failing preApply hook stops the project before terraform runs.
@@ -353,6 +356,45 @@ async function initIfMissing(binary: TerraformBinary, paths: ProjectPaths, works
     if (r.exitCode !== 0) return { ...r, args };
   }
   return undefined;
+}
+
+/** Which state a project has: `lineage/serial` (every write bumps the serial), or `none` before the first apply. */
+export type StateIdentity = string;
+
+/** The state's identity now (`terraform state pull` takes no lock), or undefined when it cannot be read. */
+async function stateIdentityOf(binary: TerraformBinary, opts: RunOptions): Promise<StateIdentity | undefined> {
+  const r = await runCommand(binary, ['state', 'pull'], opts);
+  if (r.exitCode !== 0) return undefined;
+  if (!r.stdout.trim()) return 'none';
+  try {
+    const { lineage, serial } = JSON.parse(r.stdout) as { lineage?: unknown; serial?: unknown };
+    return typeof lineage === 'string' && typeof serial === 'number' ? `${lineage}/${serial}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file beside apply.log holding the state's identity as the apply began. */
+export const stateBeforeFile = (outDir: string) => join(outDir, 'state-before.txt');
+
+/** Best effort: without the record, an interrupted apply is never re-applied (nothing proves it untouched). */
+async function recordStateBefore(binary: TerraformBinary, paths: ProjectPaths, opts: RunOptions): Promise<void> {
+  const identity = await stateIdentityOf(binary, opts);
+  if (identity) await writeBotFile(stateBeforeFile(paths.outDir), `${identity}\n`);
+}
+
+/** The project's state identity now, run with the target's own TF_DATA_DIR (already initialised by a plan). */
+export async function currentStateIdentity(target: ProjectTarget, deps: TerraformDeps): Promise<StateIdentity | undefined> {
+  const binary = checkBinary(target.binary);
+  const paths = await fullPaths(deps, target);
+  const runner = await commandRunner(deps, paths, binary);
+  if (!runner.ok) return undefined;
+  return stateIdentityOf(binary, { cwd: paths.projectDir, env: { ...deps.passEnv, ...runner.env, ...terraformEnv(paths) }, secrets: secretEnvValues(deps.passEnv ?? {}), wrap: runner.wrap });
+}
+
+/** TF_DATA_DIR of a project's run: every terraform, hook and provisioner of that run has it in its environment. */
+export async function runDataDir(target: ProjectTarget, deps: TerraformDeps): Promise<string> {
+  return terraformEnv(await fullPaths(deps, target)).TF_DATA_DIR;
 }
 
 /** A hook's first word naming a script in the repository (`./check.sh`, `scripts/x`): the script must be a file in the checkout. */

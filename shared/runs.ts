@@ -148,6 +148,12 @@ export interface RunResult {
   outputsFile?: string;
   /** apply with keepOutputsBefore: the outputs before it. */
   outputsBeforeFile?: string;
+  /**
+   * apply whose worker died mid-way, resolved by a plan afterwards (activities/interrupted-apply.ts):
+   * 'applied' with verifiedAfterRestart when the plan found it done; 'unknown' with the fresh plan's text.
+   */
+  verifiedAfterRestart?: boolean;
+  afterRestartPlanTextFile?: string;
   /** apply 'changed': the fresh plan's actions or values differ from the approved ones. */
   changes?: string[];
   diffFile?: string;

@@ -84,6 +84,17 @@ export const { apply } = proxyActivities<Group<'apply'>>({
   retry: { maximumAttempts: 1 },
 });
 
+/**
+ * After a worker died inside an apply: waits for the orphaned terraform, then plans again (a plan, so safe
+ * to retry); its heartbeats carry it through a long wait.
+ */
+export const { resolveInterruptedApply } = proxyActivities<Group<'resolveInterruptedApply'>>({
+  startToCloseTimeout: '3 hours',
+  heartbeatTimeout: '30 seconds',
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
+});
+
 /** Calls to Temporal itself (signals and starts of other workflows, namespace facts): retried until they land. */
 export const { enqueueDeploy, startDriftRuns, offerReconcile, searchAttributesRegistered, syncDriftSchedulesAtHead, workflowRunning } = proxyActivities<
   Group<'enqueueDeploy' | 'startDriftRuns' | 'offerReconcile' | 'searchAttributesRegistered' | 'syncDriftSchedulesAtHead' | 'workflowRunning'>

@@ -111,7 +111,7 @@ export interface Rollback {
 export type ApplyFailure =
   | { kind: 'failed'; outputFile?: string }
   | { kind: 'stale' }
-  | { kind: 'unknown'; error: string }
+  | { kind: 'unknown'; error: string; afterRestartPlanTextFile?: string }
   | { kind: 'changed'; changes: string[]; diffFile?: string; fresh: NonNullable<RunResult['plan']>; label: string };
 
 export interface ApplyOutcome {
@@ -121,6 +121,8 @@ export interface ApplyOutcome {
   logs: Map<string, string>;
   failures: Map<string, ApplyFailure>;
   rollbacks: Map<string, Rollback>;
+  /** Projects whose apply was interrupted by a worker's death and found complete by a plan afterwards. */
+  verifiedAfterRestart?: Set<string>;
 }
 
 /**
@@ -179,6 +181,7 @@ export async function applyInOrder(ctx: PipelineContext, projects: ProjectPlan[]
         if (r.logFile) out.logs.set(name, r.logFile);
         if (r.outcome === 'applied') {
           out.applied.set(name, r.outputsFile!);
+          if (r.verifiedAfterRestart) (out.verifiedAfterRestart ??= new Set()).add(name);
           p.appliedAt = tick();
           return;
         }
@@ -204,7 +207,7 @@ function applyFailure(r: RunResult, label: string): ApplyFailure {
     case 'stale':
       return { kind: 'stale' };
     case 'unknown':
-      return { kind: 'unknown', error: r.failure?.error ?? 'unknown' };
+      return { kind: 'unknown', error: r.failure?.error ?? 'unknown', ...(r.afterRestartPlanTextFile ? { afterRestartPlanTextFile: r.afterRestartPlanTextFile } : {}) };
     case 'changed':
       return { kind: 'changed', changes: r.changes ?? [], diffFile: r.diffFile, fresh: r.plan!, label };
     default:

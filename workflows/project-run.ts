@@ -20,7 +20,9 @@ import type { Activities } from '../activities/index.ts';
 import * as proxies from './activities.ts';
 
 /** The activities a run calls: proxies in the workflow, the functions themselves in a local run (local/). */
-export type RunActivities = Pick<Activities, 'apply' | 'checkout' | 'comparePlans' | 'detectDrift' | 'plan' | 'readOutputs' | 'runPolicyChecks' | 'selectProjects'>;
+export type RunActivities = Pick<Activities, 'apply' | 'checkout' | 'comparePlans' | 'detectDrift' | 'plan' | 'readOutputs' | 'runPolicyChecks' | 'selectProjects'> &
+  // Absent in a local run: its process is the apply's, so nothing outlives it to resolve.
+  Partial<Pick<Activities, 'resolveInterruptedApply'>>;
 
 /** What runs a run's steps: its id, where its record goes, and its activities. */
 export interface RunDeps {
@@ -40,6 +42,7 @@ const workflowActivities: RunActivities = {
   readOutputs: proxies.readOutputs,
   runPolicyChecks: proxies.runPolicyChecks,
   selectProjects: proxies.selectProjects,
+  resolveInterruptedApply: proxies.resolveInterruptedApply,
 };
 
 export function projectRun(input: RunInput): Promise<RunResult> {
@@ -224,11 +227,74 @@ async function applyRun(input: RunInput, run: Started, acts: RunActivities): Pro
     };
   } catch (err) {
     if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
-    // A plan file gone or changed is never applied: stale. Anything else (the worker died, a timeout) has
-    // an unknown outcome: never retried, never compensated blindly — a person looks first.
+    // A plan file gone or changed is never applied: stale. Anything else (the worker died, a timeout):
+    // never retried blindly — what became of it is found out first.
     const type = err.cause instanceof ApplicationFailure ? err.cause.type : undefined;
-    const stale = type === 'PlanMissing' || type === 'PlanMismatch';
-    return { ...run, outcome: stale ? 'stale' : 'unknown', failure: { step: 'apply', error: failureMessage(err) } };
+    if (type === 'PlanMissing' || type === 'PlanMismatch') return { ...run, outcome: 'stale', failure: { step: 'apply', error: failureMessage(err) } };
+    return resolveInterrupted(input, run, acts, { inputs, saved, error: failureMessage(err), ...(outputsBeforeFile ? { outputsBeforeFile } : {}) });
+  }
+}
+
+/**
+ * An apply whose worker died (or that timed out): once whatever of it still runs has ended, a plan with the
+ * same inputs tells whether it completed (reported as applied, verified), never started (the fresh plan is
+ * applied once, under the same approval), or anything else ('unknown', with the fresh plan for a person).
+ * A second interruption is never resolved again: it stays 'unknown'.
+ */
+async function resolveInterrupted(
+  input: RunInput,
+  run: Started,
+  acts: RunActivities,
+  was: { inputs: OutputInput[]; saved: NonNullable<RunInput['plan']>; error: string; outputsBeforeFile?: string },
+): Promise<RunResult> {
+  const p = input.project;
+  const unknown = (error: string, planTextFile?: string): RunResult => ({
+    ...run,
+    outcome: 'unknown',
+    failure: { step: 'apply', error },
+    ...(planTextFile ? { afterRestartPlanTextFile: planTextFile } : {}),
+  });
+  if (!acts.resolveInterruptedApply) return unknown(was.error);
+  const label = `${input.label}-resume`;
+  const again = { inputs: was.inputs, env: p.env, hookEnv: hookEnv(input, run) };
+  let found;
+  try {
+    found = await acts.resolveInterruptedApply({
+      interrupted: target(run, p, input.label),
+      planSha256: was.saved.planSha256,
+      replan: { ...target(run, p, label), ...again, extraArgs: input.extraArgs ?? [], hooks: { before: p.hooks.prePlan, after: p.hooks.postPlan } },
+    });
+  } catch (err) {
+    if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+    return unknown(`${was.error}\nFinding out what became of it failed too: ${failureMessage(err)}`);
+  }
+  const note = `${was.error}\nAfter the restart: ${found.reason}.`;
+  const extra = was.outputsBeforeFile ? { outputsBeforeFile: was.outputsBeforeFile } : {};
+  if (found.verdict === 'completed') {
+    try {
+      const { outputsFile } = await acts.readOutputs(target(run, p, label));
+      return { ...run, ...extra, outcome: 'applied', verifiedAfterRestart: true, outputsFile, logFile: found.plan!.planTextFile };
+    } catch (err) {
+      // Done, but downstreams cannot be fed without its outputs: a person finishes it.
+      if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+      return unknown(`${note}\nIts outputs could not be read: ${failureMessage(err)}`, found.plan!.planTextFile);
+    }
+  }
+  if (found.verdict === 'unknown') return unknown(note, found.plan?.planTextFile ?? found.failureFile);
+  // Untouched: nothing of the approved apply happened, and the fresh plan holds exactly its actions.
+  try {
+    const result = await acts.apply({ ...target(run, p, label), ...again, planFile: found.plan!.planFile, expectedSha256: found.plan!.planSha256, hooks: { before: p.hooks.preApply, after: p.hooks.postApply } });
+    return {
+      ...run,
+      ...extra,
+      outcome: result.ok ? 'applied' : 'apply-failed',
+      logFile: result.outputFile,
+      ...(result.outputsFile ? { outputsFile: result.outputsFile } : {}),
+      ...(result.ok ? {} : { failure: { step: 'apply' as const, exitCode: result.exitCode, outputFile: result.outputFile } }),
+    };
+  } catch (err) {
+    if (!(err instanceof ActivityFailure) || isCancellation(err)) throw err;
+    return unknown(`${note}\nThe apply of the fresh plan was interrupted too: ${failureMessage(err)}`, found.plan!.planTextFile);
   }
 }
 

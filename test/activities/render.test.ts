@@ -78,6 +78,27 @@ describe('render', () => {
     if (outcome === 'unknown') expect(out).toMatch(/Do not re-run the apply blindly[\s\S]*`\/plan`/);
   });
 
+  it('says an apply was verified after a worker restart, with the plan made then instead of an apply log', async () => {
+    const afterRestartPlan = await file('resume-plan.txt', 'No changes. Your infrastructure matches the configuration.');
+    const out = await render({ template: 'apply', data: { ...planData, outcome: 'applied', verifiedAfterRestart: true, actor: 'alice' }, files: { afterRestartPlan } });
+    expect(out).toContain('**Applied (verified after a worker restart)**');
+    expect(out).toContain('<details><summary>Plan after the restart</summary>\n\n```diff\nNo changes.');
+    expect(out).not.toContain('Apply output');
+    expectBalanced(out);
+    const check = await render({ template: 'checks/apply-done', data: { ...planData, verifiedAfterRestart: true, actor: 'alice' } });
+    expect(check.split('\n')[0]).toBe('Applied (verified after a worker restart)');
+    const plain = await render({ template: 'checks/apply-done', data: { ...planData, actor: 'alice' } });
+    expect(plain).not.toContain('restart');
+  });
+
+  it('shows what is still pending when an interrupted apply needs attention', async () => {
+    const afterRestartPlan = await file('pending-plan.txt', '-/+ resource "terraform_data" "second" {');
+    const out = await render({ template: 'apply', data: { ...planData, outcome: 'unknown', error: 'worker lost' }, files: { afterRestartPlan } });
+    expect(out).toContain('**Apply outcome unknown — needs attention**');
+    expect(out).toContain('<details><summary>Plan after the restart (what is still pending)</summary>\n\n```diff\n-/+ resource "terraform_data" "second" {');
+    expectBalanced(out);
+  });
+
   it('includes the rollback output when there is one', async () => {
     const output = await file('apply2.log', 'Error: boom');
     const rollbackOutput = await file('rollback.log', 'Apply complete! Resources: 0 added, 1 changed');

@@ -81,9 +81,16 @@ async function startWorker(taskQueue: string, crashAt?: string): Promise<Worker>
 
 interface PrOptions {
   failApply?: boolean;
-  /** Which step writes `started` as it begins, and then keeps running for a while: the plan or the apply. */
-  marker?: 'plan' | 'apply';
+  /**
+   * Which step writes `started` as it begins, and then keeps running for a while: the plan, the apply, or
+   * (preApply) a hook inside the apply activity before terraform runs.
+   */
+  marker?: Marker;
+  /** A second resource, created after the first, whose provisioner writes `started`, waits, and fails. */
+  partial?: boolean;
 }
+
+type Marker = 'plan' | 'apply' | 'preApply';
 
 /** One scenario's PR: a resource whose creation appends to a counter file (one line per apply that ran). */
 async function openPr(name: string, number: number, opts: PrOptions = {}): Promise<{ pr: TestPr; counter: string; stateFile: string; started: string }> {
@@ -92,14 +99,17 @@ async function openPr(name: string, number: number, opts: PrOptions = {}): Promi
   const started = join(tmp, `${name}.started`);
   const backend = `terraform {\n  backend "local" {\n    path = "${stateFile}"\n  }\n}\n`;
   // A hook runs inside the plan activity, before terraform: the plan is under way once it has written the marker.
-  const config: Record<string, string> = opts.marker === 'plan' ? { '.terrapin.yml': `projects:\n  - name: app\n    dir: .\n    hooks:\n      prePlan:\n        - "touch ${started}; sleep 3"\n` } : {};
+  const hook = opts.marker === 'plan' ? 'prePlan' : opts.marker === 'preApply' ? 'preApply' : undefined;
+  const config: Record<string, string> = hook ? { '.terrapin.yml': `projects:\n  - name: app\n    dir: .\n    hooks:\n      ${hook}:\n        - "touch ${started}; sleep 3"\n` } : {};
   const repo = await createFixtureRepo({ 'main.tf': `${backend}resource "terraform_data" "base" {\n  input = "base"\n}\n`, ...config });
   repos.push(repo);
   const baseSha = await repo.head();
   // The provisioner runs inside terraform apply: the apply is under way once it has written the marker.
   const command = `${opts.marker === 'apply' ? `touch ${started}; sleep 4; ` : ''}echo applied >> ${counter}`;
   const fail = opts.failApply ? `  provisioner "local-exec" {\n    command = "echo '${FAIL_ON_APPLY_MESSAGE}' >&2; exit 1"\n  }\n` : '';
-  const server = `resource "terraform_data" "server" {\n  input = "small"\n  provisioner "local-exec" {\n    command = "${command}"\n  }\n${fail}}\n`;
+  // Partial: the server is created (counted), then the second resource's provisioner fails after the marker.
+  const second = opts.partial ? `resource "terraform_data" "second" {\n  depends_on = [terraform_data.server]\n  provisioner "local-exec" {\n    command = "touch ${started}; sleep 4; exit 1"\n  }\n}\n` : '';
+  const server = `resource "terraform_data" "server" {\n  input = "small"\n  provisioner "local-exec" {\n    command = "${command}"\n  }\n${fail}}\n${second}`;
   const headSha = await repo.commit({ 'main.tf': `${backend}resource "terraform_data" "base" {\n  input = "base"\n}\n${server}` }, { branch: 'change' });
   const pr: TestPr = { owner: 'acme', repo: name, number, installationId: 42, cloneUrl: repo.cloneUrl, headSha, headRef: 'change', baseRef: 'main', baseSha, author: 'alice' };
   standin.setPullRequest('acme', name, number, { number, state: 'open', head: { sha: headSha }, user: { login: 'alice' } });
@@ -192,11 +202,11 @@ interface Outcome {
  * `crashAt` is the crash worker's `<activity>:<before|after>[@n]`, or `started:<plan|apply>`: the test kills
  * the worker once that step has written its marker file.
  */
-async function run(name: string, number: number, crashAt: string, phase: Phase, opts: { failApply?: boolean } = {}): Promise<Outcome> {
+async function run(name: string, number: number, crashAt: string, phase: Phase, opts: { failApply?: boolean; partial?: boolean } = {}): Promise<Outcome> {
   const queue = `crash-${name}-${randomUUID()}`;
-  const atMarker = /^started:(plan|apply)$/.exec(crashAt)?.[1] as 'plan' | 'apply' | undefined;
-  const { pr, counter, started } = await openPr(name, number, { ...opts, marker: atMarker });
-  expect(atMarker === undefined || atMarker === phase, `${name}: a ${atMarker} marker in the ${phase} phase`).toBe(true);
+  const atMarker = /^started:(plan|apply|preApply)$/.exec(crashAt)?.[1] as Marker | undefined;
+  const { pr, counter, started } = await openPr(name, number, { ...opts, marker: opts.partial ? undefined : atMarker });
+  expect(atMarker === undefined || (atMarker === 'preApply' ? 'apply' : atMarker) === phase, `${name}: a ${atMarker} marker in the ${phase} phase`).toBe(true);
   let worker = await startWorker(queue, phase === 'idle' || atMarker ? undefined : crashAt);
   await h.receiveOn(queue, 'pull_request', pullRequestEvent('opened', pr));
   let crashed = false;
@@ -241,6 +251,10 @@ test('kill -9 at every step boundary: runs finish, applies happen at most once, 
     run('after-apply', 8, 'apply:after', 'apply'),
     // The compensation's apply (a tainted resource's destroy) takes well under a second: die as it starts.
     run('during-compensation', 9, 'apply:before@2', 'apply', { failApply: true }),
+    // Inside the apply activity before terraform ran (a preApply hook): nothing changed, so the fresh plan is applied.
+    run('before-terraform', 10, 'started:preApply', 'apply'),
+    // One resource created, the other's provisioner still running when the worker dies, then failing.
+    run('partial-apply', 11, 'started:apply', 'apply', { partial: true }),
   ]);
   const report = standin.verifyCalls();
   const retried = report.counts.filter((c) => /looked up|brought up to date/.test(c.label)).reduce((n, c) => n + c.count, 0);
@@ -261,13 +275,32 @@ test('kill -9 at every step boundary: runs finish, applies happen at most once, 
   for (const name of ['during-clone', 'during-plan', 'after-plan', 'after-plan-comment', 'waiting', 'after-apply-check']) {
     expect(byName[name], name).toMatchObject({ status: 'applied', applies: 1, surfaces: { markers: ['apply-1:0', 'plan-1:0'], checks: ['terrapin/apply:success', 'terrapin/plan:success'] } });
   }
-  // Inside terraform apply, the outcome is unknown: nothing is re-applied, and the PR is told to look.
-  for (const name of ['during-apply', 'after-apply']) {
-    expect(byName[name], name).toMatchObject({ status: 'unknown', surfaces: { markers: ['apply-1:0', 'plan-1:0'], checks: ['terrapin/apply:failure', 'terrapin/plan:success'] } });
-    const body = standin.comments('acme', name, byName[name]!.name === 'during-apply' ? 7 : 8).find((c) => c.body.includes('terrapin:apply-1:0'))!.body;
-    expect(body).toContain('needs attention');
-    expect(body).toContain('Do not re-run the apply blindly');
+  const applyComment = (name: string, number: number) => standin.comments('acme', name, number).find((c) => c.body.includes('terrapin:apply-1:0'))!.body;
+  // Inside terraform apply, whose orphaned terraform finished (or which ended just as the worker died): a
+  // plan after the restart finds nothing left to do, so the apply is reported as done, verified; never re-run.
+  for (const [name, number] of [['during-apply', 7], ['after-apply', 8]] as const) {
+    expect(byName[name], name).toMatchObject({ status: 'applied', applies: 1, surfaces: { markers: ['apply-1:0', 'plan-1:0'], checks: ['terrapin/apply:success', 'terrapin/plan:success'] } });
+    const body = applyComment(name, number);
+    expect(body).toContain('**Applied (verified after a worker restart)**');
+    expect(body).toContain('Plan after the restart');
+    expect(body).not.toContain('needs attention');
+    const state = await readState(join(tmp, `${name}.tfstate`));
+    expect(state.resources.map((r) => r.name).sort(), name).toEqual(['base', 'server']);
   }
+  // Before terraform ran: the state was untouched and the same actions pending, so the fresh plan was
+  // applied once under the same approval.
+  expect(byName['before-terraform']).toMatchObject({ status: 'applied', applies: 1, surfaces: { markers: ['apply-1:0', 'plan-1:0'], checks: ['terrapin/apply:success', 'terrapin/plan:success'] } });
+  expect(applyComment('before-terraform', 10)).toContain('**Applied**');
+  expect(applyComment('before-terraform', 10)).not.toContain('verified after a worker restart');
+  expect((await readState(join(tmp, 'before-terraform.tfstate'))).resources.map((r) => r.name).sort()).toEqual(['base', 'server']);
+  // Partly applied: neither done nor untouched, so a person looks, shown what is still pending.
+  expect(byName['partial-apply']).toMatchObject({ status: 'unknown', applies: 1, surfaces: { markers: ['apply-1:0', 'plan-1:0'], checks: ['terrapin/apply:failure', 'terrapin/plan:success'] } });
+  const partial = applyComment('partial-apply', 11);
+  expect(partial).toContain('needs attention');
+  expect(partial).toContain('Do not re-run the apply blindly');
+  expect(partial).toContain('Plan after the restart (what is still pending)');
+  expect(partial).toMatch(/terraform_data\.second[^\n]*(tainted|replaced)/);
+  expect(partial).toContain('the state changed since the apply began');
   expect(byName['during-compensation']).toMatchObject({ status: 'apply-failed', surfaces: { markers: ['apply-1:0', 'plan-1:0'] } });
   expect(standin.comments('acme', 'during-compensation', 9).find((c) => c.body.includes('terrapin:apply-1:0'))!.body).toContain('rollback failed');
   const state = await readState(join(tmp, 'waiting.tfstate'));

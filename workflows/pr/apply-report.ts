@@ -19,19 +19,21 @@ export function reportApply(pr: PrSession, plan: PlanRecord, chosen: ProjectPlan
   return plan.projects.length === 1 ? reportOne(pr, plan, report) : reportMany(pr, plan, chosen, report);
 }
 
-async function reportOne(pr: PrSession, plan: PlanRecord, { checkRunId, data, failures, logs, rollbacks }: ApplyReport): Promise<void> {
+async function reportOne(pr: PrSession, plan: PlanRecord, { checkRunId, data, failures, logs, rollbacks, verifiedAfterRestart }: ApplyReport): Promise<void> {
   const p = plan.projects[0]!;
   const failure = failures.get(p.name);
   const key = `apply-${plan.id}`;
   const done = (template: string, conclusion: Conclusion, d = data) => pr.check(CHECK_APPLY, plan.sha, 'completed', { template, data: d }, { checkRunId, conclusion });
   if (!failure) {
-    await pr.post(key, 'apply', { ...data, outcome: 'applied' }, { output: logs.get(p.name)! });
-    await done('checks/apply-done', 'success');
+    // Verified: the log is the plan made after the restart, which found nothing left to do.
+    const verified = verifiedAfterRestart?.has(p.name) === true;
+    await pr.post(key, 'apply', { ...data, outcome: 'applied', verifiedAfterRestart: verified }, verified ? { afterRestartPlan: logs.get(p.name)! } : { output: logs.get(p.name)! });
+    await done('checks/apply-done', 'success', { ...data, verifiedAfterRestart: verified });
   } else if (failure.kind === 'stale') {
     await pr.post(key, 'replies/plan-stale', { ...data, reason: 'changed' });
     await done('checks/apply-stale', 'failure');
   } else if (failure.kind === 'unknown') {
-    await pr.post(key, 'apply', { ...data, outcome: 'unknown', error: failure.error });
+    await pr.post(key, 'apply', { ...data, outcome: 'unknown', error: failure.error }, failure.afterRestartPlanTextFile ? { afterRestartPlan: failure.afterRestartPlanTextFile } : {});
     await done('checks/apply-unknown', 'failure');
   } else if (failure.kind === 'failed') {
     const r = rollbacks.get(p.name);

@@ -1,0 +1,90 @@
+// What becomes of an apply whose worker died: the activity that waits for what is left of it, plans again
+// and tells completed, untouched and unknown apart. Real terraform and real processes; no Temporal needed.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import type { PlanResult, ProjectTarget } from '../../shared/activity-contracts.ts';
+import { createGitActivities } from '../../activities/git-activities.ts';
+import { createTerraformActivities, runDataDir, type TerraformDeps } from '../../activities/terraform.ts';
+import { processesOfRun, resolveInterruptedApply } from '../../activities/interrupted-apply.ts';
+import { testSandbox } from '../helpers/sandbox.ts';
+import { createFixtureRepo, readState, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
+
+let root: string;
+let stateFile: string;
+let fixture: FixtureRepo | undefined;
+let deps: TerraformDeps & { getInstallationToken: () => Promise<string> };
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'terrapin-interrupted-'));
+  stateFile = join(root, 'state', 'terraform.tfstate');
+  deps = { dataDir: join(root, 'data'), getInstallationToken: async () => 'unused', sandbox: testSandbox([join(root, 'state')]) };
+});
+afterEach(async () => {
+  await fixture?.cleanup();
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+/** The fixture checked out and planned under label `a` (the approved plan), ready for an apply. */
+async function approved(resources: Parameters<typeof terraformFixture>[0]['resources']) {
+  fixture = await createFixtureRepo({ 'main.tf': terraformFixture({ stateFile, resources }) });
+  const git = createGitActivities(deps);
+  const tf = createTerraformActivities(deps);
+  const { workDir } = await git.checkout({ repo: { owner: 'acme', name: 'infra', installationId: 1, cloneUrl: fixture.cloneUrl }, prNumber: 1, cloneUrl: fixture.cloneUrl, sha: await fixture.head() });
+  const at: ProjectTarget = { workDir, projectDir: '.', workspace: 'default', binary: 'terraform', label: 'a' };
+  const made: PlanResult = await tf.plan(at);
+  if (!made.ok) throw new Error(`plan failed, see ${made.outputFile}`);
+  const resolve = () => resolveInterruptedApply({ interrupted: at, planSha256: made.planSha256, replan: { ...at, label: 'a-resume' } }, deps);
+  return { tf, at, made, resolve };
+}
+
+it('an apply that completed (its worker gone before reporting): completed, nothing left to do', async () => {
+  const { tf, at, made, resolve } = await approved({ server: { input: 'v1' } });
+  expect((await tf.apply({ ...at, planFile: made.planFile, expectedSha256: made.planSha256 })).ok).toBe(true);
+  const found = await resolve();
+  expect(found).toMatchObject({ verdict: 'completed', plan: { summary: { hasChanges: false } } });
+});
+
+it('an apply stopped before terraform ran (in a preApply hook): untouched, the same actions pending', async () => {
+  const { tf, at, made, resolve } = await approved({ server: { input: 'v1' } });
+  // The hook fails where a dead worker would have stopped: the state is recorded, terraform never runs.
+  const stopped = await tf.apply({ ...at, planFile: made.planFile, expectedSha256: made.planSha256, hooks: { before: ['exit 3'], after: [] } });
+  expect(stopped.ok).toBe(false);
+  const found = await resolve();
+  expect(found).toMatchObject({ verdict: 'untouched', plan: { summary: { add: 1, hasChanges: true } } });
+  // The fresh plan is its own, under its own label: the approved plan's file is left as it was.
+  expect(found.plan!.planFile).not.toBe(made.planFile);
+});
+
+it('a partial apply (one resource created, the other failed): unknown, with the plan still pending', async () => {
+  const { tf, at, made, resolve } = await approved({ first: { input: 'v1' }, second: { input: 'v2', failOnApply: true } });
+  expect((await tf.apply({ ...at, planFile: made.planFile, expectedSha256: made.planSha256 })).ok).toBe(false);
+  expect((await readState(stateFile)).resources.map((r) => r.name)).toContain('first');
+  const found = await resolve();
+  expect(found.verdict).toBe('unknown');
+  expect(found.reason).toContain('the state changed since the apply began');
+  expect(found.plan?.planTextFile).toBeTruthy();
+});
+
+it('no record of the state as the apply began: never applied again, unknown', async () => {
+  const { resolve } = await approved({ server: { input: 'v1' } });
+  const found = await resolve();
+  expect(found.verdict).toBe('unknown');
+  expect(found.reason).toContain('was not recorded');
+});
+
+it('waits for the processes of the interrupted run (by its TF_DATA_DIR) to end before planning', async () => {
+  const { at, resolve } = await approved({ server: { input: 'v1' } });
+  const dataDir = await runDataDir(at, deps);
+  // Stands in for the dead worker's orphaned terraform: a process with the run's TF_DATA_DIR.
+  const orphan = spawn('sh', ['-c', 'sleep 2'], { env: { PATH: process.env.PATH, TF_DATA_DIR: dataDir }, detached: true, stdio: 'ignore' });
+  const exited = new Promise<void>((r) => orphan.once('exit', () => r()));
+  await expect.poll(() => processesOfRun(dataDir)).toContain(orphan.pid);
+  let orphanEnded = false;
+  void exited.then(() => (orphanEnded = true));
+  await resolve();
+  expect(orphanEnded).toBe(true);
+  expect(await processesOfRun(dataDir)).toEqual([]);
+});
