@@ -3,8 +3,10 @@
 // orphaned terraform, its provisioners and hooks, then the state lock), plans again with the same inputs,
 // and tells the workflow which of three things happened:
 // - completed: the plan finds nothing left to do, where the approved plan had changes;
-// - untouched: the plan proposes exactly the approved actions and the state is the one the apply started
-//   from (same lineage and serial): nothing was applied, the fresh plan may be applied under the approval;
+// - untouched: the plan proposes exactly the approved actions, the state is the one the apply started from
+//   (same lineage and serial), and terraform's output shows it began no change: nothing was applied, the
+//   fresh plan may be applied under the approval. (A terraform killed with its worker, by a node's end, may
+//   have run a provisioner or created a resource without saving the state: its output says so.);
 // - unknown: anything else, for a person to look at, with the fresh plan.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -12,7 +14,7 @@ import { join } from 'node:path';
 import { heartbeatIfActivity } from './process.ts';
 import { comparePlans } from './plan-compare.ts';
 import { summarizePlan } from './plan-format.ts';
-import { checkedPaths, currentStateIdentity, plan, runDataDir, stateBeforeFile, type TerraformDeps } from './terraform.ts';
+import { applyOutputFile, checkedPaths, currentStateIdentity, plan, runDataDir, stateBeforeFile, type TerraformDeps } from './terraform.ts';
 import type { PlanInput, PlanResult, ProjectTarget } from '../shared/activity-contracts.ts';
 import type { SavedPlan } from '../shared/runs.ts';
 
@@ -64,6 +66,15 @@ export async function waitForRunToEnd(dataDir: string): Promise<void> {
   }
 }
 
+/** What terraform prints (with -no-color) as it starts to change a resource or runs a provisioner. */
+const CHANGE_BEGAN = /^\S[^\n]*: (Creating|Modifying|Destroying|Importing|Provisioning with)\b/m;
+
+/** Whether the interrupted apply's terraform began a change; no output file means terraform never started. */
+async function changeBegan(outDir: string): Promise<boolean> {
+  const output = await readFile(applyOutputFile(outDir), 'utf8').catch(() => undefined);
+  return output !== undefined && CHANGE_BEGAN.test(output);
+}
+
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
 export async function resolveInterruptedApply(input: InterruptedApplyInput, deps: TerraformDeps): Promise<InterruptedApplyResult> {
@@ -85,6 +96,7 @@ export async function resolveInterruptedApply(input: InterruptedApplyInput, deps
   const now = await currentStateIdentity(input.replan, deps);
   if (!before || !now) return { verdict: 'unknown', reason: 'the state as the apply began was not recorded, so an untouched state cannot be told', plan: fresh };
   if (before !== now) return { verdict: 'unknown', reason: 'the state changed since the apply began, and changes are still pending', plan: fresh };
+  if (await changeBegan(outDir)) return { verdict: 'unknown', reason: 'terraform had begun changing resources, but the state does not show it', plan: fresh };
   const comparison = await comparePlans({ approved, current: fresh });
   if (!comparison.same) return { verdict: 'unknown', reason: `the plan now differs from the approved one: ${comparison.changes.join('; ')}`, plan: fresh };
   return { verdict: 'untouched', reason: 'the state is untouched and the approved changes are all still pending', plan: fresh };

@@ -1,6 +1,7 @@
 // Runs a command for an activity: minimal environment, combined output, heartbeats and cancellation.
 // Commands never inherit the worker's environment, so the app's own secrets cannot reach terraform,
 // providers or git hooks.
+import { closeSync, openSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { constants as osConstants, homedir } from 'node:os';
 import { execa } from 'execa';
@@ -26,6 +27,14 @@ export interface RunOptions {
    * which would take the command down at once without its grace period.
    */
   wrap?: (command: { file: string; args: readonly string[]; env: Record<string, string>; cwd: string }) => WrappedCommand;
+  /**
+   * Writes stdout and stderr (interleaved) to this file instead of pipes, read back when the command ends;
+   * the result's stdout is then the same combined text. A command whose worker dies keeps running to its
+   * end: written to a pipe with no reader, Go programs such as terraform die of SIGPIPE at their next line,
+   * an apply half-way through its resources, before it saved its state. The file holds the output
+   * unscrubbed: keep it in the bot's own directories, and remove it once read.
+   */
+  outputFile?: string;
 }
 
 /** What a wrapper runs instead; with `network`, the wrapper is bubblewrap waiting for its private network (sandbox-network.ts). */
@@ -104,18 +113,23 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
   const graceMs = opts.killGraceMs ?? 10_000;
   let groupKill: NodeJS.Timeout | undefined;
   let network: PrivateNetwork | undefined;
+  let outputFd: number | undefined;
 
   try {
     const command: WrappedCommand = opts.wrap ? opts.wrap({ file, args, env: minimalEnv(opts.env), cwd: opts.cwd }) : { file, args, env: minimalEnv(opts.env) };
     network = command.network;
+    // Opened (truncated) before the command starts: its presence alone says the command was started.
+    outputFd = opts.outputFile ? openSync(opts.outputFile, 'w', 0o600) : undefined;
+    // execa's types name only fds 3–9 for stdout and stderr; at run time any open fd is handed to spawn as is.
+    const toFile = outputFd as 3 | undefined;
     const subprocess = execa(command.file, command.args, {
       cwd: opts.cwd,
       env: command.env,
       extendEnv: false,
-      all: true,
+      all: outputFd === undefined,
       reject: false,
       // A sandbox with a network of its own talks to its set-up (sandbox-network.ts) through more pipes.
-      ...(network ? sandboxPipes(network.extraPipes) : { stdin: 'ignore' as const }),
+      ...(network ? sandboxPipes(network.extraPipes, toFile) : toFile === undefined ? { stdin: 'ignore' as const } : { stdin: 'ignore' as const, stdout: toFile, stderr: toFile }),
       detached: true,
       ...(opts.wrap ? {} : { cancelSignal, forceKillAfterDelay: graceMs }),
     });
@@ -146,7 +160,12 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
         killProcessGroup(subprocess.pid);
       }
     }
-    const result = await subprocess;
+    // The child has its own copy; this process's would keep the file open for nothing.
+    if (outputFd !== undefined) closeSync(outputFd);
+    outputFd = undefined;
+    const finished = await subprocess;
+    const written = opts.outputFile ? await readFile(opts.outputFile, 'utf8').catch(() => '') : undefined;
+    const result = written === undefined ? finished : { ...finished, all: written, stdout: written };
     const scrub = (s: string | undefined) => scrubSecrets(s ?? '', opts.secrets);
 
     if (activity?.cancellationSignal.aborted) {
@@ -175,17 +194,19 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
     }
     return { exitCode, output, stdout: scrub(result.stdout) };
   } finally {
+    if (outputFd !== undefined) closeSync(outputFd);
     if (timer) clearInterval(timer);
     if (groupKill) clearTimeout(groupKill);
     network?.close();
   }
 }
 
-/** stdin ignored, stdout and stderr captured, then `extra` pipes (fds 3…) that runCommand does not read. */
-function sandboxPipes(extra: number) {
+/** stdin ignored, stdout and stderr captured (or written to `output`), then `extra` pipes (fds 3…) that runCommand does not read. */
+function sandboxPipes(extra: number, output?: 3) {
   const fds = Array.from({ length: extra }, (_, i) => i + 3);
+  const out = output ?? ('pipe' as const);
   return {
-    stdio: ['ignore', 'pipe', 'pipe', ...fds.map(() => 'pipe' as const)] as const,
+    stdio: ['ignore', out, out, ...fds.map(() => 'pipe' as const)] as const,
     buffer: Object.fromEntries(fds.map((fd) => [`fd${fd}`, false])) as Record<`fd${number}`, boolean>,
   };
 }

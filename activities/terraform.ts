@@ -8,7 +8,7 @@
 // and the repository's provider cache writable.
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, realpath } from 'node:fs/promises';
+import { lstat, mkdir, open, realpath, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type {
@@ -332,7 +332,11 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
     return { ok: false, exitCode: before.exitCode, outputFile: await saveOutput(applyLog, 'preApply hooks', before) };
   }
   const args = ['apply', '-input=false', '-no-color', planArg];
-  const applied = await runCommand(binary, args, { cwd: paths.projectDir, env, secrets, killGraceMs: 60_000, wrap: runner.wrap });
+  // Into a file, not a pipe: should this worker die, terraform finishes the apply and saves its state.
+  const rawOutput = applyOutputFile(paths.outDir);
+  const applied = await runCommand(binary, args, { cwd: paths.projectDir, env, secrets, killGraceMs: 60_000, wrap: runner.wrap, outputFile: rawOutput });
+  // The scrubbed copy is what is kept (below); once the apply has ended, the raw one tells nobody anything.
+  await rm(rawOutput, { force: true });
   // postApply hooks run after a successful apply; their output joins the log, their failure is noted
   // but cannot undo the apply.
   const after = applied.exitCode === 0 ? await runHooks(input.hooks?.after ?? [], paths, hookOpts) : undefined;
@@ -373,6 +377,12 @@ async function stateIdentityOf(binary: TerraformBinary, opts: RunOptions): Promi
     return undefined;
   }
 }
+
+/**
+ * terraform apply's output as it runs, unscrubbed, beside the plan file (which holds the same values):
+ * present only while the apply runs, or after a worker died inside it (interrupted-apply.ts reads it).
+ */
+export const applyOutputFile = (outDir: string) => join(outDir, 'apply.output');
 
 /** The file beside apply.log holding the state's identity as the apply began. */
 export const stateBeforeFile = (outDir: string) => join(outDir, 'state-before.txt');
