@@ -8,6 +8,10 @@ import type { RepoRef } from './contracts.ts';
 
 export const PROJECT_RUN_WORKFLOW_TYPE = 'projectRun';
 
+/** A plan's resource counts, as a run's record keeps them (+/~/−). */
+export type RunCounts = Pick<PlanSummary, 'add' | 'change' | 'destroy'>;
+export const runCounts = ({ add, change, destroy }: RunCounts): RunCounts => ({ add, change, destroy });
+
 export type RunKind = 'plan' | 'apply' | 'rollback' | 'destroy' | 'drift';
 export type RunTrigger = 'pr' | 'merge' | 'push' | 'drift' | 'manual';
 
@@ -77,8 +81,8 @@ export interface RunInput {
   baseSha?: string;
   /** plan: arguments after `--`, already checked against the allowlist. */
   extraArgs?: string[];
-  /** apply: the saved plan, by hash. */
-  plan?: { planFile: string; planSha256: string };
+  /** apply: the saved plan, by hash; with its counts, the run's record says what it applied. */
+  plan?: { planFile: string; planSha256: string; counts?: RunCounts };
   /** apply: plan again first (upstreams changed since) and apply only if the resource actions and values are these. */
   replanAgainst?: { showJsonFile: string; planTextFile: string };
   /**

@@ -21,7 +21,7 @@ import type { ResolvedProject } from '../shared/config.ts';
 import { CHECK_DEPLOY, PR_EVENT_SIGNAL, deployHoldGrantedSignal, deploySignal, deployStateQuery, prWorkflowId } from '../shared/contracts.ts';
 import type { ApprovedPlan, DeployInput, DeployOutcome, DeployRevision, DeployState, DeployStatus, PrEvent, RepoRef } from '../shared/contracts.ts';
 import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
-import type { RunInput, RunResult, SavedPlan } from '../shared/runs.ts';
+import { runCounts, type RunInput, type RunResult, type SavedPlan } from '../shared/runs.ts';
 import { comparePlans, enqueueDeploy, postComment, revisionFacts, searchAttributesRegistered, selectProjects, upsertCheckRun, workflowRunning } from './activities.ts';
 import { APPROVAL_WINDOW, answerStaleApprovals, askForApproval } from './deploy/approval.ts';
 import { failureMessage, startRun } from './project-run.ts';
@@ -218,7 +218,7 @@ class Deploy {
     this.phase('applying');
     await upsertCheckRun({ repo, headSha: sha, name: this.checkName, checkRunId: this.checkRunId, status: 'in_progress', output: { template: 'deploy/check', data: { ...this.base, state: 'applying', summaryLine: plan.summary.line } } });
     const data = { summaryLine: plan.summary.line, approvedBy };
-    const applied = await this.startRun('apply', all, { sha }, { plan: { planFile: plan.planFile, planSha256: plan.planSha256 }, label: planned.label }, approvedBy);
+    const applied = await this.startRun('apply', all, { sha }, { plan: { planFile: plan.planFile, planSha256: plan.planSha256, counts: runCounts(plan.summary) }, label: planned.label }, approvedBy);
     // The outcome is unknown (worker lost, plan file gone or changed): never apply again blindly.
     if (applied.outcome === 'unknown' || applied.outcome === 'stale') return this.finish('unknown', { ...data, error: applied.failure?.error });
     if (applied.outcome === 'applied') {

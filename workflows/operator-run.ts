@@ -17,7 +17,7 @@ import {
   type OperatorRunInput,
   type OperatorStatus,
 } from '../shared/operator.ts';
-import type { RunInput, RunResult } from '../shared/runs.ts';
+import { runCounts, type RunInput, type RunResult } from '../shared/runs.ts';
 import { closeGateIssue, enqueueDeploy, openGateIssue, postComment, reactToComment, requirementFacts, searchAttributesRegistered, selectProjects } from './activities.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
 import { createLockClient } from './lock-client.ts';
@@ -221,7 +221,7 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
     for (const [i, p] of targets.entries()) {
       const planned = plans[i]!;
       if (planned.outcome === 'no-changes') continue;
-      const applied = await run(p, kind, { plan: { planFile: planned.plan!.planFile, planSha256: planned.plan!.planSha256 }, label: planned.label }, status.approvers);
+      const applied = await run(p, kind, { plan: { planFile: planned.plan!.planFile, planSha256: planned.plan!.planSha256, counts: runCounts(planned.plan!.summary) }, label: planned.label }, status.approvers);
       lines[i] = projectLine(applied);
       if (applied.logFile) files[`output${i}`] = applied.logFile;
       if (applied.outcome !== 'applied') {

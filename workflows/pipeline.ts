@@ -4,7 +4,7 @@
 // (project-run.ts); this module only schedules runs and says what came of them.
 import { isCancellation } from '@temporalio/workflow';
 import { runDag, type NodeOutcome } from '../shared/dag.ts';
-import type { ProjectLocation, RunInput, RunProject, RunRecordInput, RunResult } from '../shared/runs.ts';
+import { runCounts, type ProjectLocation, type RunInput, type RunProject, type RunRecordInput, type RunResult } from '../shared/runs.ts';
 import type { RepoRef } from '../shared/contracts.ts';
 import { startRun } from './project-run.ts';
 import { upstreamAppliedSincePlan, type ProjectPlan } from './projects.ts';
@@ -168,7 +168,7 @@ export async function applyInOrder(ctx: PipelineContext, projects: ProjectPlan[]
             ...(planFirst
               ? { planFirst }
               : {
-                  plan: { planFile: p.planFile!, planSha256: p.planSha256! },
+                  plan: { planFile: p.planFile!, planSha256: p.planSha256!, ...(p.summary ? { counts: runCounts(p.summary) } : {}) },
                   ...(replan ? { replanAgainst: { showJsonFile: p.showJsonFile!, planTextFile: p.planTextFile! } } : {}),
                 }),
             keepOutputsBefore: chosen.some((d) => d.dependsOn.includes(name)),

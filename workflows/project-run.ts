@@ -15,7 +15,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { OutputInput, PlanResult, ProjectTarget } from '../shared/activity-contracts.ts';
 import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
-import { PROJECT_RUN_WORKFLOW_TYPE, RUN_LOG_TAIL_MEMO, runLogFile, runWorkflowId, type RunInput, type RunProject, type RunResult } from '../shared/runs.ts';
+import { PROJECT_RUN_WORKFLOW_TYPE, RUN_LOG_TAIL_MEMO, runCounts, runLogFile, runWorkflowId, type RunInput, type RunProject, type RunResult } from '../shared/runs.ts';
 import type { Activities } from '../activities/index.ts';
 import * as proxies from './activities.ts';
 
@@ -84,10 +84,11 @@ export async function runProject(input: RunInput, deps: RunDeps): Promise<RunRes
   return done(await RUNNERS[kind](input, { ...base, ...at }, acts));
 
   async function done(result: RunResult): Promise<RunResult> {
-    const summary = result.plan?.summary ?? result.drift?.plan.summary;
+    // An apply that planned first has its fresh plan; else it applied the saved plan, whose counts came with it.
+    const summary = result.plan?.summary ?? result.drift?.plan.summary ?? (kind === 'apply' ? input.plan?.counts : undefined);
     // Before the outcome, which tells readers the run is over.
     await deps.keepLog?.(result);
-    record({ outcome: result.outcome, ...(summary ? { counts: { add: summary.add, change: summary.change, destroy: summary.destroy } } : {}) });
+    record({ outcome: result.outcome, ...(summary ? { counts: runCounts(summary) } : {}) });
     return result;
   }
 }

@@ -80,12 +80,12 @@ function shape(value: unknown): unknown {
   return typeof value;
 }
 
-/** An apply's record: its counts are its plan's, recorded by the plan run (an apply re-plans only when upstreams changed). */
+/** An apply's record: its counts are those of the plan it applied, as the starter passed them on. */
 const RUN_SHAPE = {
   actor: 'string',
   approvers: ['string'],
   closedAt: 'string',
-  counts: 'null',
+  counts: { add: 'number', change: 'number', destroy: 'number' },
   kind: 'string',
   outcome: 'string',
   pr: 'number',
@@ -110,7 +110,7 @@ describe('terrapin history', () => {
     ]);
     const apply = runs[0]!;
     expect(shape(apply)).toEqual(RUN_SHAPE);
-    expect(apply).toMatchObject({ actor: 'bob', approvers: ['bob'], status: 'completed' });
+    expect(apply).toMatchObject({ actor: 'bob', approvers: ['bob'], status: 'completed', counts: { add: 1, change: 0, destroy: 0 } });
     expect(runs[1]).toMatchObject({ actor: 'alice', approvers: [], counts: { add: 1, change: 0, destroy: 0 } });
     expect(apply.runId).toMatch(/^run:acme\/happy-path:default:apply:[0-9a-f]{7}-\d+$/);
     expect(apply.revision).toMatch(/^[0-9a-f]{40}$/);
@@ -160,6 +160,8 @@ describe('terrapin status', () => {
     expect(Object.keys(web).sort()).toEqual(['deployQueue', 'drift', 'lastApply', 'lock', 'pendingPlans', 'project', 'repository', 'summary', 'warnings']);
     expect(shape(web.lastApply)).toEqual(RUN_SHAPE);
     expect(web.lastApply).toMatchObject({ kind: 'apply', trigger: 'merge', actor: 'bob', approvers: ['bob'], outcome: 'applied', pr: 1 });
+    // An apply's record carries the counts of the plan it applied.
+    expect(web.lastApply.counts).toEqual({ add: 0, change: 1, destroy: 0 });
     expect(web.deployQueue).toEqual({ deployed: web.lastApply.revision, current: null, queued: [] });
     expect(web.pendingPlans).toEqual([]);
     expect(web.lock).toBeNull();
