@@ -1,13 +1,15 @@
 // Runs a command for an activity: minimal environment, combined output, heartbeats and cancellation.
 // Commands never inherit the worker's environment, so the app's own secrets cannot reach terraform,
 // providers or git hooks.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { readFile } from 'node:fs/promises';
 import { constants as osConstants, homedir } from 'node:os';
 import { execa } from 'execa';
 import { asyncLocalStorage, CancelledFailure } from '@temporalio/activity';
 import { scrubSecrets } from '../app/logger.ts';
 import { NetworkSetupError, type PrivateNetwork } from './sandbox-network.ts';
+import { openLiveLog, type LiveLog } from './live-log.ts';
 import { timeTerraform } from '../app/metrics.ts';
 
 export interface RunOptions {
@@ -35,6 +37,8 @@ export interface RunOptions {
    * unscrubbed: keep it in the bot's own directories, and remove it once read.
    */
   outputFile?: string;
+  /** Also appends the output, scrubbed, line by line as it comes, to this run's live log (live-log.ts). */
+  liveLog?: string;
 }
 
 /** What a wrapper runs instead; with `network`, the wrapper is bubblewrap waiting for its private network (sandbox-network.ts). */
@@ -67,6 +71,12 @@ export function minimalEnv(extra: Record<string, string> = {}): Record<string, s
 /** The current activity context, or undefined outside an activity (unit tests, scripts). */
 function currentActivity() {
   return asyncLocalStorage.getStore();
+}
+
+/** The workflow whose activity this is (a project run's id is its run id), or undefined outside an activity. */
+export function activityWorkflow(): { id: string; type: string } | undefined {
+  const info = currentActivity()?.info;
+  return info?.workflowExecution && info.workflowType ? { id: info.workflowExecution.workflowId, type: info.workflowType } : undefined;
 }
 
 /** Heartbeats when called inside an activity; a no-op elsewhere. */
@@ -114,8 +124,11 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
   let groupKill: NodeJS.Timeout | undefined;
   let network: PrivateNetwork | undefined;
   let outputFd: number | undefined;
+  let live: LiveLog | undefined;
+  let tail: { stop(): void } | undefined;
 
   try {
+    live = opts.liveLog ? openLiveLog(opts.liveLog, opts.secrets ?? [], [file, ...args].join(' ')) : undefined;
     const command: WrappedCommand = opts.wrap ? opts.wrap({ file, args, env: minimalEnv(opts.env), cwd: opts.cwd }) : { file, args, env: minimalEnv(opts.env) };
     network = command.network;
     // Opened (truncated) before the command starts: its presence alone says the command was started.
@@ -133,6 +146,10 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
       detached: true,
       ...(opts.wrap ? {} : { cancelSignal, forceKillAfterDelay: graceMs }),
     });
+    if (live) {
+      if (opts.outputFile) tail = tailFile(opts.outputFile, live);
+      else subprocess.all?.on('data', (chunk: Buffer) => live!.write(chunk.toString()));
+    }
     cancelSignal?.addEventListener(
       'abort',
       () => {
@@ -164,6 +181,8 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
     if (outputFd !== undefined) closeSync(outputFd);
     outputFd = undefined;
     const finished = await subprocess;
+    tail?.stop();
+    tail = undefined;
     const written = opts.outputFile ? await readFile(opts.outputFile, 'utf8').catch(() => '') : undefined;
     const result = written === undefined ? finished : { ...finished, all: written, stdout: written };
     const scrub = (s: string | undefined) => scrubSecrets(s ?? '', opts.secrets);
@@ -194,6 +213,8 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
     }
     return { exitCode, output, stdout: scrub(result.stdout) };
   } finally {
+    tail?.stop();
+    live?.end();
     if (outputFd !== undefined) closeSync(outputFd);
     if (timer) clearInterval(timer);
     if (groupKill) clearTimeout(groupKill);
@@ -208,6 +229,40 @@ function sandboxPipes(extra: number, output?: 3) {
   return {
     stdio: ['ignore', out, out, ...fds.map(() => 'pipe' as const)] as const,
     buffer: Object.fromEntries(fds.map((fd) => [`fd${fd}`, false])) as Record<`fd${number}`, boolean>,
+  };
+}
+
+/** Follows a command's output file into the live log every 250 ms; `stop` takes in the rest, once. */
+function tailFile(path: string, live: LiveLog): { stop(): void } {
+  const decoder = new StringDecoder('utf8');
+  let offset = 0;
+  const readNew = () => {
+    try {
+      const fd = openSync(path, 'r');
+      try {
+        const size = fstatSync(fd).size;
+        if (size <= offset) return;
+        const buf = Buffer.alloc(size - offset);
+        const read = readSync(fd, buf, 0, buf.length, offset);
+        offset += read;
+        live.write(decoder.write(buf.subarray(0, read)));
+      } finally {
+        closeSync(fd);
+      }
+    } catch {
+      // Not there yet, or gone: the saved log has it all.
+    }
+  };
+  const timer = setInterval(readNew, 250);
+  let stopped = false;
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(timer);
+      readNew();
+      live.write(decoder.end());
+    },
   };
 }
 

@@ -25,7 +25,8 @@ import { secretEnvValues } from './terraform-env.ts';
 import type { GitDeps } from './git.ts';
 import { detectDrift, type DriftInput } from './drift.ts';
 import { formatPlanAsDiff, summarizePlan } from './plan-format.ts';
-import { runCommand, type RunOptions, type RunResult } from './process.ts';
+import { activityWorkflow, runCommand, type RunOptions, type RunResult } from './process.ts';
+import { liveLogFile, PROJECT_RUN_WORKFLOW_TYPE } from '../shared/runs.ts';
 import { loadInputs, saveOutputs } from './project-outputs.ts';
 import { addBotFileSource, assertCheckoutFile, CheckoutFileError, checkoutDir, writeBotFile } from './checkout-files.ts';
 import { binaryMount, findBinary, resolveSandbox, sandboxUnavailableMessage, wrapCommand, type Sandbox } from './sandbox.ts';
@@ -204,10 +205,12 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   const env = { ...input.env, ...deps.passEnv, ...runner.env, ...terraformEnv(paths), ...inputs.env };
   const secrets = [...inputs.secrets, ...secretEnvValues(deps.passEnv ?? {})];
 
-  const run = (args: string[]) => runCommand(binary, args, { cwd: paths.projectDir, env, secrets, wrap: runner.wrap });
+  // What a person follows (`terrapin logs --follow`): hooks, init and plan; not the plan shown as JSON and text.
+  const live = liveLogOf(deps);
+  const run = (args: string[], follow = false) => runCommand(binary, args, { cwd: paths.projectDir, env, secrets, wrap: runner.wrap, ...(follow ? live : {}) });
   const planArg = relative(paths.projectDir, paths.planFile);
   const hooks = (commands: string[] | undefined) =>
-    runHooks(commands ?? [], paths, { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets, wrap: runner.wrap });
+    runHooks(commands ?? [], paths, { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets, wrap: runner.wrap, ...live });
   const hookFailure = async (step: 'prePlan' | 'postPlan', r: RunResult): Promise<PlanResult> => ({
     ok: false,
     step,
@@ -231,7 +234,7 @@ export async function plan(input: PlanInput, deps: TerraformDeps): Promise<PlanR
   });
 
   for (const args of steps) {
-    const r = await run(args);
+    const r = await run(args, true);
     if (r.exitCode !== 0) return fail(args, r);
   }
 
@@ -317,11 +320,12 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
   const inputs = await loadInputs(input.inputs);
   const secrets = [...(inputs.ok ? inputs.secrets : []), ...secretEnvValues(deps.passEnv ?? {})];
   const planArg = relative(paths.projectDir, paths.planFile);
-  const hookOpts = { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets, wrap: runner.wrap };
+  const live = liveLogOf(deps);
+  const hookOpts = { cwd: paths.projectDir, env: { ...env, ...input.hookEnv, PLANFILE: planArg }, secrets, wrap: runner.wrap, ...live };
   const applyLog = join(paths.outDir, 'apply.log');
   // A work dir this worker did not plan in (re-created, or planned elsewhere) has no initialized TF_DATA_DIR:
   // init with the committed lock file, as the plan did, and select the plan's workspace.
-  const init = await initIfMissing(binary, paths, input.workspace, { cwd: paths.projectDir, env, secrets, wrap: runner.wrap });
+  const init = await initIfMissing(binary, paths, input.workspace, { cwd: paths.projectDir, env, secrets, wrap: runner.wrap, ...live });
   if (init) return { ok: false, exitCode: init.exitCode, outputFile: await saveOutput(applyLog, `${binary} ${init.args.join(' ')}`, init) };
   // Before anything of the apply runs: should this worker die, the next one tells an untouched state
   // from a touched one by it (interrupted-apply.ts).
@@ -334,7 +338,7 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
   const args = ['apply', '-input=false', '-no-color', planArg];
   // Into a file, not a pipe: should this worker die, terraform finishes the apply and saves its state.
   const rawOutput = applyOutputFile(paths.outDir);
-  const applied = await runCommand(binary, args, { cwd: paths.projectDir, env, secrets, killGraceMs: 60_000, wrap: runner.wrap, outputFile: rawOutput });
+  const applied = await runCommand(binary, args, { cwd: paths.projectDir, env, secrets, killGraceMs: 60_000, wrap: runner.wrap, outputFile: rawOutput, ...live });
   // The scrubbed copy is what is kept (below); once the apply has ended, the raw one tells nobody anything.
   await rm(rawOutput, { force: true });
   // postApply hooks run after a successful apply; their output joins the log, their failure is noted
@@ -348,6 +352,12 @@ export async function apply(input: ApplyInput, deps: TerraformDeps): Promise<App
   // Outputs are read after the apply's outcome is settled: failing to read them is reported as an
   // error of its own (retryable), never as a failed apply.
   return { ok: true, exitCode: 0, outputFile, ...logged, outputsFile: await writeOutputs(binary, paths, { cwd: paths.projectDir, env, secrets: [], wrap: runner.wrap }) };
+}
+
+/** The live log of the project run this activity belongs to (`terrapin logs --follow` reads it); none elsewhere. */
+function liveLogOf(deps: TerraformDeps): { liveLog: string } | undefined {
+  const workflow = activityWorkflow();
+  return workflow?.type === PROJECT_RUN_WORKFLOW_TYPE ? { liveLog: liveLogFile(deps.dataDir, workflow.id) } : undefined;
 }
 
 /** `init` (and the workspace) when this run dir has no TF_DATA_DIR yet; the failed step, or undefined. */

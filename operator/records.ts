@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../shared/records.ts';
-import { PROJECT_RUN_WORKFLOW_TYPE, RUN_LOG_TAIL_BYTES, RUN_LOG_TAIL_MEMO, runLogFile, type RunKind, type RunResult } from '../shared/runs.ts';
+import { PROJECT_RUN_WORKFLOW_TYPE, RUN_LOG_TAIL_BYTES, RUN_LOG_TAIL_MEMO, liveLogFile, runLogFile, type RunKind, type RunResult } from '../shared/runs.ts';
 
 export const RUN_KINDS: readonly RunKind[] = ['plan', 'apply', 'rollback', 'destroy', 'drift'];
 
@@ -178,7 +178,12 @@ export interface RunLog {
  */
 export async function runLog(client: Client, dataDir: string, runId: string): Promise<RunLog> {
   const run = await getRun(client, runId);
-  if (run.status === 'running') return { run, file: null, source: 'none', text: '', note: 'the run is still going: its log is saved when its terraform steps end (use --follow)' };
+  if (run.status === 'running') {
+    const live = liveLogFile(dataDir, runId);
+    const sofar = await readDataFile(dataDir, live);
+    if (sofar) return { run, file: live, source: 'file', text: sofar, note: 'the run is still going: its output so far (--follow streams the rest)' };
+    return { run, file: null, source: 'none', text: '', note: 'the run is still going: its log is saved when its terraform steps end (use --follow)' };
+  }
   const file = run.result ? runLogFile(run.result) ?? null : run.logTail?.file ?? null;
   if (!file) return { run, file: null, source: 'none', text: '', note: run.error ? `the run failed before writing a log: ${run.error}` : 'the run wrote no log' };
   const whole = await readDataFile(dataDir, file);

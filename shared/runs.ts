@@ -12,6 +12,9 @@ export const PROJECT_RUN_WORKFLOW_TYPE = 'projectRun';
 export type RunCounts = Pick<PlanSummary, 'add' | 'change' | 'destroy'>;
 export const runCounts = ({ add, change, destroy }: RunCounts): RunCounts => ({ add, change, destroy });
 
+/** Where a run's live log is (activities/live-log.ts writes it, `terrapin logs --follow` reads it): one file per run id. */
+export const liveLogFile = (dataDir: string, runId: string): string => `${dataDir.replace(/\/+$/, '')}/live/${encodeURIComponent(runId)}.log`;
+
 export type RunKind = 'plan' | 'apply' | 'rollback' | 'destroy' | 'drift';
 export type RunTrigger = 'pr' | 'merge' | 'push' | 'drift' | 'manual';
 

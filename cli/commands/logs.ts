@@ -1,8 +1,12 @@
 // `terrapin logs`: a run's scrubbed terraform output — the whole file where this machine shares the worker's
-// data dir, else the end the run recorded. `--follow` waits for a running run and prints its log at the end.
+// data dir, else the end the run recorded. `--follow` streams a running run's output as the worker writes it
+// (its live log, on a shared disk) until the run ends; elsewhere it waits and prints the log at the end.
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { StringDecoder } from 'node:string_decoder';
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import type { RunKind } from '../../shared/runs.ts';
+import { liveLogFile, type RunKind } from '../../shared/runs.ts';
 import type { RunLog } from '../../operator/records.ts';
 import { withTemporal } from '../connection.ts';
 import { collectKinds, projectOption, repoOption } from '../options.ts';
@@ -29,13 +33,15 @@ export function register(program: Command): void {
     .addOption(repoOption('with -p: only runs of this repository'))
     .option('--last', "the project's latest run (implied by -p)")
     .option('-k, --kind <kind>', 'with --last: the latest run of these kinds (plan, apply, rollback, destroy, drift)', collectKinds)
-    .option('-f, --follow', 'wait for a running run to end, then print its log; exit 1 if it failed')
+    .option('-f, --follow', 'stream a running run\'s output until it ends; exit 1 if it failed')
     .option('--interval <seconds>', 'with --follow: how often to look', '1')
     .addHelpText(
       'after',
       `
 The whole log is read from TERRAPIN_DATA_DIR when this machine shares the worker's disk; elsewhere the
-last 16 KB the run recorded are shown, and a note on stderr says so.
+last 16 KB the run recorded are shown, and a note on stderr says so. --follow streams the output of a
+running run as terraform prints it where the disk is shared; elsewhere it waits and prints the log at the
+end. With --json, --follow waits and prints one document.
 
 Examples:
   $ terrapin logs run:acme/infra:app:apply:1a2b3c4-2
@@ -59,9 +65,10 @@ Examples:
           if (!run) throw notFound(`no runs recorded for project ${opts.project}${repository ? ` in ${repository}` : ''}${opts.kind ? ` of kind ${opts.kind.join(', ')}` : ''}`);
           id = run.runId;
         }
-        if (opts.follow) await waitForEnd(out, conn.client, id, interval * 1000);
+        const streamed = opts.follow ? await follow(out, conn.client, out.json ? undefined : conn.dataDir, id, interval * 1000) : false;
         const log = await records.runLog(conn.client, conn.dataDir, id);
-        print(out, log);
+        // Streamed: the output is on the screen already; what the run came to is said on stderr.
+        print(out, streamed ? { ...log, text: '' } : log);
         return log.run;
       });
       if (opts.follow && (FAILED.has(ended.outcome) || ended.status !== 'completed')) {
@@ -70,19 +77,60 @@ Examples:
     });
 }
 
-/** Polls the run until it closes; on a terminal a spinner says what it is waiting for. */
-async function waitForEnd(out: Output, client: Client, runId: string, intervalMs: number): Promise<void> {
+/**
+ * Polls the run until it closes. With the worker's data dir, its live log goes to stdout line by line as it
+ * grows (the worker appends whole, scrubbed lines); else a spinner on a terminal says what it waits for.
+ * Whether anything was streamed.
+ */
+async function follow(out: Output, client: Client, dataDir: string | undefined, runId: string, intervalMs: number): Promise<boolean> {
   const { getRun } = await import('../../operator/records.ts');
   const first = await getRun(client, runId);
-  if (first.status !== 'running') return;
+  if (first.status !== 'running') return false;
   out.note(`${runId}: ${first.kind} of ${first.project} running since ${relativeTime(new Date(first.startedAt))}; waiting for it to end`);
-  await out.spin(`Waiting for ${runId}`, async () => {
-    for (;;) {
-      await new Promise((r) => setTimeout(r, intervalMs));
-      const d = await client.workflow.getHandle(runId).describe();
-      if (d.status.name !== 'RUNNING') return;
-    }
-  });
+  const running = async () => (await client.workflow.getHandle(runId).describe()).status.name === 'RUNNING';
+  if (!dataDir) {
+    await out.spin(`Waiting for ${runId}`, async () => {
+      while (await running()) await new Promise((r) => setTimeout(r, intervalMs));
+    });
+    return false;
+  }
+  const live = tail(liveLogFile(dataDir, runId), out);
+  while (await running()) {
+    await live.copy();
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  await live.copy();
+  return live.streamed();
+}
+
+/** Prints the whole lines a growing file gained since the last call. */
+function tail(file: string, out: Output) {
+  const decoder = new StringDecoder('utf8');
+  let offset = 0;
+  let partial = '';
+  let streamed = false;
+  return {
+    streamed: () => streamed,
+    async copy(): Promise<void> {
+      const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW).catch(() => undefined);
+      if (!handle) return;
+      try {
+        const { size } = await handle.stat();
+        if (size <= offset) return;
+        const buf = Buffer.alloc(size - offset);
+        const { bytesRead } = await handle.read(buf, 0, buf.length, offset);
+        offset += bytesRead;
+        const text = partial + decoder.write(buf.subarray(0, bytesRead));
+        const cut = text.lastIndexOf('\n');
+        partial = text.slice(cut + 1);
+        if (cut < 0) return;
+        for (const line of text.slice(0, cut).split('\n')) out.line(line);
+        streamed = true;
+      } finally {
+        await handle.close();
+      }
+    },
+  };
 }
 
 function print(out: Output, log: RunLog): void {

@@ -5,15 +5,16 @@ import { execFile, spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startHarness, type Harness } from '../helpers/workflow-harness.ts';
 import { loadScenario, runScenario } from '../scenarios/runner.ts';
 import { searchAttributePairs } from '../../shared/records.ts';
+import { liveLogFile } from '../../shared/runs.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin/terrapin.mjs');
@@ -352,6 +353,60 @@ describe('terrapin logs --follow of a running run', () => {
     expect(stdout).toBe('');
     const lines = stderr.trimEnd().split('\n');
     expect(lines.slice(1)).toEqual([
+      `${runId}: apply of app at 0123456, terminated, just now`,
+      'note: the run failed before writing a log: stopped by an operator',
+      `terrapin: ${runId} ended terminated`,
+    ]);
+  });
+});
+
+describe('terrapin logs --follow streams a running run', () => {
+  test("prints the run's live log line by line as the worker writes it, then says how it ended", async () => {
+    // A run no worker picks up, with its live log written here as the worker writes it (whole, scrubbed lines;
+    // test/activities/live-log.test.ts shows a worker's terraform writing it).
+    const runId = 'run:acme/cli-stream:app:apply:0123456-1';
+    const handle = await h.env.client.workflow.start('projectRun', {
+      taskQueue: 'cli-test-nobody-polls',
+      workflowId: runId,
+      args: [{}],
+      typedSearchAttributes: searchAttributePairs({ repository: 'acme/cli-stream', project: 'app', kind: 'apply', trigger: 'manual', actor: 'carol', headSha: '0123456'.padEnd(40, '0') }),
+    });
+    const live = liveLogFile(h.config.dataDir, runId);
+    await mkdir(dirname(live), { recursive: true });
+    await writeFile(live, '$ terraform apply -input=false -no-color plan.tfplan\nterraform_data.server: Creating...\n');
+    const child = spawn(process.execPath, [BIN, 'logs', runId, '--follow', '--interval', '0.2'], {
+      cwd,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: h.env.address, TERRAPIN_DATA_DIR: h.config.dataDir },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const waiting: Array<{ text: string; resolve: () => void }> = [];
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      for (const w of waiting) if (stdout.includes(w.text)) w.resolve();
+    });
+    const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+    const seen = (text: string) => new Promise<void>((resolve) => (stdout.includes(text) ? resolve() : waiting.push({ text, resolve })));
+    await seen('Creating...\n');
+    // A line written half-way is held back until it is whole.
+    await appendFile(live, 'terraform_data.server: Still creating... [10s elap');
+    await appendFile(live, 'sed]\nterraform_data.server: Creation complete after 12s\n');
+    await seen('Creation complete after 12s\n');
+    expect(child.exitCode).toBeNull();
+    await handle.terminate('stopped by an operator');
+    expect(await exited).toBe(1);
+    expect(stdout).toBe(
+      [
+        '$ terraform apply -input=false -no-color plan.tfplan',
+        'terraform_data.server: Creating...',
+        'terraform_data.server: Still creating... [10s elapsed]',
+        'terraform_data.server: Creation complete after 12s',
+        '',
+      ].join('\n'),
+    );
+    expect(stderr.trimEnd().split('\n')).toEqual([
+      `${runId}: apply of app running since just now; waiting for it to end`,
       `${runId}: apply of app at 0123456, terminated, just now`,
       'note: the run failed before writing a log: stopped by an operator',
       `terrapin: ${runId} ended terminated`,
