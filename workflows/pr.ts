@@ -39,6 +39,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       if (!(err instanceof ActivityFailure)) throw err;
       log.error('event handling failed', { type: event.type, deliveryId: event.deliveryId, error: failureMessage(err) });
     }
+    // Before the event counts as handled: whoever waits for it sees the attribute it set.
+    await pr.syncWaiting();
     remember((s.handled ??= []), event.deliveryId, SEEN_LIMIT);
   }
 
