@@ -2,7 +2,10 @@
 // so serves one endpoint). Every label takes its value from a fixed set: no PR numbers, SHAs, delivery ids or
 // repository names, whatever a webhook carries.
 import { basename } from 'node:path';
+import type { WorkflowClient } from '@temporalio/client';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { DEPLOY_WORKFLOW_TYPE, LOCK_WORKFLOW_TYPE, deployStateQuery, lockQueueQuery } from '../shared/contracts.ts';
+import { SEARCH_ATTRIBUTES, WAITING_APPROVAL } from '../shared/records.ts';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'terrapin_' });
@@ -177,61 +180,222 @@ export async function exposition(): Promise<string> {
   return sdk ? `${own}\n${sdk.trimEnd()}\n` : own;
 }
 
-/** Workflow types whose running count an operator watches (deploy queues, locks held, approvals waiting, open PRs). */
+/** Workflow types whose running count an operator watches (deploy queues, locks held, operator runs, open PRs). */
 export const WATCHED_WORKFLOW_TYPES = ['prWorkflow', 'deployWorkflow', 'lockWorkflow', 'operatorRunWorkflow', 'driftReconcileWorkflow', 'projectRun'] as const;
-/** Visibility counts are cached this long: a scrape every few seconds costs one count per type per interval. */
+/** Visibility counts and queue queries are cached this long: a scrape every few seconds costs one round per interval. */
 const VISIBILITY_CACHE_MS = 15_000;
+/** Each visibility call, and the queue queries together, must answer within this (a scrape must not hang). */
+const TEMPORAL_TIMEOUT_MS = 3_000;
+/** Queue workflows asked at once, and at most (one per project: a bound far above any installation's). */
+const QUERY_CONCURRENCY = 8;
+const QUERY_LIMIT = 2_000;
 
-interface WorkflowCounter {
-  count(query: string): Promise<{ count: number }>;
-}
+type WorkflowSource = Pick<WorkflowClient, 'count' | 'list' | 'getHandle'>;
 
-let countSource: WorkflowCounter | undefined;
+let source: WorkflowSource | undefined;
+let cacheMs = VISIBILITY_CACHE_MS;
 
 /**
- * `terrapin_workflows_running{type}` from Temporal visibility, computed on scrape and cached. Deploy queues,
- * held locks and approvals waiting (operator runs behind a gate issue) are each one running workflow.
- * The first client given wins (one per process).
+ * The gauges below are computed from Temporal on scrape and cached: `terrapin_workflows_running{type}` and
+ * the approvals waiting from visibility counts, locks held from the running lock workflows, the deploy and lock
+ * queue depths from each queue workflow's own state query. The first client given wins (one per process);
+ * `cacheMs` is for tests.
  */
-export function watchWorkflows(client: { workflow: WorkflowCounter }): void {
-  countSource ??= client.workflow;
+export function watchWorkflows(client: { workflow: WorkflowSource }, opts: { cacheMs?: number } = {}): void {
+  source ??= client.workflow;
+  if (opts.cacheMs !== undefined) cacheMs = opts.cacheMs;
 }
 
-let cached: { at: number; counts: Map<string, number> } | undefined;
+/** `load` on the first call, then its answer (or failure) for `cacheMs`; callers at once share one call. */
+function cachedFor<T>(load: (from: WorkflowSource) => Promise<T>): () => Promise<T> {
+  let cached: { at: number; value: Promise<T> } | undefined;
+  return () => {
+    if (cached && Date.now() - cached.at < cacheMs) return cached.value;
+    const value = load(source!);
+    cached = { at: Date.now(), value };
+    return value;
+  };
+}
 
-async function runningCounts(): Promise<Map<string, number>> {
-  if (cached && Date.now() - cached.at < VISIBILITY_CACHE_MS) return cached.counts;
+const running = (type: string) => `WorkflowType = '${type}' AND ExecutionStatus = 'Running'`;
+
+const runningCounts = cachedFor(async (from) => {
   const counts = new Map<string, number>();
   await Promise.all(
     WATCHED_WORKFLOW_TYPES.map(async (type) => {
-      const { count } = await withTimeout(countSource!.count(`WorkflowType = '${type}' AND ExecutionStatus = 'Running'`), 3_000);
+      const { count } = await withTimeout(from.count(running(type)), TEMPORAL_TIMEOUT_MS);
       counts.set(type, count);
     }),
   );
-  cached = { at: Date.now(), counts };
   return counts;
-}
+});
 
 /** A scrape must not hang on an unreachable Temporal. */
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('Temporal visibility did not answer in time')), ms);
+    timer = setTimeout(() => reject(new Error('Temporal did not answer in time')), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 export const workflowsRunning = new Gauge({
   name: 'terrapin_workflows_running',
-  help: 'Running workflows by type, from Temporal visibility (cached 15 s): deployWorkflow = active deploy queues, lockWorkflow = project locks held (a free lock ends its workflow), operatorRunWorkflow = operator requests in progress (mostly waiting for approval), prWorkflow = open PRs.',
+  help: 'Running workflows by type, from Temporal visibility (cached 15 s): deployWorkflow = deploy queues (one per project that ever deployed), lockWorkflow = project locks held (a free lock ends its workflow), operatorRunWorkflow = operator requests in progress, prWorkflow = open PRs (and merged ones following their deploys).',
   labelNames: ['type'] as const,
   registers: [registry],
   async collect() {
-    if (!countSource) return;
+    if (!source) return;
     try {
       for (const [type, count] of await runningCounts()) this.set({ type }, count);
     } catch {
       // Temporal unreachable: the gauge goes stale-free (reset) rather than showing old counts; /readyz says why.
+      this.reset();
+    }
+  },
+});
+
+/** The workflows that wait for approvals, as the `workflow` label names them. */
+const APPROVING_WORKFLOWS = { pr: 'prWorkflow', deploy: 'deployWorkflow', operator: 'operatorRunWorkflow' } as const;
+
+const approvalCounts = cachedFor(async (from) => {
+  const entries = await Promise.all(
+    Object.entries(APPROVING_WORKFLOWS).map(async ([label, type]) => {
+      const { count } = await withTimeout(from.count(`${running(type)} AND ${SEARCH_ATTRIBUTES.waiting.name} = '${WAITING_APPROVAL}'`), TEMPORAL_TIMEOUT_MS);
+      return [label, count] as const;
+    }),
+  );
+  return entries;
+});
+
+export const approvalsWaiting = new Gauge({
+  name: 'terrapin_approvals_waiting',
+  help: 'Workflows waiting for an approval, from Temporal visibility (TerrapinWaiting, cached 15 s), by workflow: pr (an open PR whose current plan has changes not yet approved or applied), deploy (a deploy whose plan differs from the approved one), operator (an operator apply or destroy behind its gate issue). Absent while the search attribute is not registered.',
+  labelNames: ['workflow'] as const,
+  registers: [registry],
+  async collect() {
+    if (!source) return;
+    try {
+      for (const [workflow, count] of await approvalCounts()) this.set({ workflow }, count);
+    } catch {
+      this.reset();
+    }
+  },
+});
+
+/**
+ * No sample at all (prom-client resets a gauge without labels to 0, which would read as "none held" while
+ * Temporal does not answer); its HELP and TYPE lines stay.
+ */
+function noSample(gauge: Gauge): void {
+  gauge.reset();
+  const internal = gauge as unknown as { labelNames: string[]; hashMap: Record<string, unknown> };
+  if (internal.labelNames.length === 0) internal.hashMap = {};
+}
+
+export const locksHeld = new Gauge({
+  name: 'terrapin_locks_held',
+  help: 'Project locks held (one lock workflow per project, running while held: a free lock ends it), from Temporal visibility (cached 15 s).',
+  registers: [registry],
+  async collect() {
+    try {
+      if (!source) throw new Error('no Temporal client');
+      this.set((await runningCounts()).get('lockWorkflow') ?? 0);
+    } catch {
+      noSample(this);
+    }
+  },
+});
+
+interface QueueDepths {
+  /** Revisions queued in deploy queues, the one deploying not counted. */
+  deploy: number;
+  /** PRs waiting in line for a lock, its holder not counted. */
+  lock: number;
+  /** Queue workflows that did not answer their state query in time (their queues are not in the sums). */
+  unanswered: { deploy: number; lock: number };
+}
+
+/** The running workflows of a type (ids), at most QUERY_LIMIT. */
+async function runningIds(from: WorkflowSource, type: string): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const w of from.list({ query: running(type), pageSize: 500 })) {
+    ids.push(w.workflowId);
+    if (ids.length >= QUERY_LIMIT) break;
+  }
+  return ids;
+}
+
+/** Asks each workflow for a number, a few at a time, all before `deadline`; the sum and how many did not answer. */
+async function sumOf(ids: string[], ask: (workflowId: string) => Promise<number>, deadline: number): Promise<{ sum: number; unanswered: number }> {
+  let sum = 0;
+  let unanswered = 0;
+  let next = 0;
+  const lane = async () => {
+    while (next < ids.length) {
+      const id = ids[next++]!;
+      const left = deadline - Date.now();
+      try {
+        if (left <= 0) throw new Error('out of time');
+        sum += await withTimeout(ask(id), left);
+      } catch {
+        // Not running any more (ended meanwhile), no worker to answer, or out of time.
+        unanswered++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(QUERY_CONCURRENCY, ids.length) }, lane));
+  return { sum, unanswered };
+}
+
+const queueDepths = cachedFor(async (from): Promise<QueueDepths> => {
+  const [deployIds, lockIds] = await withTimeout(Promise.all([runningIds(from, DEPLOY_WORKFLOW_TYPE), runningIds(from, LOCK_WORKFLOW_TYPE)]), TEMPORAL_TIMEOUT_MS);
+  const deadline = Date.now() + TEMPORAL_TIMEOUT_MS;
+  const [deploy, lock] = await Promise.all([
+    sumOf(deployIds, async (id) => (await from.getHandle(id).query(deployStateQuery)).queued.length, deadline),
+    sumOf(lockIds, async (id) => (await from.getHandle(id).query(lockQueueQuery)).length, deadline),
+  ]);
+  return { deploy: deploy.sum, lock: lock.sum, unanswered: { deploy: deploy.unanswered, lock: lock.unanswered } };
+});
+
+/** A gauge of one number of the queue depths. */
+function depthCollector(pick: (d: QueueDepths) => number) {
+  return async function collect(this: Gauge) {
+    try {
+      if (!source) throw new Error('no Temporal client');
+      this.set(pick(await queueDepths()));
+    } catch {
+      noSample(this);
+    }
+  };
+}
+
+export const deployQueueDepth = new Gauge({
+  name: 'terrapin_deploy_queue_depth',
+  help: 'Revisions waiting in deploy queues (all projects; the revision deploying now not counted), from each queue\'s state query (cached 15 s). Queues that did not answer are left out: see terrapin_queue_queries_unanswered.',
+  registers: [registry],
+  collect: depthCollector((d) => d.deploy),
+});
+
+export const lockQueueDepth = new Gauge({
+  name: 'terrapin_lock_queue_depth',
+  help: 'PRs waiting in line for project locks (all locks; holders not counted), from each lock\'s state query (cached 15 s). Locks that did not answer are left out: see terrapin_queue_queries_unanswered.',
+  registers: [registry],
+  collect: depthCollector((d) => d.lock),
+});
+
+export const queueQueriesUnanswered = new Gauge({
+  name: 'terrapin_queue_queries_unanswered',
+  help: 'Deploy queues and locks that did not answer their state query at the last count (no worker polling, or too slow): the queue depth gauges miss them.',
+  labelNames: ['workflow'] as const,
+  registers: [registry],
+  async collect() {
+    if (!source) return;
+    try {
+      const { unanswered } = await queueDepths();
+      this.set({ workflow: 'deploy' }, unanswered.deploy);
+      this.set({ workflow: 'lock' }, unanswered.lock);
+    } catch {
       this.reset();
     }
   },

@@ -96,6 +96,12 @@ async function startEmbedded(settings: TemporalSettings, opts: ConnectOptions, d
         opts.logger.warn({ attempt, err: err.message }, 'embedded Temporal did not answer in time; starting it again'),
     },
   );
+  try {
+    await registerMissingSearchAttributes(testEnv.connection, settings.namespace, opts.logger);
+  } catch (err) {
+    await testEnv.teardown();
+    throw err;
+  }
   const address = `127.0.0.1:${port}`;
   opts.logger.info({ address, ui: `http://127.0.0.1:${uiPort}` }, 'embedded Temporal ready');
   let closing: Promise<void> | undefined;
@@ -108,6 +114,22 @@ async function startEmbedded(settings: TemporalSettings, opts: ConnectOptions, d
     uiUrl: `http://127.0.0.1:${uiPort}`,
     close: () => (closing ??= testEnv.teardown()),
   };
+}
+
+/** temporal.api.enums.v1.IndexedValueType of each search attribute type Terrapin uses. */
+const INDEXED_VALUE_TYPE = { KEYWORD: 2, INT: 3, KEYWORD_LIST: 7 } as const;
+
+/**
+ * The dev server registers `--search-attribute`s only when it creates its SQLite file: one kept from an older
+ * Terrapin lacks the attributes added since, and without them workflows record none (searchAttributesRegistered).
+ */
+async function registerMissingSearchAttributes(connection: Connection, namespace: string, logger: Logger): Promise<void> {
+  const { customAttributes } = await connection.operatorService.listSearchAttributes({ namespace });
+  const missing = Object.values(SEARCH_ATTRIBUTES).filter((k) => !customAttributes?.[k.name]);
+  if (missing.length === 0) return;
+  const searchAttributes = Object.fromEntries(missing.map((k) => [k.name, INDEXED_VALUE_TYPE[k.type as keyof typeof INDEXED_VALUE_TYPE]]));
+  await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
+  logger.info({ added: missing.map((k) => k.name) }, 'registered search attributes the embedded server\'s database did not have yet');
 }
 
 type LocalEnvironmentOptions = NonNullable<Parameters<typeof TestWorkflowEnvironment.createLocal>[0]>;

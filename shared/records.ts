@@ -1,7 +1,7 @@
 // Terrapin's custom search attributes: what a history view lists project runs (and deploy queues) by. Registered on
 // the embedded server at start; a cluster must have them registered (README), or runs record none.
 import type { RunKind, RunTrigger } from './runs.ts';
-import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair, type SearchAttributeUpdatePair } from '@temporalio/common';
 
 export const SEARCH_ATTRIBUTES = {
   repository: defineSearchAttributeKey('TerrapinRepository', SearchAttributeType.KEYWORD),
@@ -17,7 +17,18 @@ export const SEARCH_ATTRIBUTES = {
   add: defineSearchAttributeKey('TerrapinAdd', SearchAttributeType.INT),
   change: defineSearchAttributeKey('TerrapinChange', SearchAttributeType.INT),
   destroy: defineSearchAttributeKey('TerrapinDestroy', SearchAttributeType.INT),
+  // What a running workflow waits for (`approval`), absent while it waits for nothing a person must do: the
+  // PR, deploy and operator workflows keep it current, so that one visibility count is the approvals waiting.
+  waiting: defineSearchAttributeKey('TerrapinWaiting', SearchAttributeType.KEYWORD),
 } as const;
+
+/** TerrapinWaiting's value while a workflow waits for an approval. */
+export const WAITING_APPROVAL = 'approval';
+
+/** The update that sets (or removes) TerrapinWaiting. */
+export function waitingPair(waiting: boolean): SearchAttributeUpdatePair {
+  return { key: SEARCH_ATTRIBUTES.waiting, value: waiting ? WAITING_APPROVAL : null };
+}
 
 export type { RunTrigger };
 

@@ -20,7 +20,7 @@ import {
 import type { ResolvedProject } from '../shared/config.ts';
 import { CHECK_DEPLOY, PR_EVENT_SIGNAL, deployHoldGrantedSignal, deploySignal, deployStateQuery, prWorkflowId } from '../shared/contracts.ts';
 import type { ApprovedPlan, DeployInput, DeployOutcome, DeployRevision, DeployState, DeployStatus, PrEvent, RepoRef } from '../shared/contracts.ts';
-import { searchAttributePairs, type RunRecord } from '../shared/records.ts';
+import { searchAttributePairs, waitingPair, type RunRecord } from '../shared/records.ts';
 import { runCounts, type RunInput, type RunResult, type SavedPlan } from '../shared/runs.ts';
 import { comparePlans, enqueueDeploy, postComment, revisionFacts, searchAttributesRegistered, selectProjects, upsertCheckRun, workflowRunning } from './activities.ts';
 import { APPROVAL_WINDOW, answerStaleApprovals, askForApproval } from './deploy/approval.ts';
@@ -209,7 +209,11 @@ class Deploy {
     if (!comparison?.same) {
       this.phase('waiting-approval');
       const question = { repo, project, rev, planned: plan, comparison, checkRunId: this.checkRunId, rulesSha: facts.parentSha ?? sha };
-      const answer = await askForApproval(s, question, () => this.tellPr({ status: 'waiting' }));
+      // TerrapinWaiting while the question is open: what the approvals gauge counts.
+      if (this.recorded) upsertSearchAttributes([waitingPair(true)]);
+      const answer = await askForApproval(s, question, () => this.tellPr({ status: 'waiting' })).finally(() => {
+        if (this.recorded) upsertSearchAttributes([waitingPair(false)]);
+      });
       if (answer === 'superseded') return this.finish('superseded', { reason: 'newer' });
       if (answer === 'expired') return this.finish('expired', { window: APPROVAL_WINDOW });
       approvedBy = answer;

@@ -5,7 +5,7 @@
 // for destroys; never the requester) lets it apply exactly that plan, under the project's lock, the one PRs
 // take. A destroy covers the project's dependents too when asked (applied downstreams first); a failed
 // destroy stops there and is reported: nothing is recreated on its own.
-import { CancellationScope, condition, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ApplyRequirement, CommandRule, ResolvedProject } from '../shared/config.ts';
 import { deployHoldGrantedSignal, lockWorkflowId } from '../shared/contracts.ts';
 import { buildDag } from '../shared/dag.ts';
@@ -17,6 +17,7 @@ import {
   type OperatorRunInput,
   type OperatorStatus,
 } from '../shared/operator.ts';
+import { waitingPair } from '../shared/records.ts';
 import { runCounts, type RunInput, type RunResult } from '../shared/runs.ts';
 import { closeGateIssue, enqueueDeploy, openGateIssue, postComment, reactToComment, requirementFacts, searchAttributesRegistered, selectProjects } from './activities.ts';
 import { judgeActor, permissionsAt } from './authorize.ts';
@@ -174,6 +175,8 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
     }
   };
   let ended: OperatorResult | undefined;
+  // TerrapinWaiting: what the approvals gauge counts, from the gate issue's opening to the approval (or the end).
+  if (recorded) upsertSearchAttributes([waitingPair(true)]);
   try {
     ended = await awaitApproval();
   } catch (err) {
@@ -181,6 +184,8 @@ export async function operatorRunWorkflow(input: OperatorRunInput): Promise<Oper
     if (!isCancellation(err)) throw err;
     await CancellationScope.nonCancellable(() => finish({ outcome: 'cancelled', reason: 'the request was cancelled in Temporal', projects: plans.map(projectLine) }));
     throw err;
+  } finally {
+    if (recorded) upsertSearchAttributes([waitingPair(false)]);
   }
   if (ended) return ended;
 

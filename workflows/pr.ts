@@ -39,6 +39,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
       if (!(err instanceof ActivityFailure)) throw err;
       log.error('event handling failed', { type: event.type, deliveryId: event.deliveryId, error: failureMessage(err) });
     }
+    // Before the event counts as handled: whoever waits for it sees the attribute it set.
+    await pr.syncWaiting();
     remember((s.handled ??= []), event.deliveryId, SEEN_LIMIT);
   }
 
@@ -60,6 +62,8 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
     } else if (idleWhileClosed()) break;
     else {
       log.info('continuing as new', { queued: s.queue.length });
+      // The next run starts with this run's search attributes: TerrapinWaiting must be current.
+      await pr.syncWaiting();
       await continueAsNew<typeof prWorkflow>({ pr: input.pr, carried: s });
     }
   }
@@ -76,8 +80,10 @@ export async function prWorkflow(input: PrWorkflowInput): Promise<PrOutcome> {
   while (s.deploys?.some((d) => d.status !== 'finished')) {
     if (!(await condition(() => s.queue.length > 0 || workflowInfo().continueAsNewSuggested, '60 days'))) break;
     const event = s.queue.shift();
-    if (!event) await continueAsNew<typeof prWorkflow>({ pr: input.pr, carried: s });
-    else if (event.type === 'base-moved' || event.type === 'base-replan') await handle(event, (e) => onEvent(pr, e));
+    if (!event) {
+      await pr.syncWaiting();
+      await continueAsNew<typeof prWorkflow>({ pr: input.pr, carried: s });
+    } else if (event.type === 'base-moved' || event.type === 'base-replan') await handle(event, (e) => onEvent(pr, e));
     else await handle(event, (e) => onMergedEvent(pr, e, (bad) => onEvent(pr, bad)));
   }
   return { merged: s.closed.merged, lastPlan: s.plan && { sha: s.plan.sha, status: s.plan.status } };

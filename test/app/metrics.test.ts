@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type ServerConfig } from '../../app/config.ts';
 import { startWebhookServer, type WebhookServer } from '../../app/http.ts';
 import { runTerrapinWorker, startOpsListener, workerMetricsPort, type RunningWorker } from '../../app/worker.ts';
-import { observeRun } from '../../app/metrics.ts';
+import { observeRun, watchWorkflows } from '../../app/metrics.ts';
 import { runCommand } from '../../activities/process.ts';
 import { createGithubClients } from '../../activities/github-client.ts';
 import { PROJECT_RUN_WORKFLOW_TYPE, type RunInput } from '../../shared/runs.ts';
@@ -39,6 +39,8 @@ beforeAll(async () => {
     GHE_HOST: 'ghe.metrics.test',
     PORT: '0',
   });
+  // Uncached (the server's own call keeps this first one): each scrape below counts afresh.
+  watchWorkflows(env.client, { cacheMs: 0 });
   web = await startWebhookServer({ config, client: env.client, logger: silentLogger });
 });
 afterAll(async () => {
@@ -123,6 +125,13 @@ describe('/metrics on the webhook server', () => {
     await expect.poll(async () => value(await scrape(web.port), 'terrapin_workflows_running', { type: 'prWorkflow' }) ?? 0, { timeout: 30_000, interval: 1_000 }).toBeGreaterThanOrEqual(3);
     const text = await scrape(web.port);
     for (const type of ['deployWorkflow', 'lockWorkflow', 'operatorRunWorkflow']) expect(value(text, 'terrapin_workflows_running', { type })).toBe(0);
+    // No lock, no deploy queue here (test/app/metrics-gauges.test.ts counts real ones).
+    expect(value(text, 'terrapin_locks_held', {})).toBe(0);
+    expect(value(text, 'terrapin_deploy_queue_depth', {})).toBe(0);
+    expect(value(text, 'terrapin_lock_queue_depth', {})).toBe(0);
+    // This server has no Terrapin search attributes: no approvals count rather than a wrong one.
+    expect(samples(text).filter((s) => s.name === 'terrapin_approvals_waiting')).toEqual([]);
+    expect(text).toContain('# TYPE terrapin_approvals_waiting gauge');
   });
 
   it('has no label value that is a SHA, a PR number, a delivery id or a repository name', async () => {
@@ -221,8 +230,12 @@ describe('probes and a worker process\'s listener', () => {
       expect(ready.status).toBe(503);
       expect(await ready.text()).toMatch(/Temporal does not answer/);
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
-      // Metrics still answer without Temporal.
-      expect(value(await scrape(port), 'terrapin_process_resident_memory_bytes', {})).toBeGreaterThan(0);
+      // Metrics still answer without Temporal; what only Temporal knows has no sample (not a 0).
+      const text = await scrape(port);
+      expect(value(text, 'terrapin_process_resident_memory_bytes', {})).toBeGreaterThan(0);
+      for (const name of ['terrapin_workflows_running', 'terrapin_locks_held', 'terrapin_deploy_queue_depth', 'terrapin_lock_queue_depth', 'terrapin_approvals_waiting']) {
+        expect(samples(text).filter((s) => s.name === name)).toEqual([]);
+      }
     }
   });
 });

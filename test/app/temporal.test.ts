@@ -1,9 +1,10 @@
 // The embedded Temporal server: real dev server (the `temporal` CLI), persisted in SQLite under the data dir.
-import { chmodSync, mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError, temporalSettings } from '../../app/config.ts';
 import { createLogger } from '../../app/logger.ts';
@@ -61,6 +62,30 @@ describe('connectTemporal, embedded', () => {
       await temporal.close();
     }
     expect(await isPortFree(port)).toBe(true);
+  });
+
+  it('registers on start the search attributes an older Terrapin\'s SQLite file lacks (the dev server registers them only when it creates it)', async () => {
+    const [port, uiPort] = [await freePort(), await freePort()];
+    // The file as a Terrapin without TerrapinWaiting left it.
+    mkdirSync(join(dataDir, 'temporal'), { recursive: true });
+    const older = Object.values(SEARCH_ATTRIBUTES).filter((k) => k !== SEARCH_ATTRIBUTES.waiting);
+    const old = await TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: cli! }, dbFilename: join(dataDir, 'temporal', 'temporal.sqlite'), ip: '127.0.0.1', port, namespace: settings.namespace, searchAttributes: older },
+    });
+    const registered = async (connection: TemporalHandle['connection']) =>
+      Object.keys((await connection.operatorService.listSearchAttributes({ namespace: settings.namespace })).customAttributes ?? {});
+    try {
+      expect(await registered(old.connection)).not.toContain('TerrapinWaiting');
+    } finally {
+      await old.teardown();
+    }
+
+    const temporal = await connectTemporal(settings, { dataDir, logger, port, uiPort, env });
+    try {
+      expect((await registered(temporal.connection)).sort()).toEqual(expect.arrayContaining(Object.values(SEARCH_ATTRIBUTES).map((k) => k.name)));
+    } finally {
+      await temporal.close();
+    }
   });
 
   it('starts the server again when it misses the SDK\'s 5 s startup deadline (a busy machine), and says so', async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { CHECK_APPLY, CHECK_PLAN, prWorkflowId } from '../../shared/contracts.ts';
+import { SEARCH_ATTRIBUTES } from '../../shared/records.ts';
 import { createFixtureRepo, terraformFixture, type FixtureRepo } from '../helpers/fixture-repo.ts';
 import { GithubMock } from '../helpers/github-mock.ts';
 import { issueCommentEvent, pullRequestEvent, type TestPr } from '../helpers/payloads.ts';
@@ -53,6 +54,9 @@ test('the workflow continues as new when suggested and keeps the plan, its hash 
 
   const after = await h.status('acme', 'can', 1);
   expect(after.plan).toEqual(before.plan);
+  // The new run starts with the old run's search attributes: still waiting for an approval (what the gauge counts).
+  const waitingFor = async () => (await handle.describe()).typedSearchAttributes.get(SEARCH_ATTRIBUTES.waiting);
+  expect(await waitingFor()).toBe('approval');
 
   // A delivery seen by the first run is still recognised as a duplicate by the new one.
   await handle.signal('prEvent', { type: 'command', deliveryId: 'help-0', source: 'comment', actor: 'carol', commentId: 9000, command: { name: 'help', extraArgs: [] } });
@@ -62,5 +66,8 @@ test('the workflow continues as new when suggested and keeps the plan, its hash 
   await gh.settled();
   const state = JSON.parse(await readFile(stateFile, 'utf8'));
   expect(state.resources.map((r: { name: string }) => r.name)).toEqual(['a']);
+  // ...and the new run knew it was set: applied, the PR waits for nobody.
+  await h.waitFor('acme', 'can', 1, (st) => st.plan?.status === 'applied' && !st.job);
+  expect(await waitingFor()).toBeUndefined();
   gh.assertNoUnexpected();
 });

@@ -262,6 +262,10 @@ describe('deploys after merge', () => {
     await waitForPhase(d, 'waiting-approval');
     await h.waitFor('acme', d.name, 6, (st) => st.deploys?.some((x) => x.status === 'waiting') ?? false);
     expect(await inputs(d)).toEqual({ a: 'a1', b: 'b1' });
+    // What terrapin_approvals_waiting counts: the deploy waits, the merged PR does not.
+    const waitingFor = async (workflowId: string) => (await h.env.client.workflow.getHandle(workflowId).describe()).typedSearchAttributes.get(SEARCH_ATTRIBUTES.waiting);
+    expect(await waitingFor(d.deployId)).toBe('approval');
+    expect(await waitingFor(`pr:acme/${d.name}#6`)).toBeUndefined();
 
     await worker.stop();
     worker = await h.startWorker();
@@ -289,6 +293,7 @@ describe('deploys after merge', () => {
     gh.assertNoUnexpected();
     expect(await inputs(d)).toEqual({ a: 'a5', b: 'b3' });
     expect((await waitForDeploys(d, 1)).history).toEqual([{ sha: m6, outcome: 'deployed', pr: 6 }]);
+    expect(await waitingFor(d.deployId)).toBeUndefined();
     await expectListedRuns(d, ['deployed']);
     await recordHistories([
       { file: 'deploy-merged-pr', workflowId: `pr:acme/${d.name}#6` },

@@ -134,6 +134,9 @@ describe('operator runs', () => {
     const waiting = await status(f, 'app', 'apply');
     expect(waiting).toMatchObject({ phase: 'waiting-approval', approvers: [] });
     expect(await f.resources('app')).toEqual([]);
+    // What terrapin_approvals_waiting counts.
+    const waitingFor = async () => (await h.env.client.workflow.getHandle(started.workflowId).describe()).typedSearchAttributes.get(SEARCH_ATTRIBUTES.waiting);
+    expect(await waitingFor()).toBe('approval');
 
     gh.reaction(504)
       .permission('bob', 'write')
@@ -143,6 +146,7 @@ describe('operator runs', () => {
     await comment(f, issue, 'bob', 504);
     const end = await waitForOperatorRun(h.env.client, started);
     expect(end.result).toMatchObject({ outcome: 'applied', approvers: ['bob'], issue: { number: 5 } });
+    expect(await waitingFor()).toBeUndefined();
     await gh.settled();
     gh.assertNoUnexpected();
     expect(await f.resources('app')).toEqual(['terraform_data.server']);

@@ -1,12 +1,14 @@
 // One PR workflow run's owner of state: the PR's durable state (carried across continue-as-new), the
 // background job, and the ways it speaks to GitHub. Command handlers receive it; nothing else writes the state.
-import { ActivityFailure, CancellationScope, isCancellation, log, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, CancellationScope, isCancellation, log, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { RenderRequest } from '../../shared/activity-contracts.ts';
 import type { Permission } from '../../activities/github.ts';
 import { CHECK_APPLY, lockWorkflowId, type CheckAction, type PrSnapshot, type PrWorkflowInput } from '../../shared/contracts.ts';
 import { getPermission, minimizeComments, postComment, searchAttributesRegistered, upsertCheckRun } from '../activities.ts';
 import { createLockClient, type LockClient } from '../lock-client.ts';
 import { failureMessage } from '../project-run.ts';
+import { pending } from '../projects.ts';
+import { SEARCH_ATTRIBUTES, waitingPair } from '../../shared/records.ts';
 import type { PrState } from './state.ts';
 
 export type Conclusion = 'success' | 'failure' | 'neutral' | 'cancelled' | 'skipped';
@@ -26,6 +28,8 @@ export class PrSession {
   /** The permission of the current event's actor, asked once per event. */
   private eventPermission?: { actor: string; permission: Permission };
   private recording?: Promise<boolean>;
+  /** Whether TerrapinWaiting says `approval` (a run continued as new starts with its predecessor's attributes). */
+  private markedWaiting = workflowInfo().typedSearchAttributes.get(SEARCH_ATTRIBUTES.waiting) !== undefined;
 
   constructor(input: PrWorkflowInput) {
     this.repo = input.pr.repo;
@@ -90,6 +94,28 @@ export class PrSession {
     return this.recording;
   }
 
+  /**
+   * Whether the PR waits for an approval: it is open and its current plan of the head has changes that are
+   * neither approved (to deploy after merge) nor being applied, and can still be approved (its base did not move).
+   */
+  waitingForApproval(): boolean {
+    const { s } = this;
+    const plan = s.plan;
+    if (s.closed || !plan || plan.status !== 'ready' || plan.sha !== s.snapshot?.headSha) return false;
+    if (plan.baseMoved || plan.awaitingMerge || this.job?.kind === 'apply') return false;
+    return pending(plan.projects).length > 0;
+  }
+
+  /** Keeps TerrapinWaiting as waitingForApproval() says (when the namespace has the attributes): what the approvals gauge counts. */
+  async syncWaiting(): Promise<void> {
+    if (this.waitingForApproval() === this.markedWaiting) return;
+    if (!(await this.recorded())) return;
+    const waiting = this.waitingForApproval();
+    if (waiting === this.markedWaiting) return;
+    upsertSearchAttributes([waitingPair(waiting)]);
+    this.markedWaiting = waiting;
+  }
+
   startJob(kind: JobKind, sha: string, body: () => Promise<void>): void {
     // Applies run in a non-cancellable scope: nothing may interrupt terraform apply half-way.
     const scope = new CancellationScope({ cancellable: kind === 'plan' });
@@ -105,6 +131,8 @@ export class PrSession {
       })
       .finally(() => {
         this.job = undefined;
+        // A plan ready for approval, or an apply done: what the PR waits for changed.
+        void this.syncWaiting();
       });
   }
 
