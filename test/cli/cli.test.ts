@@ -319,20 +319,29 @@ describe('terrapin logs', () => {
   });
 });
 
+/**
+ * An apply run of acme/<repo> no worker picks up (its task queue has none), so it is running for as long as
+ * the test wants, and `terrapin logs --follow` started on it (after `before`, given the run's live log path).
+ */
+async function followIdleRun(repo: string, before?: (liveLog: string) => Promise<void>) {
+  const runId = `run:acme/${repo}:app:apply:0123456-1`;
+  const handle = await h.env.client.workflow.start('projectRun', {
+    taskQueue: 'cli-test-nobody-polls',
+    workflowId: runId,
+    args: [{}],
+    typedSearchAttributes: searchAttributePairs({ repository: `acme/${repo}`, project: 'app', kind: 'apply', trigger: 'manual', actor: 'carol', headSha: '0123456'.padEnd(40, '0') }),
+  });
+  await before?.(liveLogFile(h.config.dataDir, runId));
+  const child = spawn(process.execPath, [BIN, 'logs', runId, '--follow', '--interval', '0.2'], {
+    cwd,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: h.env.address, TERRAPIN_DATA_DIR: h.config.dataDir },
+  });
+  return { runId, handle, child };
+}
+
 describe('terrapin logs --follow of a running run', () => {
   test('waits while it runs, and exits 1 when it ends without succeeding', async () => {
-    // A run no worker picks up (its task queue has none), so it is running for as long as the test wants.
-    const runId = 'run:acme/cli-follow:app:apply:0123456-1';
-    const handle = await h.env.client.workflow.start('projectRun', {
-      taskQueue: 'cli-test-nobody-polls',
-      workflowId: runId,
-      args: [{}],
-      typedSearchAttributes: searchAttributePairs({ repository: 'acme/cli-follow', project: 'app', kind: 'apply', trigger: 'manual', actor: 'carol', headSha: '0123456'.padEnd(40, '0') }),
-    });
-    const child = spawn(process.execPath, [BIN, 'logs', runId, '--follow', '--interval', '0.2'], {
-      cwd,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: h.env.address, TERRAPIN_DATA_DIR: h.config.dataDir },
-    });
+    const { runId, handle, child } = await followIdleRun('cli-follow');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -364,20 +373,11 @@ describe('terrapin logs --follow streams a running run', () => {
   test("prints the run's live log line by line as the worker writes it, then says how it ended", async () => {
     // A run no worker picks up, with its live log written here as the worker writes it (whole, scrubbed lines;
     // test/activities/live-log.test.ts shows a worker's terraform writing it).
-    const runId = 'run:acme/cli-stream:app:apply:0123456-1';
-    const handle = await h.env.client.workflow.start('projectRun', {
-      taskQueue: 'cli-test-nobody-polls',
-      workflowId: runId,
-      args: [{}],
-      typedSearchAttributes: searchAttributePairs({ repository: 'acme/cli-stream', project: 'app', kind: 'apply', trigger: 'manual', actor: 'carol', headSha: '0123456'.padEnd(40, '0') }),
+    const { runId, handle, child } = await followIdleRun('cli-stream', async (live) => {
+      await mkdir(dirname(live), { recursive: true });
+      await writeFile(live, '$ terraform apply -input=false -no-color plan.tfplan\nterraform_data.server: Creating...\n');
     });
     const live = liveLogFile(h.config.dataDir, runId);
-    await mkdir(dirname(live), { recursive: true });
-    await writeFile(live, '$ terraform apply -input=false -no-color plan.tfplan\nterraform_data.server: Creating...\n');
-    const child = spawn(process.execPath, [BIN, 'logs', runId, '--follow', '--interval', '0.2'], {
-      cwd,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, TEMPORAL_ADDRESS: h.env.address, TERRAPIN_DATA_DIR: h.config.dataDir },
-    });
     let stdout = '';
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
