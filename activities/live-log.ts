@@ -7,6 +7,9 @@ import { scrubSecrets } from '../app/logger.ts';
 
 /** Live logs older than this are removed when another run starts one: a run lasts minutes, not a day. */
 const KEEP_MS = 24 * 3600_000;
+/** How often a worker looks for old live logs (a look reads the whole directory). */
+const PRUNE_EVERY_MS = 3600_000;
+let prunedAt = 0;
 
 
 export interface LiveLog {
@@ -32,8 +35,11 @@ export function openLiveLog(file: string, secrets: readonly string[], header: st
   };
   try {
     mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
-    // Once per run, as its first command starts.
-    if (!existsSync(file)) pruneOld(join(file, '..'));
+    // As a run's first command starts, at most once an hour.
+    if (!existsSync(file) && Date.now() - prunedAt > PRUNE_EVERY_MS) {
+      prunedAt = Date.now();
+      pruneOld(join(file, '..'));
+    }
   } catch {
     // As above.
   }
