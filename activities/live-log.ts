@@ -9,7 +9,7 @@ import { scrubSecrets } from '../app/logger.ts';
 const KEEP_MS = 24 * 3600_000;
 /** How often a worker looks for old live logs (a look reads the whole directory). */
 const PRUNE_EVERY_MS = 3600_000;
-let prunedAt = 0;
+const prunedAt = new Map<string, number>();
 
 
 export interface LiveLog {
@@ -34,11 +34,12 @@ export function openLiveLog(file: string, secrets: readonly string[], header: st
     }
   };
   try {
-    mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+    const dir = join(file, '..');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
     // As a run's first command starts, at most once an hour.
-    if (!existsSync(file) && Date.now() - prunedAt > PRUNE_EVERY_MS) {
-      prunedAt = Date.now();
-      pruneOld(join(file, '..'));
+    if (!existsSync(file) && Date.now() - (prunedAt.get(dir) ?? 0) > PRUNE_EVERY_MS) {
+      prunedAt.set(dir, Date.now());
+      pruneOld(dir);
     }
   } catch {
     // As above.

@@ -2,7 +2,7 @@
 // (proved by a command that waits for the test before it goes on), scrubbed like the saved log; a project
 // run's terraform writes its init and plan there, never the plan's JSON.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -43,6 +43,21 @@ it('writes whole lines only, scrubbed, even when a secret arrives split over two
   const text = await read(file);
   expect(text).toBe('$ terraform plan\ntoken [REDACTED] here\nnext [REDACTED]\n[REDACTED] then more\n');
   expect(text).not.toContain('hunter2');
+});
+
+it("removes other runs' live logs older than a day as a run starts one, and keeps the recent ones", async () => {
+  const live = join(dir, 'live');
+  await mkdir(live, { recursive: true });
+  const old = join(live, 'old-run.log');
+  const recent = join(live, 'recent-run.log');
+  await writeFile(old, 'x\n');
+  await writeFile(recent, 'y\n');
+  const twoDaysAgo = new Date(Date.now() - 48 * 3600_000);
+  await utimes(old, twoDaysAgo, twoDaysAgo);
+  openLiveLog(join(live, 'new-run.log'), [], 'terraform plan').end();
+  expect(existsSync(old)).toBe(false);
+  expect(existsSync(recent)).toBe(true);
+  expect(await read(join(live, 'new-run.log'))).toBe('$ terraform plan\n');
 });
 
 for (const mode of ['a pipe', 'a file (apply)'] as const) {
