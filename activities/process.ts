@@ -4,7 +4,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { readFile } from 'node:fs/promises';
-import { constants as osConstants, homedir } from 'node:os';
+import { availableParallelism, constants as osConstants, homedir } from 'node:os';
 import { execa } from 'execa';
 import { asyncLocalStorage, CancelledFailure } from '@temporalio/activity';
 import { scrubSecrets } from '../app/logger.ts';
@@ -91,6 +91,57 @@ export function heartbeatIfActivity(details?: unknown): void {
 const SANDBOX_SETUP_FAILED = /^(bwrap: loopback: [^\n]*|terrapin: could not give the sandbox its network[^\n]*)\n?$/;
 const SANDBOX_SETUP_ATTEMPTS = 3;
 
+/**
+ * How many sandboxed commands (terraform, hooks) run at once in this worker; the others wait for a slot,
+ * heartbeating. Without a cap, a worker's 100 activity slots could start 100 terraform processes together:
+ * on 2 cores, 100 PRs opened at once ran the load average past 10, starved the worker and Temporal, and
+ * plans timed out on their heartbeats. Terraform is CPU-bound and multi-threaded, so a few per core keep
+ * the CPUs busy. TERRAPIN_COMMAND_CONCURRENCY overrides it (e.g. where commands mostly wait on a cloud API).
+ * Git (unsandboxed, short, mostly I/O) has a cap of its own, twice as high, so that an `/approve`'s
+ * checks never queue behind other PRs' terraform.
+ */
+export function commandConcurrency(env: Record<string, string | undefined> = process.env): number {
+  const value = Number(env.TERRAPIN_COMMAND_CONCURRENCY);
+  return Number.isInteger(value) && value > 0 ? value : Math.max(4, 2 * availableParallelism());
+}
+
+/** A counting semaphore: `acquire` resolves with the release, in arrival order. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.free = size;
+  }
+  async acquire(signal?: AbortSignal): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const turn = () => {
+          signal?.removeEventListener('abort', abort);
+          resolve();
+        };
+        const abort = () => {
+          this.waiting.splice(this.waiting.indexOf(turn), 1);
+          reject(signal!.reason instanceof Error ? signal!.reason : new CancelledFailure('Activity cancelled'));
+        };
+        if (signal?.aborted) return abort();
+        signal?.addEventListener('abort', abort, { once: true });
+        this.waiting.push(turn);
+      });
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next(); // the slot passes straight on
+      else this.free++;
+    };
+  }
+}
+
+const slots: { sandboxed?: Slots; other?: Slots } = {};
+
 /** Never throws for a failing command; throws only when the activity is cancelled. */
 export function runCommand(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   return timeTerraform(file, args, () => runRetryingSetup(file, args, opts));
@@ -114,6 +165,14 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
   const beat = () => beating?.heartbeat({ command: file, elapsedMs: Date.now() - started });
   beat();
   const timer = beating ? setInterval(beat, opts.heartbeatEveryMs ?? 5_000) : undefined;
+  let release: () => void;
+  try {
+    const pool = opts.wrap ? (slots.sandboxed ??= new Slots(commandConcurrency())) : (slots.other ??= new Slots(2 * commandConcurrency()));
+    release = await pool.acquire(activity?.cancellationSignal);
+  } catch (err) {
+    if (timer) clearInterval(timer);
+    throw err;
+  }
 
   // Cancellation and timeout share one path: SIGTERM to the command, then SIGKILL to its whole process
   // group, because children that outlive it (providers, provisioner shells) would hold the output pipes open.
@@ -216,6 +275,7 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
     tail?.stop();
     live?.end();
     if (outputFd !== undefined) closeSync(outputFd);
+    release();
     if (timer) clearInterval(timer);
     if (groupKill) clearTimeout(groupKill);
     network?.close();

@@ -1,9 +1,8 @@
 // The Temporal worker: runs every Terrapin workflow (PR, project runs, deploys, drift, locks, pushes) and every
 // activity. `npm run worker` runs it alone (with TEMPORAL_ADDRESS in production); app/main.ts runs it next to the webhook server.
-import { fileURLToPath } from 'node:url';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Worker, type ActivityInterceptorsFactory, type InjectedSinks, type NativeConnection } from '@temporalio/worker';
+import { Worker, type ActivityInterceptorsFactory, type InjectedSinks, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { CancelledFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { activitiesFinished, activityLabel, activityRetries, observeRun, setKnownActivities, watchWorkflows, workerUp } from './metrics.ts';
@@ -17,10 +16,10 @@ import { connectTemporal, installTemporalRuntime, type TemporalHandle } from './
 import { ConfigError, type ServerConfig } from './config.ts';
 import { startWebhookReconciler } from './webhook-reconcile-schedule.ts';
 import { openArtifactStore } from '../activities/artifacts/index.ts';
+import { bundleWorkflowsInChild } from './workflow-bundle.ts';
 import { describeSandbox, resolveSandbox, SandboxUnavailableError, type Sandbox } from '../activities/sandbox.ts';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-const WORKFLOW_METRICS_INTERCEPTOR = fileURLToPath(new URL('../workflows/metrics-interceptor.ts', import.meta.url));
+export { WORKFLOWS_PATH } from './workflow-bundle.ts';
 
 /** Project runs' results reach the registry from workflow code only through this sink (never during replay). */
 const runMetricsSinks: InjectedSinks<RunMetricsSinks> = {
@@ -54,6 +53,14 @@ export const HEARTBEAT_TUNING = {
   defaultHeartbeatThrottleInterval: '2 seconds',
 } as const;
 
+export function maxCachedWorkflows(env: Record<string, string | undefined> = process.env): number | undefined {
+  const value = env.TERRAPIN_MAX_CACHED_WORKFLOWS?.trim();
+  if (!value) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`TERRAPIN_MAX_CACHED_WORKFLOWS must be a whole number, got "${value}"`);
+  return n;
+}
+
 export interface CreateWorkerOptions {
   nativeConnection: NativeConnection;
   namespace: string;
@@ -62,6 +69,8 @@ export interface CreateWorkerOptions {
   logger: Logger;
   /** The clients' data converter (payload encryption): a worker must encode and decode exactly as they do. */
   dataConverter?: DataConverter;
+  /** The workflow code (with the metrics interceptor); default: bundled now, in a child process (app/workflow-bundle.ts). */
+  workflowBundle?: WorkflowBundle;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
@@ -71,11 +80,12 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     connection: opts.nativeConnection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
-    workflowsPath: WORKFLOWS_PATH,
+    workflowBundle: opts.workflowBundle ?? (await bundleWorkflowsInChild()),
     activities: opts.activities,
     dataConverter: opts.dataConverter,
-    interceptors: { activity: [countActivities], workflowModules: [WORKFLOW_METRICS_INTERCEPTOR] },
+    interceptors: { activity: [countActivities] },
     sinks: runMetricsSinks,
+    maxCachedWorkflows: maxCachedWorkflows(),
     ...HEARTBEAT_TUNING,
     // On SIGTERM, running terraform gets this long to finish before it is cancelled: a deploy or restart
     // should not turn an apply into one whose outcome is unknown.
