@@ -92,6 +92,20 @@ export async function resolveBranchHead(git: GitRunner, cwd: string, cloneUrl: s
   return sha;
 }
 
+export interface BranchHeadInput {
+  repo: RepoRef;
+  prNumber: number;
+  cloneUrl: string;
+  branch: string;
+}
+
+/** A branch's head on the remote, nothing fetched: whether a plan's base moved costs one `ls-remote`. */
+export async function branchHead(input: BranchHeadInput, deps: GitDeps): Promise<string> {
+  const root = prWorkRoot(deps.dataDir, input.repo.owner, input.repo.name, input.prNumber);
+  await mkdir(root, { recursive: true, mode: 0o700 });
+  return resolveBranchHead(remoteGit(deps, input.repo, [input.cloneUrl]), root, input.cloneUrl, input.branch);
+}
+
 export async function exists(path: string): Promise<boolean> {
   return stat(path).then(
     () => true,

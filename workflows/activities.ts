@@ -49,8 +49,8 @@ export const {
 });
 
 /** git and the repository's files: safe to retry; heartbeats notice a dead worker quickly. */
-export const { selectProjects, policyAt, permissionsAt, revisionFacts, removeWorkDirs, keepApprovedPlan } = proxyActivities<
-  Group<'selectProjects' | 'policyAt' | 'permissionsAt' | 'revisionFacts' | 'removeWorkDirs' | 'keepApprovedPlan'>
+export const { selectProjects, branchHead, policyAt, permissionsAt, revisionFacts, removeWorkDirs, keepApprovedPlan } = proxyActivities<
+  Group<'selectProjects' | 'branchHead' | 'policyAt' | 'permissionsAt' | 'revisionFacts' | 'removeWorkDirs' | 'keepApprovedPlan'>
 >({
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '30 seconds',

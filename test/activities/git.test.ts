@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { checkout, removeWorkDirs, revisionFacts, type GitDeps } from '../../activities/git.ts';
+import { branchHead, checkout, removeWorkDirs, revisionFacts, type GitDeps } from '../../activities/git.ts';
 import { selectProjects } from '../../activities/select-projects.ts';
 import type { RepoRef } from '../../shared/contracts.ts';
 import { createFixtureRepo, type FixtureRepo } from '../helpers/fixture-repo.ts';
@@ -191,6 +191,16 @@ describe('revisionFacts', () => {
     expect((await facts(third, third)).olderThanNewer).toBe(true);
     expect((await facts(third, second)).olderThanNewer).toBe(false);
     expect((await facts(sideways, third)).olderThanNewer).toBe(false);
+  });
+});
+
+describe('branchHead', () => {
+  it("answers a branch's head from the remote as it moves, and says so when the branch is gone", async () => {
+    const head = (branch: string) => branchHead({ repo, prNumber: 7, cloneUrl: fixture.cloneUrl, branch }, deps());
+    expect(await head('main')).toBe(await fixture.head());
+    const moved = await fixture.commit({ 'main.tf': '# v2\n' });
+    expect(await head('main')).toBe(moved);
+    await expect(head('no-such-branch')).rejects.toMatchObject({ type: 'BranchNotFound', nonRetryable: true });
   });
 });
 

@@ -4,7 +4,7 @@
 // workflow gives the PR its turn), and approvals carry over only to a new plan that does exactly the same.
 import { ActivityFailure, CancellationScope, getExternalWorkflowHandle, log } from '@temporalio/workflow';
 import { BASE_MOVED_REPLY_SIGNAL, CHECK_APPLY, CHECK_PLAN, type BaseChange, type BaseMovedReply, type PrEvent } from '../../shared/contracts.ts';
-import { checkout, comparePlans, selectProjects, upsertCheckRun } from '../activities.ts';
+import { branchHead, checkout, comparePlans, selectProjects, upsertCheckRun } from '../activities.ts';
 import { pending, type ProjectPlan } from '../projects.ts';
 import { shortSha, type PrSession } from './session.ts';
 import type { Approval, PlanRecord } from './state.ts';
@@ -107,6 +107,9 @@ export function replanWaiters(pr: PrSession): () => Promise<void> {
 export async function refusedAsOutdated(pr: PrSession, plan: PlanRecord, deliveryId: string, command: string): Promise<boolean> {
   if (!plan.baseSha) return false;
   if (!plan.baseMoved) {
+    // Most commands find the base where the plan left it: one ls-remote says so, with nothing fetched.
+    const head = await branchHead({ repo: pr.repo, prNumber: pr.number, cloneUrl: pr.repo.cloneUrl, branch: pr.snapshot.baseRef });
+    if (head === plan.baseSha) return false;
     const now = await selectProjects({ repo: pr.repo, prNumber: pr.number, cloneUrl: pr.repo.cloneUrl, branch: pr.snapshot.baseRef, baseSha: plan.baseSha });
     if (now.sha === plan.baseSha) return false;
     const change: BaseChange = now.configErrors?.length || !now.projects ? { all: true } : { projects: now.projects.map((p) => ({ name: p.name, dir: p.dir, workspace: p.workspace })) };
