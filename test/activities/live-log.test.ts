@@ -66,11 +66,15 @@ for (const mode of ['a pipe', 'a file (apply)'] as const) {
     const go = join(dir, 'go');
     const script = `echo "step one"; echo "to stderr" >&2; until [ -e ${go} ]; do sleep 0.05; done; echo "step two"`;
     const running = runCommand('sh', ['-c', script], { cwd: dir, liveLog: file, ...(mode === 'a file (apply)' ? { outputFile: join(dir, 'raw.out') } : {}) });
-    // The command waits for `go`: these lines can only have come while it runs.
-    await expect.poll(() => read(file), { timeout: 20_000, interval: 50 }).toContain('to stderr\n');
-    expect(await read(file)).toContain('step one\n');
-    expect(await read(file)).not.toContain('\nstep two');
-    await writeFile(go, '');
+    try {
+      // The command waits for `go`: these lines can only have come while it runs.
+      await expect.poll(() => read(file), { timeout: 20_000, interval: 50 }).toContain('to stderr\n');
+      expect(await read(file)).toContain('step one\n');
+      expect(await read(file)).not.toContain('\nstep two');
+    } finally {
+      // Whatever happened above, the command is let go (it would wait forever).
+      await writeFile(go, '');
+    }
     const r = await running;
     expect(r.exitCode).toBe(0);
     expect(await read(file)).toBe(`$ sh -c ${script}\nstep one\nto stderr\nstep two\n`);
