@@ -111,7 +111,8 @@ async function dyingWorker() {
   if (!basePlan.ok) throw new Error('base plan failed');
   expect((await tf.apply({ ...baseAt, planFile: basePlan.planFile, expectedSha256: basePlan.planSha256 })).ok).toBe(true);
 
-  const server = `resource "terraform_data" "server" {\n  input = "v1"\n  provisioner "local-exec" {\n    command = "touch ${started}; until [ -e ${go} ]; do sleep 0.05; done; echo applied >> ${counter}"\n  }\n}\n`;
+  // The provisioner waits for `go`, or gives up once the test's dir is gone (a failed test leaves nothing running).
+  const server = `resource "terraform_data" "server" {\n  input = "v1"\n  provisioner "local-exec" {\n    command = "touch ${started}; until [ -e ${go} ] || [ ! -d ${stateDir} ]; do sleep 0.05; done; echo applied >> ${counter}"\n  }\n}\n`;
   const sha = await fixture.commit({ 'main.tf': `${base}\n${server}` });
   const second = await git.checkout({ repo, prNumber: 1, cloneUrl: fixture.cloneUrl, sha });
   const at: ProjectTarget = { workDir: second.workDir, projectDir: '.', workspace: 'default', binary: 'terraform', label: 'a' };
