@@ -14,13 +14,15 @@ import { applyInOrder } from '../pipeline.ts';
 import { approvedForDeploy, failedPolicies, mustApplyFirst, pending, totalSummary, type ProjectPlan } from '../projects.ts';
 import { DEFAULT_REQUIREMENTS, evaluate, factsNeeded, policiesPassed, requirementsFrom, type RequirementResult } from '../requirements.ts';
 import { askAgainForChangedPlans, reportApply } from './apply-report.ts';
-import { refusedAsOutdated } from './base.ts';
+import { lookUpBaseHead, refusedAsOutdated } from './base.ts';
 import { authorized, authorizedPolicyOwner, buttonOutdated, currentPlan, predatesPlan, type CommandEvent } from './gate.ts';
 import { shortSha, type PrSession } from './session.ts';
 import type { PlanRecord } from './state.ts';
 
 export async function onApprove(pr: PrSession, event: CommandEvent): Promise<void> {
   const { actor, deliveryId } = event;
+  // Beside the checks below rather than after them: the apply starts a round trip sooner.
+  const baseHead = lookUpBaseHead(pr);
   if (event.source === 'review' && event.reviewCommitSha && event.reviewCommitSha !== pr.snapshot.headSha) {
     await pr.reply(deliveryId, 'review-outdated', { actor, shortSha: shortSha(event.reviewCommitSha) });
     return;
@@ -30,7 +32,7 @@ export async function onApprove(pr: PrSession, event: CommandEvent): Promise<voi
   const plan = await currentPlan(pr, deliveryId, 'approve');
   if (!plan || (await predatesPlan(pr, event, plan))) return;
   // The approval pins the head and the base: a plan whose base moved under its projects is not approved.
-  if (await refusedAsOutdated(pr, plan, deliveryId, 'approve')) return;
+  if (await refusedAsOutdated(pr, plan, deliveryId, 'approve', baseHead)) return;
   const chosen = await chosenProjects(pr, plan, event, 'approve');
   if (!chosen) return;
   for (const p of chosen) {
@@ -75,11 +77,12 @@ const policyApprovers = (pr: PrSession, plan: PlanRecord, project: ProjectPlan) 
 
 export async function onApply(pr: PrSession, event: CommandEvent): Promise<void> {
   const { actor, deliveryId } = event;
+  const baseHead = lookUpBaseHead(pr);
   if (await buttonOutdated(pr, event)) return;
   if (!(await authorized(pr, 'apply', actor, deliveryId))) return;
   const plan = await currentPlan(pr, deliveryId, 'apply');
   if (!plan || (await predatesPlan(pr, event, plan))) return;
-  if (await refusedAsOutdated(pr, plan, deliveryId, 'apply')) return;
+  if (await refusedAsOutdated(pr, plan, deliveryId, 'apply', baseHead)) return;
   // apply: afterMerge projects (approved or not) are applied by the merge, never by `/apply`.
   const named = (p: ProjectPlan) => !event.command.project || p.name === event.command.project;
   const later = plan.projects.filter((p) => p.apply === 'afterMerge' && (p.status === 'planned' || p.status === 'approved') && named(p));

@@ -104,11 +104,11 @@ export function replanWaiters(pr: PrSession): () => Promise<void> {
  * `/approve` or `/apply` of a plan whose base has moved since, touching its projects: refused (replied
  * why), and the PR is planned again. The base is asked for now: a push webhook may not have come yet.
  */
-export async function refusedAsOutdated(pr: PrSession, plan: PlanRecord, deliveryId: string, command: string): Promise<boolean> {
+export async function refusedAsOutdated(pr: PrSession, plan: PlanRecord, deliveryId: string, command: string, baseHead?: Promise<string>): Promise<boolean> {
   if (!plan.baseSha) return false;
   if (!plan.baseMoved) {
     // Most commands find the base where the plan left it: one ls-remote says so, with nothing fetched.
-    const head = await branchHead({ repo: pr.repo, prNumber: pr.number, cloneUrl: pr.repo.cloneUrl, branch: pr.snapshot.baseRef });
+    const head = await (baseHead ?? branchHead({ repo: pr.repo, prNumber: pr.number, cloneUrl: pr.repo.cloneUrl, branch: pr.snapshot.baseRef }));
     if (head === plan.baseSha) return false;
     const now = await selectProjects({ repo: pr.repo, prNumber: pr.number, cloneUrl: pr.repo.cloneUrl, branch: pr.snapshot.baseRef, baseSha: plan.baseSha });
     if (now.sha === plan.baseSha) return false;
@@ -124,6 +124,20 @@ export async function refusedAsOutdated(pr: PrSession, plan: PlanRecord, deliver
     pr.s.wantPlanScope = undefined;
   }
   return true;
+}
+
+/**
+ * The base branch's head, asked for at once: `/approve` and `/apply` start it beside their permission checks
+ * and hand it to refusedAsOutdated, so the answer is there when it is needed. Undefined when the current
+ * plan has no base to compare with (or its base is known to have moved).
+ */
+export function lookUpBaseHead(pr: PrSession): Promise<string> | undefined {
+  const plan = pr.s.plan;
+  if (!plan?.baseSha || plan.baseMoved) return undefined;
+  const head = branchHead({ repo: pr.repo, prNumber: pr.number, cloneUrl: pr.repo.cloneUrl, branch: pr.snapshot.baseRef });
+  // Awaited by refusedAsOutdated; a command refused before that has no use for it (nor for its failure).
+  head.catch(() => undefined);
+  return head;
 }
 
 /** What an outdated plan had approved, kept until the new plan of the same head is shown. */

@@ -8,7 +8,12 @@ import type { PrSession } from './session.ts';
 
 export async function onCommand(pr: PrSession, event: CommandEvent): Promise<void> {
   if (await turnedAway(pr, event)) return;
-  if (event.commentId) await reactToComment({ repo: pr.repo, commentId: event.commentId });
+  // The 👀 goes out beside the command's own steps, not before them: it depends on none of them.
+  const reacted = event.commentId ? reactToComment({ repo: pr.repo, commentId: event.commentId }) : undefined;
+  await Promise.all([reacted, handle(pr, event)]);
+}
+
+async function handle(pr: PrSession, event: CommandEvent): Promise<void> {
   // A command is activity on the PR: with `lock.ttl`, the locks it holds are kept.
   await pr.touchLocks();
   if (pr.snapshot.state === 'closed') {
