@@ -242,7 +242,8 @@ async function runOnce(file: string, args: readonly string[], opts: RunOptions):
     const finished = await subprocess;
     tail?.stop();
     tail = undefined;
-    const written = opts.outputFile ? await readFile(opts.outputFile, 'utf8').catch(() => '') : undefined;
+    // Without its final newline, as execa gives piped output.
+    const written = opts.outputFile ? (await readFile(opts.outputFile, 'utf8').catch(() => '')).replace(/\r?\n$/, '') : undefined;
     const result = written === undefined ? finished : { ...finished, all: written, stdout: written };
     const scrub = (s: string | undefined) => scrubSecrets(s ?? '', opts.secrets);
 

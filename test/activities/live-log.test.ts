@@ -77,6 +77,8 @@ for (const mode of ['a pipe', 'a file (apply)'] as const) {
     }
     const r = await running;
     expect(r.exitCode).toBe(0);
+    // Followed live, the output is still whole in the command's own result.
+    expect(r.output).toBe('step one\nto stderr\nstep two');
     expect(await read(file)).toBe(`$ sh -c ${script}\nstep one\nto stderr\nstep two\n`);
   });
 }
