@@ -239,20 +239,41 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * A labelled gauge's collect from Temporal: `fill` sets its samples; while Temporal does not answer it is
+ * reset (no stale counts; /readyz says why), and with no client it is left alone.
+ */
+function labelledFromTemporal<L extends string>(fill: (gauge: Gauge<L>) => Promise<void>) {
+  return async function collect(this: Gauge<L>) {
+    if (!source) return;
+    try {
+      await fill(this);
+    } catch {
+      this.reset();
+    }
+  };
+}
+
+/** An unlabelled gauge's collect from Temporal: `read`'s number, or no sample while Temporal does not answer. */
+function unlabelledFromTemporal(read: () => Promise<number>) {
+  return async function collect(this: Gauge) {
+    try {
+      if (!source) throw new Error('no Temporal client');
+      this.set(await read());
+    } catch {
+      noSample(this);
+    }
+  };
+}
+
 export const workflowsRunning = new Gauge({
   name: 'terrapin_workflows_running',
   help: 'Running workflows by type, from Temporal visibility (cached 15 s): deployWorkflow = deploy queues (one per project that ever deployed), lockWorkflow = project locks held (a free lock ends its workflow), operatorRunWorkflow = operator requests in progress, prWorkflow = open PRs (and merged ones following their deploys).',
   labelNames: ['type'] as const,
   registers: [registry],
-  async collect() {
-    if (!source) return;
-    try {
-      for (const [type, count] of await runningCounts()) this.set({ type }, count);
-    } catch {
-      // Temporal unreachable: the gauge goes stale-free (reset) rather than showing old counts; /readyz says why.
-      this.reset();
-    }
-  },
+  collect: labelledFromTemporal(async (gauge) => {
+    for (const [type, count] of await runningCounts()) gauge.set({ type }, count);
+  }),
 });
 
 /** The workflows that wait for approvals, as the `workflow` label names them. */
@@ -273,14 +294,9 @@ export const approvalsWaiting = new Gauge({
   help: 'Workflows waiting for an approval, from Temporal visibility (TerrapinWaiting, cached 15 s), by workflow: pr (an open PR whose current plan has changes not yet approved or applied), deploy (a deploy whose plan differs from the approved one), operator (an operator apply or destroy behind its gate issue). Absent while the search attribute is not registered.',
   labelNames: ['workflow'] as const,
   registers: [registry],
-  async collect() {
-    if (!source) return;
-    try {
-      for (const [workflow, count] of await approvalCounts()) this.set({ workflow }, count);
-    } catch {
-      this.reset();
-    }
-  },
+  collect: labelledFromTemporal(async (gauge) => {
+    for (const [workflow, count] of await approvalCounts()) gauge.set({ workflow }, count);
+  }),
 });
 
 /**
@@ -297,14 +313,7 @@ export const locksHeld = new Gauge({
   name: 'terrapin_locks_held',
   help: 'Project locks held (one lock workflow per project, running while held: a free lock ends it), from Temporal visibility (cached 15 s).',
   registers: [registry],
-  async collect() {
-    try {
-      if (!source) throw new Error('no Temporal client');
-      this.set((await runningCounts()).get('lockWorkflow') ?? 0);
-    } catch {
-      noSample(this);
-    }
-  },
+  collect: unlabelledFromTemporal(async () => (await runningCounts()).get('lockWorkflow') ?? 0),
 });
 
 interface QueueDepths {
@@ -358,30 +367,18 @@ const queueDepths = cachedFor(async (from): Promise<QueueDepths> => {
   return { deploy: deploy.sum, lock: lock.sum, unanswered: { deploy: deploy.unanswered, lock: lock.unanswered } };
 });
 
-/** A gauge of one number of the queue depths. */
-function depthCollector(pick: (d: QueueDepths) => number) {
-  return async function collect(this: Gauge) {
-    try {
-      if (!source) throw new Error('no Temporal client');
-      this.set(pick(await queueDepths()));
-    } catch {
-      noSample(this);
-    }
-  };
-}
-
 export const deployQueueDepth = new Gauge({
   name: 'terrapin_deploy_queue_depth',
   help: 'Revisions waiting in deploy queues (all projects; the revision deploying now not counted), from each queue\'s state query (cached 15 s). Queues that did not answer are left out: see terrapin_queue_queries_unanswered.',
   registers: [registry],
-  collect: depthCollector((d) => d.deploy),
+  collect: unlabelledFromTemporal(async () => (await queueDepths()).deploy),
 });
 
 export const lockQueueDepth = new Gauge({
   name: 'terrapin_lock_queue_depth',
   help: 'PRs waiting in line for project locks (all locks; holders not counted), from each lock\'s state query (cached 15 s). Locks that did not answer are left out: see terrapin_queue_queries_unanswered.',
   registers: [registry],
-  collect: depthCollector((d) => d.lock),
+  collect: unlabelledFromTemporal(async () => (await queueDepths()).lock),
 });
 
 export const queueQueriesUnanswered = new Gauge({
@@ -389,14 +386,9 @@ export const queueQueriesUnanswered = new Gauge({
   help: 'Deploy queues and locks that did not answer their state query at the last count (no worker polling, or too slow): the queue depth gauges miss them.',
   labelNames: ['workflow'] as const,
   registers: [registry],
-  async collect() {
-    if (!source) return;
-    try {
-      const { unanswered } = await queueDepths();
-      this.set({ workflow: 'deploy' }, unanswered.deploy);
-      this.set({ workflow: 'lock' }, unanswered.lock);
-    } catch {
-      this.reset();
-    }
-  },
+  collect: labelledFromTemporal(async (gauge) => {
+    const { unanswered } = await queueDepths();
+    gauge.set({ workflow: 'deploy' }, unanswered.deploy);
+    gauge.set({ workflow: 'lock' }, unanswered.lock);
+  }),
 });
